@@ -1,0 +1,77 @@
+/**
+ * The contract every `clickstream` subcommand follows: an exported async function that takes options
+ * and returns a summary object (as in changesets), wrapped in a spec that the one command table
+ * registers. `bin/clickstream.ts` only dispatches and holds the single top-level catch.
+ */
+import type { Command } from 'commander';
+import type { ClientOptions, LocalEndpoints } from '../adapters/clients.ts';
+import type { ResourceNames } from '../core/resources.ts';
+
+/** Where AWS calls go: the embedded stack (endpoints set) or AWS (standard chain, region). */
+export interface AwsTarget {
+  mode: 'local' | 'aws';
+  region?: string;
+  /** Set in local mode: read from the local state file or from an in-process stack. */
+  endpoints?: LocalEndpoints;
+  names: ResourceNames;
+}
+
+export type AwsService = keyof LocalEndpoints;
+
+/** Client options for one service of a target; the only place local and AWS modes differ. */
+export function clientOptions(target: AwsTarget, service: AwsService, extra: ClientOptions = {}): ClientOptions {
+  return {
+    ...(target.region ? { region: target.region } : {}),
+    ...(target.endpoints ? { endpoint: target.endpoints[service] } : {}),
+    ...extra,
+  };
+}
+
+export interface Progress {
+  /** Set current value (and optional named payload values shown in the bar). */
+  update(value: number, payload?: Record<string, string | number>): void;
+  setTotal(total: number): void;
+  stop(): void;
+}
+
+export interface CommandContext {
+  /** `--json`: stdout carries exactly one JSON summary object, nothing else. */
+  json: boolean;
+  /** stderr is a TTY and not --json: show progress bars and colours. */
+  interactive: boolean;
+  /** Human-readable line on stderr (suppressed under --json unless it is a warning). */
+  info(message: string): void;
+  warn(message: string): void;
+  /** Debug line, shown with --verbose only. */
+  debug(message: string): void;
+  /** A progress bar on a TTY, a no-op otherwise. `fields` are payload names shown after the counter. */
+  progress(label: string, options?: { total?: number; unit?: string; fields?: string[] }): Progress;
+  /** Aborted on Ctrl-C (SIGINT): long work stops cleanly and still returns its summary. */
+  signal: AbortSignal;
+}
+
+export interface CommandSpec<Options = Record<string, unknown>, Summary extends object = object> {
+  name: string;
+  summary: string;
+  /** Declare arguments and options on the commander command (it already has --json and --verbose). */
+  configure(command: Command): void;
+  /** Whether this command talks to AWS/local stack (adds --local, --region, --config and resolves a target). */
+  needsTarget?: boolean;
+  run(options: Options, context: CommandContext & { target?: AwsTarget }): Promise<Summary>;
+  /** Human rendering of the summary for stdout (default: a key/value listing). */
+  render?(summary: Summary): string;
+  /** Exit code for a finished run (default 0), e.g. verify's mismatch is 1. */
+  exitCode?(summary: Summary): number;
+}
+
+/** Base class for expected failures: printed as one line plus a hint, exit code 2. */
+export class ClickstreamError extends Error {
+  override name = 'ClickstreamError';
+  constructor(
+    message: string,
+    readonly hint?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
