@@ -48,6 +48,12 @@ export interface CommandContext {
   progress(label: string, options?: { total?: number; unit?: string; fields?: string[] }): Progress;
   /** Aborted on Ctrl-C (SIGINT): long work stops cleanly and still returns its summary. */
   signal: AbortSignal;
+  /**
+   * Where AWS calls go, resolved once on first use from --local/--region/--config, env and the local
+   * state file. Throws a ClickstreamError with a hint when local mode is asked for and no stack runs.
+   * Commands that never touch AWS (e.g. generate to a file) simply never call it.
+   */
+  target(): Promise<AwsTarget>;
 }
 
 export interface CommandSpec<Options = Record<string, unknown>, Summary extends object = object> {
@@ -55,9 +61,7 @@ export interface CommandSpec<Options = Record<string, unknown>, Summary extends 
   summary: string;
   /** Declare arguments and options on the commander command (it already has --json and --verbose). */
   configure(command: Command): void;
-  /** Whether this command talks to AWS/local stack (adds --local, --region, --config and resolves a target). */
-  needsTarget?: boolean;
-  run(options: Options, context: CommandContext & { target?: AwsTarget }): Promise<Summary>;
+  run(options: Options, context: CommandContext): Promise<Summary>;
   /** Human rendering of the summary for stdout (default: a key/value listing). */
   render?(summary: Summary): string;
   /** Exit code for a finished run (default 0), e.g. verify's mismatch is 1. */
