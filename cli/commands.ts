@@ -1,0 +1,6 @@
+/** The one command table: every `clickstream` subcommand is registered here and nowhere else. */
+import type { CommandSpec } from './command.ts';
+import { localCommand } from './local-command.ts';
+
+// biome-ignore lint/suspicious/noExplicitAny: specs differ in their option and summary types
+export const COMMANDS: ReadonlyArray<CommandSpec<any, any>> = [localCommand];

@@ -1,0 +1,92 @@
+/**
+ * The command context: human output and progress on stderr when interactive, exactly one JSON object
+ * on stdout with --json, Ctrl-C as an AbortSignal, and a lazily resolved AWS target.
+ */
+import cliProgress from 'cli-progress';
+import pc from 'picocolors';
+import type { AwsTarget, CommandContext, Progress } from './command.ts';
+import { type ResolvedSettings, targetFromSettings } from './config.ts';
+
+export interface ContextOptions {
+  json: boolean;
+  verbose: boolean;
+  settings: () => ResolvedSettings;
+  signal: AbortSignal;
+  stderr?: NodeJS.WriteStream;
+  /** A target supplied by the caller (the demo's in-process stack); skips settings resolution. */
+  target?: AwsTarget;
+}
+
+export function createContext(options: ContextOptions): CommandContext {
+  const stderr = options.stderr ?? process.stderr;
+  const interactive = !options.json && !!stderr.isTTY && process.env.CI !== 'true';
+  let target: AwsTarget | undefined = options.target;
+  return {
+    json: options.json,
+    interactive,
+    signal: options.signal,
+    info: (message) => {
+      if (!options.json) stderr.write(`${message}\n`);
+    },
+    warn: (message) => stderr.write(`${pc.yellow('warning:')} ${message}\n`),
+    debug: (message) => {
+      if (options.verbose) stderr.write(`${pc.dim(message)}\n`);
+    },
+    progress: (label, progressOptions = {}) =>
+      interactive ? progressBar(stderr, label, progressOptions) : NO_PROGRESS,
+    target: async () => {
+      target ??= targetFromSettings(options.settings());
+      return target;
+    },
+  };
+}
+
+const NO_PROGRESS: Progress = { update: () => undefined, setTotal: () => undefined, stop: () => undefined };
+
+function progressBar(
+  stream: NodeJS.WriteStream,
+  label: string,
+  options: { total?: number; unit?: string; fields?: string[] },
+): Progress {
+  const fields = (options.fields ?? []).map((name) => `${name} {${name}}`).join(' | ');
+  const unit = options.unit ? ` ${options.unit}` : '';
+  const counter = options.total ? '[{bar}] {percentage}% | {value}/{total}' : '{value}';
+  const bar = new cliProgress.SingleBar(
+    {
+      format: `${pc.cyan(label)} ${counter}${unit}${fields ? ` | ${fields}` : ''}${options.total ? ' | ETA {eta_formatted}' : ''}`,
+      stream,
+      hideCursor: true,
+      clearOnComplete: false,
+      etaBuffer: 50,
+      fps: 5,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const blank = Object.fromEntries((options.fields ?? []).map((name) => [name, '-']));
+  bar.start(options.total ?? 0, 0, blank);
+  return {
+    update: (value, payload) => bar.update(value, payload),
+    setTotal: (total) => bar.setTotal(total),
+    stop: () => bar.stop(),
+  };
+}
+
+/** Default human rendering: aligned key/value lines, nested objects flattened with dots. */
+export function renderSummary(summary: object): string {
+  const lines: Array<[string, string]> = [];
+  const walk = (value: unknown, prefix: string) => {
+    if (value && typeof value === 'object' && !Array.isArray(value)) {
+      for (const [key, inner] of Object.entries(value)) walk(inner, prefix ? `${prefix}.${key}` : key);
+    } else {
+      lines.push([prefix, Array.isArray(value) ? value.join(', ') : formatValue(value)]);
+    }
+  };
+  walk(summary, '');
+  const width = Math.max(0, ...lines.map(([key]) => key.length));
+  return lines.map(([key, value]) => `${pc.dim(key.padEnd(width))}  ${value}`).join('\n');
+}
+
+function formatValue(value: unknown): string {
+  if (typeof value === 'number') return Number.isInteger(value) ? value.toLocaleString('en-US') : value.toFixed(2);
+  return String(value);
+}

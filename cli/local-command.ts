@@ -1,0 +1,156 @@
+/**
+ * `clickstream local up|down|status`: the embedded AWS stack as a long-running process that other
+ * commands find through the state file.
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { ListStreamsCommand } from '@aws-sdk/client-kinesis';
+import { createKinesisClient } from '../adapters/clients.ts';
+import { DEFAULT_LOCAL_PORTS, type LocalPorts, startLocalStack } from '../local/stack.ts';
+import { ClickstreamError, type CommandContext, type CommandSpec } from './command.ts';
+import { isRunning, type LocalStackState, readStateFile, resolveSettings } from './config.ts';
+
+type Action = 'up' | 'down' | 'status';
+
+export interface LocalOptions {
+  args: [string?];
+  ports?: string;
+  eventsShards?: string;
+  userActivityShards?: string;
+  local?: boolean;
+  region?: string;
+  config?: string;
+}
+
+export interface LocalSummary {
+  action: Action;
+  running: boolean;
+  pid?: number;
+  endpoints?: LocalStackState['endpoints'];
+  mailUrl?: string;
+  stateFile: string;
+  uptimeSeconds?: number;
+}
+
+export async function local(options: LocalOptions, context: CommandContext): Promise<LocalSummary> {
+  const action = options.args[0] ?? 'status';
+  if (action !== 'up' && action !== 'down' && action !== 'status') {
+    throw new ClickstreamError(`unknown action "${action}"`, 'use one of: clickstream local up | down | status');
+  }
+  const settings = resolveSettings(options, process.env);
+  if (action === 'status') return status(settings.stateFile);
+  if (action === 'down') return down(settings.stateFile, context);
+
+  const existing = readStateFile(settings.stateFile);
+  if (existing && isRunning(existing.pid)) {
+    throw new ClickstreamError(`a local stack is already running (pid ${existing.pid})`, 'stop it with `clickstream local down`');
+  }
+  const stack = await startLocalStack({
+    ports: parsePorts(options.ports),
+    shardCount: {
+      events: positiveInt(options.eventsShards ?? '4', '--events-shards'),
+      userActivity: positiveInt(options.userActivityShards ?? '2', '--user-activity-shards'),
+    },
+    names: settings.names,
+  });
+  const state: LocalStackState = {
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+    endpoints: stack.endpoints,
+    names: stack.names,
+    topicArn: stack.topicArn,
+    ...(stack.mailUrl ? { mailUrl: stack.mailUrl } : {}),
+  };
+  mkdirSync(dirname(settings.stateFile), { recursive: true });
+  writeFileSync(settings.stateFile, `${JSON.stringify(state, null, 2)}\n`);
+  context.info(`local stack up (pid ${process.pid})`);
+  for (const [service, endpoint] of Object.entries(stack.endpoints)) context.info(`  ${service.padEnd(9)} ${endpoint}`);
+  if (stack.mailUrl) context.info(`  mail      ${stack.mailUrl}  (alert emails land here)`);
+  context.info(`state: ${settings.stateFile}; other terminals: add --local (e.g. clickstream replay --local ...)`);
+  context.info('Ctrl-C or `clickstream local down` to stop');
+
+  const stopped = new Promise<void>((resolve) => {
+    context.signal.addEventListener('abort', () => resolve(), { once: true });
+    process.once('SIGTERM', () => resolve());
+  });
+  await stopped;
+  await stack.stop();
+  rmSync(settings.stateFile, { force: true });
+  context.info('local stack stopped');
+  return { action, running: false, stateFile: settings.stateFile };
+}
+
+async function status(stateFile: string): Promise<LocalSummary> {
+  const state = readStateFile(stateFile);
+  if (!state || !isRunning(state.pid)) return { action: 'status', running: false, stateFile };
+  const kinesis = createKinesisClient({ endpoint: state.endpoints.kinesis });
+  try {
+    await kinesis.send(new ListStreamsCommand({}));
+  } catch (error) {
+    throw new ClickstreamError(`local stack pid ${state.pid} is alive but Kinesis does not answer`, 'restart it: clickstream local down && clickstream local up', { cause: error });
+  } finally {
+    kinesis.destroy();
+  }
+  return {
+    action: 'status',
+    running: true,
+    pid: state.pid,
+    endpoints: state.endpoints,
+    ...(state.mailUrl ? { mailUrl: state.mailUrl } : {}),
+    stateFile,
+    uptimeSeconds: Math.round((Date.now() - Date.parse(state.startedAt)) / 1000),
+  };
+}
+
+async function down(stateFile: string, context: CommandContext): Promise<LocalSummary> {
+  const state = readStateFile(stateFile);
+  if (!state || !isRunning(state.pid)) {
+    rmSync(stateFile, { force: true });
+    context.info('no local stack is running');
+    return { action: 'down', running: false, stateFile };
+  }
+  process.kill(state.pid, 'SIGTERM');
+  for (let i = 0; i < 100 && isRunning(state.pid); i++) await new Promise((r) => setTimeout(r, 100));
+  if (isRunning(state.pid)) throw new ClickstreamError(`local stack pid ${state.pid} did not stop`, `kill ${state.pid}`);
+  rmSync(stateFile, { force: true });
+  return { action: 'down', running: false, pid: state.pid, stateFile };
+}
+
+function parsePorts(text: string | undefined): Partial<LocalPorts> {
+  if (!text) return {};
+  const ports: Partial<LocalPorts> = {};
+  for (const pair of text.split(',')) {
+    const [name, value] = pair.split('=');
+    if (!name || !(name in DEFAULT_LOCAL_PORTS) || !value) {
+      throw new ClickstreamError(`bad --ports entry "${pair}"`, `use e.g. --ports kinesis=4567,s3=4569 (services: ${Object.keys(DEFAULT_LOCAL_PORTS).join(', ')})`);
+    }
+    ports[name as keyof LocalPorts] = positiveInt(value, `--ports ${name}`);
+  }
+  return ports;
+}
+
+export function positiveInt(text: string, flag: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new ClickstreamError(`${flag} must be a positive integer, got "${text}"`);
+  return value;
+}
+
+export const localCommand: CommandSpec<LocalOptions, LocalSummary> = {
+  name: 'local',
+  summary: 'start, stop or inspect the embedded AWS stack (Kinesis, DynamoDB, S3, SNS, mail) on 127.0.0.1',
+  configure: (command) =>
+    command
+      .argument('[action]', 'up | down | status', 'status')
+      .option(
+        '--ports <list>',
+        `override ports, e.g. kinesis=4567,s3=4569 (defaults: ${Object.entries(DEFAULT_LOCAL_PORTS).map(([k, v]) => `${k}=${v}`).join(',')})`,
+      )
+      .option('--events-shards <n>', 'shards of the events stream', '4')
+      .option('--user-activity-shards <n>', 'shards of the user-activity stream', '2'),
+  run: local,
+  render: (summary) =>
+    summary.running
+      ? [`running (pid ${summary.pid}, up ${summary.uptimeSeconds ?? 0}s)`, ...Object.entries(summary.endpoints ?? {}).map(([k, v]) => `  ${k.padEnd(9)} ${v}`), summary.mailUrl ? `  mail      ${summary.mailUrl}` : ''].filter(Boolean).join('\n')
+      : `not running (state file ${summary.stateFile})`,
+  exitCode: (summary) => (summary.action === 'status' && !summary.running ? 3 : 0),
+};

@@ -1,0 +1,308 @@
+/**
+ * The embedded AWS stack: Kinesis (kinesalite), DynamoDB (dynalite), S3 (s3rver), our SNS endpoint and
+ * mail, all on 127.0.0.1 in this process. `clickstream local up`, the demo and the integration tests all
+ * start it through `startLocalStack`, so they run against the same thing.
+ */
+import { CreateStreamCommand, DescribeStreamSummaryCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
+import { CreateTableCommand, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import dynalite from 'dynalite';
+import kinesalite from 'kinesalite';
+import S3rver from 's3rver';
+import {
+  createDynamoClient,
+  createKinesisClient,
+  createS3Client,
+  createSnsClient,
+  LOCAL_REGION,
+  type LocalEndpoints,
+} from '../adapters/clients.ts';
+import type { AwsTarget } from '../cli/command.ts';
+import { DEFAULT_RESOURCE_NAMES, type ResourceNames } from '../core/resources.ts';
+import { DYNAMO_TABLES } from '../consumers/tables.ts';
+import { startMailDev, startSmtpSink } from './mail.ts';
+import { startSnsServer } from './sns-server.ts';
+
+export const LOCAL_HOST = '127.0.0.1';
+
+/** Fixed default ports, so a stack started in one terminal is found by commands in another. */
+export const DEFAULT_LOCAL_PORTS = {
+  kinesis: 4567,
+  dynamodb: 4568,
+  s3: 4569,
+  sns: 4575,
+  smtp: 1025,
+  mailWeb: 1080,
+};
+export type LocalPorts = typeof DEFAULT_LOCAL_PORTS;
+
+/** Who receives the bot alerts locally: subscribed to the topic at start. */
+export const LOCAL_ALERT_EMAIL = 'ops@clickstream.local';
+
+export interface LocalStackOptions {
+  /** Fixed ports (defaults above, each overridable), or 'ephemeral' for tests running side by side. */
+  ports?: 'ephemeral' | Partial<LocalPorts>;
+  shardCount?: { events?: number; userActivity?: number };
+  names?: Partial<ResourceNames>;
+  /**
+   * 'maildev' (default): a MailDev inbox with a web UI for people; 'sink': an in-memory SMTP sink
+   * (tests read `stack.mailbox`); or an SMTP server of your own.
+   */
+  mail?: 'maildev' | 'sink' | { host: string; port: number };
+  /** Where s3rver keeps objects; default a fresh temp dir removed at stop. */
+  s3Directory?: string;
+  alertEmail?: string;
+}
+
+type SmtpSink = Awaited<ReturnType<typeof startSmtpSink>>;
+
+export interface LocalStack {
+  endpoints: LocalEndpoints;
+  names: ResourceNames;
+  region: string;
+  /** The target commands use to reach this stack. */
+  target: AwsTarget;
+  smtp: { host: string; port: number };
+  /** MailDev's web UI, where people read the alert mails. */
+  mailUrl?: string;
+  /** The in-memory mailbox when started with `mail: 'sink'`. */
+  mailbox?: SmtpSink;
+  topicArn: string;
+  snsServer: Awaited<ReturnType<typeof startSnsServer>>;
+  kinesis: KinesisClient;
+  s3: S3Client;
+  stop(): Promise<void>;
+}
+
+export class LocalStackError extends Error {
+  override name = 'LocalStackError';
+}
+
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const ports = await resolvePorts(options.ports);
+  const names = { ...DEFAULT_RESOURCE_NAMES, ...options.names };
+  const stops: Array<() => Promise<void>> = [];
+  const stop = async () => {
+    for (const fn of stops.reverse()) await fn().catch(() => undefined);
+  };
+  try {
+    // Instant state transitions: the emulator's default of ~500 ms per CreateStream only slows tests.
+    const kinesisServer: Server = kinesalite({ createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 200 });
+    await listen(kinesisServer, ports.kinesis, 'kinesis');
+    stops.push(() => closeServer(kinesisServer));
+
+    const dynamoServer: Server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+    await listen(dynamoServer, ports.dynamodb, 'dynamodb');
+    stops.push(() => closeServer(dynamoServer));
+
+    const s3Directory = options.s3Directory ?? (await mkdtemp(join(tmpdir(), 'clickstream-s3-')));
+    if (!options.s3Directory) stops.push(() => rm(s3Directory, { recursive: true, force: true }));
+    const s3Server = new S3rver({
+      address: LOCAL_HOST,
+      port: ports.s3,
+      directory: s3Directory,
+      silent: true,
+      // Path-style only: virtual-host buckets would need DNS for *.localhost.
+      vhostBuckets: false,
+    });
+    await s3Server.run().catch((error: unknown) => {
+      throw portError('s3', ports.s3, error);
+    });
+    stops.push(() => s3Server.close());
+
+    let smtp: { host: string; port: number };
+    let mailUrl: string | undefined;
+    let mailbox: SmtpSink | undefined;
+    const mail = options.mail ?? 'maildev';
+    if (mail === 'maildev') {
+      const maildev = await startMailDev({ host: LOCAL_HOST, smtpPort: ports.smtp, webPort: ports.mailWeb });
+      stops.push(() => maildev.close());
+      smtp = maildev.smtp;
+      mailUrl = maildev.webUrl;
+    } else if (mail === 'sink') {
+      mailbox = await startSmtpSink({ host: LOCAL_HOST, port: ports.smtp });
+      const sink = mailbox;
+      stops.push(() => sink.close());
+      smtp = { host: sink.host, port: sink.port };
+    } else {
+      smtp = mail;
+    }
+
+    const snsServer = await startSnsServer({ host: LOCAL_HOST, port: ports.sns, smtp });
+    stops.push(() => snsServer.close());
+
+    const endpoints: LocalEndpoints = {
+      kinesis: `http://${LOCAL_HOST}:${addressPort(kinesisServer)}`,
+      dynamodb: `http://${LOCAL_HOST}:${addressPort(dynamoServer)}`,
+      s3: `http://${LOCAL_HOST}:${s3Server.httpServer.address().port}`,
+      sns: snsServer.endpoint,
+    };
+    const kinesis = createKinesisClient({ endpoint: endpoints.kinesis });
+    const s3 = createS3Client({ endpoint: endpoints.s3 });
+    const topicArn = await createResources(endpoints, names, {
+      eventsShards: options.shardCount?.events ?? 4,
+      userActivityShards: options.shardCount?.userActivity ?? 2,
+      alertEmail: options.alertEmail ?? LOCAL_ALERT_EMAIL,
+    });
+    const target: AwsTarget = { mode: 'local', region: LOCAL_REGION, endpoints, names };
+    return {
+      endpoints,
+      names,
+      region: LOCAL_REGION,
+      target,
+      smtp,
+      ...(mailUrl ? { mailUrl } : {}),
+      ...(mailbox ? { mailbox } : {}),
+      topicArn,
+      snsServer,
+      kinesis,
+      s3,
+      stop: async () => {
+        kinesis.destroy();
+        s3.destroy();
+        await stop();
+      },
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/**
+ * Creates the streams, tables, buckets and topic the pipeline needs. Idempotent: "already exists" is
+ * success, so `local up` can be run against a stack that is already populated.
+ */
+export async function createResources(
+  endpoints: LocalEndpoints,
+  names: ResourceNames,
+  sizing: { eventsShards: number; userActivityShards: number; alertEmail: string },
+): Promise<string> {
+  const kinesis = createKinesisClient({ endpoint: endpoints.kinesis });
+  const dynamo = createDynamoClient({ endpoint: endpoints.dynamodb });
+  const s3 = createS3Client({ endpoint: endpoints.s3 });
+  const sns = createSnsClient({ endpoint: endpoints.sns });
+  try {
+    const streams: Array<[string, number]> = [
+      [names.eventsStream, sizing.eventsShards],
+      [names.userActivityStream, sizing.userActivityShards],
+    ];
+    for (const [StreamName, ShardCount] of streams) {
+      await ignoreExisting(kinesis.send(new CreateStreamCommand({ StreamName, ShardCount })));
+      await waitForStream(kinesis, StreamName);
+    }
+    for (const table of DYNAMO_TABLES(names)) {
+      const created = await ignoreExisting(
+        dynamo.send(
+          new CreateTableCommand({
+            TableName: table.tableName,
+            BillingMode: 'PAY_PER_REQUEST',
+            AttributeDefinitions: table.keys.map((key) => ({ AttributeName: key.name, AttributeType: key.type })),
+            KeySchema: table.keys.map((key, i) => ({ AttributeName: key.name, KeyType: i === 0 ? 'HASH' : 'RANGE' })),
+          }),
+        ),
+      );
+      // dynalite accepts the TTL setting but does not expire items; the attribute is still written.
+      if (created && table.ttlAttribute) {
+        await dynamo
+          .send(
+            new UpdateTimeToLiveCommand({
+              TableName: table.tableName,
+              TimeToLiveSpecification: { AttributeName: table.ttlAttribute, Enabled: true },
+            }),
+          )
+          .catch(() => undefined);
+      }
+    }
+    for (const Bucket of [names.rawBucket, names.lakeBucket, names.athenaResultsBucket]) {
+      await ignoreExisting(s3.send(new CreateBucketCommand({ Bucket })));
+    }
+    const topic = await sns.send(new CreateTopicCommand({ Name: names.alertTopic }));
+    const topicArn = topic.TopicArn ?? '';
+    await sns.send(new SubscribeCommand({ TopicArn: topicArn, Protocol: 'email', Endpoint: sizing.alertEmail }));
+    return topicArn;
+  } finally {
+    kinesis.destroy();
+    dynamo.destroy();
+    s3.destroy();
+    sns.destroy();
+  }
+}
+
+const EXISTS = new Set(['ResourceInUseException', 'BucketAlreadyOwnedByYou', 'BucketAlreadyExists']);
+
+/** Resolves true when created, false when it already existed. */
+async function ignoreExisting(promise: Promise<unknown>): Promise<boolean> {
+  try {
+    await promise;
+    return true;
+  } catch (error) {
+    if (error instanceof Error && EXISTS.has(error.name)) return false;
+    throw error;
+  }
+}
+
+async function waitForStream(kinesis: KinesisClient, StreamName: string): Promise<void> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const { StreamDescriptionSummary } = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName }));
+    if (StreamDescriptionSummary?.StreamStatus === 'ACTIVE') return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new LocalStackError(`stream ${StreamName} did not become ACTIVE`);
+}
+
+async function resolvePorts(ports: LocalStackOptions['ports']): Promise<LocalPorts> {
+  if (ports !== 'ephemeral') return { ...DEFAULT_LOCAL_PORTS, ...ports };
+  // s3rver and MailDev cannot report a port chosen by the OS, so ask the OS for free ones up front.
+  const entries = await Promise.all(
+    Object.keys(DEFAULT_LOCAL_PORTS).map(async (name) => [name, await freePort()] as const),
+  );
+  return Object.fromEntries(entries) as LocalPorts;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, LOCAL_HOST, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function listen(server: Server, port: number, service: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (error) => reject(portError(service, port, error)));
+    server.listen(port, LOCAL_HOST, () => resolve());
+  });
+}
+
+function portError(service: string, port: number, cause: unknown): LocalStackError {
+  const inUse = cause instanceof Error && 'code' in cause && cause.code === 'EADDRINUSE';
+  return new LocalStackError(
+    inUse
+      ? `port ${port} for local ${service} is in use (is a stack already running? try \`clickstream local status\`)`
+      : `local ${service} failed to start on port ${port}`,
+    { cause },
+  );
+}
+
+function addressPort(server: Server): number {
+  const address = server.address();
+  return typeof address === 'object' && address ? address.port : 0;
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.closeAllConnections?.();
+    server.close(() => resolve());
+  });
+}
