@@ -5,6 +5,8 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
+// The SDK's notice that its 2027 releases need Node 22 is for us (package.json engines), not for every run.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const entry = fileURLToPath(new URL('./clickstream.ts', import.meta.url));
 const legacy = '--openssl-legacy-provider';
 const hasLegacy = process.execArgv.includes(legacy) || (process.env.NODE_OPTIONS ?? '').includes(legacy);

@@ -140,7 +140,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const endpoints: LocalEndpoints = {
       kinesis: `http://${LOCAL_HOST}:${addressPort(kinesisServer)}`,
       dynamodb: `http://${LOCAL_HOST}:${addressPort(dynamoServer)}`,
-      s3: `http://${LOCAL_HOST}:${s3Server.httpServer.address().port}`,
+      s3: `http://${LOCAL_HOST}:${addressPort(s3Server.httpServer)}`,
       sns: snsServer.endpoint,
     };
     const kinesis = createKinesisClient({ endpoint: endpoints.kinesis });
@@ -259,7 +259,7 @@ async function waitForStream(kinesis: KinesisClient, StreamName: string): Promis
 
 async function resolvePorts(ports: LocalStackOptions['ports']): Promise<LocalPorts> {
   if (ports !== 'ephemeral') return { ...DEFAULT_LOCAL_PORTS, ...ports };
-  // s3rver and MailDev cannot report a port chosen by the OS, so ask the OS for free ones up front.
+  // s3rver cannot report a port chosen by the OS, so ask the OS for free ones up front.
   const entries = await Promise.all(
     Object.keys(DEFAULT_LOCAL_PORTS).map(async (name) => [name, await freePort()] as const),
   );
