@@ -76,7 +76,6 @@ export async function local(options: LocalOptions, context: CommandContext): Pro
   await stopped;
   await stack.stop();
   rmSync(settings.stateFile, { force: true });
-  context.info('local stack stopped');
   return { action, running: false, stateFile: settings.stateFile };
 }
 
@@ -148,9 +147,16 @@ export const localCommand: CommandSpec<LocalOptions, LocalSummary> = {
       .option('--events-shards <n>', 'shards of the events stream', '4')
       .option('--user-activity-shards <n>', 'shards of the user-activity stream', '2'),
   run: local,
-  render: (summary) =>
-    summary.running
-      ? [`running (pid ${summary.pid}, up ${summary.uptimeSeconds ?? 0}s)`, ...Object.entries(summary.endpoints ?? {}).map(([k, v]) => `  ${k.padEnd(9)} ${v}`), summary.mailUrl ? `  mail      ${summary.mailUrl}` : ''].filter(Boolean).join('\n')
-      : `not running (state file ${summary.stateFile})`,
+  render: renderLocal,
   exitCode: (summary) => (summary.action === 'status' && !summary.running ? 3 : 0),
 };
+
+function renderLocal(summary: LocalSummary): string {
+  if (summary.action === 'up') return 'local stack stopped';
+  if (summary.action === 'down') return summary.pid ? `stopped local stack (pid ${summary.pid})` : 'no local stack was running';
+  if (!summary.running) return `not running (no live stack in ${summary.stateFile}); start one with \`clickstream local up\``;
+  const lines = [`running (pid ${summary.pid}, up ${summary.uptimeSeconds ?? 0}s)`];
+  for (const [service, endpoint] of Object.entries(summary.endpoints ?? {})) lines.push(`  ${service.padEnd(9)} ${endpoint}`);
+  if (summary.mailUrl) lines.push(`  mail      ${summary.mailUrl}`);
+  return lines.join('\n');
+}
