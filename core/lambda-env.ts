@@ -14,4 +14,9 @@ export const LAMBDA_ENV = {
   glueDatabase: 'CLICKSTREAM_GLUE_DATABASE',
   /** Days to keep user-activity items (DynamoDB TTL). */
   ttlDays: 'CLICKSTREAM_TTL_DAYS',
+  /**
+   * S3 bucket where the window aggregator writes malformed records (prefix `dead-letter/`); absent =
+   * they go to the function's log at error level.
+   */
+  deadLetterBucket: 'CLICKSTREAM_DEAD_LETTER_BUCKET',
 } as const;

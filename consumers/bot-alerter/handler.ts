@@ -1,0 +1,45 @@
+/**
+ * Lambda entry point of the bot alerter (Kinesis event source on the user-activity stream, with
+ * FunctionResponseTypes ReportBatchItemFailures). One call into the record processor; the local runner
+ * builds the same handler with local clients through `createAlerterHandler`.
+ */
+import { createDynamoClient, createSnsClient } from '../../adapters/clients.ts';
+import { LAMBDA_ENV } from '../../core/lambda-env.ts';
+import { DEFAULT_RESOURCE_NAMES } from '../../core/resources.ts';
+import { alertRulesFromJson } from '../../core/rules.ts';
+import { type Env, optionalPositiveInt, requiredEnv } from '../env.ts';
+import type { KinesisStreamBatchItemFailure, KinesisStreamEvent } from '../kinesis-event.ts';
+import { createJsonLogger } from '../logger.ts';
+import { type AlerterConfig, createAlerterProcessor } from './processor.ts';
+
+export type AlerterHandler = (event: KinesisStreamEvent) => Promise<{ batchItemFailures: KinesisStreamBatchItemFailure[] }>;
+
+export function createAlerterHandler(config: AlerterConfig): AlerterHandler {
+  const processor = createAlerterProcessor(config);
+  return (event) => processor.process(event);
+}
+
+export function alerterConfigFromEnv(env: Env): AlerterConfig {
+  const ttlDays = optionalPositiveInt(env, LAMBDA_ENV.ttlDays);
+  const athenaWorkgroup = env[LAMBDA_ENV.athenaWorkgroup];
+  return {
+    dynamo: createDynamoClient(),
+    sns: createSnsClient(),
+    userActivityTable: requiredEnv(env, LAMBDA_ENV.userActivityTable),
+    alertDedupeTable: requiredEnv(env, LAMBDA_ENV.alertDedupeTable),
+    topicArn: requiredEnv(env, LAMBDA_ENV.alertTopicArn),
+    rules: alertRulesFromJson(env[LAMBDA_ENV.alertRules], LAMBDA_ENV.alertRules),
+    glueDatabase: env[LAMBDA_ENV.glueDatabase] || DEFAULT_RESOURCE_NAMES.glueDatabase,
+    ...(athenaWorkgroup ? { athenaWorkgroup } : {}),
+    ...(ttlDays ? { ttlDays } : {}),
+    logger: createJsonLogger(env.AWS_LAMBDA_LOG_LEVEL === 'DEBUG' ? 'debug' : 'info'),
+  };
+}
+
+let built: AlerterHandler | undefined;
+
+// Built on first invoke, not at import, so importing the module (tests, local runner) needs no env.
+export const handler: AlerterHandler = (event) => {
+  built ??= createAlerterHandler(alerterConfigFromEnv(process.env));
+  return built(event);
+};

@@ -1,0 +1,40 @@
+/**
+ * The Kinesis event Lambda delivers, with the tumbling-window fields @types/aws-lambda leaves out
+ * (`shardId`, `eventSourceARN`), as documented in
+ * https://docs.aws.amazon.com/lambda/latest/dg/services-kinesis-windows.html. The local runner builds
+ * exactly this shape.
+ */
+import type { KinesisStreamBatchItemFailure, KinesisStreamEvent, KinesisStreamRecord } from 'aws-lambda';
+
+export type { KinesisStreamBatchItemFailure, KinesisStreamEvent, KinesisStreamRecord };
+
+export interface KinesisWindowEvent<State = Record<string, unknown>> extends KinesisStreamEvent {
+  window?: { start: string; end: string };
+  state?: State;
+  shardId?: string;
+  eventSourceARN?: string;
+  isFinalInvokeForWindow?: boolean;
+  isWindowTerminatedEarly?: boolean;
+}
+
+export interface KinesisHandlerResponse<State = Record<string, unknown>> {
+  /** Required with tumbling windows: AWS treats a response without `state` as a failed invocation. */
+  state?: State;
+  batchItemFailures?: KinesisStreamBatchItemFailure[];
+}
+
+export type KinesisHandler<State = Record<string, unknown>> = (
+  event: KinesisWindowEvent<State>,
+) => Promise<KinesisHandlerResponse<State> | undefined | void>;
+
+/** `shardId-000000000001:4959…` → `shardId-000000000001`. */
+export function shardIdOf(event: KinesisWindowEvent<unknown>): string {
+  if (event.shardId) return event.shardId;
+  const eventId = event.Records[0]?.eventID ?? '';
+  const colon = eventId.indexOf(':');
+  return colon > 0 ? eventId.slice(0, colon) : 'unknown-shard';
+}
+
+export function recordText(record: KinesisStreamRecord): string {
+  return Buffer.from(record.kinesis.data, 'base64').toString('utf8');
+}

@@ -1,0 +1,184 @@
+/**
+ * The window aggregator's record processor: folds a Kinesis batch into the tumbling-window state,
+ * and when the window ends (or the state nears Lambda's 1 MB cap) merges the partials into DynamoDB and
+ * puts them on the user-activity stream.
+ *
+ * Failure model:
+ * - Malformed records are written to the dead-letter sink and skipped; they never fail the batch
+ *   (see dead-letter.ts for why the on-failure destination is not enough).
+ * - Any AWS error while flushing (throttling, timeouts) makes the invocation throw. Lambda then retries
+ *   the same records with the state of the last successful invocation; the fold is deterministic, so
+ *   the retry emits the same contribution ids and DynamoDB merges each exactly once. We do not report
+ *   batchItemFailures: with tumbling windows AWS does not document which state a partially failed
+ *   batch resumes with, whereas a whole-batch retry from the checkpointed state is documented. This
+ *   also holds with BisectBatchOnFunctionError, because flush points are decided per record, not per
+ *   batch (core/window.ts).
+ * - Without a tumbling window (no `window` in the event) every invocation flushes its own batch; then
+ *   a bisected retry would cover different records under different ids, so deploy it with
+ *   TumblingWindowInSeconds, or with BisectBatchOnFunctionError off.
+ */
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DEFAULT_WINDOW_SECONDS, type UserWindowPartial } from '../../core/aggregate.ts';
+import {
+  DEFAULT_FLUSH_AT_BYTES,
+  emptyWindowState,
+  foldEvent,
+  isWindowState,
+  readEventRecord,
+  takePartials,
+  type WindowState,
+} from '../../core/window.ts';
+import { forEachLimited } from '../concurrency.ts';
+import { type DeadLetterSink, deadLetterKey, type MalformedRecord } from '../dead-letter.ts';
+import { ConsumerError } from '../errors.ts';
+import { type KinesisWindowEvent, recordText, shardIdOf } from '../kinesis-event.ts';
+import { type Logger, silentLogger } from '../logger.ts';
+import { putAllRecords, type PutRecordsOptions } from '../put-records.ts';
+import { DEFAULT_TTL_DAYS } from '../tables.ts';
+import { mergePartial } from '../user-activity-item.ts';
+
+export const AGGREGATOR_NAME = 'window-aggregator';
+
+export interface AggregatorConfig {
+  dynamo: DynamoDBDocumentClient;
+  kinesis: KinesisClient;
+  /** DynamoDB user-activity table. */
+  tableName: string;
+  /** The user-activity stream (stream 2). */
+  streamName: string;
+  deadLetter: DeadLetterSink;
+  windowSeconds?: number;
+  ttlDays?: number;
+  /** Flush the state early once its JSON reaches this many bytes (Lambda's cap is 1 MB). */
+  flushAtBytes?: number;
+  /** UpdateItem calls in flight per invocation. */
+  writeConcurrency?: number;
+  putRecords?: PutRecordsOptions;
+  logger?: Logger;
+  /** Clock for the TTL attribute. */
+  now?: () => number;
+}
+
+export interface AggregatorResponse {
+  state: WindowState;
+  batchItemFailures: [];
+}
+
+export interface AggregatorSummary {
+  records: number;
+  accepted: number;
+  malformed: number;
+  partials: number;
+  merged: number;
+  alreadyMerged: number;
+}
+
+export interface AggregatorProcessor {
+  process(event: KinesisWindowEvent<unknown>): Promise<AggregatorResponse>;
+  /** Running totals over this processor's lifetime (one Lambda execution environment). */
+  summary(): AggregatorSummary;
+}
+
+export function createAggregatorProcessor(config: AggregatorConfig): AggregatorProcessor {
+  const windowSeconds = config.windowSeconds ?? DEFAULT_WINDOW_SECONDS;
+  const flushAtBytes = config.flushAtBytes ?? DEFAULT_FLUSH_AT_BYTES;
+  const ttlSeconds = (config.ttlDays ?? DEFAULT_TTL_DAYS) * 86_400;
+  const logger = config.logger ?? silentLogger;
+  const now = config.now ?? Date.now;
+  const totals: AggregatorSummary = { records: 0, accepted: 0, malformed: 0, partials: 0, merged: 0, alreadyMerged: 0 };
+
+  async function flush(partials: UserWindowPartial[]): Promise<{ merged: number; alreadyMerged: number }> {
+    const counts = { merged: 0, alreadyMerged: 0 };
+    if (partials.length === 0) return counts;
+    const expiresAt = Math.floor(now() / 1000) + ttlSeconds;
+    await forEachLimited(partials, config.writeConcurrency ?? 16, async (partial) => {
+      const outcome = await mergePartial(config.dynamo, config.tableName, partial, expiresAt);
+      if (outcome === 'merged') counts.merged++;
+      else counts.alreadyMerged++;
+    });
+    // After the merge, so the alerter's consistent read of the total always includes this partial.
+    // Put even when already merged: the earlier attempt may have died between merge and put.
+    await putAllRecords(
+      config.kinesis,
+      config.streamName,
+      partials.map((partial) => ({ partitionKey: partial.user_id, data: Buffer.from(JSON.stringify(partial)) })),
+      config.putRecords,
+    );
+    return counts;
+  }
+
+  return {
+    summary: () => ({ ...totals }),
+    async process(event) {
+      const shardId = shardIdOf(event);
+      const partials: UserWindowPartial[] = [];
+      let state = isWindowState(event.state) ? event.state : emptyWindowState(windowSeconds);
+      if (state.ws !== windowSeconds) {
+        // The window length was reconfigured mid-window: close what was folded with the old length.
+        partials.push(...takePartials(state, shardId));
+        state = emptyWindowState(windowSeconds);
+      }
+      const malformed: MalformedRecord[] = [];
+      for (const record of event.Records) {
+        const read = readEventRecord(recordText(record));
+        if (!read.ok) {
+          malformed.push({
+            reason: read.reason,
+            detail: read.detail,
+            shardId,
+            sequenceNumber: record.kinesis.sequenceNumber,
+            partitionKey: record.kinesis.partitionKey,
+            approximateArrivalTimestamp: record.kinesis.approximateArrivalTimestamp,
+            data: record.kinesis.data,
+          });
+          continue;
+        }
+        if (foldEvent(state, read.event, read.eventMs, record.kinesis.sequenceNumber, flushAtBytes)) {
+          partials.push(...takePartials(state, shardId));
+        }
+      }
+      const closing = event.isFinalInvokeForWindow === true || event.isWindowTerminatedEarly === true || !event.window;
+      if (closing) partials.push(...takePartials(state, shardId));
+
+      try {
+        if (malformed.length > 0) await config.deadLetter.write(deadLetterKey(AGGREGATOR_NAME, malformed), malformed);
+        const counts = await flush(partials);
+        totals.records += event.Records.length;
+        totals.accepted += event.Records.length - malformed.length;
+        totals.malformed += malformed.length;
+        totals.partials += partials.length;
+        totals.merged += counts.merged;
+        totals.alreadyMerged += counts.alreadyMerged;
+        logger.debug('aggregated batch', {
+          shardId,
+          records: event.Records.length,
+          malformed: malformed.length,
+          partials: partials.length,
+          ...counts,
+          final: closing,
+          stateBytes: state.bytes,
+        });
+        if (malformed.length > 0) {
+          logger.warn('malformed records sent to the dead-letter target', {
+            shardId,
+            count: malformed.length,
+            reasons: countBy(malformed.map((record) => record.reason)),
+          });
+        }
+      } catch (cause) {
+        throw new ConsumerError(
+          `${AGGREGATOR_NAME}: flushing ${partials.length} partials of ${shardId} failed; Lambda retries the batch and the merge stays idempotent`,
+          { cause },
+        );
+      }
+      return { state, batchItemFailures: [] };
+    },
+  };
+}
+
+function countBy(values: readonly string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const value of values) counts[value] = (counts[value] ?? 0) + 1;
+  return counts;
+}

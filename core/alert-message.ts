@@ -1,0 +1,102 @@
+/**
+ * The bot-alert email: subject, body and the SNS message attributes subscription filters match on.
+ *
+ * Pure code: no AWS SDK, no process.env.
+ */
+import type { UserWindowTotal } from './aggregate.ts';
+import type { AlertMetric, RuleMatch } from './rules.ts';
+
+/**
+ * SNS: "Subjects must be UTF-8 text with no line breaks or control characters, and less than 100
+ * characters long"; non-ASCII subjects get rewritten by some receivers, so we keep to printable ASCII.
+ */
+export const SNS_SUBJECT_MAX_CHARS = 99;
+
+export interface AlertMessage {
+  subject: string;
+  body: string;
+  /** SNS MessageAttributes (String type): rule, severity, user_id, window_start. */
+  attributes: Record<string, string>;
+}
+
+export interface AlertContext {
+  /** Glue database holding the lake tables (Athena console SQL). */
+  glueDatabase: string;
+  /** Athena workgroup, named in the hint. */
+  athenaWorkgroup?: string;
+}
+
+const METRIC_PHRASE: Record<AlertMetric, (value: number) => string> = {
+  total_count: (n) => `${n} events`,
+  views_without_cart_or_purchase: (n) => `${n} views, no cart or purchase`,
+  distinct_sessions: (n) => `${n} sessions`,
+  purchase_count: (n) => `${n} purchases`,
+};
+
+export function windowLabel(windowSeconds: number): string {
+  if (windowSeconds % 3600 === 0) return `${windowSeconds / 3600} h`;
+  if (windowSeconds % 60 === 0) return `${windowSeconds / 60} min`;
+  return `${windowSeconds} s`;
+}
+
+/** Printable ASCII only, one line, at most SNS_SUBJECT_MAX_CHARS. */
+export function toSnsSubject(text: string): string {
+  const ascii = text.replace(/[^\x20-\x7e]/g, '?');
+  return ascii.length <= SNS_SUBJECT_MAX_CHARS ? ascii : `${ascii.slice(0, SNS_SUBJECT_MAX_CHARS - 3)}...`;
+}
+
+/** Athena SQL for one user's activity on the window's day (lake partition `dt`), deduplicated by contribution. */
+export function userActivitySql(userId: string, windowStart: string, glueDatabase: string): string {
+  const day = windowStart.slice(0, 10);
+  const id = userId.replace(/'/g, "''");
+  return [
+    'SELECT window_start, sum(total_count) AS events, sum(view_count) AS views, sum(cart_count) AS carts,',
+    '       sum(remove_from_cart_count) AS removes, sum(purchase_count) AS purchases, sum(revenue) AS revenue',
+    `FROM (SELECT DISTINCT * FROM "${glueDatabase}"."user_activity" WHERE dt = '${day}' AND user_id = '${id}')`,
+    'GROUP BY window_start',
+    'ORDER BY window_start;',
+  ].join('\n');
+}
+
+export function buildAlertMessage(match: RuleMatch, total: UserWindowTotal, context: AlertContext): AlertMessage {
+  const { rule, value } = match;
+  const span = windowLabel(total.window_seconds);
+  const subject = toSnsSubject(`Bot activity: user ${total.user_id} - ${METRIC_PHRASE[rule.metric](value)} in ${span}`);
+  const windowEnd = new Date(Date.parse(total.window_start) + total.window_seconds * 1000).toISOString();
+  const body = [
+    `Suspicious activity by user ${total.user_id}.`,
+    '',
+    `Window:   ${total.window_start} to ${windowEnd.slice(0, 19)}Z (${span}, event time)`,
+    `Seen:     ${total.first_event_time} to ${total.last_event_time}`,
+    `Rule:     ${rule.id} (${rule.severity}): ${rule.description}`,
+    `Metric:   ${rule.metric} = ${value}, threshold ${rule.threshold} (fires above it)`,
+    '',
+    'Counts in this window:',
+    `  events            ${total.total_count}`,
+    `  view              ${total.view_count}`,
+    `  cart              ${total.cart_count}`,
+    `  remove_from_cart  ${total.remove_from_cart_count}`,
+    `  purchase          ${total.purchase_count}`,
+    `  revenue           ${total.revenue.toFixed(2)}`,
+    `  distinct sessions ${total.distinct_sessions}`,
+    `  distinct products ${total.distinct_products}`,
+    '',
+    'Look this user up:',
+    `  clickstream query user_activity_for_user --param user_id=${total.user_id}`,
+    '',
+    `Athena console${context.athenaWorkgroup ? ` (workgroup ${context.athenaWorkgroup})` : ''}:`,
+    userActivitySql(total.user_id, total.window_start, context.glueDatabase),
+    '',
+    'One email is sent per user, window and rule.',
+  ].join('\n');
+  return {
+    subject,
+    body,
+    attributes: {
+      rule: rule.id,
+      severity: rule.severity,
+      user_id: total.user_id,
+      window_start: total.window_start,
+    },
+  };
+}

@@ -1,0 +1,56 @@
+/** Kinesalite and dynalite on 127.0.0.1 for the consumer tests (not a test file itself). */
+import { CreateStreamCommand, DescribeStreamSummaryCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Server } from 'node:http';
+import dynalite from 'dynalite';
+import kinesalite from 'kinesalite';
+import { createDynamoClient, createKinesisClient } from '../adapters/clients.ts';
+import { DYNAMO_TABLES } from '../consumers/tables.ts';
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const address = server.address();
+  return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.closeAllConnections();
+    server.close(() => resolve());
+  });
+}
+
+export async function startKinesis(): Promise<{ kinesis: KinesisClient; stop(): Promise<void> }> {
+  const server: Server = kinesalite({ createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 100 });
+  const kinesis = createKinesisClient({ endpoint: await listen(server) });
+  return { kinesis, stop: async () => (kinesis.destroy(), close(server)) };
+}
+
+export async function createStream(kinesis: KinesisClient, name: string, shards: number): Promise<void> {
+  await kinesis.send(new CreateStreamCommand({ StreamName: name, ShardCount: shards }));
+  for (;;) {
+    const { StreamDescriptionSummary } = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: name }));
+    if (StreamDescriptionSummary?.StreamStatus === 'ACTIVE') return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+export async function startDynamo(names: { userActivityTable: string; alertDedupeTable: string }): Promise<{
+  dynamo: DynamoDBDocumentClient;
+  stop(): Promise<void>;
+}> {
+  const server: Server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  const dynamo = createDynamoClient({ endpoint: await listen(server) });
+  for (const table of DYNAMO_TABLES(names)) {
+    await dynamo.send(
+      new CreateTableCommand({
+        TableName: table.tableName,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: table.keys.map((key) => ({ AttributeName: key.name, AttributeType: key.type })),
+        KeySchema: table.keys.map((key, i) => ({ AttributeName: key.name, KeyType: i === 0 ? 'HASH' : 'RANGE' })),
+      }),
+    );
+  }
+  return { dynamo, stop: async () => (dynamo.destroy(), close(server)) };
+}

@@ -1,0 +1,140 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { UserWindowPartial } from '../core/aggregate.ts';
+import {
+  aggregateEvents,
+  emptyWindowState,
+  foldEvent,
+  mergePartials,
+  readEventRecord,
+  takePartials,
+  toUserWindowTotal,
+  type WindowState,
+} from '../core/window.ts';
+import { eventsOfType, makeEvent } from './consumers-factories.ts';
+
+function foldAll(events: ReturnType<typeof makeEvent>[], windowSeconds = 60) {
+  const state = emptyWindowState(windowSeconds);
+  events.forEach((event, i) => foldEvent(state, event, Date.parse(event.event_time), String(i + 1)));
+  return takePartials(state, 'shard-a');
+}
+
+describe('window fold', () => {
+  it('counts per type, distinct sessions and products, purchase revenue and first/last time per (user, window)', () => {
+    const events = [
+      makeEvent({ event_time: '2019-10-01T00:00:59Z', event_type: 'view', product_id: '1', user_session: 's1' }),
+      makeEvent({ event_time: '2019-10-01T00:00:01Z', event_type: 'cart', product_id: '1', user_session: 's1' }),
+      makeEvent({ event_time: '2019-10-01T00:00:30Z', event_type: 'purchase', product_id: '2', price: 0.1, user_session: 's2' }),
+      makeEvent({ event_time: '2019-10-01T00:00:31Z', event_type: 'purchase', product_id: '2', price: 0.2, user_session: null }),
+      makeEvent({ event_time: '2019-10-01T00:00:32Z', event_type: 'remove_from_cart', product_id: '3' }),
+      makeEvent({ event_time: '2019-10-01T00:01:00Z', event_type: 'view', product_id: '9' }),
+      makeEvent({ event_time: '2019-10-01T00:00:10Z', user_id: '7', product_id: '1' }),
+    ];
+    const partials = foldAll(events);
+    expect(partials).toHaveLength(3);
+    const first = partials.find((p) => p.user_id === '512345678' && p.window_start === '2019-10-01T00:00:00Z');
+    expect(first).toMatchObject({
+      window_seconds: 60,
+      view_count: 1,
+      cart_count: 1,
+      remove_from_cart_count: 1,
+      purchase_count: 2,
+      total_count: 5,
+      revenue: 0.3,
+      first_event_time: '2019-10-01T00:00:01Z',
+      last_event_time: '2019-10-01T00:00:59Z',
+    });
+    expect(new Set(first?.sessions)).toEqual(new Set(['s1', 's2', 'c6f1a1c2-0000-4000-8000-000000000001']));
+    expect(new Set(first?.products)).toEqual(new Set(['1', '2', '3']));
+    const next = partials.find((p) => p.window_start === '2019-10-01T00:01:00Z');
+    expect(next?.total_count).toBe(1);
+  });
+
+  it('uses the configured window length', () => {
+    const events = [makeEvent({ event_time: '2019-10-01T00:04:59Z' }), makeEvent({ event_time: '2019-10-01T00:05:00Z' })];
+    expect(foldAll(events, 300).map((p) => p.window_start).sort()).toEqual(['2019-10-01T00:00:00Z', '2019-10-01T00:05:00Z']);
+  });
+
+  it('gives the same contribution ids for the same records from the same state, and different ones per shard', () => {
+    const events = eventsOfType('view', 3);
+    const a = foldAll(events).map((p) => p.contribution_id);
+    const b = foldAll(events).map((p) => p.contribution_id);
+    expect(a).toEqual(b);
+    const state = emptyWindowState(60);
+    events.forEach((event, i) => foldEvent(state, event, Date.parse(event.event_time), String(i + 1)));
+    expect(takePartials(state, 'shard-b').map((p) => p.contribution_id)).not.toEqual(a);
+  });
+
+  it('flushes at the same records whatever the batching, with state serialized between batches as Lambda does', () => {
+    const events = Array.from({ length: 400 }, (_, i) =>
+      makeEvent({ user_id: String(i % 97), product_id: String(i), event_time: `2019-10-01T00:0${i % 10}:00Z` }),
+    );
+    const run = (cuts: number[]): UserWindowPartial[] => {
+      const partials: UserWindowPartial[] = [];
+      let stateJson = JSON.stringify(emptyWindowState(60));
+      let start = 0;
+      for (const end of [...cuts, events.length]) {
+        const state = JSON.parse(stateJson) as WindowState;
+        for (let i = start; i < end; i++) {
+          const event = events[i]!;
+          if (foldEvent(state, event, Date.parse(event.event_time), String(i), 4096)) partials.push(...takePartials(state, 's'));
+        }
+        stateJson = JSON.stringify(state);
+        start = end;
+      }
+      partials.push(...takePartials(JSON.parse(stateJson) as WindowState, 's'));
+      return partials;
+    };
+    const reference = run([]);
+    expect(reference.length).toBeGreaterThan(97); // the 4 KB cap forced early flushes
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: 1, max: events.length - 1 }), { maxLength: 20 }), (cuts) => {
+        const partials = run(cuts.sort((x, y) => x - y));
+        expect(partials.map((p) => p.contribution_id)).toEqual(reference.map((p) => p.contribution_id));
+        expect(partials).toEqual(reference);
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it('keeps its byte estimate at or above the serialized size', () => {
+    const state = emptyWindowState(60);
+    for (let i = 0; i < 5000; i++) {
+      const event = makeEvent({ user_id: String(500_000_000 + i), user_session: `session-"é-${i}`, product_id: String(i) });
+      foldEvent(state, event, Date.parse(event.event_time), String(10n ** 55n + BigInt(i)));
+    }
+    expect(state.bytes).toBeGreaterThanOrEqual(Buffer.byteLength(JSON.stringify(state)));
+  });
+
+  it('merges partials exactly, counting a contribution id once', () => {
+    const partials = foldAll(eventsOfType('view', 4));
+    const twice = mergePartials([...partials, ...partials]);
+    expect([...twice.values()].map(toUserWindowTotal)[0]).toMatchObject({ view_count: 4, total_count: 4, contributions: 1 });
+    const reference = aggregateEvents(eventsOfType('view', 4));
+    expect([...reference.values()][0]?.total_count).toBe(4);
+  });
+});
+
+describe('readEventRecord', () => {
+  it('accepts a producer record', () => {
+    const result = readEventRecord(JSON.stringify(makeEvent()));
+    expect(result.ok).toBe(true);
+  });
+
+  it.each([
+    ['not json', '{"event_time":', 'bad_json'],
+    ['bad base64 decoded to garbage', Buffer.from('%%%', 'base64').toString('utf8'), 'bad_json'],
+    ['an array', '[1]', 'not_an_object'],
+    ['missing user_id', JSON.stringify({ ...makeEvent(), user_id: undefined }), 'missing_field'],
+    ['numeric user_id', JSON.stringify({ ...makeEvent(), user_id: 512345678 }), 'bad_field'],
+    ['Kaggle time format', JSON.stringify(makeEvent({ event_time: '2019-10-01 00:00:00 UTC' })), 'bad_field'],
+    ['unknown type', JSON.stringify({ ...makeEvent(), event_type: 'click' }), 'bad_field'],
+    ['price as string', JSON.stringify({ ...makeEvent(), price: '1.00' }), 'bad_field'],
+    ['missing session', JSON.stringify({ ...makeEvent(), user_session: undefined }), 'missing_field'],
+    ['oversize product id', JSON.stringify(makeEvent({ product_id: '1'.repeat(300) })), 'bad_field'],
+  ])('rejects %s', (_name, json, reason) => {
+    const result = readEventRecord(json);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.reason).toBe(reason);
+  });
+});
