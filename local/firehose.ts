@@ -1,0 +1,347 @@
+/**
+ * Local stand-in for a Firehose delivery stream with a Kinesis source: reads every shard of a stream
+ * from TRIM_HORIZON, buffers by size or time per partition, and writes the lake layout of core/lake.ts
+ * (Parquet, dt = event date) to local S3, so the local engine queries what Athena would in AWS.
+ * Records Firehose could not partition or convert go to the error prefix as JSON lines, counted.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import {
+  DescribeStreamCommand,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  type KinesisClient,
+  type _Record,
+} from '@aws-sdk/client-kinesis';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { duckdbType, quoteIdentifier, quoteLiteral } from '../analytics/ddl.ts';
+import {
+  errorPrefix,
+  type FirehoseErrorRecord,
+  type FirehoseErrorType,
+  LAKE_COMPRESSION,
+  LAKE_FILE_EXTENSION,
+  LAKE_LAYOUTS,
+  LOCAL_BUFFERING,
+  objectKey,
+  partitionOf,
+  partitionPrefix,
+} from '../core/lake.ts';
+import { conformRow, type LakeTableName, type LakeValue, RowConformError, type TableDef } from '../core/tables.ts';
+
+export interface LocalFirehoseOptions {
+  kinesis: KinesisClient;
+  s3: S3Client;
+  streamName: string;
+  bucket: string;
+  table: LakeTableName;
+  /** Flush a partition's buffer at this size (default 1 MiB). */
+  bufferBytes?: number;
+  /** Flush a partition's buffer this long after its first record (default 5 s). */
+  bufferMs?: number;
+  /** Wait between empty GetRecords calls on a shard (default 200 ms; AWS allows 5 calls/s per shard). */
+  pollMs?: number;
+  /** Name in the object keys, as Firehose uses its delivery stream's name (default: the stream name). */
+  deliveryStreamName?: string;
+}
+
+export interface LocalFirehoseStats {
+  /** Records read from the stream. */
+  received: number;
+  /** Records written to the lake. */
+  records: number;
+  /** Objects written (lake and error prefix). */
+  objects: number;
+  /** Records written to the error prefix. */
+  errors: number;
+  /** Bytes of the objects written. */
+  bytes: number;
+}
+
+export interface LocalFirehose {
+  stats(): LocalFirehoseStats;
+  /** Reads every shard up to its current tip, then writes everything buffered. */
+  flush(): Promise<void>;
+  /** Stops reading, then flushes. */
+  stop(): Promise<void>;
+}
+
+export class LocalFirehoseError extends Error {
+  override name = 'LocalFirehoseError';
+}
+
+interface PartitionBuffer {
+  kind: 'lake' | FirehoseErrorType;
+  prefix: string;
+  rows: Array<Record<string, LakeValue>>;
+  errors: FirehoseErrorRecord[];
+  bytes: number;
+  firstAt: number;
+}
+
+interface ShardReader {
+  shardId: string;
+  /** Value of the read counter when the latest empty GetRecords call started. */
+  drainedAt: number;
+  closed: boolean;
+  done: Promise<void>;
+}
+
+export async function startLocalFirehose(options: LocalFirehoseOptions): Promise<LocalFirehose> {
+  const layout = LAKE_LAYOUTS[options.table];
+  const bufferBytes = options.bufferBytes ?? LOCAL_BUFFERING.bytes;
+  const bufferMs = options.bufferMs ?? LOCAL_BUFFERING.ms;
+  const pollMs = options.pollMs ?? 200;
+  const deliveryStreamName = options.deliveryStreamName ?? options.streamName;
+  const stats: LocalFirehoseStats = { received: 0, records: 0, objects: 0, errors: 0, bytes: 0 };
+  const buffers = new Map<string, PartitionBuffer>();
+  const writer = await openParquetWriter();
+  let stopped = false;
+  let readCounter = 0;
+  let failure: unknown;
+  // Writes run one at a time: they share one DuckDB connection, and order keeps the stats exact.
+  let writing: Promise<void> = Promise.resolve();
+
+  const description = await options.kinesis.send(new DescribeStreamCommand({ StreamName: options.streamName }));
+  const shardIds = (description.StreamDescription?.Shards ?? []).map((s) => s.ShardId as string);
+  const readers = shardIds.map((shardId) => startReader(shardId));
+
+  const timer = setInterval(() => {
+    const now = Date.now();
+    for (const [key, buffer] of buffers) if (now - buffer.firstAt >= bufferMs) enqueueWrite(key);
+  }, Math.max(20, Math.min(bufferMs, 250)));
+  timer.unref();
+
+  function startReader(shardId: string): ShardReader {
+    const reader: ShardReader = { shardId, drainedAt: -1, closed: false, done: Promise.resolve() };
+    reader.done = (async () => {
+      let iterator = await shardIterator(shardId, undefined);
+      let lastSequence: string | undefined;
+      while (!stopped && iterator) {
+        const startedAt = ++readCounter;
+        try {
+          const page = await options.kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
+          const records = page.Records ?? [];
+          for (const record of records) accept(record);
+          lastSequence = records.at(-1)?.SequenceNumber ?? lastSequence;
+          iterator = page.NextShardIterator;
+          if (records.length === 0) {
+            reader.drainedAt = startedAt;
+            await sleep(pollMs);
+          }
+        } catch (error) {
+          if (stopped) break;
+          // Iterators expire after 5 minutes; resume after the last record we took.
+          if (error instanceof Error && error.name === 'ExpiredIteratorException') {
+            iterator = await shardIterator(shardId, lastSequence);
+          } else {
+            await sleep(pollMs * 5);
+          }
+        }
+      }
+      reader.closed = true;
+    })().catch((error: unknown) => {
+      failure ??= error;
+      reader.closed = true;
+    });
+    return reader;
+  }
+
+  async function shardIterator(shardId: string, afterSequence: string | undefined): Promise<string | undefined> {
+    const result = await options.kinesis.send(
+      new GetShardIteratorCommand({
+        StreamName: options.streamName,
+        ShardId: shardId,
+        ...(afterSequence
+          ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: afterSequence }
+          : { ShardIteratorType: 'TRIM_HORIZON' }),
+      }),
+    );
+    return result.ShardIterator;
+  }
+
+  function accept(record: _Record): void {
+    stats.received++;
+    const data = Buffer.from(record.Data ?? new Uint8Array());
+    const arrival = record.ApproximateArrivalTimestamp?.getTime() ?? Date.now();
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(data.toString('utf8'));
+    } catch {
+      return reject(data, arrival, 'partitioning-failed', 'DynamicPartitioning.MetadataExtractionFailed', 'not JSON');
+    }
+    const dt = partitionOf(layout, parsed);
+    if (dt === undefined) {
+      return reject(
+        data,
+        arrival,
+        'partitioning-failed',
+        'DynamicPartitioning.MetadataExtractionFailed',
+        `no date in ${layout.partitionField}`,
+      );
+    }
+    let row: Record<string, LakeValue>;
+    try {
+      row = conformRow(layout.table, parsed);
+    } catch (error) {
+      if (!(error instanceof RowConformError)) throw error;
+      return reject(data, arrival, 'format-conversion-failed', 'DataFormatConversion.InvalidSchema', error.message);
+    }
+    const key = `lake/${dt}`;
+    const buffer = bufferFor(key, 'lake', partitionPrefix(layout, dt));
+    buffer.rows.push(row);
+    add(key, buffer, data.length);
+  }
+
+  function reject(data: Buffer, arrival: number, type: FirehoseErrorType, errorCode: string, message: string): void {
+    const key = `error/${type}`;
+    const buffer = bufferFor(key, type, '');
+    buffer.errors.push({
+      attemptsMade: 1,
+      arrivalTimestamp: arrival,
+      errorCode,
+      errorMessage: message,
+      rawData: data.toString('base64'),
+    });
+    add(key, buffer, data.length);
+  }
+
+  function bufferFor(key: string, kind: PartitionBuffer['kind'], prefix: string): PartitionBuffer {
+    let buffer = buffers.get(key);
+    if (!buffer) {
+      buffer = { kind, prefix, rows: [], errors: [], bytes: 0, firstAt: Date.now() };
+      buffers.set(key, buffer);
+    }
+    return buffer;
+  }
+
+  function add(key: string, buffer: PartitionBuffer, bytes: number): void {
+    buffer.bytes += bytes;
+    if (buffer.bytes >= bufferBytes) enqueueWrite(key);
+  }
+
+  /** Takes the buffer out of the map now, so records arriving meanwhile start a new one. */
+  function enqueueWrite(key: string): Promise<void> {
+    const buffer = buffers.get(key);
+    if (!buffer) return writing;
+    buffers.delete(key);
+    writing = writing.then(() => write(buffer)).catch((error: unknown) => {
+      failure ??= error;
+    });
+    return writing;
+  }
+
+  async function write(buffer: PartitionBuffer): Promise<void> {
+    const now = Date.now();
+    let key: string;
+    let body: Uint8Array;
+    if (buffer.kind === 'lake') {
+      key = objectKey(buffer.prefix, deliveryStreamName, now, randomUUID(), LAKE_FILE_EXTENSION);
+      body = await writer.write(layout.table, buffer.rows);
+    } else {
+      key = objectKey(errorPrefix(layout, buffer.kind, now), deliveryStreamName, now, randomUUID(), '.gz');
+      body = gzipSync(buffer.errors.map((e) => `${JSON.stringify(e)}\n`).join(''));
+    }
+    await putWithRetry(key, body);
+    stats.objects++;
+    stats.bytes += body.length;
+    if (buffer.kind === 'lake') stats.records += buffer.rows.length;
+    else stats.errors += buffer.errors.length;
+  }
+
+  async function putWithRetry(key: string, body: Uint8Array): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await options.s3.send(new PutObjectCommand({ Bucket: options.bucket, Key: key, Body: body }));
+        return;
+      } catch (error) {
+        // Firehose retries S3 delivery; locally a few attempts cover a busy emulator.
+        if (attempt >= 4) throw new LocalFirehoseError(`could not write s3://${options.bucket}/${key}`, { cause: error });
+        await sleep(100 * 2 ** attempt);
+      }
+    }
+  }
+
+  async function writeAll(): Promise<void> {
+    for (const key of [...buffers.keys()]) void enqueueWrite(key);
+    await writing;
+    if (failure) throw new LocalFirehoseError(`local Firehose for ${options.streamName} failed`, { cause: failure });
+  }
+
+  async function drain(): Promise<void> {
+    const mark = readCounter;
+    while (readers.some((r) => !r.closed && r.drainedAt <= mark)) await sleep(10);
+  }
+
+  return {
+    stats: () => ({ ...stats }),
+    flush: async () => {
+      await drain();
+      await writeAll();
+    },
+    stop: async () => {
+      stopped = true;
+      clearInterval(timer);
+      await Promise.all(readers.map((r) => r.done));
+      try {
+        await writeAll();
+      } finally {
+        await writer.close();
+      }
+    },
+  };
+}
+
+export interface ParquetWriter {
+  /** The Parquet file, as Firehose's conversion would write it, of rows conformed to `table`. */
+  write(table: TableDef, rows: ReadonlyArray<Record<string, LakeValue>>): Promise<Uint8Array>;
+  close(): Promise<void>;
+}
+
+/**
+ * Writes lake objects with DuckDB: rows go through a JSON-lines temp file read with the table's
+ * columns as text and cast to the declared types, so the Parquet schema is exactly the Glue table's.
+ */
+export async function openParquetWriter(): Promise<ParquetWriter> {
+  const directory = await mkdtemp(join(tmpdir(), 'clickstream-firehose-'));
+  const instance = await DuckDBInstance.create(':memory:');
+  const connection: DuckDBConnection = await instance.connect();
+  let sequence = 0;
+  return {
+    async write(table, rows) {
+      const id = ++sequence;
+      const input = join(directory, `${id}.jsonl`);
+      const output = join(directory, `${id}.parquet`);
+      await writeFile(input, rows.map((row) => `${JSON.stringify(row)}\n`).join(''));
+      try {
+        const readAs = table.columns
+          .map((c) => `${quoteLiteral(c.name)}: '${c.type === 'array<string>' ? 'VARCHAR[]' : 'VARCHAR'}'`)
+          .join(', ');
+        const select = table.columns
+          .map((c) => `CAST(${quoteIdentifier(c.name)} AS ${duckdbType(c.type)}) AS ${quoteIdentifier(c.name)}`)
+          .join(', ');
+        await connection.run(
+          `COPY (SELECT ${select} FROM read_json(${quoteLiteral(input)}, format = 'newline_delimited', columns = {${readAs}})) ` +
+            `TO ${quoteLiteral(output)} (FORMAT PARQUET, COMPRESSION ${LAKE_COMPRESSION})`,
+        );
+        return new Uint8Array(await readFile(output));
+      } finally {
+        await rm(input, { force: true });
+        await rm(output, { force: true });
+      }
+    },
+    async close() {
+      connection.closeSync();
+      instance.closeSync();
+      await rm(directory, { recursive: true, force: true });
+    },
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,40 @@
+-- Generated from core/tables.ts by analytics/ddl.ts (npx tsx analytics/ddl.ts); do not edit by hand.
+-- Per-shard partial aggregates per user and event-time window, from the user-activity stream.
+-- Replace <LAKE_BUCKET> with your bucket name (a stack output), then run in your Glue database.
+CREATE EXTERNAL TABLE IF NOT EXISTS `user_activity` (
+  `user_id` string COMMENT 'User id',
+  `window_start` timestamp COMMENT 'Start of the event-time window (UTC)',
+  `window_seconds` int COMMENT 'Window length in seconds',
+  `contribution_id` string COMMENT 'Deterministic id of this partial; duplicates are redeliveries',
+  `view_count` bigint COMMENT 'Views in this partial',
+  `cart_count` bigint COMMENT 'Carts in this partial',
+  `remove_from_cart_count` bigint COMMENT 'Cart removals in this partial',
+  `purchase_count` bigint COMMENT 'Purchases in this partial',
+  `total_count` bigint COMMENT 'All events in this partial',
+  `sessions` array<string> COMMENT 'Distinct session ids in this partial',
+  `products` array<string> COMMENT 'Distinct product ids in this partial',
+  `revenue` double COMMENT 'Sum of purchase prices',
+  `first_event_time` timestamp COMMENT 'Earliest event of this partial',
+  `last_event_time` timestamp COMMENT 'Latest event of this partial'
+)
+COMMENT 'Per-shard partial aggregates per user and event-time window, from the user-activity stream'
+PARTITIONED BY (
+  `dt` string COMMENT 'Event date (UTC), YYYY-MM-DD: the partition, chosen by event time, not arrival'
+)
+ROW FORMAT SERDE 'org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe'
+WITH SERDEPROPERTIES (
+  'serialization.format' = '1'
+)
+STORED AS INPUTFORMAT 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat'
+LOCATION 's3://<LAKE_BUCKET>/user_activity/'
+TBLPROPERTIES (
+  'classification' = 'parquet',
+  'projection.enabled' = 'true',
+  'projection.dt.type' = 'date',
+  'projection.dt.format' = 'yyyy-MM-dd',
+  'projection.dt.range' = '2019-01-01,NOW',
+  'projection.dt.interval' = '1',
+  'projection.dt.interval.unit' = 'DAYS',
+  'storage.location.template' = 's3://<LAKE_BUCKET>/user_activity/dt=${dt}/'
+);

@@ -1,0 +1,320 @@
+/**
+ * Events and user-activity partials go through Kinesis and the local Firehose into the lake in local
+ * S3; every named query then runs on the local engine, and its rows must equal what this test computes
+ * on its own from the source CSV.
+ */
+import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { UserWindowPartial } from '../core/aggregate.ts';
+import type { ClickEvent } from '../core/event.ts';
+import { DEFAULT_ALERT_RULES, evaluateRules } from '../core/rules.ts';
+import { RAW_EVENTS_PREFIX } from '../core/tables.ts';
+import { type LocalEngine, openLocalEngine, runNamedQuery } from '../analytics/local-engine.ts';
+import { loadNamedQueries } from '../analytics/named-queries.ts';
+import { startLocalFirehose } from '../local/firehose.ts';
+import { type LocalStack, startLocalStack } from '../local/stack.ts';
+import { botEvents, loadSource, parseEvents, partial, partialsOf, type Source } from './analytics-fixtures.ts';
+
+const source: Source = loadSource();
+const events: ClickEvent[] = parseEvents(source);
+const WINDOW = Date.UTC(2019, 9, 1, 1, 0, 0);
+
+// Bots, as partials from two shards: each crosses (or must not cross) a rule only once merged right.
+const botA = [
+  partial('900000001', WINDOW, 'shardId-000000000000', botEvents('900000001', WINDOW, 35, 'view', ['a1'])),
+  partial('900000001', WINDOW, 'shardId-000000000001', botEvents('900000001', WINDOW, 35, 'cart', ['a1'])),
+];
+// 20 + 20 events, one partial redelivered twice: 40 once deduplicated, 80 (a false alert) if not.
+const botB = [
+  partial('900000002', WINDOW, 'shardId-000000000000', botEvents('900000002', WINDOW, 20, 'cart', ['b1'])),
+  partial('900000002', WINDOW, 'shardId-000000000001', botEvents('900000002', WINDOW, 20, 'cart', ['b1'])),
+];
+// Sessions {c1..c4} and {c3,c4,c5}: 5 distinct (no alert), though the partials' counts add up to 7.
+const botC = [
+  partial('900000003', WINDOW, 'shardId-000000000000', botEvents('900000003', WINDOW, 4, 'cart', ['c1', 'c2', 'c3', 'c4'])),
+  partial('900000003', WINDOW, 'shardId-000000000001', botEvents('900000003', WINDOW, 3, 'cart', ['c3', 'c4', 'c5'])),
+];
+// Sessions {d1..d4} and {d5,d6}: 6 distinct, above the 5-session rule.
+const botD = [
+  partial('900000004', WINDOW, 'shardId-000000000000', botEvents('900000004', WINDOW, 4, 'cart', ['d1', 'd2', 'd3', 'd4'])),
+  partial('900000004', WINDOW, 'shardId-000000000001', botEvents('900000004', WINDOW, 2, 'cart', ['d5', 'd6'])),
+];
+const uniquePartials: UserWindowPartial[] = [...partialsOf(events), ...botA, ...botB, ...botC, ...botD];
+const redelivered = [botB[0], botB[0], ...uniquePartials.slice(0, 5)] as UserWindowPartial[];
+
+let stack: LocalStack;
+let engine: LocalEngine;
+
+async function putAll(kinesis: KinesisClient, stream: string, bodies: Array<{ key: string; body: unknown }>) {
+  for (let i = 0; i < bodies.length; i += 500) {
+    const batch = bodies.slice(i, i + 500);
+    const result = await kinesis.send(
+      new PutRecordsCommand({
+        StreamName: stream,
+        Records: batch.map((b) => ({ PartitionKey: b.key, Data: Buffer.from(JSON.stringify(b.body)) })),
+      }),
+    );
+    expect(result.FailedRecordCount ?? 0).toBe(0);
+  }
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 50));
+}
+
+beforeAll(async () => {
+  stack = await startLocalStack({ ports: 'ephemeral', mail: 'sink' });
+  const { names } = stack;
+  await putAll(
+    stack.kinesis,
+    names.eventsStream,
+    events.map((e) => ({ key: e.category_id, body: { ...e, replayed_at: new Date().toISOString() } })),
+  );
+  const activity = [...uniquePartials, ...redelivered];
+  await putAll(stack.kinesis, names.userActivityStream, activity.map((p) => ({ key: p.user_id, body: p })));
+  // Started after the puts: kinesalite serves writes and reads faster one after the other, and
+  // the readers still start from TRIM_HORIZON as Firehose does.
+  const eventsFirehose = await startLocalFirehose({
+    kinesis: stack.kinesis,
+    s3: stack.s3,
+    streamName: names.eventsStream,
+    bucket: names.lakeBucket,
+    table: 'events',
+    pollMs: 50,
+  });
+  const activityFirehose = await startLocalFirehose({
+    kinesis: stack.kinesis,
+    s3: stack.s3,
+    streamName: names.userActivityStream,
+    bucket: names.lakeBucket,
+    table: 'user_activity',
+    pollMs: 50,
+  });
+  await until(() => eventsFirehose.stats().received === events.length);
+  await until(() => activityFirehose.stats().received === activity.length);
+  await eventsFirehose.stop();
+  await activityFirehose.stop();
+  expect(eventsFirehose.stats()).toMatchObject({ records: events.length, errors: 0 });
+  expect(activityFirehose.stats()).toMatchObject({ records: activity.length, errors: 0 });
+
+  await stack.s3.send(
+    new PutObjectCommand({ Bucket: names.rawBucket, Key: `${RAW_EVENTS_PREFIX}source.csv`, Body: source.csv }),
+  );
+  engine = await openLocalEngine({ s3: stack.s3, names });
+}, 90_000);
+
+afterAll(async () => {
+  await engine?.close();
+  await stack?.stop();
+});
+
+const fieldsOf = (row: string[]) => {
+  const [time = '', type = '', productId = '', categoryId = '', code = '', brand = '', , userId = '', session = ''] = row;
+  return { time, type, productId, categoryId, code, brand, userId, session, date: time.slice(0, 10) };
+};
+const rows = source.rows.map(fieldsOf);
+
+describe(`named queries over the lake (${source.label}, ${source.rows.length} rows)`, () => {
+  it('the lake holds every event the stream carried, and raw_events every CSV row', async () => {
+    const lake = await engine.query('SELECT count(*) AS n FROM events');
+    expect(lake.rows).toEqual([{ n: rows.length }]);
+    const raw = await engine.query(
+      "SELECT count(*) AS n, count_if(brand = '') AS no_brand, count_if(brand IS NULL) AS null_brand FROM raw_events",
+    );
+    // OpenCSVSerde semantics: an empty field is '', never NULL.
+    expect(raw.rows).toEqual([{ n: rows.length, no_brand: rows.filter((r) => r.brand === '').length, null_brand: 0 }]);
+  });
+
+  it('unique_visitors_per_day: distinct users, sessions and events per event date', async () => {
+    const days = [...new Set(rows.map((r) => r.date))].sort();
+    const expected = days.map((day) => {
+      const ofDay = rows.filter((r) => r.date === day);
+      return {
+        event_date: day,
+        unique_visitors: new Set(ofDay.map((r) => r.userId)).size,
+        sessions: new Set(ofDay.filter((r) => r.session !== '').map((r) => r.session)).size,
+        events: ofDay.length,
+      };
+    });
+    const result = await runNamedQuery(engine, 'unique_visitors_per_day');
+    expect(result.rows).toEqual(expected);
+    expect(result.columns.map((c) => c.type)).toEqual(['varchar', 'bigint', 'bigint', 'bigint']);
+  });
+
+  it('cart_abandonment: sessions with a cart and no purchase, per day of their first event', async () => {
+    const sessions = new Map<string, { user: string; date: string; carts: number; purchases: number }>();
+    for (const r of rows) {
+      if (r.session === '') continue;
+      const key = `${r.session}|${r.userId}`;
+      const s = sessions.get(key) ?? { user: r.userId, date: r.date, carts: 0, purchases: 0 };
+      if (r.date < s.date) s.date = r.date;
+      if (r.type === 'cart') s.carts++;
+      if (r.type === 'purchase') s.purchases++;
+      sessions.set(key, s);
+    }
+    const withCart = [...sessions.values()].filter((s) => s.carts > 0);
+    const days = [...new Set(withCart.map((s) => s.date))].sort();
+    const expected = days.map((day) => {
+      const ofDay = withCart.filter((s) => s.date === day);
+      const abandoned = ofDay.filter((s) => s.purchases === 0);
+      return {
+        event_date: day,
+        sessions_with_cart: ofDay.length,
+        abandoned_sessions: abandoned.length,
+        abandonment_rate: Math.round((abandoned.length / ofDay.length) * 10_000) / 10_000,
+        users_with_cart: new Set(ofDay.map((s) => s.user)).size,
+        users_abandoning: new Set(abandoned.map((s) => s.user)).size,
+      };
+    });
+    expect(expected.length).toBeGreaterThan(0);
+    expect(expected.some((d) => d.abandoned_sessions > 0)).toBe(true);
+    const result = await runNamedQuery(engine, 'cart_abandonment');
+    expect(result.rows).toEqual(expected);
+  });
+
+  function topCategories(bucketOf: (time: string) => number) {
+    const perBucket = new Map<number, Map<string, { events: number; purchases: number }>>();
+    for (const r of rows) {
+      if (r.code === '') continue;
+      const bucket = bucketOf(r.time);
+      const categories = perBucket.get(bucket) ?? new Map();
+      const c = categories.get(r.code) ?? { events: 0, purchases: 0 };
+      c.events++;
+      if (r.type === 'purchase') c.purchases++;
+      categories.set(r.code, c);
+      perBucket.set(bucket, categories);
+    }
+    return [...perBucket.keys()]
+      .sort((a, b) => a - b)
+      .flatMap((bucket) =>
+        [...(perBucket.get(bucket) ?? new Map()).entries()]
+          .sort(([codeA, a], [codeB, b]) => b.events - a.events || (codeA < codeB ? -1 : 1))
+          .slice(0, 5)
+          .map(([code, c], i) => ({ bucket, category_rank: i + 1, category_code: code, ...c })),
+      );
+  }
+
+  it('top_categories_by_hour: the 5 busiest categories of each hour of the day', async () => {
+    const expected = topCategories((time) => Number(time.slice(11, 13))).map(({ bucket, ...rest }) => ({
+      hour_of_day: bucket,
+      ...rest,
+    }));
+    const result = await runNamedQuery(engine, 'top_categories_by_hour');
+    expect(result.rows).toEqual(expected);
+  });
+
+  it('top_categories_by_weekday: the 5 busiest categories of each ISO weekday, with its name', async () => {
+    const isoWeekday = (time: string) => ((new Date(`${time.slice(0, 10)}T00:00:00Z`).getUTCDay() + 6) % 7) + 1;
+    const names = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'];
+    const expected = topCategories(isoWeekday).map(({ bucket, ...rest }) => ({
+      weekday: bucket,
+      weekday_name: names[bucket - 1],
+      ...rest,
+    }));
+    const result = await runNamedQuery(engine, 'top_categories_by_weekday');
+    expect(result.rows).toEqual(expected);
+  });
+
+  it('brands_needing_marketing: many views, conversion under half the shop rate', async () => {
+    const funnel = new Map<string, { views: number; carts: number; purchases: number }>();
+    for (const r of rows) {
+      if (r.brand === '') continue;
+      const f = funnel.get(r.brand) ?? { views: 0, carts: 0, purchases: 0 };
+      if (r.type === 'view') f.views++;
+      if (r.type === 'cart') f.carts++;
+      if (r.type === 'purchase') f.purchases++;
+      funnel.set(r.brand, f);
+    }
+    const totals = [...funnel.values()].reduce((t, f) => ({ views: t.views + f.views, purchases: t.purchases + f.purchases }), {
+      views: 0,
+      purchases: 0,
+    });
+    const shop = totals.purchases / totals.views;
+    const expected = [...funnel.entries()]
+      .filter(([, f]) => f.views >= 100 && f.purchases / f.views < shop / 2)
+      .sort(([a, fa], [b, fb]) => fb.views - fa.views || (a < b ? -1 : 1))
+      .slice(0, 50);
+    expect(expected.length).toBeGreaterThan(0);
+    const result = await runNamedQuery(engine, 'brands_needing_marketing');
+    expect(result.rows.map((r) => ({ brand: r.brand, views: r.views, carts: r.carts, purchases: r.purchases }))).toEqual(
+      expected.map(([brand, f]) => ({ brand, ...f })),
+    );
+    for (const [i, [, f]] of expected.entries()) {
+      expect(result.rows[i]?.conversion).toBeCloseTo(f.purchases / f.views, 5);
+      expect(result.rows[i]?.shop_conversion).toBeCloseTo(shop, 5);
+    }
+  });
+
+  it('bot_suspects: exactly the windows the alert rules flag on merged, deduplicated partials', async () => {
+    const merged = new Map<string, UserWindowPartial[]>();
+    for (const p of uniquePartials) {
+      const key = `${p.user_id}|${p.window_start}`;
+      merged.set(key, [...(merged.get(key) ?? []), p]);
+    }
+    const flagged = [...merged.values()]
+      .map((parts) => {
+        const sum = (f: (p: UserWindowPartial) => number) => parts.reduce((s, p) => s + f(p), 0);
+        const first = parts[0] as UserWindowPartial;
+        return {
+          user_id: first.user_id,
+          window_start: `${first.window_start.slice(0, 10)} ${first.window_start.slice(11, 19)}.000`,
+          total: {
+            user_id: first.user_id,
+            window_start: first.window_start,
+            window_seconds: 60,
+            view_count: sum((p) => p.view_count),
+            cart_count: sum((p) => p.cart_count),
+            remove_from_cart_count: sum((p) => p.remove_from_cart_count),
+            purchase_count: sum((p) => p.purchase_count),
+            total_count: sum((p) => p.total_count),
+            distinct_sessions: new Set(parts.flatMap((p) => p.sessions)).size,
+            distinct_products: new Set(parts.flatMap((p) => p.products)).size,
+            revenue: sum((p) => p.revenue),
+            first_event_time: first.first_event_time,
+            last_event_time: first.last_event_time,
+            contributions: parts.length,
+          },
+        };
+      })
+      .filter((w) => evaluateRules(DEFAULT_ALERT_RULES, w.total).length > 0)
+      .map((w) => `${w.user_id} ${w.window_start}`)
+      .sort();
+    expect(flagged).toEqual(['900000001 2019-10-01 01:00:00.000', '900000004 2019-10-01 01:00:00.000']);
+    const result = await runNamedQuery(engine, 'bot_suspects');
+    expect(result.rows.map((r) => `${r.user_id} ${r.window_start}`).sort()).toEqual(flagged);
+    expect(result.rows[0]).toMatchObject({ user_id: '900000001', events: 70, views: 35, carts: 35, sessions: 1 });
+  });
+
+  it('user_activity_for_user: one user, windows merged, the parameter bound (not spliced)', async () => {
+    const result = await runNamedQuery(engine, 'user_activity_for_user', { user_id: '900000002' });
+    expect(result.rows).toHaveLength(1);
+    expect(result.rows[0]).toMatchObject({
+      user_id: '900000002',
+      window_start: '2019-10-01 01:00:00.000',
+      window_seconds: 60,
+      events: 40,
+      carts: 40,
+      partials: 2,
+      sessions: 1,
+      products: 20,
+      first_event_time: '2019-10-01 01:00:00.000',
+    });
+    const someone = events[0]?.user_id as string;
+    const own = uniquePartials.filter((p) => p.user_id === someone);
+    const mine = await runNamedQuery(engine, 'user_activity_for_user', { user_id: someone });
+    expect(mine.rows.reduce((s, r) => s + Number(r.events), 0)).toBe(own.reduce((s, p) => s + p.total_count, 0));
+    const injection = await runNamedQuery(engine, 'user_activity_for_user', { user_id: "x' OR '1'='1" });
+    expect(injection.rows).toEqual([]);
+  });
+
+  it('every named query runs on the local engine', async () => {
+    for (const query of loadNamedQueries()) {
+      const params = Object.fromEntries(query.parameters.map((p) => [p.name, '900000001']));
+      const result = await runNamedQuery(engine, query.name, params);
+      expect(result.rows.length, query.name).toBeGreaterThan(0);
+      expect(result.engine).toBe('local');
+      expect(result.bytesScanned, query.name).toBeGreaterThan(0);
+    }
+  });
+});
