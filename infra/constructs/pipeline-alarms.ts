@@ -1,0 +1,135 @@
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+
+export interface WatchedConsumer {
+  /** Short name used in alarm descriptions, e.g. `window-aggregator`. */
+  name: string;
+  function: lambda.IFunction;
+  failureQueue: sqs.IQueue;
+  /** Iterator age above this means the consumer is falling behind its stream. */
+  maxIteratorAge: Duration;
+}
+
+export interface WatchedDelivery {
+  name: string;
+  deliveryStream: firehose.IDeliveryStream;
+  /** Oldest undelivered record age above this means the lake is going stale. */
+  maxDataFreshness: Duration;
+}
+
+export interface PipelineAlarmsProps {
+  consumers: WatchedConsumer[];
+  deliveries: WatchedDelivery[];
+  /** Where alarm state changes go; none = alarms visible in the console only. */
+  alarmTopic?: sns.ITopic;
+}
+
+/** The alarms an operator of this pipeline needs: consumers behind or failing, records parked, lake stale. */
+export class PipelineAlarms extends Construct {
+  public readonly alarms: cloudwatch.Alarm[] = [];
+
+  constructor(scope: Construct, id: string, props: PipelineAlarmsProps) {
+    super(scope, id);
+    const period = Duration.minutes(1);
+    for (const consumer of props.consumers) {
+      const prefix = pascal(consumer.name);
+      this.add(
+        new cloudwatch.Alarm(this, `${prefix}IteratorAge`, {
+          alarmDescription: `${consumer.name} is more than ${consumer.maxIteratorAge.toSeconds()} s behind its stream (tumbling window + batching window + margin)`,
+          metric: consumer.function.metric('IteratorAge', { statistic: 'Maximum', period }),
+          threshold: consumer.maxIteratorAge.toMilliseconds(),
+          evaluationPeriods: 5,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          // No invocations means no records, which is not lag.
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
+      this.add(
+        new cloudwatch.Alarm(this, `${prefix}Errors`, {
+          alarmDescription: `${consumer.name} invocations fail (the batch is retried, then bisected, then parked in the failure queue)`,
+          metric: consumer.function.metricErrors({ statistic: 'Sum', period }),
+          threshold: 0,
+          evaluationPeriods: 3,
+          datapointsToAlarm: 2,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
+      this.add(
+        new cloudwatch.Alarm(this, `${prefix}Throttles`, {
+          alarmDescription: `${consumer.name} is throttled: its shards stall until concurrency frees up`,
+          metric: consumer.function.metricThrottles({ statistic: 'Sum', period }),
+          threshold: 0,
+          evaluationPeriods: 3,
+          datapointsToAlarm: 2,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
+      this.add(
+        new cloudwatch.Alarm(this, `${prefix}FailureQueueDepth`, {
+          alarmDescription: `${consumer.name} parked records it could not process in its on-failure queue: inspect and redrive`,
+          metric: consumer.failureQueue.metricApproximateNumberOfMessagesVisible({
+            statistic: 'Maximum',
+            period,
+          }),
+          threshold: 0,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
+    }
+    for (const delivery of props.deliveries) {
+      const prefix = pascal(delivery.name);
+      this.add(
+        new cloudwatch.Alarm(this, `${prefix}DeliveryFailures`, {
+          alarmDescription: `${delivery.name} Firehose fails to deliver to S3 (records go to the errors/ prefix)`,
+          metric: delivery.deliveryStream.metric('DeliveryToS3.Success', {
+            statistic: 'Minimum',
+            period: Duration.minutes(5),
+          }),
+          threshold: 1,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+          // No data means nothing to deliver.
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
+      this.add(
+        new cloudwatch.Alarm(this, `${prefix}DataFreshness`, {
+          alarmDescription: `${delivery.name} Firehose holds records older than ${delivery.maxDataFreshness.toSeconds()} s: the lake is stale`,
+          metric: delivery.deliveryStream.metric('DeliveryToS3.DataFreshness', {
+            statistic: 'Maximum',
+            period: Duration.minutes(5),
+          }),
+          threshold: delivery.maxDataFreshness.toSeconds(),
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
+    }
+    if (props.alarmTopic) {
+      const action = new actions.SnsAction(props.alarmTopic);
+      for (const alarm of this.alarms) {
+        alarm.addAlarmAction(action);
+        alarm.addOkAction(action);
+      }
+    }
+  }
+
+  private add(alarm: cloudwatch.Alarm): void {
+    this.alarms.push(alarm);
+  }
+}
+
+function pascal(name: string): string {
+  return name.replace(/(^|[-_ ])(\w)/g, (_, __, c: string) => c.toUpperCase());
+}

@@ -1,0 +1,90 @@
+/** Context → typed config, validated at the edge; and the stream-mode switch in the template. */
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_ALERT_RULES } from '../core/rules.ts';
+import { ConfigError, DEFAULT_CONFIG, parseConfig } from '../infra/config.ts';
+import { PipelineStack } from '../infra/pipeline-stack.ts';
+import { CDK_JSON_CONTEXT } from './infra-context.ts';
+
+describe('parseConfig', () => {
+  it('defaults: provisioned 2 + 1 shards, 24 h, 60 s windows, no emails, default rules', () => {
+    expect(parseConfig({})).toEqual(DEFAULT_CONFIG);
+    expect(DEFAULT_CONFIG.alertEmail).toBeUndefined();
+  });
+
+  it('reads `-c key=value` strings as typed values', () => {
+    const c = parseConfig({
+      alertEmail: 'ops@example.com',
+      streamMode: 'on-demand',
+      eventsShards: '4',
+      streamRetentionHours: '48',
+      windowSeconds: '300',
+      reserveConcurrency: 'false',
+    });
+    expect(c).toMatchObject({
+      alertEmail: 'ops@example.com',
+      streamMode: 'on-demand',
+      eventsShards: 4,
+      streamRetentionHours: 48,
+      windowSeconds: 300,
+      tumblingWindowSeconds: 300,
+      reserveConcurrency: false,
+    });
+  });
+
+  it('caps the default tumbling window at the AWS limit of 900 s', () => {
+    expect(parseConfig({ windowSeconds: 3600 }).tumblingWindowSeconds).toBe(900);
+    expect(() => parseConfig({ tumblingWindowSeconds: 901 })).toThrow(ConfigError);
+  });
+
+  it.each([
+    ['eventsShards', '0'],
+    ['eventsShards', 'two'],
+    ['streamMode', 'serverless'],
+    ['streamRetentionHours', '12'],
+    ['athenaBytesScannedCutoff', '1000'],
+    ['logRetentionDays', '42'],
+    ['alertEmail', 'not-an-email'],
+    ['reserveConcurrency', 'yes'],
+  ])('rejects %s=%s', (key, value) => {
+    expect(() => parseConfig({ [key]: value })).toThrow(ConfigError);
+  });
+
+  it('validates alert rules with core/rules.ts and passes them on as JSON', () => {
+    const rules = JSON.stringify(DEFAULT_ALERT_RULES.slice(0, 1));
+    expect(JSON.parse(parseConfig({ alertRules: rules }).alertRulesJson!)).toEqual(
+      DEFAULT_ALERT_RULES.slice(0, 1),
+    );
+    expect(() => parseConfig({ alertRules: '[{"id": 1}]' })).toThrow(ConfigError);
+    expect(() => parseConfig({ alertRules: '{not json' })).toThrow(ConfigError);
+  });
+});
+
+describe('on-demand streams', () => {
+  it('switches both streams to ON_DEMAND, drops shard counts and reserved concurrency', () => {
+    const app = new App({
+      context: {
+        ...CDK_JSON_CONTEXT,
+        'aws:cdk:bundling-stacks': [],
+        '@aws-cdk/core:validateAgainstDefaultRules': false,
+      },
+    });
+    const config = parseConfig({ streamMode: 'on-demand', alertRules: JSON.stringify(DEFAULT_ALERT_RULES) });
+    const template = Template.fromStack(new PipelineStack(app, 'OnDemand', { config }));
+    const streams = Object.values(template.findResources('AWS::Kinesis::Stream'));
+    expect(streams).toHaveLength(2);
+    for (const s of streams) {
+      expect(s.Properties.StreamModeDetails).toEqual({ StreamMode: 'ON_DEMAND' });
+      expect(s.Properties.ShardCount).toBeUndefined();
+    }
+    const functions = Object.values(template.findResources('AWS::Lambda::Function'));
+    for (const f of functions) expect(f.Properties.ReservedConcurrentExecutions).toBeUndefined();
+    const alerter = functions.find((f) => f.Properties.Environment.Variables.CLICKSTREAM_ALERT_RULES);
+    expect(JSON.parse(alerter!.Properties.Environment.Variables.CLICKSTREAM_ALERT_RULES)).toEqual(
+      DEFAULT_ALERT_RULES,
+    );
+    // No alarm email: alarms exist but notify nobody, and there is no alarm topic.
+    expect(Object.keys(template.findResources('AWS::SNS::Topic'))).toHaveLength(1);
+  });
+});
