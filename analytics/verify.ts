@@ -1,0 +1,321 @@
+/**
+ * `clickstream verify`: what the pipeline produced, compared with ground truth computed straight from
+ * the source CSV. The truth side reads the CSV with the producer's own reader and folds it with the
+ * aggregator's own fold (one window, no shards), so the only thing that can differ is the pipeline.
+ */
+import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { Command } from 'commander';
+import pc from 'picocolors';
+import { createDynamoClient, createS3Client } from '../adapters/clients.ts';
+import { ClickstreamError, type CommandContext, type CommandSpec, clientOptions } from '../cli/command.ts';
+import { ALERT_DEDUPE_KEY } from '../consumers/tables.ts';
+import { itemToTotal } from '../consumers/user-activity-item.ts';
+import { DEFAULT_WINDOW_SECONDS, type UserWindowTotal } from '../core/aggregate.ts';
+import { EVENT_TYPES, type EventType, parseRow } from '../core/event.ts';
+import { parseS3Url } from '../core/resources.ts';
+import type { SyntheticTruth } from '../core/synthetic.ts';
+import { emptyWindowState, foldEvent, mergePartials, takePartials, toUserWindowTotal } from '../core/window.ts';
+import { describeSource, openSource } from '../producer/source.ts';
+import { readRowChunks } from '../producer/rows.ts';
+import type { QueryEngine } from './engine.ts';
+import { runNamedQuery } from './named-queries.ts';
+import { openEngine } from './query.ts';
+
+export interface VerifyCheck {
+  name: string;
+  expected: number | string;
+  actual: number | string;
+  ok: boolean;
+  detail?: string;
+}
+
+export interface VerifySummary {
+  passed: boolean;
+  checks: VerifyCheck[];
+  source: string;
+  durationMs: number;
+}
+
+/** The facts verify compares against, computed from the source CSV alone. */
+export interface SourceTruth {
+  accepted: number;
+  rejected: number;
+  byType: Record<EventType, number>;
+  /** (user, window) → merged total, for the sampled users. */
+  windows: Map<string, UserWindowTotal>;
+  visitorsPerDay: Map<string, number>;
+}
+
+const windowKey = (userId: string, windowStart: string) => `${userId}|${windowStart}`;
+
+/** Keeps a deterministic share of users (by hash) so --sample bounds verify's memory on huge files. */
+export function userSampler(sampleShare: number): (userId: string) => boolean {
+  if (sampleShare >= 1) return () => true;
+  const cutoff = Math.floor(sampleShare * 0xffffffff);
+  return (userId) => createHash('md5').update(userId).digest().readUInt32BE(0) <= cutoff;
+}
+
+export async function computeSourceTruth(options: {
+  source: string;
+  s3?: S3Client;
+  windowSeconds?: number;
+  sampleShare?: number;
+  signal?: AbortSignal;
+}): Promise<SourceTruth> {
+  const ref = describeSource(options.source);
+  const opened = await openSource(ref, { ...(options.s3 ? { s3: options.s3 } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+  const sampled = userSampler(options.sampleShare ?? 1);
+  const byType = Object.fromEntries(EVENT_TYPES.map((t) => [t, 0])) as Record<EventType, number>;
+  const visitors = new Map<string, Set<string>>();
+  const state = emptyWindowState(options.windowSeconds ?? DEFAULT_WINDOW_SECONDS);
+  let accepted = 0;
+  let rejected = 0;
+  for await (const chunk of readRowChunks(opened.stream)) {
+    for (let i = 0; i < chunk.rows.length; i++) {
+      if (chunk.malformed?.has(i)) {
+        rejected++;
+        continue;
+      }
+      const result = parseRow(chunk.rows[i] as string[]);
+      if (!result.ok) {
+        rejected++;
+        continue;
+      }
+      const event = result.event;
+      accepted++;
+      byType[event.event_type]++;
+      const day = event.event_time.slice(0, 10);
+      let users = visitors.get(day);
+      if (!users) visitors.set(day, (users = new Set()));
+      users.add(event.user_id);
+      // Never flushes early: the truth is one contribution per (user, window).
+      if (sampled(event.user_id)) foldEvent(state, event, result.eventMs, String(accepted), Number.POSITIVE_INFINITY);
+    }
+  }
+  const windows = new Map<string, UserWindowTotal>();
+  for (const merged of mergePartials(takePartials(state, 'source')).values()) {
+    const total = toUserWindowTotal(merged);
+    windows.set(windowKey(total.user_id, total.window_start), total);
+  }
+  return {
+    accepted,
+    rejected,
+    byType,
+    windows,
+    visitorsPerDay: new Map([...visitors].map(([day, users]) => [day, users.size])),
+  };
+}
+
+/** Parallel-segment scan: DynamoDB serves each segment from its own partitions. */
+export async function scanAll(
+  dynamo: DynamoDBDocumentClient,
+  tableName: string,
+  segments = 4,
+): Promise<Array<Record<string, unknown>>> {
+  const pages = await Promise.all(
+    Array.from({ length: segments }, async (_, segment) => {
+      const items: Array<Record<string, unknown>> = [];
+      let ExclusiveStartKey: Record<string, unknown> | undefined;
+      do {
+        const page = await dynamo.send(
+          new ScanCommand({ TableName: tableName, Segment: segment, TotalSegments: segments, ExclusiveStartKey }),
+        );
+        items.push(...(page.Items ?? []));
+        ExclusiveStartKey = page.LastEvaluatedKey;
+      } while (ExclusiveStartKey);
+      return items;
+    }),
+  );
+  return pages.flat();
+}
+
+/** Users with a sent alert, from the alert-dedupe table (one item per user, window and rule). */
+export async function alertedUsers(dynamo: DynamoDBDocumentClient, tableName: string): Promise<Map<string, number>> {
+  const users = new Map<string, number>();
+  for (const item of await scanAll(dynamo, tableName)) {
+    if (item.status !== 'sent') continue;
+    const userId = String(item[ALERT_DEDUPE_KEY.partition]).split('#')[0] ?? '';
+    users.set(userId, (users.get(userId) ?? 0) + 1);
+  }
+  return users;
+}
+
+const TOTAL_FIELDS = [
+  'view_count',
+  'cart_count',
+  'remove_from_cart_count',
+  'purchase_count',
+  'total_count',
+  'distinct_sessions',
+  'distinct_products',
+  'revenue',
+] as const;
+
+export interface VerifyInputs {
+  truth: SourceTruth;
+  dynamo: DynamoDBDocumentClient;
+  userActivityTable: string;
+  alertDedupeTable: string;
+  engine: QueryEngine;
+  groundTruth?: SyntheticTruth;
+  sampleShare?: number;
+  signal?: AbortSignal;
+}
+
+export async function runChecks(inputs: VerifyInputs): Promise<VerifyCheck[]> {
+  const { truth } = inputs;
+  const checks: VerifyCheck[] = [];
+  const sampled = userSampler(inputs.sampleShare ?? 1);
+  const items = await scanAll(inputs.dynamo, inputs.userActivityTable);
+  const stored = new Map<string, UserWindowTotal>();
+  const dynamoByType = Object.fromEntries(EVENT_TYPES.map((t) => [t, 0])) as Record<EventType, number>;
+  for (const item of items) {
+    const total = itemToTotal(item);
+    dynamoByType.view += total.view_count;
+    dynamoByType.cart += total.cart_count;
+    dynamoByType.remove_from_cart += total.remove_from_cart_count;
+    dynamoByType.purchase += total.purchase_count;
+    if (sampled(total.user_id)) stored.set(windowKey(total.user_id, total.window_start), total);
+  }
+  for (const type of EVENT_TYPES) {
+    checks.push(check(`DynamoDB ${type} events`, truth.byType[type], dynamoByType[type]));
+  }
+
+  let mismatched = 0;
+  let firstMismatch: string | undefined;
+  for (const [key, expected] of truth.windows) {
+    const actual = stored.get(key);
+    const differs = !actual || TOTAL_FIELDS.some((field) => Math.abs(actual[field] - expected[field]) > 1e-6);
+    if (differs) {
+      mismatched++;
+      firstMismatch ??= `${key}: expected ${JSON.stringify(pick(expected))}, got ${actual ? JSON.stringify(pick(actual)) : 'nothing'}`;
+    }
+  }
+  const extra = [...stored.keys()].filter((key) => !truth.windows.has(key)).length;
+  checks.push({
+    name: `per-user window totals${(inputs.sampleShare ?? 1) < 1 ? ` (sample ${inputs.sampleShare})` : ''}`,
+    expected: truth.windows.size,
+    actual: truth.windows.size - mismatched + extra,
+    ok: mismatched === 0 && extra === 0,
+    ...(firstMismatch ? { detail: firstMismatch } : extra ? { detail: `${extra} windows not in the source` } : {}),
+  });
+
+  const lakeTypes = await inputs.engine.query('SELECT event_type, count(*) AS n FROM events GROUP BY event_type', {
+    ...(inputs.signal ? { signal: inputs.signal } : {}),
+  });
+  const lakeByType = new Map(lakeTypes.rows.map((row) => [String(row.event_type), Number(row.n)]));
+  checks.push(check('lake events', truth.accepted, [...lakeByType.values()].reduce((a, b) => a + b, 0)));
+
+  const visitors = await runNamedQuery(inputs.engine, 'unique_visitors_per_day', {}, inputs.signal ? { signal: inputs.signal } : {});
+  const lakeVisitors = new Map(visitors.rows.map((row) => [String(row.event_date), Number(row.unique_visitors)]));
+  for (const [day, expected] of [...truth.visitorsPerDay].sort()) {
+    checks.push(check(`unique visitors ${day}`, expected, lakeVisitors.get(day) ?? 0));
+  }
+
+  if (inputs.groundTruth) {
+    const alerted = await alertedUsers(inputs.dynamo, inputs.alertDedupeTable);
+    const bots = inputs.groundTruth.bots;
+    const botIds = new Set(bots.map((bot) => bot.user_id));
+    const caught = bots.filter((bot) => alerted.has(bot.user_id)).length;
+    checks.push(check('injected bots alerted', bots.length, caught));
+    const falseAlerts = [...alerted.keys()].filter((user) => !botIds.has(user));
+    checks.push({
+      ...check('false alerts (normal users)', 0, falseAlerts.length),
+      ...(falseAlerts.length ? { detail: `e.g. user ${falseAlerts[0]}` } : {}),
+    });
+  }
+  return checks;
+}
+
+function check(name: string, expected: number, actual: number): VerifyCheck {
+  return { name, expected, actual, ok: expected === actual };
+}
+
+function pick(total: UserWindowTotal) {
+  return Object.fromEntries(TOTAL_FIELDS.map((field) => [field, total[field]]));
+}
+
+export async function loadGroundTruth(location: string, s3?: S3Client): Promise<SyntheticTruth> {
+  const url = parseS3Url(location);
+  const text = url
+    ? await (await s3!.send(new GetObjectCommand({ Bucket: url.bucket, Key: url.key }))).Body!.transformToString()
+    : await readFile(location, 'utf8');
+  return JSON.parse(text) as SyntheticTruth;
+}
+
+export interface VerifyOptions {
+  source?: string;
+  truth?: string;
+  sample?: string;
+  windowSeconds?: string;
+  engine?: string;
+}
+
+export async function verify(options: VerifyOptions, context: CommandContext): Promise<VerifySummary> {
+  const started = performance.now();
+  if (!options.source) throw new ClickstreamError('--source is required', 'the CSV that was replayed, e.g. --source s3://bucket/2019-Oct.csv');
+  const sampleShare = options.sample === undefined ? 1 : Number(options.sample);
+  if (!(sampleShare > 0 && sampleShare <= 1)) {
+    throw new ClickstreamError(`--sample must be a share in (0, 1], got "${options.sample}"`, 'e.g. --sample 0.01 checks 1% of users');
+  }
+  const windowSeconds = Number(options.windowSeconds ?? DEFAULT_WINDOW_SECONDS);
+  const target = await context.target();
+  const s3 = createS3Client(clientOptions(target, 's3'));
+  const dynamo = createDynamoClient(clientOptions(target, 'dynamodb'));
+  const { engine } = await openEngine(options.engine ? { engine: options.engine } : {}, target);
+  try {
+    context.info(`computing ground truth from ${options.source}…`);
+    const truth = await computeSourceTruth({ source: options.source, s3, windowSeconds, sampleShare, signal: context.signal });
+    const checks = await runChecks({
+      truth,
+      dynamo,
+      userActivityTable: target.names.userActivityTable,
+      alertDedupeTable: target.names.alertDedupeTable,
+      engine,
+      sampleShare,
+      signal: context.signal,
+      ...(options.truth ? { groundTruth: await loadGroundTruth(options.truth, s3) } : {}),
+    });
+    return {
+      passed: checks.every((c) => c.ok),
+      checks,
+      source: options.source,
+      durationMs: Math.round(performance.now() - started),
+    };
+  } finally {
+    await engine.close();
+    s3.destroy();
+    dynamo.destroy();
+  }
+}
+
+export function renderVerify(summary: VerifySummary): string {
+  const width = Math.max(...summary.checks.map((c) => c.name.length));
+  const lines = summary.checks.map((c) => {
+    const mark = c.ok ? pc.green('pass') : pc.red('FAIL');
+    const figures = c.ok ? String(c.actual) : `expected ${c.expected}, got ${c.actual}`;
+    return `${mark}  ${c.name.padEnd(width)}  ${figures}${c.detail && !c.ok ? `\n      ${pc.dim(c.detail)}` : ''}`;
+  });
+  const failed = summary.checks.filter((c) => !c.ok).length;
+  lines.push(failed === 0 ? pc.green(`all ${summary.checks.length} checks passed`) : pc.red(`${failed} of ${summary.checks.length} checks failed`));
+  return lines.join('\n');
+}
+
+export const verifyCommand: CommandSpec<VerifyOptions, VerifySummary> = {
+  name: 'verify',
+  summary: 'compare what the pipeline produced (DynamoDB, lake, alerts) with the source CSV; exit 1 on any mismatch',
+  configure: (command: Command) =>
+    command
+      .option('--source <file|s3://bucket/key>', 'the CSV that was replayed')
+      .option('--truth <file|s3://bucket/key>', "generator ground truth, to score alerts (generate's <out>.truth.json)")
+      .option('--sample <share>', 'check per-user windows for this share of users only (e.g. 0.01)')
+      .option('--window-seconds <n>', 'event-time window of the aggregates', String(DEFAULT_WINDOW_SECONDS))
+      .option('--engine <engine>', 'athena | local (default: local with --local, else athena)'),
+  run: verify,
+  render: renderVerify,
+  exitCode: (summary) => (summary.passed ? 0 : 1),
+};
+

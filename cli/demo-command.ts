@@ -1,0 +1,280 @@
+/**
+ * `clickstream demo` (= `npm run demo`): the whole pipeline on the embedded stack, end to end —
+ * generate (or take) a Kaggle CSV, put it in local S3, replay it into Kinesis, aggregate, alert, deliver
+ * to the lake, run every named query and verify the lot against the source CSV.
+ */
+import { mkdirSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { createReadStream } from 'node:fs';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { Command } from 'commander';
+import pc from 'picocolors';
+import { createDynamoClient, createKinesisClient, createS3Client } from '../adapters/clients.ts';
+import { formatResult } from '../analytics/format.ts';
+import { openLocalEngine } from '../analytics/local-engine.ts';
+import { loadNamedQueries, runNamedQuery } from '../analytics/named-queries.ts';
+import { alertedUsers, computeSourceTruth, loadGroundTruth, runChecks, scanAll, type VerifyCheck } from '../analytics/verify.ts';
+import type { QueryRow } from '../analytics/engine.ts';
+import { itemToTotal } from '../consumers/user-activity-item.ts';
+import { EVENT_TYPES, type EventType } from '../core/event.ts';
+import { parseS3Url } from '../core/resources.ts';
+import { RAW_EVENTS_PREFIX } from '../core/tables.ts';
+import { LOCAL_PIPELINE_DEFAULTS, startLocalPipeline } from '../local/pipeline.ts';
+import { startLocalStack } from '../local/stack.ts';
+import { generate } from '../producer/generate.ts';
+import { replayToStream } from '../producer/replay.ts';
+import { ClickstreamError, type CommandContext, type CommandSpec } from './command.ts';
+import { createContext } from './context.ts';
+import { positiveInt } from './local-command.ts';
+
+export interface DemoOptions {
+  events?: string;
+  seed?: string;
+  source?: string;
+  eventsShards?: string;
+  workDir?: string;
+  rows?: string;
+}
+
+export interface DemoSummary {
+  events: { read: number; sent: number; rejected: number; failed: number; source: string };
+  aggregates: { eventsCounted: number; byType: Record<EventType, number>; windows: number };
+  alerts: { sent: number; emails: number; botsInjected: number | null; botsAlerted: number | null; falseAlerts: number | null; mailUrl?: string };
+  queries: Record<string, QueryRow[]>;
+  verify: { passed: boolean; checks: VerifyCheck[] };
+  stages: Array<{ name: string; ms: number; rate?: string }>;
+  boundBy: string;
+  workDir: string;
+  durationMs: number;
+}
+
+const DEFAULT_DEMO_EVENTS = 200_000;
+
+export async function demo(options: DemoOptions, context: CommandContext): Promise<DemoSummary> {
+  const started = performance.now();
+  const events = positiveInt(options.events ?? String(DEFAULT_DEMO_EVENTS), '--events');
+  const seed = options.seed ?? '1';
+  const previewRows = positiveInt(options.rows ?? '3', '--rows');
+  const workDir = resolve(options.workDir ?? join('.clickstream', 'demo'));
+  mkdirSync(workDir, { recursive: true });
+  const stages: DemoSummary['stages'] = [];
+  const stage = async <T>(name: string, work: () => Promise<T>, rate?: (result: T, ms: number) => string): Promise<T> => {
+    context.info(`${pc.cyan('▸')} ${name}…`);
+    const t0 = performance.now();
+    const result = await work();
+    const ms = Math.round(performance.now() - t0);
+    const figure = rate?.(result, ms);
+    stages.push({ name, ms, ...(figure ? { rate: figure } : {}) });
+    context.info(`  ${pc.dim(`${(ms / 1000).toFixed(1)} s${figure ? ` · ${figure}` : ''}`)}`);
+    return result;
+  };
+
+  const stack = await stage('starting the embedded AWS stack (Kinesis, DynamoDB, S3, SNS, MailDev)', () =>
+    startLocalStack({ ports: 'ephemeral', shardCount: { events: positiveInt(options.eventsShards ?? '4', '--events-shards') } }),
+  );
+  const dynamo = createDynamoClient({ endpoint: stack.endpoints.dynamodb });
+  const kinesis = createKinesisClient({ endpoint: stack.endpoints.kinesis, maxAttempts: 1 });
+  try {
+    const local = createContext({ json: context.json, verbose: false, signal: context.signal, settings: () => { throw new Error('unused'); }, target: stack.target });
+    const subContext: CommandContext = { ...local, info: context.info, warn: context.warn, debug: context.debug };
+
+    // The source lands in the raw bucket first, as in AWS, and the producer streams it back out of S3.
+    let source: string;
+    let truthFile: string | undefined;
+    if (options.source) {
+      source = await stage(`uploading ${options.source} to local S3`, () => uploadSource(options.source as string, stack));
+    } else {
+      source = `s3://${stack.names.rawBucket}/${RAW_EVENTS_PREFIX}demo-seed${seed}-${events}.csv`;
+      truthFile = join(workDir, `demo-seed${seed}-${events}.truth.json`);
+      await stage(
+        `generating ${events.toLocaleString('en-US')} Kaggle-shaped events with injected bots into ${source}`,
+        () => generate({ events, seed, out: source, truth: truthFile }, subContext),
+        (summary, ms) => `${Math.round(summary.events / (ms / 1000)).toLocaleString('en-US')} rows/s`,
+      );
+    }
+
+    const pipeline = await startLocalPipeline(stack, { workDir });
+    let replayed: Awaited<ReturnType<typeof replayToStream>>;
+    try {
+      replayed = await stage(
+        'replaying S3 → Kinesis events stream (partition key category_id, --speed max) while the consumers run',
+        () => replayWithProgress(source, stack, kinesis, workDir, subContext),
+        (summary) => `${summary.eventsPerSecond.toLocaleString('en-US')} events/s`,
+      );
+      await stage('draining: final tumbling windows, alerts, lake delivery, mail', () => pipeline.drain());
+    } finally {
+      await pipeline.stop();
+    }
+
+    const items = await scanAll(dynamo, stack.names.userActivityTable);
+    const byType = Object.fromEntries(EVENT_TYPES.map((t) => [t, 0])) as Record<EventType, number>;
+    for (const item of items) {
+      const total = itemToTotal(item);
+      byType.view += total.view_count;
+      byType.cart += total.cart_count;
+      byType.remove_from_cart += total.remove_from_cart_count;
+      byType.purchase += total.purchase_count;
+    }
+    const alerted = await alertedUsers(dynamo, stack.names.alertDedupeTable);
+    const alertsSent = [...alerted.values()].reduce((a, b) => a + b, 0);
+    const groundTruth = truthFile ? await loadGroundTruth(truthFile) : undefined;
+    const botIds = new Set(groundTruth?.bots.map((bot) => bot.user_id));
+    const emails = stack.snsServer.stats().delivered;
+
+    const engine = await openLocalEngine({ s3: stack.s3, names: stack.names });
+    try {
+      const queries = await stage('running every named query on the local lake (DuckDB, Athena SQL unchanged)', async () => {
+        const results: DemoSummary['queries'] = {};
+        const sampleUser = [...alerted.keys()][0] ?? String(itemToTotal(items[0] ?? {}).user_id ?? '');
+        for (const query of loadNamedQueries()) {
+          const params = Object.fromEntries(query.parameters.map((p) => [p.name, sampleUser]));
+          const result = await runNamedQuery(engine, query.name, params, { signal: context.signal });
+          results[query.name] = result.rows;
+          context.info(`\n${pc.bold(query.name)}${query.parameters.length ? pc.dim(` (${JSON.stringify(params)})`) : ''}`);
+          context.info(formatResult({ ...result, rows: result.rows.slice(0, previewRows) }, 'table', { color: context.interactive }));
+          if (result.rows.length > previewRows) context.info(pc.dim(`… ${result.rows.length - previewRows} more rows`));
+        }
+        return results;
+      });
+      const checks = await stage('verifying against ground truth computed from the source CSV', async () =>
+        runChecks({
+          truth: await computeSourceTruth({ source, s3: stack.s3, windowSeconds: LOCAL_PIPELINE_DEFAULTS.windowSeconds }),
+          dynamo,
+          userActivityTable: stack.names.userActivityTable,
+          alertDedupeTable: stack.names.alertDedupeTable,
+          engine,
+          ...(groundTruth ? { groundTruth } : {}),
+        }),
+      );
+      const bound = stages.filter((s) => !s.name.startsWith('starting')).sort((a, b) => b.ms - a.ms)[0];
+      return {
+        events: {
+          read: replayed.read,
+          sent: replayed.sent,
+          rejected: replayed.rejected.total,
+          failed: replayed.failed,
+          source,
+        },
+        aggregates: {
+          eventsCounted: EVENT_TYPES.reduce((sum, t) => sum + byType[t], 0),
+          byType,
+          windows: items.length,
+        },
+        alerts: {
+          sent: alertsSent,
+          emails,
+          botsInjected: groundTruth ? groundTruth.bots.length : null,
+          botsAlerted: groundTruth ? groundTruth.bots.filter((bot) => alerted.has(bot.user_id)).length : null,
+          falseAlerts: groundTruth ? [...alerted.keys()].filter((user) => !botIds.has(user)).length : null,
+          ...(stack.mailUrl ? { mailUrl: stack.mailUrl } : {}),
+        },
+        queries,
+        verify: { passed: checks.every((c) => c.ok), checks },
+        stages,
+        boundBy: bound ? bound.name : 'n/a',
+        workDir,
+        durationMs: Math.round(performance.now() - started),
+      };
+    } finally {
+      await engine.close();
+    }
+  } finally {
+    dynamo.destroy();
+    kinesis.destroy();
+    await stack.stop();
+  }
+}
+
+async function replayWithProgress(
+  source: string,
+  stack: Awaited<ReturnType<typeof startLocalStack>>,
+  kinesis: ReturnType<typeof createKinesisClient>,
+  workDir: string,
+  context: CommandContext,
+) {
+  const bar = context.progress('replay', { unit: 'events', fields: ['sent', 'rejected', 'retried', 'eventTime'] });
+  try {
+    return await replayToStream({
+      kinesis,
+      s3: stack.s3,
+      streamName: stack.names.eventsStream,
+      source,
+      rejects: join(workDir, 'replay.rejects.csv'),
+      failedOut: join(workDir, 'replay.failed.jsonl'),
+      signal: context.signal,
+      onProgress: (p) => {
+        if (p.sourceBytes) bar.setTotal(p.sourceBytes);
+        bar.update(p.sourceBytes ? p.sourceBytesRead : p.read, {
+          sent: p.sent,
+          rejected: p.rejected,
+          retried: p.retried,
+          eventTime: p.eventTimeMs ? new Date(p.eventTimeMs).toISOString().slice(0, 19) : '-',
+        });
+      },
+    });
+  } finally {
+    bar.stop();
+  }
+}
+
+/** A given CSV (local file, or an S3 object read with the standard AWS chain) copied into the raw bucket. */
+async function uploadSource(location: string, stack: Awaited<ReturnType<typeof startLocalStack>>): Promise<string> {
+  const url = parseS3Url(location);
+  let body: NodeJS.ReadableStream;
+  if (url) {
+    const remote = createS3Client();
+    const object = await remote.send(new GetObjectCommand({ Bucket: url.bucket, Key: url.key }));
+    body = object.Body as NodeJS.ReadableStream;
+  } else {
+    body = createReadStream(location);
+    await new Promise<void>((ok, fail) => {
+      (body as ReturnType<typeof createReadStream>).once('open', () => ok()).once('error', (error) =>
+        fail(new ClickstreamError(`cannot read --source ${location}`, 'give a CSV file path or s3://bucket/key', { cause: error })),
+      );
+    });
+  }
+  const key = `${RAW_EVENTS_PREFIX}${basename(url ? url.key : location)}`;
+  await new Upload({ client: stack.s3, params: { Bucket: stack.names.rawBucket, Key: key, Body: body as never } }).done();
+  return `s3://${stack.names.rawBucket}/${key}`;
+}
+
+export function renderDemo(summary: DemoSummary): string {
+  const n = (value: number) => value.toLocaleString('en-US');
+  const lines: string[] = [];
+  lines.push('', pc.bold('Clickstream demo: summary'));
+  lines.push(`  events     read ${n(summary.events.read)} · sent ${n(summary.events.sent)} · rejected ${n(summary.events.rejected)} · failed ${n(summary.events.failed)}`);
+  lines.push(
+    `  aggregates ${n(summary.aggregates.eventsCounted)} events counted in ${n(summary.aggregates.windows)} user windows (${EVENT_TYPES.map((t) => `${t} ${n(summary.aggregates.byType[t])}`).join(', ')})`,
+  );
+  const a = summary.alerts;
+  lines.push(
+    `  alerts     ${n(a.sent)} sent, ${n(a.emails)} emails delivered${a.botsInjected !== null ? ` · bots alerted ${a.botsAlerted}/${a.botsInjected} · false alerts ${a.falseAlerts}` : ''}`,
+  );
+  if (a.mailUrl) lines.push(`  mail       read them in MailDev while the stack runs (clickstream local up → ${a.mailUrl})`);
+  lines.push(`  queries    ${Object.keys(summary.queries).length} named queries ran on the local lake`);
+  const failed = summary.verify.checks.filter((c) => !c.ok);
+  lines.push(
+    `  verify     ${summary.verify.passed ? pc.green(`passed (${summary.verify.checks.length} checks)`) : pc.red(`FAILED: ${failed.map((c) => `${c.name} expected ${c.expected} got ${c.actual}`).join('; ')}`)}`,
+  );
+  lines.push(`  time       ${(summary.durationMs / 1000).toFixed(1)} s, bound by: ${summary.boundBy}`);
+  for (const s of summary.stages) lines.push(pc.dim(`             ${(s.ms / 1000).toFixed(1).padStart(6)} s  ${s.name}${s.rate ? ` (${s.rate})` : ''}`));
+  lines.push(pc.dim(`  files      ${summary.workDir}`));
+  return lines.join('\n');
+}
+
+export const demoCommand: CommandSpec<DemoOptions, DemoSummary> = {
+  name: 'demo',
+  summary: 'run the whole pipeline locally on embedded emulators and print a summary (npm run demo)',
+  configure: (command: Command) =>
+    command
+      .option('--events <n>', 'events to generate', String(DEFAULT_DEMO_EVENTS))
+      .option('--seed <n>', 'generator seed (same seed, same data)', '1')
+      .option('--source <file|s3://bucket/key>', 'replay this Kaggle CSV instead of generated data')
+      .option('--events-shards <n>', 'shards of the events stream', '4')
+      .option('--rows <n>', 'rows of each query to print', '3')
+      .option('--work-dir <dir>', 'where rejects, dead letters and ground truth go', '.clickstream/demo'),
+  run: demo,
+  render: renderDemo,
+  exitCode: (summary) => (summary.verify.passed ? 0 : 1),
+};

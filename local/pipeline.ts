@@ -1,0 +1,143 @@
+/**
+ * The pipeline's consumers on the embedded stack: the window aggregator and the bot alerter run by the
+ * local Lambda runner (the same handler modules as in AWS, built with local clients), and the two
+ * local Firehose deliveries into the lake. `clickstream local up` and the demo both start it here.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createDynamoClient, createKinesisClient, createS3Client, createSnsClient } from '../adapters/clients.ts';
+import { createFileDeadLetterSink } from '../consumers/dead-letter.ts';
+import type { Logger } from '../consumers/logger.ts';
+import { createAlerterHandler } from '../consumers/bot-alerter/handler.ts';
+import { createAggregatorHandler } from '../consumers/window-aggregator/handler.ts';
+import { DEFAULT_WINDOW_SECONDS } from '../core/aggregate.ts';
+import { DEFAULT_ALERT_RULES, type AlertRule } from '../core/rules.ts';
+import { type LocalFirehose, startLocalFirehose } from './firehose.ts';
+import {
+  createFileOnFailureDestination,
+  type LambdaRunner,
+  type LambdaRunnerHooks,
+  startLambdaRunner,
+} from './lambda-runner.ts';
+import type { LocalStack } from './stack.ts';
+
+/** Event-source settings, mirroring the CDK stack's defaults where local speed allows. */
+export interface LocalPipelineOptions {
+  /** Event-time window of the per-user aggregates. */
+  windowSeconds?: number;
+  /** Lambda TumblingWindowInSeconds of the aggregator's event source (arrival time). */
+  tumblingWindowSeconds?: number;
+  batchSize?: number;
+  maxBatchingWindowMs?: number;
+  rules?: readonly AlertRule[];
+  /** Where malformed records and on-failure batch metadata go. */
+  workDir: string;
+  logger?: Logger;
+  hooks?: { aggregator?: LambdaRunnerHooks; alerter?: LambdaRunnerHooks };
+  /** Lake buffering (local Firehose). */
+  lakeBufferMs?: number;
+}
+
+export interface LocalPipeline {
+  aggregator: LambdaRunner;
+  alerter: LambdaRunner;
+  eventsLake: LocalFirehose;
+  userActivityLake: LocalFirehose;
+  /**
+   * Once the producer is done: end open windows, let the alerter and the lake catch up, and wait for
+   * the alert mails to leave. Afterwards every accepted event is in DynamoDB, the lake and (if it
+   * broke a rule) a mailbox.
+   */
+  drain(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export const LOCAL_PIPELINE_DEFAULTS = {
+  windowSeconds: DEFAULT_WINDOW_SECONDS,
+  tumblingWindowSeconds: 30,
+  batchSize: 1000,
+  maxBatchingWindowMs: 500,
+};
+
+export async function startLocalPipeline(stack: LocalStack, options: LocalPipelineOptions): Promise<LocalPipeline> {
+  const { endpoints, names } = stack;
+  mkdirSync(options.workDir, { recursive: true });
+  const kinesis = createKinesisClient({ endpoint: endpoints.kinesis });
+  const dynamo = createDynamoClient({ endpoint: endpoints.dynamodb });
+  const sns = createSnsClient({ endpoint: endpoints.sns });
+  const s3 = createS3Client({ endpoint: endpoints.s3 });
+  const settings = { ...LOCAL_PIPELINE_DEFAULTS, ...definedOnly(options) };
+
+  const aggregator = await startLambdaRunner({
+    kinesis,
+    streamName: names.eventsStream,
+    functionName: 'window-aggregator',
+    handler: createAggregatorHandler({
+      dynamo,
+      kinesis,
+      tableName: names.userActivityTable,
+      streamName: names.userActivityStream,
+      windowSeconds: settings.windowSeconds,
+      deadLetter: createFileDeadLetterSink(join(options.workDir, 'dead-letter')),
+      ...(options.logger ? { logger: options.logger } : {}),
+    }),
+    batchSize: settings.batchSize,
+    maxBatchingWindowMs: settings.maxBatchingWindowMs,
+    tumblingWindowSeconds: settings.tumblingWindowSeconds,
+    bisectBatchOnError: true,
+    reportBatchItemFailures: true,
+    onFailure: createFileOnFailureDestination(join(options.workDir, 'window-aggregator.on-failure.jsonl')),
+    ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.hooks?.aggregator ? { hooks: options.hooks.aggregator } : {}),
+  });
+  const alerter = await startLambdaRunner({
+    kinesis,
+    streamName: names.userActivityStream,
+    functionName: 'bot-alerter',
+    handler: createAlerterHandler({
+      dynamo,
+      sns,
+      userActivityTable: names.userActivityTable,
+      alertDedupeTable: names.alertDedupeTable,
+      topicArn: stack.topicArn,
+      rules: options.rules ?? DEFAULT_ALERT_RULES,
+      glueDatabase: names.glueDatabase,
+      athenaWorkgroup: names.athenaWorkgroup,
+      ...(options.logger ? { logger: options.logger } : {}),
+    }),
+    batchSize: settings.batchSize,
+    maxBatchingWindowMs: settings.maxBatchingWindowMs,
+    bisectBatchOnError: true,
+    reportBatchItemFailures: true,
+    onFailure: createFileOnFailureDestination(join(options.workDir, 'bot-alerter.on-failure.jsonl')),
+    ...(options.logger ? { logger: options.logger } : {}),
+    ...(options.hooks?.alerter ? { hooks: options.hooks.alerter } : {}),
+  });
+  const lakeOptions = { kinesis, s3, bucket: names.lakeBucket, ...(options.lakeBufferMs ? { bufferMs: options.lakeBufferMs } : {}) };
+  const eventsLake = await startLocalFirehose({ ...lakeOptions, streamName: names.eventsStream, table: 'events' });
+  const userActivityLake = await startLocalFirehose({
+    ...lakeOptions,
+    streamName: names.userActivityStream,
+    table: 'user_activity',
+  });
+
+  return {
+    aggregator,
+    alerter,
+    eventsLake,
+    userActivityLake,
+    drain: async () => {
+      await aggregator.drain();
+      await Promise.all([alerter.drain(), eventsLake.flush(), userActivityLake.flush()]);
+      await stack.snsServer.idle();
+    },
+    stop: async () => {
+      await Promise.all([aggregator.stop(), alerter.stop(), eventsLake.stop(), userActivityLake.stop()]);
+      for (const client of [kinesis, dynamo, sns, s3]) client.destroy();
+    },
+  };
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
