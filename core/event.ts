@@ -74,27 +74,40 @@ export type ParseResult =
 export const MAX_ROW_BYTES = 1024 * 1024 - 256;
 
 const DIGITS = /^[0-9]{1,20}$/;
-const KAGGLE_TIME = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) UTC$/;
 
 /**
  * Parses `2019-10-01 00:00:00 UTC` (the Kaggle format) to epoch milliseconds, or NaN.
- * Rejects impossible dates (Feb 30) rather than letting Date roll them over.
+ * Rejects impossible dates (Feb 30) rather than letting Date roll them over, and years before 1000
+ * (Date.UTC would read `0019` as 1919). Reads character codes instead of a RegExp and a Date: the
+ * replay CPU path types every row, and this was a third of its cost.
  */
 export function parseKaggleTime(text: string): number {
-  const m = KAGGLE_TIME.exec(text);
-  if (!m) return Number.NaN;
-  const [y, mo, d, h, mi, s] = [m[1], m[2], m[3], m[4], m[5], m[6]].map(Number) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59) return Number.NaN;
-  const ms = Date.UTC(y, mo - 1, d, h, mi, s);
-  if (new Date(ms).getUTCDate() !== d) return Number.NaN;
-  return ms;
+  if (text.length !== 23 || !text.endsWith(' UTC')) return Number.NaN;
+  if (text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45 || text.charCodeAt(10) !== 32) return Number.NaN;
+  if (text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58) return Number.NaN;
+  const y = digits(text, 0, 4);
+  const mo = digits(text, 5, 2);
+  const d = digits(text, 8, 2);
+  const h = digits(text, 11, 2);
+  const mi = digits(text, 14, 2);
+  const s = digits(text, 17, 2);
+  if (y < 1000 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 59) return Number.NaN;
+  const leap = y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0);
+  if (d > (mo === 2 && leap ? 29 : (DAYS_IN_MONTH[mo - 1] as number))) return Number.NaN;
+  return Date.UTC(y, mo - 1, d, h, mi, s);
+}
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** The decimal value of `length` ASCII digits at `start`; NaN when any is not a digit (NaN fails every check). */
+function digits(text: string, start: number, length: number): number {
+  let value = 0;
+  for (let i = start; i < start + length; i++) {
+    const code = text.charCodeAt(i) - 48;
+    if (code < 0 || code > 9) return Number.NaN;
+    value = value * 10 + code;
+  }
+  return value;
 }
 
 /** `2019-10-01T00:00:00Z` → `2019-10-01 00:00:00 UTC`. */
@@ -143,7 +156,8 @@ export function parseRow(fields: readonly string[], byteLength = 0): ParseResult
     if (Number.isNaN(ms)) return { ok: false, reason: 'bad_time', detail: `event_time ${clip(time)}` };
     lastTime.text = time;
     lastTime.ms = ms;
-    lastTime.iso = toIsoSeconds(ms);
+    // The same instant as toIsoSeconds(ms), cut from the validated text instead of formatted again.
+    lastTime.iso = `${time.slice(0, 10)}T${time.slice(11, 19)}Z`;
   }
   const eventMs = lastTime.ms;
   if (!isEventType(type)) {

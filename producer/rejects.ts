@@ -1,0 +1,137 @@
+/**
+ * Where rows that cannot be sent go: rejected rows (bad input) to a CSV with line and reason, and
+ * records that Kinesis kept refusing to a JSON-lines file that can be replayed later. Files are created
+ * on the first entry, so a clean run leaves nothing behind.
+ */
+import { createReadStream, createWriteStream, mkdirSync, rmSync, statSync, type WriteStream } from 'node:fs';
+import { dirname } from 'node:path';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { RejectReason } from '../core/event.ts';
+import { fatalAwsError } from './errors.ts';
+import type { FailedRecord } from './sender.ts';
+
+export const REJECTS_HEADER = 'line,reason,detail,row';
+
+/** One CSV field, quoted when it needs to be (RFC 4180). */
+export function csvField(value: string): string {
+  return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
+}
+
+export function csvRow(fields: readonly string[]): string {
+  return fields.map(csvField).join(',');
+}
+
+/** An append-only text file, opened lazily; `flushed()` resolves once everything written is on disk. */
+class LazyFile {
+  private stream: WriteStream | undefined;
+  private lastWrite: Promise<void> = Promise.resolve();
+  count = 0;
+
+  constructor(
+    readonly path: string,
+    private readonly header?: string,
+    private readonly append = false,
+  ) {}
+
+  write(text: string): void {
+    if (!this.stream) {
+      mkdirSync(dirname(this.path), { recursive: true });
+      const exists = this.append && fileSize(this.path) > 0;
+      this.stream = createWriteStream(this.path, { flags: this.append ? 'a' : 'w' });
+      if (this.header && !exists) this.stream.write(`${this.header}\n`);
+    }
+    const stream = this.stream;
+    this.count++;
+    this.lastWrite = new Promise((resolve, reject) => stream.write(text, (error) => (error ? reject(error) : resolve())));
+  }
+
+  flushed(): Promise<void> {
+    return this.lastWrite;
+  }
+
+  async close(): Promise<void> {
+    const stream = this.stream;
+    if (!stream) return;
+    await this.lastWrite;
+    await new Promise<void>((resolve) => stream.end(resolve));
+  }
+}
+
+function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch {
+    return 0;
+  }
+}
+
+export interface RejectSink {
+  /** `line`: where the row starts in the source; `fields`: the row as csv-parse split it. */
+  reject(line: number, reason: RejectReason, detail: string, fields: readonly string[]): void;
+  flushed(): Promise<void>;
+  /** Where the rejects went (undefined when there were none). */
+  close(): Promise<string | undefined>;
+}
+
+/**
+ * Rejects to a local CSV. `append` continues the file of a resumed run (its header is kept once).
+ */
+export function fileRejectSink(path: string, options: { append?: boolean } = {}): RejectSink {
+  const file = new LazyFile(path, REJECTS_HEADER, options.append);
+  return {
+    reject: (line, reason, detail, fields) => file.write(`${line},${reason},${csvField(detail)},${csvField(csvRow(fields))}\n`),
+    flushed: () => file.flushed(),
+    close: async () => {
+      await file.close();
+      return file.count > 0 ? path : undefined;
+    },
+  };
+}
+
+/**
+ * Rejects to S3 (AWS mode, S3 source): spooled to a local file and uploaded at the end, so a long run
+ * makes one object rather than one per row.
+ */
+export function s3RejectSink(options: { s3: S3Client; bucket: string; key: string; spoolPath: string }): RejectSink {
+  const local = fileRejectSink(options.spoolPath);
+  return {
+    reject: local.reject,
+    flushed: local.flushed,
+    close: async () => {
+      const path = await local.close();
+      if (!path) return undefined;
+      try {
+        await new Upload({
+          client: options.s3,
+          params: { Bucket: options.bucket, Key: options.key, Body: createReadStream(path), ContentType: 'text/csv' },
+        }).done();
+      } catch (error) {
+        throw fatalAwsError(error, `s3://${options.bucket}/${options.key}`) ?? error;
+      }
+      rmSync(path, { force: true });
+      return `s3://${options.bucket}/${options.key}`;
+    },
+  };
+}
+
+/** Records Kinesis refused after every retry: one JSON object per line, the record body kept as is. */
+export function failedRecordsFile(path: string, options: { append?: boolean } = {}) {
+  const file = new LazyFile(path, undefined, options.append);
+  return {
+    write(failures: readonly FailedRecord[]): void {
+      let text = '';
+      for (const { record, errorCode, errorMessage } of failures) {
+        const body = Buffer.from(record.data.buffer, record.data.byteOffset, record.data.byteLength).toString('utf8');
+        text += `{"line":${record.line},"partitionKey":${JSON.stringify(record.partitionKey)},"errorCode":${JSON.stringify(errorCode)},"errorMessage":${JSON.stringify(errorMessage)},"record":${body}}\n`;
+      }
+      file.write(text);
+      file.count += failures.length - 1;
+    },
+    flushed: () => file.flushed(),
+    close: async (): Promise<string | undefined> => {
+      await file.close();
+      return file.count > 0 ? path : undefined;
+    },
+  };
+}

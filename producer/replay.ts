@@ -1,0 +1,593 @@
+/**
+ * `clickstream replay`: a Kaggle CSV (file or S3, plain or gzip) → typed events → Kinesis, paced by
+ * the original event times or as fast as the stream takes, with rejects, retries, a failed-records
+ * file and a resumable checkpoint.
+ *
+ * `replayToStream` is the library entry (the demo and tests call it in-process); `replay` is the CLI
+ * command around it.
+ */
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Command } from 'commander';
+import { createKinesisClient, createS3Client } from '../adapters/clients.ts';
+import { clientOptions, type CommandContext, type CommandSpec } from '../cli/command.ts';
+import { parseRow, REJECT_REASONS, type RejectReason, toIsoSeconds } from '../core/event.ts';
+import {
+  type Batch,
+  BatchLimitError,
+  eventRecordJson,
+  KINESIS_LIMITS,
+  type OutgoingRecord,
+  PARTITION_KEY_FIELDS,
+  type PartitionKeyField,
+  RecordEncoder,
+  ShardBatcher,
+} from './batcher.ts';
+import { type CheckpointFile, loadCheckpoint, type Position, ProgressTracker, saveCheckpoint } from './checkpoint.ts';
+import { ProducerError } from './errors.ts';
+import { Pacer, parseSpeed, type Speed } from './pacer.ts';
+import { failedRecordsFile, fileRejectSink, type RejectSink, s3RejectSink } from './rejects.ts';
+import { readRowChunks, startLineOf } from './rows.ts';
+import { KinesisSender } from './sender.ts';
+import { loadShardMap, ShardMap, ShardRateLimiter } from './shards.ts';
+import { describeSource, openSource } from './source.ts';
+
+export interface ReplayProgress {
+  read: number;
+  sent: number;
+  rejected: number;
+  failed: number;
+  retried: number;
+  skipped: number;
+  /** Event time of the last event read (epoch ms). */
+  eventTimeMs?: number;
+  /** Bytes of the source read so far and in all, when known (compressed for gzip). */
+  sourceBytesRead: number;
+  sourceBytes?: number;
+}
+
+export interface ReplayToStreamOptions {
+  /** Required unless dryRun. Give it `maxAttempts: 1`: the sender runs its own retries. */
+  kinesis?: KinesisClient;
+  /** Required for s3:// sources. */
+  s3?: S3Client;
+  streamName: string;
+  /** A local path or s3://bucket/key; `.gz` is decompressed on the fly. */
+  source: string;
+  partitionKey?: PartitionKeyField;
+  speed?: Speed;
+  /** Event-time range [from, to) in epoch ms; events outside are counted as `skipped`. */
+  fromMs?: number;
+  toMs?: number;
+  /** Stop after this many rows read (over all runs of a checkpoint). */
+  limit?: number;
+  /** Parse, validate and batch; send nothing. `sent` then counts what would have been sent. */
+  dryRun?: boolean;
+  maxBatchBytes?: number;
+  maxBatchRecords?: number;
+  concurrency?: number;
+  maxRetries?: number;
+  backoff?: { baseMs?: number; maxMs?: number };
+  /** A path, or a sink of your own (e.g. s3RejectSink). Default `.clickstream/<name>.rejects.csv`. */
+  rejects?: string | RejectSink;
+  /** Default `.clickstream/<name>.failed.jsonl`. */
+  failedOut?: string;
+  /** Checkpoint file: resumed from when it exists, kept up to date while running. */
+  checkpoint?: string;
+  /** Records the reader may run ahead of the last saved checkpoint (bounds duplicates after a crash). */
+  window?: number;
+  signal?: AbortSignal;
+  onProgress?: (progress: ReplayProgress) => void;
+  progressIntervalMs?: number;
+  /** Injected for tests: per-shard adaptive rate state. */
+  limiter?: ShardRateLimiter;
+  random?: () => number;
+}
+
+export interface ReplaySummary {
+  /** Rows considered: read = sent + rejected + failed. Rows outside --from/--to are `skipped`, not read. */
+  read: number;
+  sent: number;
+  rejected: { total: number; byReason: Partial<Record<RejectReason, number>> };
+  failed: number;
+  /** Record resends after a failed attempt. */
+  retried: number;
+  durationMs: number;
+  eventsPerSecond: number;
+  skipped: number;
+  source: string;
+  stream: string;
+  shards: number;
+  partitionKey: PartitionKeyField;
+  dryRun: boolean;
+  calls: number;
+  throttled: number;
+  firstEventTime?: string;
+  lastEventTime?: string;
+  rejectsFile?: string;
+  failedFile?: string;
+  checkpoint?: string;
+  resumedFrom?: { line: number; byteOffset: number };
+  /** Upper bound on records this run sent that the run it resumed had already sent. */
+  possibleDuplicates: number;
+  /** Stopped by Ctrl-C (or the signal); the checkpoint, if any, resumes it. */
+  interrupted: boolean;
+}
+
+const DEFAULT_CONCURRENCY = 8;
+const CHECKPOINT_INTERVAL_MS = 1_000;
+
+export async function replayToStream(options: ReplayToStreamOptions): Promise<ReplaySummary> {
+  const started = performance.now();
+  const dryRun = options.dryRun ?? false;
+  const partitionKey = options.partitionKey ?? 'category_id';
+  if (!PARTITION_KEY_FIELDS.includes(partitionKey)) {
+    throw new ProducerError(`cannot partition by ${partitionKey}`, `use one of: ${PARTITION_KEY_FIELDS.join(', ')}`);
+  }
+  const source = describeSource(options.source);
+  const speed = options.speed ?? 'max';
+  const fromMs = options.fromMs ?? Number.NEGATIVE_INFINITY;
+  const toMs = options.toMs ?? Number.POSITIVE_INFINITY;
+  const limit = options.limit ?? Number.POSITIVE_INFINITY;
+  const signal = options.signal;
+  if (!dryRun && !options.kinesis) throw new ProducerError('no Kinesis client given', 'pass kinesis or dryRun');
+
+  const resumed = options.checkpoint ? loadCheckpoint(options.checkpoint) : undefined;
+  if (resumed) checkResumable(resumed, options.source, options.streamName, partitionKey);
+  const start: Position = resumed ? { line: resumed.line, byteOffset: resumed.byteOffset, read: resumed.read } : { line: 0, byteOffset: 0, read: 0 };
+
+  // Listing the shards first is also the preflight: a missing stream or no credentials fail here, cleanly.
+  const shardMap = dryRun ? ShardMap.single() : await loadShardMap(options.kinesis as KinesisClient, options.streamName);
+  let batcher: ShardBatcher;
+  try {
+    batcher = new ShardBatcher(shardMap.count, {
+      maxBytes: options.maxBatchBytes ?? KINESIS_LIMITS.defaultBytesPerCall,
+      maxRecords: options.maxBatchRecords ?? KINESIS_LIMITS.maxRecordsPerCall,
+    });
+  } catch (error) {
+    if (error instanceof BatchLimitError) throw new ProducerError(error.message, 'see --max-batch-bytes', { cause: error });
+    throw error;
+  }
+  const window = options.window ?? Math.max(10_000, 2 * shardMap.count * (options.maxBatchRecords ?? KINESIS_LIMITS.maxRecordsPerCall));
+  const append = resumed !== undefined;
+  const rejects =
+    typeof options.rejects === 'object'
+      ? options.rejects
+      : fileRejectSink(options.rejects ?? join('.clickstream', `${source.stem}.rejects.csv`), { append });
+  const failedPath = options.failedOut ?? join('.clickstream', `${source.stem}.failed.jsonl`);
+  const failedFile = failedRecordsFile(failedPath, { append });
+
+  const counts = { read: 0, sent: 0, failed: 0, skipped: 0, calls: 0 };
+  const byReason: Partial<Record<RejectReason, number>> = {};
+  let rejectedTotal = 0;
+  const reject = (line: number, reason: RejectReason, detail: string, fields: readonly string[]) => {
+    rejectedTotal++;
+    byReason[reason] = (byReason[reason] ?? 0) + 1;
+    rejects.reject(line, reason, detail, fields);
+  };
+
+  const settleAll = (records: readonly OutgoingRecord[]) => {
+    for (const record of records) record.owner.settle(1);
+  };
+  const sender = dryRun
+    ? undefined
+    : new KinesisSender({
+        kinesis: options.kinesis as KinesisClient,
+        streamName: options.streamName,
+        limiter: options.limiter ?? new ShardRateLimiter(),
+        concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
+        maxRetries: options.maxRetries ?? 10,
+        ...(options.backoff ? { backoff: options.backoff } : {}),
+        ...(options.random ? { random: options.random } : {}),
+        onSent: (records) => {
+          counts.sent += records.length;
+          settleAll(records);
+        },
+        onFailed: (failures) => {
+          counts.failed += failures.length;
+          // Written before they count as settled, so a checkpoint never moves past an unwritten failure.
+          failedFile.write(failures);
+          for (const failure of failures) failure.record.owner.settle(1);
+        },
+      });
+  const dispatch = async (batch: Batch) => {
+    counts.calls++;
+    if (!sender) {
+      counts.sent += batch.records.length;
+      settleAll(batch.records);
+      return;
+    }
+    await sender.submit(batch);
+  };
+  const flushAll = async () => {
+    for (const batch of batcher.flushAll()) await dispatch(batch);
+  };
+
+  const tracker = new ProgressTracker(start);
+  let lastSave = performance.now();
+  const save = async (complete: boolean) => {
+    if (!options.checkpoint) {
+      tracker.markSaved(tracker.accounted);
+      return;
+    }
+    const position = tracker.accounted;
+    await Promise.all([rejects.flushed(), failedFile.flushed()]);
+    saveCheckpoint(options.checkpoint, {
+      version: 1,
+      source: options.source,
+      streamName: options.streamName,
+      partitionKey,
+      line: position.line,
+      byteOffset: position.byteOffset,
+      read: position.read,
+      window,
+      complete,
+      updatedAt: new Date().toISOString(),
+    });
+    tracker.markSaved(position);
+    lastSave = performance.now();
+  };
+  /** Blocks the reader until it is less than `window` records past the saved checkpoint. */
+  const makeRoom = async () => {
+    await flushAll();
+    while (tracker.readPastSaved >= window) {
+      const before = tracker.accounted;
+      await save(false);
+      if (tracker.readPastSaved < window) break;
+      if (tracker.accounted !== before) continue;
+      const idle = sender ? sender.drain() : Promise.resolve();
+      idle.catch(() => undefined);
+      await Promise.race([tracker.nextAdvance(), idle]);
+      if (sender?.fatalError) throw sender.fatalError;
+    }
+  };
+
+  const opened = await openSource(source, {
+    ...(options.s3 ? { s3: options.s3 } : {}),
+    startByte: start.byteOffset,
+    ...(signal ? { signal } : {}),
+  });
+  let firstEventMs: number | undefined;
+  let lastEventMs: number | undefined;
+  const progressTimer = options.onProgress
+    ? setInterval(() => {
+        options.onProgress?.({
+          read: counts.read,
+          sent: counts.sent,
+          rejected: rejectedTotal,
+          failed: counts.failed,
+          retried: sender?.stats.retried ?? 0,
+          skipped: counts.skipped,
+          ...(lastEventMs !== undefined ? { eventTimeMs: lastEventMs } : {}),
+          sourceBytesRead: opened.storedBytesRead(),
+          ...(opened.storedBytes !== undefined ? { sourceBytes: opened.storedBytes } : {}),
+        });
+      }, options.progressIntervalMs ?? 250)
+    : undefined;
+  progressTimer?.unref();
+
+  const pacer = new Pacer(speed);
+  const encoder = new RecordEncoder();
+  let position: Position = { ...start };
+  let interrupted = false;
+  let reachedLimit = start.read >= limit;
+  try {
+    if (!reachedLimit) {
+      reading: for await (const chunk of readRowChunks(opened.stream, { startLine: start.line, startByte: start.byteOffset })) {
+        if (signal?.aborted) {
+          interrupted = true;
+          break;
+        }
+        let replayedAt = new Date().toISOString();
+        let span = tracker.open();
+        const { rows, lines, ends, malformed } = chunk;
+        for (let i = 0; i < rows.length; i++) {
+          if (position.read >= limit) {
+            reachedLimit = true;
+            tracker.seal(span, position);
+            break reading;
+          }
+          const fields = rows[i] as string[];
+          const endLine = lines[i] as number;
+          const end = ends[i] as number;
+          const rowBytes = end - position.byteOffset;
+          const row: Position = { line: endLine, byteOffset: end, read: position.read + 1 };
+          if (malformed?.has(i)) {
+            counts.read++;
+            reject(position.line + 1, 'malformed_csv', malformed.get(i) ?? '', fields);
+            position = row;
+            continue;
+          }
+          const parsed = parseRow(fields, rowBytes);
+          if (!parsed.ok) {
+            counts.read++;
+            reject(startLineOf(fields, endLine), parsed.reason, parsed.detail, fields);
+            position = row;
+            continue;
+          }
+          const eventMs = parsed.eventMs;
+          if (eventMs < fromMs || eventMs >= toMs) {
+            counts.skipped++;
+            position = { line: endLine, byteOffset: end, read: position.read };
+            continue;
+          }
+          counts.read++;
+          const delay = pacer.delayFor(eventMs);
+          // Waits under ~2 ms are below timer resolution; they are caught up on by the next due event.
+          if (delay > 2) {
+            tracker.seal(span, position);
+            await flushAll();
+            try {
+              await sleep(delay, undefined, signal ? { signal } : undefined);
+            } catch {
+              counts.read--;
+              interrupted = true;
+              break reading;
+            }
+            span = tracker.open();
+            replayedAt = new Date().toISOString();
+          }
+          if (tracker.readPastSaved >= window) {
+            tracker.seal(span, position);
+            await makeRoom();
+            span = tracker.open();
+            replayedAt = new Date().toISOString();
+          }
+          firstEventMs ??= eventMs;
+          lastEventMs = eventMs;
+          const key = parsed.event[partitionKey];
+          const data = encoder.encode(eventRecordJson(parsed.event, replayedAt), KINESIS_LIMITS.maxRecordBytes - key.length);
+          if (!data) {
+            reject(startLineOf(fields, endLine), 'oversize', 'record over 1 MiB with its partition key', fields);
+            position = row;
+            continue;
+          }
+          tracker.add(span);
+          const full = batcher.add(shardMap.shardOf(key), { data, partitionKey: key, line: endLine, owner: span });
+          position = row;
+          if (full) {
+            tracker.seal(span, position);
+            await dispatch(full);
+            span = tracker.open();
+            replayedAt = new Date().toISOString();
+          }
+        }
+        tracker.seal(span, position);
+        if (options.checkpoint && performance.now() - lastSave >= CHECKPOINT_INTERVAL_MS) await save(false);
+      }
+    }
+    await flushAll();
+    await sender?.drain();
+    const complete = !interrupted;
+    await save(complete);
+  } catch (error) {
+    // Flushes what was written even when the run fails, so the files hold every row counted so far.
+    await Promise.allSettled([rejects.close(), failedFile.close()]);
+    throw error;
+  } finally {
+    if (progressTimer) clearInterval(progressTimer);
+  }
+  const [rejectsFile, failedFileDone] = await Promise.all([rejects.close(), failedFile.close()]);
+  const durationMs = Math.round(performance.now() - started);
+  return {
+    read: counts.read,
+    sent: counts.sent,
+    rejected: { total: rejectedTotal, byReason: orderedReasons(byReason) },
+    failed: counts.failed,
+    retried: sender?.stats.retried ?? 0,
+    durationMs,
+    eventsPerSecond: durationMs > 0 ? Math.round((counts.sent * 1000) / durationMs) : 0,
+    skipped: counts.skipped,
+    source: options.source,
+    stream: options.streamName,
+    shards: shardMap.count,
+    partitionKey,
+    dryRun,
+    calls: sender?.stats.calls ?? counts.calls,
+    throttled: sender?.stats.throttled ?? 0,
+    ...(firstEventMs !== undefined ? { firstEventTime: toIsoSeconds(firstEventMs) } : {}),
+    ...(lastEventMs !== undefined ? { lastEventTime: toIsoSeconds(lastEventMs) } : {}),
+    ...(rejectsFile ? { rejectsFile } : {}),
+    ...(failedFileDone ? { failedFile: failedFileDone } : {}),
+    ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
+    ...(resumed ? { resumedFrom: { line: resumed.line, byteOffset: resumed.byteOffset } } : {}),
+    possibleDuplicates: resumed && !resumed.complete ? resumed.window : 0,
+    interrupted,
+  };
+}
+
+function checkResumable(checkpoint: CheckpointFile, source: string, streamName: string, partitionKey: string): void {
+  const mismatch =
+    checkpoint.source !== source
+      ? `source ${checkpoint.source}`
+      : checkpoint.streamName !== streamName
+        ? `stream ${checkpoint.streamName}`
+        : checkpoint.partitionKey !== partitionKey
+          ? `partition key ${checkpoint.partitionKey}`
+          : undefined;
+  if (mismatch) {
+    throw new ProducerError(
+      `the checkpoint belongs to another replay (${mismatch})`,
+      'use another --checkpoint file, or delete this one to start over',
+    );
+  }
+}
+
+function orderedReasons(byReason: Partial<Record<RejectReason, number>>): Partial<Record<RejectReason, number>> {
+  const ordered: Partial<Record<RejectReason, number>> = {};
+  for (const reason of REJECT_REASONS) if (byReason[reason]) ordered[reason] = byReason[reason];
+  return ordered;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The CLI command
+
+export interface ReplayOptions {
+  source?: string;
+  stream?: string;
+  partitionKey?: string;
+  speed?: string;
+  from?: string;
+  to?: string;
+  limit?: string;
+  dryRun?: boolean;
+  maxBatchBytes?: string;
+  concurrency?: string;
+  maxRetries?: string;
+  rejects?: string;
+  failedOut?: string;
+  checkpoint?: string;
+}
+
+export async function replay(options: ReplayOptions, context: CommandContext): Promise<ReplaySummary> {
+  if (!options.source) throw new ProducerError('--source is required', 'e.g. --source s3://bucket/2019-Oct.csv or a local path');
+  const source = describeSource(options.source);
+  const speed = flag(() => parseSpeed(options.speed), '--speed');
+  const fromMs = options.from !== undefined ? isoTime(options.from, '--from') : undefined;
+  const toMs = options.to !== undefined ? isoTime(options.to, '--to') : undefined;
+  if (fromMs !== undefined && toMs !== undefined && toMs <= fromMs) throw new ProducerError('--to must be after --from');
+  const partitionKey = (options.partitionKey ?? 'category_id') as PartitionKeyField;
+  if (!PARTITION_KEY_FIELDS.includes(partitionKey)) {
+    throw new ProducerError(`--partition-key ${partitionKey} is not supported`, `use one of: ${PARTITION_KEY_FIELDS.join(', ')}`);
+  }
+  const dryRun = options.dryRun ?? false;
+  const needsAws = !dryRun || source.s3 !== undefined;
+  const target = needsAws ? await context.target() : undefined;
+  const kinesis = target && !dryRun ? createKinesisClient(clientOptions(target, 'kinesis', { maxAttempts: 1 })) : undefined;
+  const s3 = target ? createS3Client(clientOptions(target, 's3')) : undefined;
+  const streamName = options.stream ?? target?.names.eventsStream ?? 'clickstream-events';
+
+  // In AWS the rejects of an S3 source go next to the data, under rejects/ in the raw bucket.
+  let rejects: string | RejectSink | undefined = options.rejects;
+  if (!rejects && source.s3 && s3 && target) {
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    rejects = s3RejectSink({
+      s3,
+      bucket: target.names.rawBucket,
+      key: `rejects/${source.stem}.${stamp}.rejects.csv`,
+      spoolPath: join('.clickstream', `${source.stem}.${stamp}.rejects.csv`),
+    });
+  }
+
+  const bar = context.progress('replay', { fields: ['rate', 'sent', 'rejected', 'retries', 'at'] });
+  let lastSent = 0;
+  let lastAt = performance.now();
+  let totalSet = false;
+  try {
+    const summary = await replayToStream({
+      ...(kinesis ? { kinesis } : {}),
+      ...(s3 ? { s3 } : {}),
+      streamName,
+      source: options.source,
+      partitionKey,
+      speed,
+      ...(fromMs !== undefined ? { fromMs } : {}),
+      ...(toMs !== undefined ? { toMs } : {}),
+      ...(options.limit !== undefined ? { limit: positiveInt(options.limit, '--limit') } : {}),
+      dryRun,
+      ...(options.maxBatchBytes !== undefined ? { maxBatchBytes: positiveInt(options.maxBatchBytes, '--max-batch-bytes') } : {}),
+      ...(options.concurrency !== undefined ? { concurrency: positiveInt(options.concurrency, '--concurrency') } : {}),
+      ...(options.maxRetries !== undefined ? { maxRetries: nonNegativeInt(options.maxRetries, '--max-retries') } : {}),
+      ...(rejects ? { rejects } : {}),
+      ...(options.failedOut ? { failedOut: options.failedOut } : {}),
+      ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
+      signal: context.signal,
+      onProgress: (progress) => {
+        if (!totalSet && progress.sourceBytes) {
+          bar.setTotal(Math.max(1, Math.round(progress.sourceBytes / 1e6)));
+          totalSet = true;
+        }
+        const now = performance.now();
+        const rate = Math.round(((progress.sent - lastSent) * 1000) / Math.max(1, now - lastAt));
+        lastSent = progress.sent;
+        lastAt = now;
+        bar.update(Math.round(progress.sourceBytesRead / 1e6), {
+          rate: `${rate}/s`,
+          sent: progress.sent,
+          rejected: progress.rejected,
+          retries: progress.retried,
+          at: progress.eventTimeMs !== undefined ? toIsoSeconds(progress.eventTimeMs) : '-',
+        });
+      },
+    });
+    bar.stop();
+    if (summary.rejected.total > 0) context.info(`rejected rows: ${summary.rejectsFile}`);
+    if (summary.failed > 0) context.warn(`${summary.failed} records failed after retries: ${summary.failedFile}`);
+    if (summary.interrupted && summary.checkpoint) context.info(`interrupted; resume with --checkpoint ${summary.checkpoint}`);
+    return summary;
+  } finally {
+    bar.stop();
+    kinesis?.destroy();
+    s3?.destroy();
+  }
+}
+
+function flag<T>(parse: () => T, name: string): T {
+  try {
+    return parse();
+  } catch (error) {
+    throw new ProducerError(`${name}: ${(error as Error).message}`);
+  }
+}
+
+function isoTime(text: string, name: string): number {
+  const ms = Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(text) || !/T|\d:\d/.test(text) ? text : `${text}Z`);
+  if (Number.isNaN(ms)) throw new ProducerError(`${name} is not an ISO time: ${text}`, 'e.g. 2019-10-01T00:00:00Z');
+  return ms;
+}
+
+function positiveInt(text: string, name: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new ProducerError(`${name} must be a positive integer, got ${text}`);
+  return value;
+}
+
+function nonNegativeInt(text: string, name: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0) throw new ProducerError(`${name} must be an integer ≥ 0, got ${text}`);
+  return value;
+}
+
+export const replayCommand: CommandSpec<ReplayOptions, ReplaySummary> = {
+  name: 'replay',
+  summary: 'Replay a Kaggle clickstream CSV (file or S3, plain or .gz) into the Kinesis events stream',
+  configure(command: Command) {
+    command
+      .requiredOption('--source <path|s3://bucket/key>', 'CSV to replay (.csv or .csv.gz)')
+      .option('--stream <name>', 'Kinesis stream (default: the stack\'s events stream)')
+      .option('--partition-key <field>', `partition key: ${PARTITION_KEY_FIELDS.join(' | ')}`, 'category_id')
+      .option('--speed <x|max>', 'replay the original gaps divided by x, or "max" for as fast as the stream takes', 'max')
+      .option('--from <iso>', 'first event time to send (inclusive)')
+      .option('--to <iso>', 'event time to stop before (exclusive)')
+      .option('--limit <n>', 'stop after n rows')
+      .option('--dry-run', 'parse, validate and batch; send nothing')
+      .option('--max-batch-bytes <n>', 'bytes per PutRecords call, 1 MiB..10 MiB', String(KINESIS_LIMITS.defaultBytesPerCall))
+      .option('--concurrency <n>', 'PutRecords calls in flight (at most one per shard)', String(DEFAULT_CONCURRENCY))
+      .option('--max-retries <n>', 'resends of a failed record before it goes to the failed-records file', '10')
+      .option('--rejects <file>', 'rejected rows (default .clickstream/<name>.rejects.csv; S3 sources: rejects/ in the raw bucket)')
+      .option('--failed-out <file>', 'records still failing after retries (default .clickstream/<name>.failed.jsonl)')
+      .option('--checkpoint <file>', 'resume from and keep progress in this file');
+  },
+  run: replay,
+  render(summary) {
+    const reasons = Object.entries(summary.rejected.byReason)
+      .map(([reason, count]) => `${reason} ${count}`)
+      .join(', ');
+    const lines = [
+      `${summary.dryRun ? 'dry run: ' : ''}read ${summary.read}, sent ${summary.sent}, rejected ${summary.rejected.total}${reasons ? ` (${reasons})` : ''}, failed ${summary.failed}, retried ${summary.retried}`,
+      `${summary.eventsPerSecond} events/s over ${(summary.durationMs / 1000).toFixed(1)} s into ${summary.stream} (${summary.shards} shards, ${summary.calls} calls${summary.throttled ? `, ${summary.throttled} throttled` : ''})`,
+    ];
+    if (summary.skipped) lines.push(`skipped ${summary.skipped} events outside --from/--to`);
+    if (summary.firstEventTime) lines.push(`event time ${summary.firstEventTime} .. ${summary.lastEventTime}`);
+    if (summary.resumedFrom) {
+      lines.push(`resumed from line ${summary.resumedFrom.line}; up to ${summary.possibleDuplicates} records may be duplicates`);
+    }
+    if (summary.rejectsFile) lines.push(`rejects: ${summary.rejectsFile}`);
+    if (summary.failedFile) lines.push(`failed records: ${summary.failedFile}`);
+    if (summary.interrupted) lines.push('interrupted before the end of the source');
+    return lines.join('\n');
+  },
+  exitCode: (summary) => (summary.failed > 0 ? 1 : 0),
+};

@@ -1,0 +1,233 @@
+/**
+ * Producer benchmarks (DESIGN §6). Each function measures once and returns its figures; `npm run bench`
+ * calls them and writes BENCHMARKS.md. Run one directly: `npx tsx test/bench/producer.ts cpu|rss|kinesis`.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { PutRecordCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import { parse } from 'csv-parse';
+import pLimit from 'p-limit';
+import { createKinesisClient } from '../../adapters/clients.ts';
+import { replayToStream } from '../../producer/replay.ts';
+import { createStream, csv, validRows } from '../producer-support.ts';
+
+const REPO = join(import.meta.dirname, '..', '..');
+
+/** Writes a Kaggle-shaped CSV of about `megabytes` by repeating a generated chunk. */
+export async function generateCsv(path: string, megabytes: number): Promise<number> {
+  const chunkRows = validRows(20_000, (i) => ({ userId: String(500_000_000 + ((i * 7919) % 100_003)) }));
+  const header = csv([]);
+  const body = `${chunkRows.join('\n')}\n`;
+  const out = createWriteStream(path);
+  out.write(header);
+  let written = header.length;
+  let rows = 0;
+  while (written < megabytes * 1_000_000) {
+    if (!out.write(body)) await once(out, 'drain');
+    written += body.length;
+    rows += chunkRows.length;
+  }
+  out.end();
+  await once(out, 'finish');
+  return rows;
+}
+
+async function bareCsvParse(path: string): Promise<number> {
+  let rows = 0;
+  for await (const _record of createReadStream(path, { highWaterMark: 256 * 1024 }).pipe(parse())) rows++;
+  return rows - 1;
+}
+
+async function producerCpuPath(path: string): Promise<number> {
+  // Dry run: csv-parse → parseRow → JSON → encoded records in PutRecords batches, then a null sink.
+  const summary = await replayToStream({
+    streamName: 'null',
+    source: path,
+    dryRun: true,
+    rejects: join(tmpdir(), 'bench.rejects.csv'),
+    failedOut: join(tmpdir(), 'bench.failed.jsonl'),
+  });
+  return summary.sent;
+}
+
+export interface CpuPathFigures {
+  rows: number;
+  megabytes: number;
+  bareRowsPerSecond: number;
+  producerRowsPerSecond: number;
+  /** producer / bare; target ≥ 0.85. */
+  ratio: number;
+}
+
+/** (a) The CPU path against bare csv-parse on the same file: alternated rounds, best of each. */
+export async function benchCpuPath(options: { megabytes?: number; rounds?: number } = {}): Promise<CpuPathFigures> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-producer-'));
+  try {
+    const path = join(dir, 'events.csv');
+    const rows = await generateCsv(path, options.megabytes ?? 100);
+    let bare = 0;
+    let producer = 0;
+    for (let round = 0; round < (options.rounds ?? 3); round++) {
+      let started = performance.now();
+      if ((await bareCsvParse(path)) !== rows) throw new Error('bare csv-parse lost rows');
+      bare = Math.max(bare, rows / ((performance.now() - started) / 1000));
+      started = performance.now();
+      if ((await producerCpuPath(path)) !== rows) throw new Error('producer lost rows');
+      producer = Math.max(producer, rows / ((performance.now() - started) / 1000));
+    }
+    return {
+      rows,
+      megabytes: Math.round(statSync(path).size / 1e6),
+      bareRowsPerSecond: Math.round(bare),
+      producerRowsPerSecond: Math.round(producer),
+      ratio: Math.round((producer / bare) * 1000) / 1000,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export interface RssFigure {
+  megabytes: number;
+  rows: number;
+  peakRssMb: number;
+  seconds: number;
+}
+
+/** (b) Peak RSS of a dry-run replay per input size, each in its own process. */
+export async function benchPeakRss(options: { sizesMb?: number[] } = {}): Promise<RssFigure[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-rss-'));
+  const figures: RssFigure[] = [];
+  try {
+    for (const megabytes of options.sizesMb ?? [10, 100, 1_000, 2_000]) {
+      const path = join(dir, `events-${megabytes}.csv`);
+      await generateCsv(path, megabytes);
+      const script = `
+        const { replayToStream } = await import(${JSON.stringify(join(REPO, 'producer', 'replay.ts'))});
+        const started = performance.now();
+        const s = await replayToStream({ streamName: 'null', source: ${JSON.stringify(path)}, dryRun: true,
+          rejects: ${JSON.stringify(join(dir, 'r.csv'))}, failedOut: ${JSON.stringify(join(dir, 'f.jsonl'))} });
+        console.log(JSON.stringify({ rows: s.sent, maxRssKb: process.resourceUsage().maxRSS, seconds: (performance.now() - started) / 1000 }));`;
+      const output = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+        cwd: REPO,
+        env: { ...process.env, AWS_SDK_JS_SUPPRESS_NODE_VERSION_WARNING: '1' },
+        encoding: 'utf8',
+        maxBuffer: 1 << 20,
+      });
+      const result = JSON.parse(output.trim().split('\n').pop() ?? '{}') as { rows: number; maxRssKb: number; seconds: number };
+      figures.push({
+        megabytes: Math.round(statSync(path).size / 1e6),
+        rows: result.rows,
+        peakRssMb: Math.round(result.maxRssKb / 1024),
+        seconds: Math.round(result.seconds * 10) / 10,
+      });
+      rmSync(path, { force: true });
+    }
+    return figures;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export interface KinesisFigures {
+  shards: number;
+  /** Tight loop of 500-record PutRecords at the best concurrency tried. */
+  ceilingRecordsPerSecond: number;
+  ceilingConcurrency: number;
+  producerRecordsPerSecond: number;
+  naiveRecordsPerSecond: number;
+  /** producer / ceiling; target ≥ 0.9. */
+  producerShareOfCeiling: number;
+  /** producer / naive; target ≥ 50. */
+  producerOverNaive: number;
+}
+
+/** (c) Against kinesalite in its own process: its ceiling, our producer, and one PutRecord per event. */
+export async function benchKinesalite(options: { shards?: number; events?: number; naiveEvents?: number } = {}): Promise<KinesisFigures> {
+  const shards = options.shards ?? 4;
+  const events = options.events ?? 60_000;
+  const server = spawn(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `import kinesalite from 'kinesalite';
+       const server = kinesalite({ createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 100 });
+       server.listen(0, '127.0.0.1', () => console.log(server.address().port));`,
+    ],
+    { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const [portLine] = (await once(server.stdout, 'data')) as [Buffer];
+  const endpoint = `http://127.0.0.1:${portLine.toString().trim()}`;
+  const kinesis = createKinesisClient({ endpoint, maxAttempts: 1 });
+  const dir = mkdtempSync(join(tmpdir(), 'bench-kinesis-'));
+  try {
+    const sample = validRows(500).map((_, i) => ({
+      Data: Buffer.from(`{"event_time":"2019-10-01T00:00:00Z","event_type":"view","product_id":"${1_000_000 + i}","category_id":"2053013555631882655","category_code":"electronics.smartphone","brand":"apple","price":489.07,"user_id":"520088904","user_session":"4d3b30da-a5e4-49df-b1a8-ba5943f1dd33","replayed_at":"2024-01-01T00:00:00.000Z"}`),
+      PartitionKey: String(2_053_013_555_631_882_655n + BigInt(i % 300)),
+    }));
+
+    let ceiling = 0;
+    let ceilingConcurrency = 1;
+    for (const concurrency of [1, 2, 4, 8]) {
+      const stream = `ceiling-${concurrency}`;
+      await createStream(kinesis, stream, shards);
+      const calls = Math.ceil(events / 500 / 2);
+      const limit = pLimit(concurrency);
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: calls }, () => limit(() => kinesis.send(new PutRecordsCommand({ StreamName: stream, Records: sample })))),
+      );
+      const rate = (calls * 500) / ((performance.now() - started) / 1000);
+      if (rate > ceiling) {
+        ceiling = rate;
+        ceilingConcurrency = concurrency;
+      }
+    }
+
+    const path = join(dir, 'events.csv');
+    writeFileSync(path, csv(validRows(events, (i) => ({ categoryId: String(2_053_013_555_631_882_655n + BigInt(i % 300)) }))));
+    await createStream(kinesis, 'producer', shards);
+    const summary = await replayToStream({
+      kinesis,
+      streamName: 'producer',
+      source: path,
+      rejects: join(dir, 'r.csv'),
+      failedOut: join(dir, 'f.jsonl'),
+    });
+    if (summary.sent !== events) throw new Error(`producer sent ${summary.sent} of ${events}`);
+    const producer = (summary.sent * 1000) / summary.durationMs;
+
+    await createStream(kinesis, 'naive', shards);
+    const naiveEvents = options.naiveEvents ?? 1_000;
+    const started = performance.now();
+    for (let i = 0; i < naiveEvents; i++) {
+      const entry = sample[i % sample.length] as (typeof sample)[number];
+      await kinesis.send(new PutRecordCommand({ StreamName: 'naive', Data: entry.Data, PartitionKey: entry.PartitionKey }));
+    }
+    const naive = naiveEvents / ((performance.now() - started) / 1000);
+    return {
+      shards,
+      ceilingRecordsPerSecond: Math.round(ceiling),
+      ceilingConcurrency,
+      producerRecordsPerSecond: Math.round(producer),
+      naiveRecordsPerSecond: Math.round(naive),
+      producerShareOfCeiling: Math.round((producer / ceiling) * 1000) / 1000,
+      producerOverNaive: Math.round((producer / naive) * 10) / 10,
+    };
+  } finally {
+    kinesis.destroy();
+    server.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const which = process.argv[2] ?? 'cpu';
+  const run = { cpu: () => benchCpuPath(), rss: () => benchPeakRss(), kinesis: () => benchKinesalite() }[which];
+  if (!run) throw new Error(`unknown bench ${which}: cpu | rss | kinesis`);
+  console.log(JSON.stringify(await run(), null, 2));
+}

@@ -1,0 +1,221 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { ClickEvent } from '../core/event.ts';
+import {
+  type Batch,
+  BatchLimitError,
+  eventRecordJson,
+  KINESIS_LIMITS,
+  type OutgoingRecord,
+  RecordEncoder,
+  ShardBatcher,
+} from '../producer/batcher.ts';
+import { ProgressTracker } from '../producer/checkpoint.ts';
+import { Pacer, parseSpeed } from '../producer/pacer.ts';
+import { ShardMap, ShardRateLimiter } from '../producer/shards.ts';
+
+const owner = { settle: () => undefined };
+const record = (bytes: number, partitionKey = 'k'): OutgoingRecord => ({
+  data: new Uint8Array(bytes),
+  partitionKey,
+  line: 0,
+  owner,
+});
+
+describe('ShardBatcher', () => {
+  it('closes a batch at 500 records', () => {
+    const batcher = new ShardBatcher(1);
+    const full: Batch[] = [];
+    for (let i = 0; i < 1_201; i++) {
+      const batch = batcher.add(0, record(10));
+      if (batch) full.push(batch);
+    }
+    expect(full.map((b) => b.records.length)).toEqual([500, 500]);
+    expect(batcher.flushAll().map((b) => b.records.length)).toEqual([201]);
+  });
+
+  it('closes a batch before the byte cap, counting partition keys', () => {
+    const maxBytes = 1024 * 1024;
+    const batcher = new ShardBatcher(1, { maxBytes });
+    // 100 KiB of data + a 4-byte key: 10 fit in 1 MiB (10 × 102,404 = 1,024,040 ≤ 1,048,576), the 11th does not.
+    const full: Batch[] = [];
+    for (let i = 0; i < 11; i++) {
+      const batch = batcher.add(0, record(100 * 1024, 'abcd'));
+      if (batch) full.push(batch);
+    }
+    expect(full).toHaveLength(1);
+    expect(full[0]?.records).toHaveLength(10);
+    expect(full[0]?.bytes).toBe(10 * (100 * 1024 + 4));
+    expect(full[0]?.bytes).toBeLessThanOrEqual(maxBytes);
+  });
+
+  it('keeps one open batch per shard, in arrival order', () => {
+    const batcher = new ShardBatcher(3, { maxRecords: 2 });
+    const a = record(1, 'a');
+    const b = record(1, 'b');
+    const c = record(1, 'c');
+    expect(batcher.add(1, a)).toBeUndefined();
+    expect(batcher.add(2, b)).toBeUndefined();
+    expect(batcher.add(1, c)).toBeUndefined();
+    const full = batcher.add(1, record(1, 'd'));
+    expect(full?.shard).toBe(1);
+    expect(full?.records).toEqual([a, c]);
+    expect(batcher.buffered).toBe(2);
+    expect(batcher.flushAll().map((batch) => [batch.shard, batch.records.length])).toEqual([
+      [1, 1],
+      [2, 1],
+    ]);
+  });
+
+  it('refuses limits Kinesis does not allow', () => {
+    expect(() => new ShardBatcher(1, { maxRecords: 501 })).toThrow(BatchLimitError);
+    expect(() => new ShardBatcher(1, { maxBytes: 10 * 1024 * 1024 + 1 })).toThrow(BatchLimitError);
+    expect(() => new ShardBatcher(1, { maxBytes: 10 * 1024 * 1024 })).not.toThrow();
+  });
+});
+
+describe('RecordEncoder', () => {
+  it('refuses a record over 1 MiB including its partition key, and keeps one that fits exactly', () => {
+    const encoder = new RecordEncoder();
+    const key = '2053013555631882655';
+    const limit = KINESIS_LIMITS.maxRecordBytes - key.length;
+    expect(encoder.encode('x'.repeat(limit), limit)?.length).toBe(limit);
+    expect(encoder.encode('x'.repeat(limit + 1), limit)).toBeUndefined();
+    // Multi-byte characters count in bytes, not characters.
+    expect(encoder.encode('é'.repeat(limit / 2 + 1), limit)).toBeUndefined();
+  });
+
+  it('gives every record its own bytes though they share slabs', () => {
+    const encoder = new RecordEncoder();
+    const texts = Array.from({ length: 5_000 }, (_, i) => `{"n":${i},"s":"${'é'.repeat(i % 50)}"}`);
+    const encoded = texts.map((text) => encoder.encode(text, 1000));
+    expect(encoded.map((bytes) => Buffer.from(bytes as Uint8Array).toString('utf8'))).toEqual(texts);
+  });
+});
+
+describe('eventRecordJson', () => {
+  const text = fc.string({ unit: 'binary', maxLength: 30 });
+  const nullable = fc.option(text, { nil: null });
+  const digits = fc.stringMatching(/^[0-9]{1,19}$/);
+  const event = fc.record({
+    event_time: fc.constant('2019-10-01T00:00:00Z'),
+    event_type: fc.constantFrom('view', 'cart', 'remove_from_cart', 'purchase'),
+    product_id: digits,
+    category_id: digits,
+    category_code: nullable,
+    brand: nullable,
+    price: fc.double({ min: 0, max: 1e7, noNaN: true }),
+    user_id: digits,
+    user_session: nullable,
+  }) as fc.Arbitrary<ClickEvent>;
+
+  it('is byte for byte JSON.stringify of the EventRecord', () => {
+    fc.assert(
+      fc.property(event, (e) => {
+        expect(eventRecordJson(e, '2024-01-01T00:00:00.000Z')).toBe(
+          JSON.stringify({ ...e, replayed_at: '2024-01-01T00:00:00.000Z' }),
+        );
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+});
+
+describe('Pacer', () => {
+  it('divides the gaps from the first event by the speed', () => {
+    let now = 1_000;
+    const pacer = new Pacer(60, () => now);
+    const t0 = Date.UTC(2019, 9, 1);
+    expect(pacer.delayFor(t0)).toBe(0);
+    expect(pacer.delayFor(t0 + 60_000)).toBe(1_000);
+    now += 400;
+    expect(pacer.delayFor(t0 + 60_000)).toBe(600);
+    now += 5_000;
+    // Behind schedule: no wait, and no drift for later events either.
+    expect(pacer.delayFor(t0 + 120_000)).toBe(0);
+    expect(pacer.delayFor(t0 + 600_000)).toBe(10_000 - 5_400);
+  });
+
+  it('never waits at max speed, and refuses nonsense', () => {
+    expect(new Pacer('max').delayFor(0)).toBe(0);
+    expect(parseSpeed('max')).toBe('max');
+    expect(parseSpeed('2.5')).toBe(2.5);
+    expect(() => parseSpeed('0')).toThrow();
+    expect(() => parseSpeed('fast')).toThrow();
+  });
+});
+
+describe('ShardRateLimiter', () => {
+  it('runs unlimited until throttled, then halves the rate the shard was taking and climbs back additively', () => {
+    let now = 0;
+    const limiter = new ShardRateLimiter({ now: () => now, increasePerSecond: 50, decreaseIntervalMs: 100 });
+    for (let i = 0; i < 10; i++) {
+      expect(limiter.reserve(2, 400)).toBe(0);
+      now += 100;
+    }
+    expect(limiter.limitOf(2)).toBeUndefined();
+    // 4,000 records in 1 s on shard 2, then Kinesis throttles it.
+    limiter.throttled(2);
+    const slowed = limiter.limitOf(2) as number;
+    expect(slowed).toBeGreaterThan(1_000);
+    expect(slowed).toBeLessThanOrEqual(2_000);
+    // A second signal from the same call does not halve again; a later one does.
+    limiter.throttled(2);
+    expect(limiter.limitOf(2)).toBe(slowed);
+    now += 150;
+    limiter.throttled(2);
+    expect(limiter.limitOf(2)).toBe(slowed / 2);
+    // Other shards are untouched.
+    expect(limiter.limitOf(0)).toBeUndefined();
+    expect(limiter.reserve(0, 500)).toBe(0);
+    // The slowed shard now has to wait for tokens...
+    expect(limiter.reserve(2, 500)).toBeGreaterThan(0);
+    // ...and success raises its rate step by step.
+    limiter.succeeded(2);
+    expect(limiter.limitOf(2)).toBe(slowed / 2 + 50);
+    expect(limiter.throttlesOf(2)).toBe(3);
+  });
+
+  it('never slows below the floor', () => {
+    let now = 0;
+    const limiter = new ShardRateLimiter({ now: () => now, floorPerSecond: 20 });
+    for (let i = 0; i < 30; i++) {
+      limiter.throttled(0);
+      now += 1_000;
+    }
+    expect(limiter.limitOf(0)).toBe(20);
+  });
+});
+
+describe('ShardMap', () => {
+  it('routes a key by the md5 of the key into the hash-key ranges', () => {
+    const step = 2n ** 128n / 4n;
+    const map = new ShardMap([3, 1, 0, 2].map((i) => ({ shardId: `shardId-${i}`, startingHashKey: step * BigInt(i) })));
+    expect(map.count).toBe(4);
+    // md5('a') = 0cc175b9...: first quarter; md5('b') = 92eb5ffe...: third quarter.
+    expect(map.shards[map.shardOf('a')]?.shardId).toBe('shardId-0');
+    expect(map.shards[map.shardOf('b')]?.shardId).toBe('shardId-2');
+  });
+});
+
+describe('ProgressTracker', () => {
+  it('moves the accounted position only over spans whose records are all settled, in order', () => {
+    const tracker = new ProgressTracker({ line: 1, byteOffset: 10, read: 0 });
+    const first = tracker.open();
+    tracker.add(first);
+    tracker.add(first);
+    tracker.seal(first, { line: 3, byteOffset: 30, read: 2 });
+    const second = tracker.open();
+    tracker.add(second);
+    tracker.seal(second, { line: 4, byteOffset: 40, read: 3 });
+    second.settle(1);
+    expect(tracker.accounted.line).toBe(1);
+    first.settle(1);
+    expect(tracker.accounted.line).toBe(1);
+    first.settle(1);
+    expect(tracker.accounted).toEqual({ line: 4, byteOffset: 40, read: 3 });
+    expect(tracker.readPastSaved).toBe(3);
+    tracker.markSaved(tracker.accounted);
+    expect(tracker.readPastSaved).toBe(0);
+  });
+});

@@ -1,0 +1,124 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { parse } from 'csv-parse/sync';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { REJECT_REASONS } from '../core/event.ts';
+import { ProducerError } from '../producer/errors.ts';
+import { REJECTS_HEADER } from '../producer/rejects.ts';
+import { replayToStream } from '../producer/replay.ts';
+import { csv, row, T0, tempDir, validRows } from './producer-support.ts';
+
+let dir: ReturnType<typeof tempDir>;
+beforeEach(() => {
+  dir = tempDir();
+});
+afterEach(() => dir.remove());
+
+function dryRun(file: string, extra: Partial<Parameters<typeof replayToStream>[0]> = {}) {
+  return replayToStream({
+    streamName: 'clickstream-events',
+    source: file,
+    dryRun: true,
+    rejects: join(dir.path, 'rejects.csv'),
+    failedOut: join(dir.path, 'failed.jsonl'),
+    ...extra,
+  });
+}
+
+describe('bad rows', () => {
+  it('rejects one row per reason with its line number and reason, and goes on', async () => {
+    const rows = [
+      row(0), // line 2
+      row(1).split(',').slice(0, 8).join(','), // 3: column_count
+      row(2).replace(/^[^,]*/, '2019-02-30 00:00:00 UTC'), // 4: bad_time
+      row(3, { price: 'abc' }), // 5: bad_number
+      row(4, { type: 'click' }), // 6: unknown_event_type
+      row(5, { userId: '' }), // 7: empty_user_id
+      row(6, { brand: 'a\uFFFDb' }), // 8: invalid_utf8 (written below as raw bytes)
+      row(7, { brand: 'x'.repeat(1024 * 1024) }), // 9: oversize
+      row(8), // 10
+      row(9, { brand: '"never closed' }), // 11: malformed_csv (a quote that is never closed)
+    ];
+    const text = csv(rows);
+    // A real invalid UTF-8 sequence (0xC3 0x28), not the replacement character.
+    const bytes = Buffer.from(text.replace('a\uFFFDb', 'a__b'), 'utf8');
+    const at = bytes.indexOf('a__b');
+    bytes[at + 1] = 0xc3;
+    bytes[at + 2] = 0x28;
+    const file = join(dir.path, 'bad.csv');
+    writeFileSync(file, bytes);
+
+    const summary = await dryRun(file);
+    expect(summary.read).toBe(10);
+    expect(summary.sent).toBe(2);
+    expect(summary.failed).toBe(0);
+    expect(summary.rejected.total).toBe(8);
+    expect(summary.rejected.byReason).toEqual(Object.fromEntries(REJECT_REASONS.map((reason) => [reason, 1])));
+    expect(summary.read).toBe(summary.sent + summary.rejected.total + summary.failed);
+
+    const written = readFileSync(join(dir.path, 'rejects.csv'), 'utf8');
+    expect(written.split('\n')[0]).toBe(REJECTS_HEADER);
+    const records = parse(written, { columns: true }) as Array<{ line: string; reason: string; detail: string; row: string }>;
+    expect(records.map((r) => [Number(r.line), r.reason])).toEqual([
+      [3, 'column_count'],
+      [4, 'bad_time'],
+      [5, 'bad_number'],
+      [6, 'unknown_event_type'],
+      [7, 'empty_user_id'],
+      [8, 'invalid_utf8'],
+      [9, 'oversize'],
+      [11, 'malformed_csv'],
+    ]);
+    expect(records[2]?.detail).toContain('price');
+    // The row itself is kept, so it can be fixed and replayed.
+    expect(records[3]?.row).toBe(rows[4]);
+  });
+
+  it('refuses a file whose header is not the Kaggle header, naming both', async () => {
+    const file = join(dir.path, 'other.csv');
+    writeFileSync(file, 'time,type,user\n1,2,3\n');
+    const error = await dryRun(file).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ProducerError);
+    expect((error as ProducerError).message).toContain('header is "time,type,user"');
+    expect((error as ProducerError).hint).toContain('event_time,event_type,product_id');
+  });
+
+  it('fails with a one-line cause when the source file is missing', async () => {
+    await expect(dryRun(join(dir.path, 'nope.csv'))).rejects.toThrow(ProducerError);
+  });
+});
+
+describe('sources and counting', () => {
+  it('reads gzip on the fly, and CRLF and LF mixed in one file (as in the real Kaggle heads)', async () => {
+    const rows = validRows(1_000);
+    const text = csv(rows.slice(0, 600), '\r\n') + rows.slice(600).join('\n') + '\n';
+    const file = join(dir.path, '2019-Oct.csv.gz');
+    writeFileSync(file, gzipSync(text));
+    const summary = await dryRun(file, { rejects: undefined });
+    expect(summary).toMatchObject({ read: 1_000, sent: 1_000, rejected: { total: 0 }, failed: 0, dryRun: true });
+    expect(summary.lastEventTime).toBe('2019-10-01T00:16:39Z');
+  });
+
+  it('counts rows outside --from/--to as skipped, stops at --limit, and keeps read = sent + rejected + failed', async () => {
+    const rows = validRows(100); // one event per second from T0
+    rows.splice(50, 0, row(0, { type: 'bogus' }));
+    const file = join(dir.path, 'range.csv');
+    writeFileSync(file, csv(rows));
+    const ranged = await dryRun(file, { fromMs: T0 + 10_000, toMs: T0 + 40_000 });
+    expect(ranged).toMatchObject({ read: 31, sent: 30, skipped: 70, rejected: { total: 1 } });
+    expect(ranged.firstEventTime).toBe('2019-10-01T00:00:10Z');
+    expect(ranged.lastEventTime).toBe('2019-10-01T00:00:39Z');
+
+    const limited = await dryRun(file, { limit: 60 });
+    expect(limited).toMatchObject({ read: 60, sent: 59, rejected: { total: 1 }, skipped: 0 });
+    expect(limited.read).toBe(limited.sent + limited.rejected.total + limited.failed);
+  });
+
+  it('batches in dry run without sending: 500 records a call', async () => {
+    const file = join(dir.path, 'many.csv');
+    writeFileSync(file, csv(validRows(1_250)));
+    const summary = await dryRun(file);
+    expect(summary).toMatchObject({ read: 1_250, sent: 1_250, calls: 3, shards: 1 });
+  });
+});
