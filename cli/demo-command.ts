@@ -71,7 +71,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
   };
 
   const stack = await stage('starting the embedded AWS stack (Kinesis, DynamoDB, S3, SNS, MailDev)', () =>
-    startLocalStack({ ports: 'ephemeral', shardCount: { events: positiveInt(options.eventsShards ?? '4', '--events-shards') } }),
+    startLocalStack({ ports: 'ephemeral', isolate: true, shardCount: { events: positiveInt(options.eventsShards ?? '4', '--events-shards') } }),
   );
   const dynamo = createDynamoClient({ endpoint: stack.endpoints.dynamodb });
   const kinesis = createKinesisClient({ endpoint: stack.endpoints.kinesis, maxAttempts: 1 });
@@ -120,7 +120,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
     const alertsSent = [...alerted.values()].reduce((a, b) => a + b, 0);
     const groundTruth = truthFile ? await loadGroundTruth(truthFile) : undefined;
     const botIds = new Set(groundTruth?.bots.map((bot) => bot.user_id));
-    const emails = stack.snsServer.stats().delivered;
+    const emails = (await stack.sns.stats()).delivered;
 
     const engine = await openLocalEngine({ s3: stack.s3, names: stack.names });
     try {

@@ -129,7 +129,7 @@ export async function startLocalPipeline(stack: LocalStack, options: LocalPipeli
     drain: async () => {
       await aggregator.drain();
       await Promise.all([alerter.drain(), eventsLake.flush(), userActivityLake.flush()]);
-      await stack.snsServer.idle();
+      await stack.sns.idle();
     },
     stop: async () => {
       await Promise.all([aggregator.stop(), alerter.stop(), eventsLake.stop(), userActivityLake.stop()]);

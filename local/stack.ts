@@ -1,5 +1,5 @@
 /**
- * The embedded AWS stack: Kinesis (kinesalite), DynamoDB (dynalite), S3 (s3rver), our SNS endpoint and
+ * The embedded AWS stack: Kinesis (kinesalite), DynamoDB (dynoxide or dynalite), S3 (s3rver), our SNS endpoint and
  * mail, all on 127.0.0.1 in this process. `clickstream local up`, the demo and the integration tests all
  * start it through `startLocalStack`, so they run against the same thing.
  */
@@ -12,7 +12,6 @@ import type { Server } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import dynalite from 'dynalite';
 import kinesalite from 'kinesalite';
 import S3rver from 's3rver';
 import {
@@ -26,8 +25,10 @@ import {
 import type { AwsTarget } from '../cli/command.ts';
 import { DEFAULT_RESOURCE_NAMES, type ResourceNames } from '../core/resources.ts';
 import { DYNAMO_TABLES } from '../consumers/tables.ts';
+import { startDynamoEmulator } from './dynamodb-emulator.ts';
 import { startMailDev, startSmtpSink } from './mail.ts';
-import { startSnsServer } from './sns-server.ts';
+import { startStackProcess } from './stack-process.ts';
+import { type SnsServerStats, startSnsServer } from './sns-server.ts';
 
 export const LOCAL_HOST = '127.0.0.1';
 
@@ -58,6 +59,11 @@ export interface LocalStackOptions {
   /** Where s3rver keeps objects; default a fresh temp dir removed at stop. */
   s3Directory?: string;
   alertEmail?: string;
+  /**
+   * Run the emulators in a child process. The demo does: on 2 cores the emulators then get one core
+   * while the producer and the consumers (all SDK client work) get the other. Not with `mail: 'sink'`.
+   */
+  isolate?: boolean;
 }
 
 type SmtpSink = Awaited<ReturnType<typeof startSmtpSink>>;
@@ -74,7 +80,8 @@ export interface LocalStack {
   /** The in-memory mailbox when started with `mail: 'sink'`. */
   mailbox?: SmtpSink;
   topicArn: string;
-  snsServer: Awaited<ReturnType<typeof startSnsServer>>;
+  /** The local SNS endpoint's delivery queue: the pipeline waits on it so every alert mail has left. */
+  sns: { idle(): Promise<void>; stats(): Promise<SnsServerStats> };
   kinesis: KinesisClient;
   s3: S3Client;
   stop(): Promise<void>;
@@ -85,6 +92,7 @@ export class LocalStackError extends Error {
 }
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  if (options.isolate) return startStackProcess(options);
   const ports = await resolvePorts(options.ports);
   const names = { ...DEFAULT_RESOURCE_NAMES, ...options.names };
   const stops: Array<() => Promise<void>> = [];
@@ -97,9 +105,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await listen(kinesisServer, ports.kinesis, 'kinesis');
     stops.push(() => closeServer(kinesisServer));
 
-    const dynamoServer: Server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-    await listen(dynamoServer, ports.dynamodb, 'dynamodb');
-    stops.push(() => closeServer(dynamoServer));
+    const dynamo = await startDynamoEmulator(LOCAL_HOST, ports.dynamodb).catch((error: unknown) => {
+      throw portError('dynamodb', ports.dynamodb, error);
+    });
+    stops.push(() => dynamo.close());
 
     const s3Directory = options.s3Directory ?? (await mkdtemp(join(tmpdir(), 'clickstream-s3-')));
     if (!options.s3Directory) stops.push(() => rm(s3Directory, { recursive: true, force: true }));
@@ -139,7 +148,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     const endpoints: LocalEndpoints = {
       kinesis: `http://${LOCAL_HOST}:${addressPort(kinesisServer)}`,
-      dynamodb: `http://${LOCAL_HOST}:${addressPort(dynamoServer)}`,
+      dynamodb: `http://${LOCAL_HOST}:${dynamo.port}`,
       s3: `http://${LOCAL_HOST}:${addressPort(s3Server.httpServer)}`,
       sns: snsServer.endpoint,
     };
@@ -160,7 +169,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...(mailUrl ? { mailUrl } : {}),
       ...(mailbox ? { mailbox } : {}),
       topicArn,
-      snsServer,
+      sns: { idle: () => snsServer.idle(), stats: async () => snsServer.stats() },
       kinesis,
       s3,
       stop: async () => {
@@ -208,7 +217,7 @@ export async function createResources(
           }),
         ),
       );
-      // dynalite accepts the TTL setting but does not expire items; the attribute is still written.
+      // dynalite accepts the TTL setting but does not expire items; dynoxide does. The attribute is written either way.
       if (created && table.ttlAttribute) {
         await dynamo
           .send(

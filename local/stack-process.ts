@@ -1,0 +1,120 @@
+/**
+ * The embedded stack in a child process, driven over IPC. The child is this same module run as a
+ * script: it starts the stack in-process and answers the parent's few questions (is the mail queue
+ * idle, what are its counters, stop).
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createKinesisClient, createS3Client, LOCAL_REGION, type LocalEndpoints } from '../adapters/clients.ts';
+import type { ResourceNames } from '../core/resources.ts';
+import type { SnsServerStats } from './sns-server.ts';
+import type { LocalStack, LocalStackOptions } from './stack.ts';
+
+interface Ready {
+  type: 'ready';
+  endpoints: LocalEndpoints;
+  names: ResourceNames;
+  topicArn: string;
+  smtp: { host: string; port: number };
+  mailUrl?: string;
+}
+type Request = { id: number; type: 'idle' | 'stats' | 'stop' };
+type Reply = { id: number; type: 'reply'; value?: unknown; error?: string };
+type Message = Ready | Reply | { type: 'failed'; error: string };
+
+const SELF = fileURLToPath(import.meta.url);
+
+export async function startStackProcess(options: LocalStackOptions): Promise<LocalStack> {
+  if (options.mail === 'sink') throw new Error('an isolated stack cannot hand its in-memory mailbox to this process');
+  const child = fork(SELF, [JSON.stringify({ ...options, isolate: false })], {
+    // The child hosts s3rver, whose listing tokens use DES (OpenSSL 3's legacy provider).
+    execArgv: ['--openssl-legacy-provider', '--import', 'tsx'],
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  const ready = await new Promise<Ready>((resolve, reject) => {
+    child.once('message', (message: Message) => {
+      if (message.type === 'ready') resolve(message);
+      else reject(new Error(message.type === 'failed' ? message.error : 'local stack process answered oddly'));
+    });
+    child.once('exit', (code) => reject(new Error(`local stack process exited with code ${code}`)));
+  });
+  const ask = requester(child);
+  const kinesis = createKinesisClient({ endpoint: ready.endpoints.kinesis });
+  const s3 = createS3Client({ endpoint: ready.endpoints.s3 });
+  return {
+    endpoints: ready.endpoints,
+    names: ready.names,
+    region: LOCAL_REGION,
+    target: { mode: 'local', region: LOCAL_REGION, endpoints: ready.endpoints, names: ready.names },
+    smtp: ready.smtp,
+    ...(ready.mailUrl ? { mailUrl: ready.mailUrl } : {}),
+    topicArn: ready.topicArn,
+    sns: {
+      idle: async () => {
+        await ask('idle');
+      },
+      stats: async () => (await ask('stats')) as SnsServerStats,
+    },
+    kinesis,
+    s3,
+    stop: async () => {
+      kinesis.destroy();
+      s3.destroy();
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      await ask('stop').catch(() => undefined);
+      await exited;
+    },
+  };
+}
+
+function requester(child: ChildProcess): (type: Request['type']) => Promise<unknown> {
+  let nextId = 0;
+  const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  child.on('message', (message: Message) => {
+    if (message.type !== 'reply') return;
+    const waiter = pending.get(message.id);
+    pending.delete(message.id);
+    if (message.error) waiter?.reject(new Error(message.error));
+    else waiter?.resolve(message.value);
+  });
+  child.on('exit', () => {
+    for (const waiter of pending.values()) waiter.reject(new Error('local stack process exited'));
+    pending.clear();
+  });
+  return (type) =>
+    new Promise((resolve, reject) => {
+      const id = nextId++;
+      pending.set(id, { resolve, reject });
+      child.send({ id, type } satisfies Request);
+    });
+}
+
+async function serveChild(): Promise<void> {
+  const { startLocalStack } = await import('./stack.ts');
+  const send = (message: Message) => process.send?.(message);
+  try {
+    const options = JSON.parse(process.argv[2] ?? '{}') as LocalStackOptions;
+    const stack = await startLocalStack(options);
+    process.on('message', async (request: Request) => {
+      try {
+        const value =
+          request.type === 'idle' ? await stack.sns.idle() : request.type === 'stats' ? await stack.sns.stats() : await stack.stop();
+        send({ id: request.id, type: 'reply', value });
+        if (request.type === 'stop') process.disconnect();
+      } catch (error) {
+        send({ id: request.id, type: 'reply', error: error instanceof Error ? error.message : String(error) });
+      }
+    });
+    // The parent dying (IPC gone) must not leave emulators holding ports.
+    process.on('disconnect', () => {
+      void stack.stop().finally(() => process.exit(0));
+    });
+    const { endpoints, names, topicArn, smtp, mailUrl } = stack;
+    send({ type: 'ready', endpoints, names, topicArn, smtp, ...(mailUrl ? { mailUrl } : {}) });
+  } catch (error) {
+    send({ type: 'failed', error: error instanceof Error ? error.message : String(error) });
+    process.exit(1);
+  }
+}
+
+if (process.argv[1] === SELF && process.send) void serveChild();
