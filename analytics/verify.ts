@@ -169,15 +169,10 @@ export async function runChecks(inputs: VerifyInputs): Promise<VerifyCheck[]> {
   const { truth } = inputs;
   const checks: VerifyCheck[] = [];
   const sampled = userSampler(inputs.sampleShare ?? 1);
-  const items = await scanAll(inputs.dynamo, inputs.userActivityTable);
+  const totals = (await scanAll(inputs.dynamo, inputs.userActivityTable)).map(itemToTotal);
   const stored = new Map<string, UserWindowTotal>();
-  const dynamoByType = Object.fromEntries(EVENT_TYPES.map((t) => [t, 0])) as Record<EventType, number>;
-  for (const item of items) {
-    const total = itemToTotal(item);
-    dynamoByType.view += total.view_count;
-    dynamoByType.cart += total.cart_count;
-    dynamoByType.remove_from_cart += total.remove_from_cart_count;
-    dynamoByType.purchase += total.purchase_count;
+  const dynamoByType = countsByType(totals);
+  for (const total of totals) {
     if (sampled(total.user_id)) stored.set(windowKey(total.user_id, total.window_start), total);
   }
   for (const type of EVENT_TYPES) {
@@ -228,6 +223,18 @@ export async function runChecks(inputs: VerifyInputs): Promise<VerifyCheck[]> {
     });
   }
   return checks;
+}
+
+/** Σ of the stored totals per event type: what the pipeline counted. */
+export function countsByType(totals: readonly UserWindowTotal[]): Record<EventType, number> {
+  const byType = Object.fromEntries(EVENT_TYPES.map((t) => [t, 0])) as Record<EventType, number>;
+  for (const total of totals) {
+    byType.view += total.view_count;
+    byType.cart += total.cart_count;
+    byType.remove_from_cart += total.remove_from_cart_count;
+    byType.purchase += total.purchase_count;
+  }
+  return byType;
 }
 
 function check(name: string, expected: number, actual: number): VerifyCheck {

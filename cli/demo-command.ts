@@ -14,7 +14,15 @@ import { createDynamoClient, createKinesisClient, createS3Client } from '../adap
 import { formatResult } from '../analytics/format.ts';
 import { openLocalEngine } from '../analytics/local-engine.ts';
 import { loadNamedQueries, runNamedQuery } from '../analytics/named-queries.ts';
-import { alertedUsers, computeSourceTruth, loadGroundTruth, runChecks, scanAll, type VerifyCheck } from '../analytics/verify.ts';
+import {
+  alertedUsers,
+  computeSourceTruth,
+  countsByType,
+  loadGroundTruth,
+  runChecks,
+  scanAll,
+  type VerifyCheck,
+} from '../analytics/verify.ts';
 import type { QueryRow } from '../analytics/engine.ts';
 import { itemToTotal } from '../consumers/user-activity-item.ts';
 import { EVENT_TYPES, type EventType } from '../core/event.ts';
@@ -107,15 +115,8 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
       await pipeline.stop();
     }
 
-    const items = await scanAll(dynamo, stack.names.userActivityTable);
-    const byType = Object.fromEntries(EVENT_TYPES.map((t) => [t, 0])) as Record<EventType, number>;
-    for (const item of items) {
-      const total = itemToTotal(item);
-      byType.view += total.view_count;
-      byType.cart += total.cart_count;
-      byType.remove_from_cart += total.remove_from_cart_count;
-      byType.purchase += total.purchase_count;
-    }
+    const totals = (await scanAll(dynamo, stack.names.userActivityTable)).map(itemToTotal);
+    const byType = countsByType(totals);
     const alerted = await alertedUsers(dynamo, stack.names.alertDedupeTable);
     const alertsSent = [...alerted.values()].reduce((a, b) => a + b, 0);
     const groundTruth = truthFile ? await loadGroundTruth(truthFile) : undefined;
@@ -126,7 +127,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
     try {
       const queries = await stage('running every named query on the local lake (DuckDB, Athena SQL unchanged)', async () => {
         const results: DemoSummary['queries'] = {};
-        const sampleUser = [...alerted.keys()][0] ?? String(itemToTotal(items[0] ?? {}).user_id ?? '');
+        const sampleUser = [...alerted.keys()][0] ?? totals[0]?.user_id ?? '';
         for (const query of loadNamedQueries()) {
           const params = Object.fromEntries(query.parameters.map((p) => [p.name, sampleUser]));
           const result = await runNamedQuery(engine, query.name, params, { signal: context.signal });
@@ -159,7 +160,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
         aggregates: {
           eventsCounted: EVENT_TYPES.reduce((sum, t) => sum + byType[t], 0),
           byType,
-          windows: items.length,
+          windows: totals.length,
         },
         alerts: {
           sent: alertsSent,

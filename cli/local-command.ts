@@ -3,9 +3,10 @@
  * commands find through the state file.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ListStreamsCommand } from '@aws-sdk/client-kinesis';
 import { createKinesisClient } from '../adapters/clients.ts';
+import { startLocalPipeline } from '../local/pipeline.ts';
 import { DEFAULT_LOCAL_PORTS, type LocalPorts, startLocalStack } from '../local/stack.ts';
 import { ClickstreamError, type CommandContext, type CommandSpec } from './command.ts';
 import { isRunning, type LocalStackState, readStateFile, resolveSettings } from './config.ts';
@@ -17,6 +18,8 @@ export interface LocalOptions {
   ports?: string;
   eventsShards?: string;
   userActivityShards?: string;
+  /** `--no-consumers`: emulators only. */
+  consumers?: boolean;
   local?: boolean;
   region?: string;
   config?: string;
@@ -53,6 +56,9 @@ export async function local(options: LocalOptions, context: CommandContext): Pro
     },
     names: settings.names,
   });
+  // The consumers run beside the emulators, so `replay --local` from another terminal flows through
+  // aggregation, alerts and the lake exactly as in AWS.
+  const pipeline = options.consumers === false ? undefined : await startLocalPipeline(stack, { workDir: join(dirname(settings.stateFile), 'local') });
   const state: LocalStackState = {
     pid: process.pid,
     startedAt: new Date().toISOString(),
@@ -66,6 +72,7 @@ export async function local(options: LocalOptions, context: CommandContext): Pro
   context.info(`local stack up (pid ${process.pid})`);
   for (const [service, endpoint] of Object.entries(stack.endpoints)) context.info(`  ${service.padEnd(9)} ${endpoint}`);
   if (stack.mailUrl) context.info(`  mail      ${stack.mailUrl}  (alert emails land here)`);
+  if (pipeline) context.info('  consumers window-aggregator, bot-alerter, Firehose → lake (running)');
   context.info(`state: ${settings.stateFile}; other terminals: add --local (e.g. clickstream replay --local ...)`);
   context.info('Ctrl-C or `clickstream local down` to stop');
 
@@ -74,6 +81,7 @@ export async function local(options: LocalOptions, context: CommandContext): Pro
     process.once('SIGTERM', () => resolve());
   });
   await stopped;
+  await pipeline?.stop();
   await stack.stop();
   rmSync(settings.stateFile, { force: true });
   return { action, running: false, stateFile: settings.stateFile };
@@ -145,7 +153,8 @@ export const localCommand: CommandSpec<LocalOptions, LocalSummary> = {
         `override ports, e.g. kinesis=4567,s3=4569 (defaults: ${Object.entries(DEFAULT_LOCAL_PORTS).map(([k, v]) => `${k}=${v}`).join(',')})`,
       )
       .option('--events-shards <n>', 'shards of the events stream', '4')
-      .option('--user-activity-shards <n>', 'shards of the user-activity stream', '2'),
+      .option('--user-activity-shards <n>', 'shards of the user-activity stream', '2')
+      .option('--no-consumers', 'start the emulators only, without the aggregator, alerter and lake delivery'),
   run: local,
   render: renderLocal,
   exitCode: (summary) => (summary.action === 'status' && !summary.running ? 3 : 0),
