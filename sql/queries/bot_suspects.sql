@@ -1,7 +1,7 @@
 -- Which users crossed the bot-alert thresholds, and in which windows? Reads user_activity: drops
 -- redelivered partials (same contribution_id), sums the partials of each user and window, then keeps
--- windows above the default rules of core/rules.ts: more than 60 events, more than 40 views without
--- cart or purchase, more than 5 sessions, or more than 5 purchases.
+-- windows above the default rules of core/rules.ts: more than 60 events, more than 30 views without
+-- cart or purchase, more than 5 sessions, or more than 3 purchases (a test keeps these equal).
 -- Parameters: none.
 WITH partials AS (
   SELECT *
@@ -37,7 +37,7 @@ SELECT
   products
 FROM windows
 WHERE events > 60
-  OR (carts = 0 AND purchases = 0 AND views > 40)
+  OR (carts = 0 AND purchases = 0 AND views > 30)
   OR sessions > 5
-  OR purchases > 5
+  OR purchases > 3
 ORDER BY events DESC, user_id, window_start
