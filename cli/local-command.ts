@@ -6,6 +6,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ListStreamsCommand } from '@aws-sdk/client-kinesis';
 import { createKinesisClient } from '../adapters/clients.ts';
+import { CHAOS_DESCRIPTIONS, CHAOS_PROFILES, type ChaosProfileName, isChaosProfile, startChaosSchedule } from '../local/chaos.ts';
 import { startLocalPipeline } from '../local/pipeline.ts';
 import { DEFAULT_LOCAL_PORTS, type LocalPorts, startLocalStack } from '../local/stack.ts';
 import { ClickstreamError, type CommandContext, type CommandSpec } from './command.ts';
@@ -20,6 +21,8 @@ export interface LocalOptions {
   userActivityShards?: string;
   /** `--no-consumers`: emulators only. */
   consumers?: boolean;
+  /** `--chaos <profile>`: fault injection (local/chaos.ts). */
+  chaos?: string;
   local?: boolean;
   region?: string;
   config?: string;
@@ -44,6 +47,7 @@ export async function local(options: LocalOptions, context: CommandContext): Pro
   if (action === 'status') return status(settings.stateFile);
   if (action === 'down') return down(settings.stateFile, context);
 
+  const chaos = parseChaos(options.chaos, options.consumers !== false);
   const existing = readStateFile(settings.stateFile);
   if (existing && isRunning(existing.pid)) {
     throw new ClickstreamError(`a local stack is already running (pid ${existing.pid})`, 'stop it with `clickstream local down`');
@@ -55,10 +59,15 @@ export async function local(options: LocalOptions, context: CommandContext): Pro
       userActivity: positiveInt(options.userActivityShards ?? '2', '--user-activity-shards'),
     },
     names: settings.names,
+    ...(chaos ? { chaos } : {}),
   });
   // The consumers run beside the emulators, so `replay --local` from another terminal flows through
   // aggregation, alerts and the lake exactly as in AWS.
-  const pipeline = options.consumers === false ? undefined : await startLocalPipeline(stack, { workDir: join(dirname(settings.stateFile), 'local') });
+  const pipeline =
+    options.consumers === false
+      ? undefined
+      : await startLocalPipeline(stack, { workDir: join(dirname(settings.stateFile), 'local'), ...(chaos ? { chaos } : {}) });
+  const stopChaos = stack.chaos ? startChaosSchedule(stack.chaos, (line) => context.warn(line)) : undefined;
   const state: LocalStackState = {
     pid: process.pid,
     startedAt: new Date().toISOString(),
@@ -73,6 +82,7 @@ export async function local(options: LocalOptions, context: CommandContext): Pro
   for (const [service, endpoint] of Object.entries(stack.endpoints)) context.info(`  ${service.padEnd(9)} ${endpoint}`);
   if (stack.mailUrl) context.info(`  mail      ${stack.mailUrl}  (alert emails land here)`);
   if (pipeline) context.info('  consumers window-aggregator, bot-alerter, Firehose → lake (running)');
+  if (chaos) context.warn(`chaos profile ${chaos}: ${CHAOS_DESCRIPTIONS[chaos]}`);
   context.info(`state: ${settings.stateFile}; other terminals: add --local (e.g. clickstream replay --local ...)`);
   context.info('Ctrl-C or `clickstream local down` to stop');
 
@@ -81,6 +91,7 @@ export async function local(options: LocalOptions, context: CommandContext): Pro
     process.once('SIGTERM', () => resolve());
   });
   await stopped;
+  await stopChaos?.();
   await pipeline?.stop();
   await stack.stop();
   rmSync(settings.stateFile, { force: true });
@@ -123,6 +134,19 @@ async function down(stateFile: string, context: CommandContext): Promise<LocalSu
   return { action: 'down', running: false, pid: state.pid, stateFile };
 }
 
+function parseChaos(text: string | undefined, consumers: boolean): ChaosProfileName | undefined {
+  if (text === undefined) return undefined;
+  if (!isChaosProfile(text)) throw new ClickstreamError(`unknown chaos profile "${text}"`, `use one of: ${CHAOS_PROFILES.join(', ')}`);
+  if (text === 'producer-kill') {
+    throw new ClickstreamError(
+      'producer-kill acts on the producer, not on the stack',
+      'run `clickstream replay --local --checkpoint <file> ...`, kill -9 it mid-run, and run the same command again',
+    );
+  }
+  if (text === 'handler-faults' && !consumers) throw new ClickstreamError('handler-faults needs the consumers', 'drop --no-consumers');
+  return text;
+}
+
 function parsePorts(text: string | undefined): Partial<LocalPorts> {
   if (!text) return {};
   const ports: Partial<LocalPorts> = {};
@@ -154,7 +178,8 @@ export const localCommand: CommandSpec<LocalOptions, LocalSummary> = {
       )
       .option('--events-shards <n>', 'shards of the events stream', '4')
       .option('--user-activity-shards <n>', 'shards of the user-activity stream', '2')
-      .option('--no-consumers', 'start the emulators only, without the aggregator, alerter and lake delivery'),
+      .option('--no-consumers', 'start the emulators only, without the aggregator, alerter and lake delivery')
+      .option('--chaos <profile>', `inject faults: ${CHAOS_PROFILES.filter((p) => p !== 'producer-kill').join(' | ')}`),
   run: local,
   render: renderLocal,
   exitCode: (summary) => (summary.action === 'status' && !summary.running ? 3 : 0),

@@ -13,7 +13,16 @@ import dynalite from 'dynalite';
 export interface DynamoEmulator {
   kind: 'dynoxide' | 'dynalite';
   port: number;
+  /** The SQLite file dynoxide keeps its tables in, when started with one (survives a restart). */
+  dbPath?: string;
   close(): Promise<void>;
+  /** SIGKILL, as a crash would: no shutdown work (dynalite, in-process, just closes). */
+  kill(): Promise<void>;
+}
+
+export interface DynamoEmulatorOptions {
+  /** dynoxide only: keep the tables in this SQLite file instead of in memory. */
+  dbPath?: string;
 }
 
 export class DynamoEmulatorError extends Error {
@@ -34,13 +43,16 @@ export async function startDynamoEmulator(
   host: string,
   port: number,
   prefer: 'dynoxide' | 'dynalite' = 'dynoxide',
+  options: DynamoEmulatorOptions = {},
 ): Promise<DynamoEmulator> {
   const binary = prefer === 'dynoxide' ? dynoxideBinary() : undefined;
-  return binary ? startDynoxide(binary, host, port) : startDynalite(host, port);
+  if (!binary && options.dbPath) throw new DynamoEmulatorError('a DynamoDB database file needs dynoxide, which is not installed for this platform');
+  return binary ? startDynoxide(binary, host, port, options.dbPath) : startDynalite(host, port);
 }
 
-async function startDynoxide(binary: string, host: string, port: number): Promise<DynamoEmulator> {
-  const child: ChildProcess = spawn(binary, ['serve', '--host', host, '--port', String(port)], {
+async function startDynoxide(binary: string, host: string, port: number, dbPath?: string): Promise<DynamoEmulator> {
+  const args = ['serve', '--host', host, '--port', String(port), ...(dbPath ? ['--db-path', dbPath] : [])];
+  const child: ChildProcess = spawn(binary, args, {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -59,14 +71,17 @@ async function startDynoxide(binary: string, host: string, port: number): Promis
       cause: error,
     });
   }
+  const stopWith = async (signal: NodeJS.Signals) => {
+    process.off('exit', killChild);
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    await exited;
+  };
   return {
     kind: 'dynoxide',
     port,
-    close: async () => {
-      process.off('exit', killChild);
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await exited;
-    },
+    ...(dbPath ? { dbPath } : {}),
+    close: () => stopWith('SIGTERM'),
+    kill: () => stopWith('SIGKILL'),
   };
 }
 
@@ -77,14 +92,16 @@ async function startDynalite(host: string, port: number): Promise<DynamoEmulator
     server.listen(port, host, () => resolve());
   });
   const address = server.address();
+  const close = () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections?.();
+      server.close(() => resolve());
+    });
   return {
     kind: 'dynalite',
     port: typeof address === 'object' && address ? address.port : port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections?.();
-        server.close(() => resolve());
-      }),
+    close,
+    kill: close,
   };
 }
 

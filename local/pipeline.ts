@@ -12,6 +12,7 @@ import { createAlerterHandler } from '../consumers/bot-alerter/handler.ts';
 import { createAggregatorHandler } from '../consumers/window-aggregator/handler.ts';
 import { DEFAULT_WINDOW_SECONDS } from '../core/aggregate.ts';
 import { DEFAULT_ALERT_RULES, type AlertRule } from '../core/rules.ts';
+import { type ChaosProfileName, chainHooks, type PipelineChaos, pipelineChaos } from './chaos.ts';
 import { type LocalFirehose, startLocalFirehose } from './firehose.ts';
 import {
   createFileOnFailureDestination,
@@ -36,6 +37,10 @@ export interface LocalPipelineOptions {
   hooks?: { aggregator?: LambdaRunnerHooks; alerter?: LambdaRunnerHooks };
   /** Lake buffering (local Firehose). */
   lakeBufferMs?: number;
+  /** Lambda function timeout of both consumers (none by default: an invocation may run as long as it takes). */
+  functionTimeoutMs?: number;
+  /** Fault injection in the consumers (local/chaos.ts); the stack-level faults come with the stack's own `chaos`. */
+  chaos?: ChaosProfileName;
 }
 
 export interface LocalPipeline {
@@ -43,6 +48,8 @@ export interface LocalPipeline {
   alerter: LambdaRunner;
   eventsLake: LocalFirehose;
   userActivityLake: LocalFirehose;
+  /** The injected faults, when started with `chaos`. */
+  chaos?: PipelineChaos;
   /**
    * Once the producer is done: end open windows, let the alerter and the lake catch up, and wait for
    * the alert mails to leave. Afterwards every accepted event is in DynamoDB, the lake and (if it
@@ -67,6 +74,12 @@ export async function startLocalPipeline(stack: LocalStack, options: LocalPipeli
   const sns = createSnsClient({ endpoint: endpoints.sns });
   const s3 = createS3Client({ endpoint: endpoints.s3 });
   const settings = { ...LOCAL_PIPELINE_DEFAULTS, ...definedOnly(options) };
+  const chaos = options.chaos ? pipelineChaos(options.chaos) : undefined;
+  const hooks = {
+    aggregator: chainHooks(chaos?.hooks.aggregator, options.hooks?.aggregator),
+    alerter: chainHooks(chaos?.hooks.alerter, options.hooks?.alerter),
+  };
+  const functionTimeoutMs = options.functionTimeoutMs ?? chaos?.functionTimeoutMs;
 
   const aggregator = await startLambdaRunner({
     kinesis,
@@ -88,7 +101,8 @@ export async function startLocalPipeline(stack: LocalStack, options: LocalPipeli
     reportBatchItemFailures: true,
     onFailure: createFileOnFailureDestination(join(options.workDir, 'window-aggregator.on-failure.jsonl')),
     ...(options.logger ? { logger: options.logger } : {}),
-    ...(options.hooks?.aggregator ? { hooks: options.hooks.aggregator } : {}),
+    ...(hooks.aggregator ? { hooks: hooks.aggregator } : {}),
+    ...(functionTimeoutMs ? { functionTimeoutMs } : {}),
   });
   const alerter = await startLambdaRunner({
     kinesis,
@@ -111,7 +125,8 @@ export async function startLocalPipeline(stack: LocalStack, options: LocalPipeli
     reportBatchItemFailures: true,
     onFailure: createFileOnFailureDestination(join(options.workDir, 'bot-alerter.on-failure.jsonl')),
     ...(options.logger ? { logger: options.logger } : {}),
-    ...(options.hooks?.alerter ? { hooks: options.hooks.alerter } : {}),
+    ...(hooks.alerter ? { hooks: hooks.alerter } : {}),
+    ...(functionTimeoutMs ? { functionTimeoutMs } : {}),
   });
   const lakeOptions = { kinesis, s3, bucket: names.lakeBucket, ...(options.lakeBufferMs ? { bufferMs: options.lakeBufferMs } : {}) };
   const eventsLake = await startLocalFirehose({ ...lakeOptions, streamName: names.eventsStream, table: 'events' });
@@ -126,6 +141,7 @@ export async function startLocalPipeline(stack: LocalStack, options: LocalPipeli
     alerter,
     eventsLake,
     userActivityLake,
+    ...(chaos ? { chaos } : {}),
     drain: async () => {
       await aggregator.drain();
       await Promise.all([alerter.drain(), eventsLake.flush(), userActivityLake.flush()]);

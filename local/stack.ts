@@ -25,6 +25,7 @@ import {
 import type { AwsTarget } from '../cli/command.ts';
 import { DEFAULT_RESOURCE_NAMES, type ResourceNames } from '../core/resources.ts';
 import { DYNAMO_TABLES } from '../consumers/tables.ts';
+import { type ChaosProfileName, type StackChaos, startRestartableDynamo, wireStackChaos } from './chaos.ts';
 import { startDynamoEmulator } from './dynamodb-emulator.ts';
 import { startMailDev, startSmtpSink } from './mail.ts';
 import { startStackProcess } from './stack-process.ts';
@@ -64,6 +65,8 @@ export interface LocalStackOptions {
    * while the producer and the consumers (all SDK client work) get the other. Not with `mail: 'sink'`.
    */
   isolate?: boolean;
+  /** Fault injection (local/chaos.ts); absent: no proxy or switch is started and nothing differs. */
+  chaos?: ChaosProfileName;
 }
 
 type SmtpSink = Awaited<ReturnType<typeof startSmtpSink>>;
@@ -84,6 +87,8 @@ export interface LocalStack {
   sns: { idle(): Promise<void>; stats(): Promise<SnsServerStats> };
   kinesis: KinesisClient;
   s3: S3Client;
+  /** The running fault injectors, when started with `chaos`. */
+  chaos?: StackChaos;
   stop(): Promise<void>;
 }
 
@@ -92,7 +97,11 @@ export class LocalStackError extends Error {
 }
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
-  if (options.isolate) return startStackProcess(options);
+  if (options.isolate) {
+    // The injectors' switches and counters live in the stack's process, out of the caller's reach.
+    if (options.chaos) throw new LocalStackError('a chaos stack cannot be isolated in a child process');
+    return startStackProcess(options);
+  }
   const ports = await resolvePorts(options.ports);
   const names = { ...DEFAULT_RESOURCE_NAMES, ...options.names };
   const stops: Array<() => Promise<void>> = [];
@@ -105,10 +114,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await listen(kinesisServer, ports.kinesis, 'kinesis');
     stops.push(() => closeServer(kinesisServer));
 
-    const dynamo = await startDynamoEmulator(LOCAL_HOST, ports.dynamodb).catch((error: unknown) => {
-      throw portError('dynamodb', ports.dynamodb, error);
-    });
-    stops.push(() => dynamo.close());
+    const restartable = options.chaos === 'emulator-restart' ? await startRestartableDynamo(LOCAL_HOST, ports.dynamodb) : undefined;
+    const dynamo =
+      restartable?.emulator ??
+      (await startDynamoEmulator(LOCAL_HOST, ports.dynamodb).catch((error: unknown) => {
+        throw portError('dynamodb', ports.dynamodb, error);
+      }));
+    stops.push(() => (restartable ? restartable.close() : dynamo.close()));
 
     const s3Directory = options.s3Directory ?? (await mkdtemp(join(tmpdir(), 'clickstream-s3-')));
     if (!options.s3Directory) stops.push(() => rm(s3Directory, { recursive: true, force: true }));
@@ -143,12 +155,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       smtp = mail;
     }
 
-    const snsServer = await startSnsServer({ host: LOCAL_HOST, port: ports.sns, smtp });
+    const emulated = {
+      kinesis: `http://${LOCAL_HOST}:${addressPort(kinesisServer)}`,
+      dynamodb: `http://${LOCAL_HOST}:${dynamo.port}`,
+    };
+    const chaos = options.chaos ? await wireStackChaos(options.chaos, { ...emulated, smtp, names }, restartable) : undefined;
+    if (chaos) stops.push(() => chaos.stop());
+
+    const snsServer = await startSnsServer({ host: LOCAL_HOST, port: ports.sns, smtp: chaos?.smtp ?? smtp });
     stops.push(() => snsServer.close());
 
     const endpoints: LocalEndpoints = {
-      kinesis: `http://${LOCAL_HOST}:${addressPort(kinesisServer)}`,
-      dynamodb: `http://${LOCAL_HOST}:${dynamo.port}`,
+      ...(chaos?.endpoints ?? emulated),
       s3: `http://${LOCAL_HOST}:${addressPort(s3Server.httpServer)}`,
       sns: snsServer.endpoint,
     };
@@ -172,6 +190,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       sns: { idle: () => snsServer.idle(), stats: async () => snsServer.stats() },
       kinesis,
       s3,
+      ...(chaos ? { chaos: chaos.chaos } : {}),
       stop: async () => {
         kinesis.destroy();
         s3.destroy();

@@ -1,0 +1,165 @@
+/**
+ * An HTTP proxy on 127.0.0.1 in front of the DynamoDB emulator that fails a share of chosen writes the
+ * way DynamoDB can: HTTP 500 InternalServerError, or HTTP 400 ProvisionedThroughputExceededException.
+ * A failure happens either before forwarding (nothing written) or after forwarding (the write happened,
+ * the client only sees an error): the second is what makes a retried conditional merge prove its
+ * idempotency, because the retry finds its own contribution already in the item.
+ *
+ * Which calls fail is decided by counting, not by chance (every `everyNth` matching call, alternating
+ * before/after and the two error kinds), so a failing run replays the same faults in the same order of calls.
+ */
+import { createServer, type IncomingMessage, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export class DynamoChaosError extends Error {
+  override name = 'DynamoChaosError';
+}
+
+export type FaultTiming = 'before' | 'after';
+
+export interface DynamoChaosOptions {
+  /** The emulator's endpoint, e.g. http://127.0.0.1:4568. */
+  upstream: string;
+  /** DynamoDB operations that may fail, e.g. ['UpdateItem']. */
+  operations: readonly string[];
+  /** Only calls on these tables may fail; default: any table. */
+  tables?: readonly string[];
+  /** Fail every n-th matching call (n ≥ 2: a retry of a failed call is never failed on the same count). */
+  everyNth: number;
+  /** Default both, alternating. */
+  timings?: readonly FaultTiming[];
+  port?: number;
+}
+
+export interface DynamoChaosCounters {
+  /** Calls that matched operations and tables. */
+  matching: number;
+  failedBefore: number;
+  /** Written upstream, answered with an error. */
+  failedAfter: number;
+}
+
+export interface DynamoChaosProxy {
+  endpoint: string;
+  counters: DynamoChaosCounters;
+  /** Stops or restarts injecting (e.g. let the last retries through). */
+  setEnabled(enabled: boolean): void;
+  stop(): Promise<void>;
+}
+
+const TARGET_PREFIX = 'DynamoDB_20120810.';
+
+const FAULTS = [
+  {
+    status: 500,
+    type: 'com.amazonaws.dynamodb.v20120810#InternalServerError',
+    message: 'Internal server error',
+  },
+  {
+    status: 400,
+    type: 'com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException',
+    message: 'The level of configured provisioned throughput for the table was exceeded.',
+  },
+] as const;
+
+export async function startDynamoChaosProxy(options: DynamoChaosOptions): Promise<DynamoChaosProxy> {
+  if (!(Number.isInteger(options.everyNth) && options.everyNth >= 2)) {
+    throw new DynamoChaosError(`everyNth must be an integer ≥ 2, got ${options.everyNth}`);
+  }
+  const upstream = new URL(options.upstream);
+  const timings = options.timings ?? ['before', 'after'];
+  const counters: DynamoChaosCounters = { matching: 0, failedBefore: 0, failedAfter: 0 };
+  let enabled = true;
+  let faults = 0;
+
+  const forward = (
+    req: IncomingMessage,
+    body: Buffer,
+  ): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> =>
+    new Promise((resolve, reject) => {
+      const headers = { ...req.headers, host: upstream.host, 'content-length': String(body.length) };
+      const outgoing = request(
+        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () =>
+            resolve({
+              status: response.statusCode ?? 500,
+              headers: Object.fromEntries(
+                Object.entries(response.headers).flatMap(([k, v]) => (typeof v === 'string' ? [[k, v]] : [])),
+              ),
+              body: Buffer.concat(chunks),
+            }),
+          );
+          response.on('error', reject);
+        },
+      );
+      outgoing.on('error', reject);
+      outgoing.end(body);
+    });
+
+  const matches = (req: IncomingMessage, body: Buffer): boolean => {
+    const target = String(req.headers['x-amz-target'] ?? '');
+    if (!target.startsWith(TARGET_PREFIX) || !options.operations.includes(target.slice(TARGET_PREFIX.length)))
+      return false;
+    if (!options.tables) return true;
+    try {
+      const table = (JSON.parse(body.toString('utf8')) as { TableName?: unknown }).TableName;
+      return typeof table === 'string' && options.tables.includes(table);
+    } catch {
+      return false;
+    }
+  };
+
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      let timing: FaultTiming | undefined;
+      if (enabled && matches(req, body)) {
+        counters.matching++;
+        if (counters.matching % options.everyNth === 0) timing = timings[faults % timings.length];
+      }
+      const fail = () => {
+        const fault = FAULTS[faults++ % FAULTS.length] as (typeof FAULTS)[number];
+        if (timing === 'before') counters.failedBefore++;
+        else counters.failedAfter++;
+        res.writeHead(fault.status, { 'content-type': 'application/x-amz-json-1.0' });
+        res.end(JSON.stringify({ __type: fault.type, message: fault.message }));
+      };
+      if (timing === 'before') {
+        fail();
+        return;
+      }
+      forward(req, body)
+        .then((response) => {
+          // Only a write that really happened makes the "after" case: an upstream error stays as it was.
+          if (timing === 'after' && response.status === 200) return fail();
+          res.writeHead(response.status, response.headers);
+          res.end(response.body);
+        })
+        .catch((error: unknown) => {
+          // The emulator is down (e.g. being restarted): the client sees a dropped connection, as it would.
+          res.destroy(error instanceof Error ? error : undefined);
+        });
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+  });
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    counters,
+    setEnabled: (value) => {
+      enabled = value;
+    },
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
