@@ -27,6 +27,8 @@ export interface RowReaderOptions {
   startByte?: number;
 }
 
+const MAX_RECORD_BYTES = 2 * MAX_ROW_BYTES;
+
 const PARSER_OPTIONS = {
   // The real files mix CRLF (2019-Oct) and LF (2019-Nov); csv-parse would otherwise fix the first it sees.
   record_delimiter: ['\r\n', '\n'] as string[],
@@ -36,7 +38,7 @@ const PARSER_OPTIONS = {
   skip_empty_lines: true,
   bom: true,
   // Bounds memory when a quote is never closed: no acceptable row is anywhere near this long.
-  max_record_size: 2 * MAX_ROW_BYTES,
+  max_record_size: MAX_RECORD_BYTES,
   skip_records_with_error: true,
 };
 
@@ -88,6 +90,18 @@ class ChunkingParser extends Parser {
   }
 
   private onMalformed(error: CsvError): void {
+    if (error.code === 'CSV_MAX_RECORD_SIZE') {
+      // csv-parse abandons the rest of its input after this error (every later row would vanish
+      // uncounted), so stop loudly instead: the checkpoint still resumes everything before this line.
+      const line = this.lineBase + (typeof error.lines === 'number' ? error.lines : this.info.lines);
+      this.destroy(
+        new ProducerError(
+          `a record starting near line ${line} runs past ${MAX_RECORD_BYTES} bytes (an unclosed quote?)`,
+          'no valid Kaggle row is that long: fix the quoting around that line and replay again (with --checkpoint to resume)',
+        ),
+      );
+      return;
+    }
     const chunk = this.chunk;
     chunk.malformed ??= new Map();
     chunk.malformed.set(chunk.rows.length, error.message);

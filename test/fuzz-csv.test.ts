@@ -165,15 +165,13 @@ describe('CSV reader + parseRow under fuzzing', () => {
     expect(outcome).toEqual({ accepted: ['8'], rejected: { oversize: 1 }, rows: 2 });
   });
 
-  // KNOWN BUG (producer/rows.ts, reported): past csv-parse's max_record_size (2 × MAX_ROW_BYTES) the
-  // reader reports one malformed row and then yields nothing more: every row after it is silently lost,
-  // uncounted. `it.fails` keeps the reproduction running; it turns red once the reader is fixed, and
-  // then becomes a plain `it`.
-  it.fails('rejects a row longer than the reader buffers as malformed and keeps the good row after it', async () => {
+  // csv-parse drops the rest of its input after a record exceeds max_record_size, so the reader stops
+  // with a typed error naming the line instead of losing every later row without a count.
+  it('stops with a clear error, not silent loss, at a record longer than the reader buffers', async () => {
     const enormous = validRow(7, `b${'x'.repeat(2 * MAX_ROW_BYTES + 10)}`);
-    const outcome = await readAll(Buffer.from(`${CSV_HEADER_LINE}\n${enormous}\n${validRow(8, 'ok')}\n`));
-    expect(outcome.accepted).toEqual(['8']);
-    expect(Object.values(outcome.rejected).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1);
+    const reading = readAll(Buffer.from(`${CSV_HEADER_LINE}\n${enormous}\n${validRow(8, 'ok')}\n`));
+    await expect(reading).rejects.toBeInstanceOf(ProducerError);
+    await expect(reading).rejects.toThrow(/near line 2 runs past/);
   });
 
   it('fails a file whose header repeats a column with a typed error, not a crash', async () => {
