@@ -28,7 +28,8 @@ export async function startStackProcess(options: LocalStackOptions): Promise<Loc
   if (options.mail === 'sink') throw new Error('an isolated stack cannot hand its in-memory mailbox to this process');
   const child = fork(SELF, [JSON.stringify({ ...options, isolate: false })], {
     // The child hosts s3rver, whose listing tokens use DES (OpenSSL 3's legacy provider).
-    execArgv: ['--openssl-legacy-provider', '--import', 'tsx'],
+    // tsx resolved from here, not from the user's working directory (`npx clickstream demo` anywhere).
+    execArgv: ['--openssl-legacy-provider', '--import', import.meta.resolve('tsx')],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   const ready = await new Promise<Ready>((resolve, reject) => {
