@@ -6,9 +6,9 @@
  * Pure code: no AWS SDK, no process.env. The state is plain JSON because Lambda serializes it between
  * invocations; the fold mutates it in place so an invocation pays no conversion per record.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { DEFAULT_WINDOW_SECONDS, type UserWindowPartial, type UserWindowTotal } from './aggregate.ts';
-import { type ClickEvent, type EventRecord, type EventType, isEventType, toIsoSeconds } from './event.ts';
+import { type ClickEvent, type EventRecord, isEventType, toIsoSeconds } from './event.ts';
 
 /** AWS: tumbling-window state is at most 1 MB per shard; beyond it Lambda terminates the window early. */
 export const LAMBDA_STATE_LIMIT_BYTES = 1024 * 1024;
@@ -21,8 +21,6 @@ export const DEFAULT_FLUSH_AT_BYTES = 800 * 1024;
 export const MAX_TUMBLING_WINDOW_SECONDS = 900;
 /** Longer ids are rejected as malformed: they would bloat state and DynamoDB items (400 KB limit). */
 export const MAX_ID_LENGTH = 256;
-
-const TYPE_INDEX: Record<EventType, 0 | 1 | 2 | 3> = { view: 0, cart: 1, remove_from_cart: 2, purchase: 3 };
 
 /** One (user, window) accumulator inside the state. Short keys: state size is capped at 1 MB. */
 export interface WindowEntry {
@@ -86,6 +84,53 @@ export function jsonStringBytes(text: string): number {
   return bytes;
 }
 
+/** A state entry with in-memory sets beside its arrays, built once per invocation, never serialized. */
+interface IndexedEntry {
+  entry: WindowEntry;
+  sessions: Set<string> | undefined;
+  products: Set<string> | undefined;
+}
+
+/**
+ * Lookup structures over one state's entries. The state stays plain JSON (Lambda serializes it), so the
+ * index lives beside it, keyed by the state object and valid while `state.entries` is the same object
+ * (takePartials replaces it, and a state Lambda hands back is a fresh object). It saves building a
+ * `${w}|${u}` key string per event, and keeps distinct-id checks O(1) for users (bots) with hundreds of
+ * sessions or products in a window, where Array.includes would make the fold quadratic.
+ */
+interface FoldIndex {
+  entries: Record<string, WindowEntry>;
+  windows: Map<number, Map<string, IndexedEntry>>;
+  lastWindow: number;
+  lastUsers: Map<string, IndexedEntry> | undefined;
+}
+
+const indexes = new WeakMap<WindowState, FoldIndex>();
+
+/** Up to this many ids a linear scan is cheaper than a Set (and most entries never get one). */
+const SET_THRESHOLD = 16;
+
+function setOf(ids: string[]): Set<string> | undefined {
+  return ids.length > SET_THRESHOLD ? new Set(ids) : undefined;
+}
+
+function indexOf(state: WindowState): FoldIndex {
+  let index = indexes.get(state);
+  if (index !== undefined && index.entries === state.entries) return index;
+  index = { entries: state.entries, windows: new Map(), lastWindow: Number.NaN, lastUsers: undefined };
+  for (const key in state.entries) {
+    const entry = state.entries[key] as WindowEntry;
+    let users = index.windows.get(entry.w);
+    if (users === undefined) {
+      users = new Map();
+      index.windows.set(entry.w, users);
+    }
+    users.set(entry.u, { entry, sessions: setOf(entry.s), products: setOf(entry.p) });
+  }
+  indexes.set(state, index);
+  return index;
+}
+
 /**
  * Folds one accepted event into the state. Returns true when the state has reached `flushAtBytes`:
  * the caller then emits the partials and starts a fresh state. Deciding this per record (never per
@@ -99,29 +144,64 @@ export function foldEvent(
   position: string,
   flushAtBytes = DEFAULT_FLUSH_AT_BYTES,
 ): boolean {
-  const windowMs = state.ws * 1000;
-  const w = (Math.floor(eventMs / windowMs) * windowMs) / 1000;
-  const key = `${w}|${event.user_id}`;
+  const index = indexOf(state);
+  // Integer arithmetic: the same window start as flooring the instant to the window in milliseconds.
+  const w = Math.floor(eventMs / (state.ws * 1000)) * state.ws;
+  let users = index.lastUsers;
+  if (w !== index.lastWindow || users === undefined) {
+    users = index.windows.get(w);
+    if (users === undefined) {
+      users = new Map();
+      index.windows.set(w, users);
+    }
+    index.lastWindow = w;
+    index.lastUsers = users;
+  }
+  const userId = event.user_id;
   const second = Math.floor(eventMs / 1000);
-  let entry = state.entries[key];
-  if (entry === undefined) {
-    entry = { u: event.user_id, w, n: [0, 0, 0, 0], r: 0, f: second, l: second, s: [], p: [] };
-    state.entries[key] = entry;
-    state.bytes += ENTRY_BASE_BYTES + 2 * jsonStringBytes(event.user_id);
-  } else {
-    if (second < entry.f) entry.f = second;
-    if (second > entry.l) entry.l = second;
+  let indexed = users.get(userId);
+  if (indexed === undefined) {
+    const entry: WindowEntry = { u: userId, w, n: [0, 0, 0, 0], r: 0, f: second, l: second, s: [], p: [] };
+    state.entries[`${w}|${userId}`] = entry;
+    state.bytes += ENTRY_BASE_BYTES + 2 * jsonStringBytes(userId);
+    indexed = { entry, sessions: undefined, products: undefined };
+    users.set(userId, indexed);
   }
-  entry.n[TYPE_INDEX[event.event_type]]++;
-  if (event.event_type === 'purchase') entry.r += Math.round(event.price * 100);
+  const entry = indexed.entry;
+  if (second < entry.f) entry.f = second;
+  if (second > entry.l) entry.l = second;
+  switch (event.event_type) {
+    case 'view':
+      entry.n[0]++;
+      break;
+    case 'cart':
+      entry.n[1]++;
+      break;
+    case 'remove_from_cart':
+      entry.n[2]++;
+      break;
+    case 'purchase':
+      entry.n[3]++;
+      entry.r += Math.round(event.price * 100);
+      break;
+  }
   const session = event.user_session;
-  if (session !== null && !entry.s.includes(session)) {
-    entry.s.push(session);
-    state.bytes += jsonStringBytes(session) + 1;
+  if (session !== null) {
+    const sessions = indexed.sessions;
+    if (sessions === undefined ? !entry.s.includes(session) : !sessions.has(session)) {
+      entry.s.push(session);
+      if (sessions !== undefined) sessions.add(session);
+      else if (entry.s.length > SET_THRESHOLD) indexed.sessions = new Set(entry.s);
+      state.bytes += jsonStringBytes(session) + 1;
+    }
   }
-  if (!entry.p.includes(event.product_id)) {
-    entry.p.push(event.product_id);
-    state.bytes += jsonStringBytes(event.product_id) + 1;
+  const product = event.product_id;
+  const products = indexed.products;
+  if (products === undefined ? !entry.p.includes(product) : !products.has(product)) {
+    entry.p.push(product);
+    if (products !== undefined) products.add(product);
+    else if (entry.p.length > SET_THRESHOLD) indexed.products = new Set(entry.p);
+    state.bytes += jsonStringBytes(product) + 1;
   }
   if (state.first === null) state.first = position;
   state.last = position;
@@ -140,10 +220,8 @@ export function contributionId(
   userId: string,
   windowStart: string,
 ): string {
-  return createHash('sha256')
-    .update(`${source}\n${first}\n${last}\n${userId}\n${windowStart}`)
-    .digest('base64url')
-    .slice(0, 22);
+  // One-shot hash: a flush hashes once per partial, and createHash's object setup costs more than the digest.
+  return hash('sha256', `${source}\n${first}\n${last}\n${userId}\n${windowStart}`, 'base64url').slice(0, 22);
 }
 
 /** The state's entries as partials, and the state emptied (ready for the next segment). */
@@ -151,9 +229,24 @@ export function takePartials(state: WindowState, source: string): UserWindowPart
   const { first, last } = state;
   if (first === null || last === null) return [];
   const partials: UserWindowPartial[] = [];
-  for (const entry of Object.values(state.entries)) {
-    const windowStart = toIsoSeconds(entry.w * 1000);
-    const [view, cart, removeFromCart, purchase] = entry.n;
+  // Entries share a few window starts and event seconds: format each instant once per flush.
+  const isoCache = new Map<number, string>();
+  const iso = (seconds: number): string => {
+    let text = isoCache.get(seconds);
+    if (text === undefined) {
+      text = toIsoSeconds(seconds * 1000);
+      isoCache.set(seconds, text);
+    }
+    return text;
+  };
+  for (const key in state.entries) {
+    const entry = state.entries[key] as WindowEntry;
+    const windowStart = iso(entry.w);
+    const n = entry.n;
+    const view = n[0];
+    const cart = n[1];
+    const removeFromCart = n[2];
+    const purchase = n[3];
     partials.push({
       user_id: entry.u,
       window_start: windowStart,
@@ -167,8 +260,8 @@ export function takePartials(state: WindowState, source: string): UserWindowPart
       sessions: entry.s,
       products: entry.p,
       revenue: entry.r / 100,
-      first_event_time: toIsoSeconds(entry.f * 1000),
-      last_event_time: toIsoSeconds(entry.l * 1000),
+      first_event_time: iso(entry.f),
+      last_event_time: iso(entry.l),
     });
   }
   state.first = null;
@@ -270,13 +363,38 @@ function bad(reason: MalformedReason, detail: string): EventReadResult {
   return { ok: false, reason, detail };
 }
 
-function idField(record: Record<string, unknown>, name: string, nullable: boolean): string | null | EventReadResult {
-  const value = record[name];
+/** Why an id field is invalid, or undefined when it is valid. */
+function idProblem(value: unknown, name: string, nullable: boolean): EventReadResult | undefined {
+  if (typeof value === 'string' && value !== '' && value.length <= MAX_ID_LENGTH) return undefined;
   if (value === undefined) return bad('missing_field', `${name} is missing`);
-  if (value === null && nullable) return null;
+  if (value === null && nullable) return undefined;
   if (typeof value !== 'string' || value === '') return bad('bad_field', `${name} is not a non-empty string`);
-  if (value.length > MAX_ID_LENGTH) return bad('bad_field', `${name} is longer than ${MAX_ID_LENGTH}`);
-  return value;
+  return bad('bad_field', `${name} is longer than ${MAX_ID_LENGTH}`);
+}
+
+// The minute of the last valid event_time and its instant. Records of a batch mostly share a minute,
+// and the regex + Date.parse cost a quarter of the validation, so a time in the cached minute is read
+// from its two second digits. Only a valid time's minute is cached (it starts as one), and never hour
+// 24 (valid only as 24:00:00), so a hit is exactly a time Date.parse accepts, with the same instant.
+let cachedMinute = '1970-01-01T00:00';
+let cachedMinuteMs = 0;
+
+/** Epoch ms of an ISO-8601 UTC time to the second (`2019-10-01T00:00:05Z`), or NaN. */
+function eventTimeMs(time: string): number {
+  if (time.length === 20 && time.startsWith(cachedMinute)) {
+    const tens = time.charCodeAt(17) - 48;
+    const ones = time.charCodeAt(18) - 48;
+    if (time.charCodeAt(16) === 58 && time.charCodeAt(19) === 90 && tens >= 0 && tens <= 5 && ones >= 0 && ones <= 9) {
+      return cachedMinuteMs + (tens * 10 + ones) * 1000;
+    }
+  }
+  if (!ISO_SECONDS.test(time)) return Number.NaN;
+  const ms = Date.parse(time);
+  if (Number.isFinite(ms) && !time.startsWith('24', 11)) {
+    cachedMinute = time.slice(0, 16);
+    cachedMinuteMs = ms - Number(time.slice(17, 19)) * 1000;
+  }
+  return ms;
 }
 
 /**
@@ -296,9 +414,13 @@ export function readEventRecord(json: string): EventReadResult {
   const record = value as Record<string, unknown>;
   const time = record.event_time;
   if (time === undefined) return bad('missing_field', 'event_time is missing');
-  if (typeof time !== 'string' || !ISO_SECONDS.test(time)) return bad('bad_field', 'event_time is not ISO-8601 UTC');
-  const eventMs = Date.parse(time);
-  if (!Number.isFinite(eventMs)) return bad('bad_field', 'event_time is not a valid time');
+  if (typeof time !== 'string') return bad('bad_field', 'event_time is not ISO-8601 UTC');
+  const eventMs = eventTimeMs(time);
+  if (Number.isNaN(eventMs)) {
+    return ISO_SECONDS.test(time)
+      ? bad('bad_field', 'event_time is not a valid time')
+      : bad('bad_field', 'event_time is not ISO-8601 UTC');
+  }
   const type = record.event_type;
   if (type === undefined) return bad('missing_field', 'event_type is missing');
   if (typeof type !== 'string' || !isEventType(type)) return bad('bad_field', 'event_type is not a known type');
@@ -307,16 +429,12 @@ export function readEventRecord(json: string): EventReadResult {
   if (typeof price !== 'number' || !Number.isFinite(price) || price < 0) {
     return bad('bad_field', 'price is not a non-negative number');
   }
-  for (const [name, nullable] of ID_FIELDS) {
-    const checked = idField(record, name, nullable);
-    if (checked !== null && typeof checked === 'object') return checked;
-  }
+  // Unrolled (no loop over a field table): this is the per-record hot path.
+  const problem =
+    idProblem(record.user_id, 'user_id', false) ??
+    idProblem(record.product_id, 'product_id', false) ??
+    idProblem(record.category_id, 'category_id', false) ??
+    idProblem(record.user_session, 'user_session', true);
+  if (problem !== undefined) return problem;
   return { ok: true, event: record as unknown as EventRecord, eventMs };
 }
-
-const ID_FIELDS: ReadonlyArray<readonly [string, boolean]> = [
-  ['user_id', false],
-  ['product_id', false],
-  ['category_id', false],
-  ['user_session', true],
-];

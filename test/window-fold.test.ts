@@ -106,6 +106,24 @@ describe('window fold', () => {
     expect(state.bytes).toBeGreaterThanOrEqual(Buffer.byteLength(JSON.stringify(state)));
   });
 
+  it('keeps sessions and products distinct, in first-seen order, for users with hundreds of ids, across serialized state', () => {
+    // A scraper-like user: far more ids than the fold scans linearly, revisiting old ones.
+    const events = Array.from({ length: 600 }, (_, i) =>
+      makeEvent({ product_id: String((i * 7) % 250), user_session: i % 5 === 0 ? null : `s${i % 40}` }),
+    );
+    let state = emptyWindowState(60);
+    events.forEach((event, i) => {
+      if (i === 300) state = JSON.parse(JSON.stringify(state)) as WindowState; // a new invocation
+      foldEvent(state, event, Date.parse(event.event_time), String(i + 1));
+    });
+    expect(state.bytes).toBeGreaterThanOrEqual(Buffer.byteLength(JSON.stringify(state)));
+    const [partial] = takePartials(state, 'shard-a');
+    expect(partial?.products).toEqual([...new Set(events.map((e) => e.product_id))]);
+    expect(partial?.sessions).toEqual([...new Set(events.flatMap((e) => (e.user_session === null ? [] : [e.user_session])))]);
+    expect(partial?.products).toHaveLength(250);
+    expect(partial?.sessions).toHaveLength(32); // s0..s39 without the multiples of 5 (those events have no session)
+  });
+
   it('merges partials exactly, counting a contribution id once', () => {
     const partials = foldAll(eventsOfType('view', 4));
     const twice = mergePartials([...partials, ...partials]);
@@ -119,6 +137,20 @@ describe('readEventRecord', () => {
   it('accepts a producer record', () => {
     const result = readEventRecord(JSON.stringify(makeEvent()));
     expect(result.ok).toBe(true);
+  });
+
+  it('reads event times exactly as Date.parse does, also within a minute it has just seen', () => {
+    const read = (time: string) => readEventRecord(JSON.stringify(makeEvent({ event_time: time })));
+    for (const time of ['2019-10-01T00:07:00Z', '2019-10-01T00:07:59Z', '2019-10-01T00:07:09Z', '2020-02-29T23:59:30Z']) {
+      const result = read(time);
+      expect(result.ok && result.eventMs, time).toBe(Date.parse(time));
+    }
+    read('2019-10-01T00:07:00Z');
+    for (const time of ['2019-10-01T00:07:60Z', '2019-10-01T00:07:5Z', '2019-10-01T00:07:0aZ', '2019-10-01T00:07:00z']) {
+      expect(read(time).ok, time).toBe(false);
+    }
+    expect(read('2019-10-01T24:00:00Z').ok).toBe(true);
+    expect(read('2019-10-01T24:00:30Z').ok).toBe(false); // hour 24 only as 24:00:00
   });
 
   it.each([

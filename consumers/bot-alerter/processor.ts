@@ -27,6 +27,7 @@ import { ConsumerError, isAwsError } from '../errors.ts';
 import type { KinesisStreamBatchItemFailure, KinesisStreamEvent, KinesisStreamRecord } from '../kinesis-event.ts';
 import { recordText } from '../kinesis-event.ts';
 import { type Logger, silentLogger } from '../logger.ts';
+import { emfCount, METRIC_NAMES } from '../metrics.ts';
 import { ALERT_DEDUPE_KEY, DEFAULT_TTL_DAYS, TTL_ATTRIBUTE } from '../tables.ts';
 import { readUserWindowTotal } from '../user-activity-item.ts';
 
@@ -193,7 +194,8 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
     return 'sent';
   }
 
-  async function evaluateGroup(key: PartialKey): Promise<void> {
+  /** `invocation` counts this invocation's alerts (the handler may run for several shards at once). */
+  async function evaluateGroup(key: PartialKey, invocation: { sent: number }): Promise<void> {
     const total = await readUserWindowTotal(config.dynamo, config.userActivityTable, key.user_id, key.window_start);
     totals.evaluated++;
     if (!total) {
@@ -205,8 +207,10 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
     let pendingElsewhere = 0;
     for (const match of evaluateRules(config.rules, total)) {
       const outcome = await deliver(match, total);
-      if (outcome === 'sent') totals.sent++;
-      else if (outcome === 'already-sent') totals.duplicatesSuppressed++;
+      if (outcome === 'sent') {
+        totals.sent++;
+        invocation.sent++;
+      } else if (outcome === 'already-sent') totals.duplicatesSuppressed++;
       else pendingElsewhere++;
     }
     if (pendingElsewhere > 0) {
@@ -235,9 +239,10 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
         groups.set(id, group);
       }
       const failures: KinesisStreamBatchItemFailure[] = [];
+      const invocation = { sent: 0 };
       await forEachLimited([...groups.values()], config.concurrency ?? 8, async (group) => {
         try {
-          await evaluateGroup(group.key);
+          await evaluateGroup(group.key, invocation);
         } catch (error) {
           logger.warn('alert evaluation failed; the records will be retried', { ...group.key, error: String(error) });
           for (const sequenceNumber of group.sequenceNumbers) failures.push({ itemIdentifier: sequenceNumber });
@@ -245,6 +250,7 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
       });
       totals.records += event.Records.length;
       totals.failedRecords += failures.length;
+      if (invocation.sent > 0) logger.info('alerts sent', emfCount(METRIC_NAMES.alertsSent, invocation.sent, now()));
       return { batchItemFailures: failures };
     },
   };

@@ -34,6 +34,7 @@ import { type DeadLetterSink, deadLetterKey, type MalformedRecord } from '../dea
 import { ConsumerError } from '../errors.ts';
 import { type KinesisWindowEvent, recordText, shardIdOf } from '../kinesis-event.ts';
 import { type Logger, silentLogger } from '../logger.ts';
+import { emfCount, METRIC_NAMES } from '../metrics.ts';
 import { putAllRecords, type PutRecordsOptions } from '../put-records.ts';
 import { DEFAULT_TTL_DAYS } from '../tables.ts';
 import { mergePartial } from '../user-activity-item.ts';
@@ -116,7 +117,7 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
       let state = isWindowState(event.state) ? event.state : emptyWindowState(windowSeconds);
       if (state.ws !== windowSeconds) {
         // The window length was reconfigured mid-window: close what was folded with the old length.
-        partials.push(...takePartials(state, shardId));
+        appendAll(partials, takePartials(state, shardId));
         state = emptyWindowState(windowSeconds);
       }
       const malformed: MalformedRecord[] = [];
@@ -135,11 +136,11 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
           continue;
         }
         if (foldEvent(state, read.event, read.eventMs, record.kinesis.sequenceNumber, flushAtBytes)) {
-          partials.push(...takePartials(state, shardId));
+          appendAll(partials, takePartials(state, shardId));
         }
       }
       const closing = event.isFinalInvokeForWindow === true || event.isWindowTerminatedEarly === true || !event.window;
-      if (closing) partials.push(...takePartials(state, shardId));
+      if (closing) appendAll(partials, takePartials(state, shardId));
 
       try {
         if (malformed.length > 0) await config.deadLetter.write(deadLetterKey(AGGREGATOR_NAME, malformed), malformed);
@@ -150,6 +151,7 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
         totals.partials += partials.length;
         totals.merged += counts.merged;
         totals.alreadyMerged += counts.alreadyMerged;
+        if (counts.merged > 0) logger.info('windows written', emfCount(METRIC_NAMES.windowsWritten, counts.merged, now()));
         logger.debug('aggregated batch', {
           shardId,
           records: event.Records.length,
@@ -175,6 +177,11 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
       return { state, batchItemFailures: [] };
     },
   };
+}
+
+/** push(...items) passes every item as an argument, which overflows the stack for large flushes. */
+function appendAll<T>(target: T[], items: readonly T[]): void {
+  for (const item of items) target.push(item);
 }
 
 function countBy(values: readonly string[]): Record<string, number> {

@@ -1,0 +1,215 @@
+/**
+ * The whole path a user runs: a generated CSV replayed by `replayToStream` into the embedded stack,
+ * the consumers run by the local pipeline, alert mails delivered over SMTP into the stack's sink.
+ * Each run must leave exactly the (user, window) totals the source CSV implies, and exactly one mail
+ * per (user, window, rule) the rules break on those totals, whatever the replay speed, batch size,
+ * shard count or injected handler failures.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDynamoClient, createKinesisClient } from '../adapters/clients.ts';
+import { computeSourceTruth, scanAll, type SourceTruth } from '../analytics/verify.ts';
+import { TTL_ATTRIBUTE } from '../consumers/tables.ts';
+import { itemToTotal } from '../consumers/user-activity-item.ts';
+import type { UserWindowTotal } from '../core/aggregate.ts';
+import { DEFAULT_ALERT_RULES, evaluateRules } from '../core/rules.ts';
+import { createSyntheticGenerator, type SyntheticTruth } from '../core/synthetic.ts';
+import type { LambdaRunnerHooks, LambdaRunnerStats } from '../local/lambda-runner.ts';
+import type { ReceivedMail } from '../local/mail.ts';
+import { startLocalPipeline } from '../local/pipeline.ts';
+import { startLocalStack } from '../local/stack.ts';
+import { replayToStream, type ReplaySummary } from '../producer/replay.ts';
+
+const workDir = mkdtempSync(join(tmpdir(), 'clickstream-consumers-replay-'));
+const csvPath = join(workDir, 'events.csv');
+// One bot of each kind needs ~2,100 events; 2 normal events/s keeps the (user, window)s, and so the
+// DynamoDB merges that bound the run time, to a few hundred.
+const generator = createSyntheticGenerator({ events: 2200, bots: 4, seed: 11, rate: 2 });
+writeFileSync(csvPath, [...generator.chunks()].join(''));
+const groundTruth: SyntheticTruth = generator.truth;
+const eventSpanSeconds = ((generator.stats.lastEventMs ?? 0) - (generator.stats.firstEventMs ?? 0)) / 1000;
+
+interface RunOptions {
+  speed: 'max' | number;
+  eventShards: number;
+  batchSize: number;
+  hooks?: { aggregator?: LambdaRunnerHooks; alerter?: LambdaRunnerHooks };
+}
+
+interface RunResult {
+  replay: ReplaySummary;
+  totals: Map<string, Omit<UserWindowTotal, 'contributions'>>;
+  /** The stored items as they are, sets sorted, minus what depends on the run (merge ids and count, TTL). */
+  items: Map<string, Record<string, unknown>>;
+  mails: readonly ReceivedMail[];
+  aggregator: LambdaRunnerStats;
+  alerter: LambdaRunnerStats;
+  replayMs: number;
+}
+
+async function run(options: RunOptions): Promise<RunResult> {
+  const stack = await startLocalStack({ ports: 'ephemeral', mail: 'sink', shardCount: { events: options.eventShards } });
+  const kinesis = createKinesisClient({ endpoint: stack.endpoints.kinesis, maxAttempts: 1 });
+  const dynamo = createDynamoClient({ endpoint: stack.endpoints.dynamodb });
+  const runDir = mkdtempSync(join(workDir, 'run-'));
+  try {
+    const pipeline = await startLocalPipeline(stack, {
+      workDir: runDir,
+      batchSize: options.batchSize,
+      maxBatchingWindowMs: 50,
+      ...(options.hooks ? { hooks: options.hooks } : {}),
+    });
+    let replay: ReplaySummary;
+    const started = performance.now();
+    try {
+      replay = await replayToStream({
+        kinesis,
+        streamName: stack.names.eventsStream,
+        source: csvPath,
+        speed: options.speed,
+        rejects: join(runDir, 'rejects.csv'),
+        failedOut: join(runDir, 'failed.jsonl'),
+      });
+      await pipeline.drain();
+    } finally {
+      await pipeline.stop();
+    }
+    const replayMs = performance.now() - started;
+    const totals = new Map<string, Omit<UserWindowTotal, 'contributions'>>();
+    const items = new Map<string, Record<string, unknown>>();
+    for (const item of await scanAll(dynamo, stack.names.userActivityTable)) {
+      const { contributions: _merged, ...total } = itemToTotal(item);
+      const key = `${total.user_id}|${total.window_start}`;
+      totals.set(key, total);
+      const { cids: _ids, contributions: _count, [TTL_ATTRIBUTE]: _ttl, ...stored } = item;
+      items.set(
+        key,
+        Object.fromEntries(Object.entries(stored).map(([name, value]) => [name, value instanceof Set ? [...value].sort() : value])),
+      );
+    }
+    return {
+      replay,
+      totals,
+      items,
+      mails: [...(stack.mailbox?.messages ?? [])],
+      aggregator: pipeline.aggregator.stats(),
+      alerter: pipeline.alerter.stats(),
+      replayMs,
+    };
+  } finally {
+    kinesis.destroy();
+    dynamo.destroy();
+    await stack.stop();
+  }
+}
+
+/** (user, window, rule) of an alert mail, read from its body as a person would. */
+function alertKey(mail: ReceivedMail): string {
+  const user = /^Suspicious activity by user (\S+)\.$/m.exec(mail.text)?.[1];
+  const window = /^Window:\s+(\S+) to /m.exec(mail.text)?.[1];
+  const rule = /^Rule:\s+(\S+) /m.exec(mail.text)?.[1];
+  if (!user || !window || !rule) throw new Error(`not an alert mail: ${mail.subject}`);
+  return `${user}|${window}|${rule}`;
+}
+
+let truth: SourceTruth;
+let expectedTotals: Map<string, Omit<UserWindowTotal, 'contributions'>>;
+let expectedAlerts: string[];
+const runs: Record<'max' | 'paced' | 'faulty', RunResult> = {} as never;
+const injected = { aggregatorThrows: 0, finalFailures: 0, alerterThrows: 0 };
+
+beforeAll(async () => {
+  truth = await computeSourceTruth({ source: csvPath });
+  expectedTotals = new Map(
+    [...truth.windows].map(([key, { contributions: _one, ...total }]) => [key, total] as const),
+  );
+  expectedAlerts = [...truth.windows.values()]
+    .flatMap((total) => evaluateRules(DEFAULT_ALERT_RULES, total).map((m) => `${total.user_id}|${total.window_start}|${m.rule.id}`))
+    .sort();
+
+  runs.max = await run({ speed: 'max', eventShards: 4, batchSize: 500 });
+  // Paced by event time, compressed so the replay takes about 3 s: records trickle in, batches are small
+  // and cut by the batching window instead of the batch size.
+  runs.paced = await run({ speed: eventSpanSeconds / 3, eventShards: 2, batchSize: 100 });
+  let finalFailed = false;
+  runs.faulty = await run({
+    speed: 'max',
+    eventShards: 3,
+    batchSize: 37,
+    hooks: {
+      aggregator: {
+        beforeInvoke(n, event) {
+          if (n === 3) {
+            injected.aggregatorThrows++;
+            throw new Error('injected aggregator failure');
+          }
+          if (event.isFinalInvokeForWindow && !finalFailed) {
+            finalFailed = true;
+            injected.finalFailures++;
+            throw new Error('injected failure of a final window');
+          }
+        },
+      },
+      alerter: {
+        beforeInvoke(n) {
+          if (n === 2) {
+            injected.alerterThrows++;
+            throw new Error('injected alerter failure');
+          }
+        },
+      },
+    },
+  });
+}, 150_000);
+
+afterAll(() => rmSync(workDir, { recursive: true, force: true }));
+
+describe('replay → consumers → DynamoDB and mail, on the embedded stack', () => {
+  it('replays every generated event, at max speed and paced', () => {
+    for (const result of Object.values(runs)) {
+      expect(result.replay).toMatchObject({ read: truth.accepted, sent: truth.accepted, failed: 0 });
+      expect(result.replay.rejected.total).toBe(0);
+    }
+    // Paced by event time: the replay cannot finish much faster than span / speed.
+    expect(runs.paced.replayMs).toBeGreaterThan(2_500);
+  });
+
+  it('stores exactly the per-(user, window) totals of the source, whatever the speed, batch size and shard count', () => {
+    expect(expectedTotals.size).toBeGreaterThan(100);
+    for (const [name, result] of Object.entries(runs)) {
+      expect(result.totals.size, name).toBe(expectedTotals.size);
+      for (const [key, total] of expectedTotals) expect(result.totals.get(key), `${name} ${key}`).toEqual(total);
+    }
+    // Beyond the totals: the same session and product ids, times and revenue in every stored item.
+    expect(runs.paced.items).toEqual(runs.max.items);
+    expect(runs.faulty.items).toEqual(runs.max.items);
+  });
+
+  it('mails exactly one alert per (user, window, rule) the merged totals break', () => {
+    expect(expectedAlerts.length).toBeGreaterThan(0);
+    for (const [name, result] of Object.entries(runs)) {
+      expect(result.mails.map(alertKey).sort(), name).toEqual(expectedAlerts);
+    }
+  });
+
+  it('alerts every injected bot kind and no normal user', () => {
+    const bots = new Map(groundTruth.bots.map((bot) => [bot.user_id, bot.kind]));
+    expect(new Set(bots.values()).size).toBe(4);
+    for (const [name, result] of Object.entries(runs)) {
+      const alerted = new Set(result.mails.map((mail) => alertKey(mail).split('|')[0]));
+      expect([...alerted].sort(), name).toEqual([...bots.keys()].sort());
+    }
+  });
+
+  it('keeps totals and mails exact through injected handler failures and a failed final window', () => {
+    expect(injected).toEqual({ aggregatorThrows: 1, finalFailures: 1, alerterThrows: 1 });
+    expect(runs.faulty.aggregator.functionErrors).toBe(2);
+    expect(runs.faulty.alerter.functionErrors).toBe(1);
+    expect(runs.faulty.aggregator.discardedRecords + runs.faulty.alerter.discardedRecords).toBe(0);
+    // Totals and mails of the faulty run were checked exactly above; the failures made it retry.
+    expect(runs.faulty.aggregator.retries + runs.faulty.aggregator.bisections).toBeGreaterThan(0);
+    expect(runs.faulty.mails.length).toBe(expectedAlerts.length);
+  });
+});
