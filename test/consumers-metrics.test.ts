@@ -33,11 +33,6 @@ describe('EMF line builder', () => {
     expect(METRICS_NAMESPACE).toBe('Clickstream');
   });
 
-  it('uses the names and namespace the CDK dashboard graphs', async () => {
-    const { CUSTOM_METRICS } = await import('../infra/constructs/pipeline-dashboard.ts');
-    expect({ namespace: METRICS_NAMESPACE, ...METRIC_NAMES }).toEqual(CUSTOM_METRICS);
-  });
-
   it('stays valid EMF through the JSON logger: _aws and the value at the top level of the line', () => {
     const lines: string[] = [];
     createJsonLogger('info', (line) => lines.push(line)).info('windows written', emfCount('WindowsWritten', 7, NOW));

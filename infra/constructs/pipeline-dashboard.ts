@@ -4,18 +4,10 @@ import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
+import { METRIC_NAMES, METRICS_NAMESPACE } from '../../consumers/metrics.ts';
 
-/**
- * The custom metrics the handlers emit as CloudWatch Embedded Metric Format log lines: namespace
- * `Clickstream`, no dimensions (EMF `"Dimensions": [[]]`), unit Count. The dashboard reads exactly these.
- */
-export const CUSTOM_METRICS = {
-  namespace: 'Clickstream',
-  /** Bot-alerter: one per email published to SNS. */
-  alertsSent: 'AlertsSent',
-  /** Window-aggregator: one per (user, window) partial merged into DynamoDB. */
-  windowsWritten: 'WindowsWritten',
-} as const;
+/** The handlers' EMF metrics (consumers/metrics.ts): one definition for the emitters and the dashboard. */
+export const CUSTOM_METRICS = { namespace: METRICS_NAMESPACE, ...METRIC_NAMES } as const;
 
 export interface PipelineDashboardProps {
   eventsStream: kinesis.IStream;
