@@ -6,7 +6,7 @@
  * window therefore fails the condition instead of counting twice, and ConditionalCheckFailed means
  * "already merged", which is success.
  */
-import { GetCommand, type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { UserWindowPartial, UserWindowTotal } from '../core/aggregate.ts';
 import { ConsumerError, isAwsError } from './errors.ts';
 import { TTL_ATTRIBUTE, USER_ACTIVITY_KEY } from './tables.ts';
@@ -153,20 +153,48 @@ export function itemToTotal(item: Record<string, unknown>): UserWindowTotal {
   };
 }
 
-/** The merged total, or undefined when there is none (never merged, or expired by TTL). */
-export async function readUserWindowTotal(
+/** BatchGetItem takes at most 100 keys per call. */
+const BATCH_GET_MAX_KEYS = 100;
+const UNPROCESSED_RETRIES = 8;
+
+/**
+ * The merged totals of many (user, window)s in BatchGetItem calls of 100 keys, consistent reads. One
+ * call instead of one GetItem per group: the alerter reads a total for every group of a batch, and the
+ * per-call cost is what bounds it. Keys DynamoDB leaves unprocessed (throttling) are asked for again
+ * with backoff; a key without an item is absent from the map.
+ */
+export async function readUserWindowTotals(
   dynamo: DynamoDBDocumentClient,
   tableName: string,
-  userId: string,
-  windowStart: string,
-): Promise<UserWindowTotal | undefined> {
-  const result = await dynamo.send(
-    new GetCommand({
-      TableName: tableName,
-      Key: { [USER_ACTIVITY_KEY.partition]: userId, [USER_ACTIVITY_KEY.sort]: windowStart },
-      // The aggregator merged before putting the partial on stream 2; a consistent read sees that merge.
-      ConsistentRead: true,
-    }),
-  );
-  return result.Item ? itemToTotal(result.Item) : undefined;
+  keys: ReadonlyArray<{ user_id: string; window_start: string }>,
+): Promise<Map<string, UserWindowTotal>> {
+  const totals = new Map<string, UserWindowTotal>();
+  for (let start = 0; start < keys.length; start += BATCH_GET_MAX_KEYS) {
+    let pending: Array<Record<string, unknown>> = keys.slice(start, start + BATCH_GET_MAX_KEYS).map((key) => ({
+      [USER_ACTIVITY_KEY.partition]: key.user_id,
+      [USER_ACTIVITY_KEY.sort]: key.window_start,
+    }));
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt > UNPROCESSED_RETRIES) {
+        throw new ConsumerError(`${pending.length} user-activity totals stayed unprocessed after ${UNPROCESSED_RETRIES} retries`);
+      }
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.random() * 25 * 2 ** attempt));
+      const result = await dynamo.send(
+        new BatchGetCommand({
+          // Consistent: the aggregator merged before it put the partial on stream 2; this read sees it.
+          RequestItems: { [tableName]: { Keys: pending, ConsistentRead: true } },
+        }),
+      );
+      for (const item of result.Responses?.[tableName] ?? []) {
+        const total = itemToTotal(item);
+        totals.set(userWindowKey(total.user_id, total.window_start), total);
+      }
+      pending = (result.UnprocessedKeys?.[tableName]?.Keys ?? []) as Array<Record<string, unknown>>;
+    }
+  }
+  return totals;
+}
+
+export function userWindowKey(userId: string, windowStart: string): string {
+  return `${userId}|${windowStart}`;
 }

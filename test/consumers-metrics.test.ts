@@ -110,7 +110,8 @@ describe('handlers emit their metric once per invocation, only when non-zero', (
     const dynamo = {
       send: async (command: { constructor: { name: string }; input: { TableName?: string; Item?: Record<string, unknown> } }) => {
         const kind = command.constructor.name;
-        if (kind === 'GetCommand') return { Item: command.input.TableName === 'ua' ? total : { status: 'sent' } };
+        if (kind === 'BatchGetCommand') return { Responses: { ua: [total] } };
+        if (kind === 'GetCommand') return { Item: { status: 'sent' } };
         if (kind === 'PutCommand') {
           const id = String(Object.values(command.input.Item ?? {})[0]);
           if (claimed.has(id)) throw Object.assign(new Error('conditional'), { name: 'ConditionalCheckFailedException' });

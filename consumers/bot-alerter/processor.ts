@@ -29,7 +29,7 @@ import { recordText } from '../kinesis-event.ts';
 import { type Logger, silentLogger } from '../logger.ts';
 import { emfCount, METRIC_NAMES } from '../metrics.ts';
 import { ALERT_DEDUPE_KEY, DEFAULT_TTL_DAYS, TTL_ATTRIBUTE } from '../tables.ts';
-import { readUserWindowTotal } from '../user-activity-item.ts';
+import { readUserWindowTotals, userWindowKey } from '../user-activity-item.ts';
 
 export const ALERTER_NAME = 'bot-alerter';
 /** Longer than the alerter's Lambda timeout, so a live invocation never loses its claim. */
@@ -195,8 +195,11 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
   }
 
   /** `invocation` counts this invocation's alerts (the handler may run for several shards at once). */
-  async function evaluateGroup(key: PartialKey, invocation: { sent: number }): Promise<void> {
-    const total = await readUserWindowTotal(config.dynamo, config.userActivityTable, key.user_id, key.window_start);
+  async function evaluateGroup(
+    key: PartialKey,
+    total: UserWindowTotal | undefined,
+    invocation: { sent: number },
+  ): Promise<void> {
     totals.evaluated++;
     if (!total) {
       // The aggregator merges before it puts the partial, so only TTL expiry gets here.
@@ -233,16 +236,24 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
           });
           continue;
         }
-        const id = `${key.user_id}|${key.window_start}`;
+        const id = userWindowKey(key.user_id, key.window_start);
         const group = groups.get(id) ?? { key, sequenceNumbers: [] };
         group.sequenceNumbers.push(record.kinesis.sequenceNumber);
         groups.set(id, group);
       }
       const failures: KinesisStreamBatchItemFailure[] = [];
       const invocation = { sent: 0 };
-      await forEachLimited([...groups.values()], config.concurrency ?? 8, async (group) => {
+      let merged: Map<string, UserWindowTotal>;
+      try {
+        merged = await readUserWindowTotals(config.dynamo, config.userActivityTable, [...groups.values()].map((g) => g.key));
+      } catch (error) {
+        // Without the totals nothing can be evaluated: the whole batch is retried.
+        logger.warn('reading merged totals failed; the batch will be retried', { error: String(error) });
+        throw error;
+      }
+      await forEachLimited([...groups.entries()], config.concurrency ?? 8, async ([id, group]) => {
         try {
-          await evaluateGroup(group.key, invocation);
+          await evaluateGroup(group.key, merged.get(id), invocation);
         } catch (error) {
           logger.warn('alert evaluation failed; the records will be retried', { ...group.key, error: String(error) });
           for (const sequenceNumber of group.sequenceNumbers) failures.push({ itemIdentifier: sequenceNumber });
