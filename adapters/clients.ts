@@ -3,6 +3,8 @@
  * the client talks to the embedded emulator on loopback with throwaway credentials; pass none and the
  * standard credential chain and region apply.
  */
+
+import { Agent } from 'node:http';
 import { AthenaClient } from '@aws-sdk/client-athena';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GlueClient } from '@aws-sdk/client-glue';
@@ -11,7 +13,6 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { Agent } from 'node:http';
 
 export interface ClientOptions {
   /** e.g. `http://127.0.0.1:4567`. Absent: the real AWS endpoint. */

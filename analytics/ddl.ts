@@ -8,7 +8,14 @@
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type HiveType, TABLE_NAMES, TABLES, type TableDef, tableLocation, tableParameters } from '../core/tables.ts';
+import {
+  type HiveType,
+  TABLE_NAMES,
+  TABLES,
+  type TableDef,
+  tableLocation,
+  tableParameters,
+} from '../core/tables.ts';
 
 /** Stand-ins for the bucket names the stack generates: not valid S3 names, so a forgotten edit fails. */
 export const BUCKET_PLACEHOLDERS = { rawBucket: '<RAW_BUCKET>', lakeBucket: '<LAKE_BUCKET>' } as const;

@@ -2,7 +2,15 @@
  * What both query engines (Athena in AWS, DuckDB locally) return, so `clickstream query`, the report
  * and the demo print and chart results the same way whichever engine ran them.
  */
-export type ColumnType = 'varchar' | 'bigint' | 'integer' | 'double' | 'boolean' | 'date' | 'timestamp' | 'other';
+export type ColumnType =
+  | 'varchar'
+  | 'bigint'
+  | 'integer'
+  | 'double'
+  | 'boolean'
+  | 'date'
+  | 'timestamp'
+  | 'other';
 
 export interface QueryColumn {
   name: string;

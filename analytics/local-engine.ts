@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { type DuckDBConnection, DuckDBInstance, type DuckDBResultReader } from '@duckdb/node-api';
 import type { ResourceNames } from '../core/resources.ts';
-import { LAKE_TABLE_NAMES, type TableName, TABLES } from '../core/tables.ts';
+import { LAKE_TABLE_NAMES, TABLES, type TableName } from '../core/tables.ts';
 import { QueryError } from './athena-engine.ts';
 import { duckdbViewSql } from './ddl.ts';
 import type { ColumnType, QueryColumn, QueryEngine, QueryResult, QueryRow } from './engine.ts';
@@ -63,7 +63,8 @@ export async function openLocalEngine(options: LocalEngineOptions): Promise<Loca
     instance = await DuckDBInstance.create(':memory:');
     connection = await instance.connect();
     for (const statement of trinoMacroStatements()) await connection.run(statement);
-    for (const name of LAKE_TABLE_NAMES) await connection.run(duckdbViewSql(TABLES[name], paths(files[name])));
+    for (const name of LAKE_TABLE_NAMES)
+      await connection.run(duckdbViewSql(TABLES[name], paths(files[name])));
     await connection.run(duckdbViewSql(TABLES.raw_events, []));
   } catch (error) {
     connection?.closeSync();
@@ -96,7 +97,10 @@ export async function openLocalEngine(options: LocalEngineOptions): Promise<Loca
     signal?.addEventListener('abort', onAbort, { once: true });
     let reader: DuckDBResultReader;
     try {
-      reader = await db.runAndReadAll(sql, queryOptions.parameters ? [...queryOptions.parameters] : undefined);
+      reader = await db.runAndReadAll(
+        sql,
+        queryOptions.parameters ? [...queryOptions.parameters] : undefined,
+      );
     } catch (error) {
       if (signal?.aborted) throw new QueryError('query cancelled', 'cancelled', { cause: error });
       throw new QueryError(`local query failed: ${firstLine(error)}`, 'failed', {
@@ -106,9 +110,9 @@ export async function openLocalEngine(options: LocalEngineOptions): Promise<Loca
     } finally {
       signal?.removeEventListener('abort', onAbort);
     }
-    const columns = reader.columnNames().map(
-      (name, i): QueryColumn => ({ name, type: columnType(reader.columnTypes()[i]?.toString() ?? '') }),
-    );
+    const columns = reader
+      .columnNames()
+      .map((name, i): QueryColumn => ({ name, type: columnType(reader.columnTypes()[i]?.toString() ?? '') }));
     const rows = reader.getRowsJson().map((values) => {
       const row: QueryRow = {};
       columns.forEach((column, i) => {
@@ -153,15 +157,25 @@ async function listKeys(s3: S3Client, bucket: string, prefix: string): Promise<s
   let token: string | undefined;
   do {
     const page = await s3.send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }),
+      new ListObjectsV2Command({
+        Bucket: bucket,
+        Prefix: prefix,
+        ...(token ? { ContinuationToken: token } : {}),
+      }),
     );
-    for (const object of page.Contents ?? []) if (object.Key && !object.Key.endsWith('/')) keys.push(object.Key);
+    for (const object of page.Contents ?? [])
+      if (object.Key && !object.Key.endsWith('/')) keys.push(object.Key);
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
   return keys.sort();
 }
 
-async function download(s3: S3Client, bucket: string, keys: readonly string[], directory: string): Promise<LocalFile[]> {
+async function download(
+  s3: S3Client,
+  bucket: string,
+  keys: readonly string[],
+  directory: string,
+): Promise<LocalFile[]> {
   const out: LocalFile[] = [];
   for (const key of keys) {
     const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));

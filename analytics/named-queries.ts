@@ -50,7 +50,8 @@ export function parseNamedQuery(name: string, text: string): NamedQuery {
     const words = trimmed.replace(/^--\s?/, '').trim();
     if (words !== '' && !/^Parameters:/i.test(words)) description.push(words);
   }
-  if (description.length === 0) throw new NamedQueryError(`${name}.sql has no header comment saying what it answers`);
+  if (description.length === 0)
+    throw new NamedQueryError(`${name}.sql has no header comment saying what it answers`);
   const placeholders = countPlaceholders(text);
   if (placeholders !== parameters.length) {
     throw new NamedQueryError(
@@ -103,13 +104,17 @@ export function runNamedQuery(
 ): Promise<QueryResult> {
   const query = getNamedQuery(name);
   const missing = query.parameters.filter((p) => params[p.name] === undefined).map((p) => p.name);
-  if (missing.length > 0) throw new NamedQueryError(`query "${name}" needs parameter(s): ${missing.join(', ')}`);
+  if (missing.length > 0)
+    throw new NamedQueryError(`query "${name}" needs parameter(s): ${missing.join(', ')}`);
   const unknown = Object.keys(params).filter((key) => !query.parameters.some((p) => p.name === key));
-  if (unknown.length > 0) throw new NamedQueryError(`query "${name}" has no parameter(s): ${unknown.join(', ')}`);
+  if (unknown.length > 0)
+    throw new NamedQueryError(`query "${name}" has no parameter(s): ${unknown.join(', ')}`);
   // Held in a variable: QueryEngine's options type predates parameters; both engines read them.
   const queryOptions: { signal?: AbortSignal; parameters?: string[] } = {
     ...options,
-    ...(query.parameters.length > 0 ? { parameters: query.parameters.map((p) => params[p.name] as string) } : {}),
+    ...(query.parameters.length > 0
+      ? { parameters: query.parameters.map((p) => params[p.name] as string) }
+      : {}),
   };
   return engine.query(query.sql, queryOptions);
 }

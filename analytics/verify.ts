@@ -3,8 +3,9 @@
  * the source CSV. The truth side reads the CSV with the producer's own reader and folds it with the
  * aggregator's own fold (one window, no shards), so the only thing that can differ is the pipeline.
  */
-import { readFile } from 'node:fs/promises';
+
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { Command } from 'commander';
@@ -17,9 +18,15 @@ import { DEFAULT_WINDOW_SECONDS, type UserWindowTotal } from '../core/aggregate.
 import { EVENT_TYPES, type EventType, parseRow } from '../core/event.ts';
 import { parseS3Url } from '../core/resources.ts';
 import type { SyntheticTruth } from '../core/synthetic.ts';
-import { emptyWindowState, foldEvent, mergePartials, takePartials, toUserWindowTotal } from '../core/window.ts';
-import { describeSource, openSource } from '../producer/source.ts';
+import {
+  emptyWindowState,
+  foldEvent,
+  mergePartials,
+  takePartials,
+  toUserWindowTotal,
+} from '../core/window.ts';
 import { readRowChunks } from '../producer/rows.ts';
+import { describeSource, openSource } from '../producer/source.ts';
 import type { QueryEngine } from './engine.ts';
 import { runNamedQuery } from './named-queries.ts';
 import { openEngine } from './query.ts';
@@ -66,7 +73,10 @@ export async function computeSourceTruth(options: {
   signal?: AbortSignal;
 }): Promise<SourceTruth> {
   const ref = describeSource(options.source);
-  const opened = await openSource(ref, { ...(options.s3 ? { s3: options.s3 } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+  const opened = await openSource(ref, {
+    ...(options.s3 ? { s3: options.s3 } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
   const sampled = userSampler(options.sampleShare ?? 1);
   const byType = Object.fromEntries(EVENT_TYPES.map((t) => [t, 0])) as Record<EventType, number>;
   const visitors = new Map<string, Set<string>>();
@@ -89,10 +99,14 @@ export async function computeSourceTruth(options: {
       byType[event.event_type]++;
       const day = event.event_time.slice(0, 10);
       let users = visitors.get(day);
-      if (!users) visitors.set(day, (users = new Set()));
+      if (!users) {
+        users = new Set();
+        visitors.set(day, users);
+      }
       users.add(event.user_id);
       // Never flushes early: the truth is one contribution per (user, window).
-      if (sampled(event.user_id)) foldEvent(state, event, result.eventMs, String(accepted), Number.POSITIVE_INFINITY);
+      if (sampled(event.user_id))
+        foldEvent(state, event, result.eventMs, String(accepted), Number.POSITIVE_INFINITY);
     }
   }
   const windows = new Map<string, UserWindowTotal>();
@@ -121,7 +135,12 @@ export async function scanAll(
       let ExclusiveStartKey: Record<string, unknown> | undefined;
       do {
         const page = await dynamo.send(
-          new ScanCommand({ TableName: tableName, Segment: segment, TotalSegments: segments, ExclusiveStartKey }),
+          new ScanCommand({
+            TableName: tableName,
+            Segment: segment,
+            TotalSegments: segments,
+            ExclusiveStartKey,
+          }),
         );
         items.push(...(page.Items ?? []));
         ExclusiveStartKey = page.LastEvaluatedKey;
@@ -133,7 +152,10 @@ export async function scanAll(
 }
 
 /** Users with a sent alert, from the alert-dedupe table (one item per user, window and rule). */
-export async function alertedUsers(dynamo: DynamoDBDocumentClient, tableName: string): Promise<Map<string, number>> {
+export async function alertedUsers(
+  dynamo: DynamoDBDocumentClient,
+  tableName: string,
+): Promise<Map<string, number>> {
   const users = new Map<string, number>();
   for (const item of await scanAll(dynamo, tableName)) {
     if (item.status !== 'sent') continue;
@@ -195,17 +217,37 @@ export async function runChecks(inputs: VerifyInputs): Promise<VerifyCheck[]> {
     expected: truth.windows.size,
     actual: truth.windows.size - mismatched + extra,
     ok: mismatched === 0 && extra === 0,
-    ...(firstMismatch ? { detail: firstMismatch } : extra ? { detail: `${extra} windows not in the source` } : {}),
+    ...(firstMismatch
+      ? { detail: firstMismatch }
+      : extra
+        ? { detail: `${extra} windows not in the source` }
+        : {}),
   });
 
-  const lakeTypes = await inputs.engine.query('SELECT event_type, count(*) AS n FROM events GROUP BY event_type', {
-    ...(inputs.signal ? { signal: inputs.signal } : {}),
-  });
+  const lakeTypes = await inputs.engine.query(
+    'SELECT event_type, count(*) AS n FROM events GROUP BY event_type',
+    {
+      ...(inputs.signal ? { signal: inputs.signal } : {}),
+    },
+  );
   const lakeByType = new Map(lakeTypes.rows.map((row) => [String(row.event_type), Number(row.n)]));
-  checks.push(check('lake events', truth.accepted, [...lakeByType.values()].reduce((a, b) => a + b, 0)));
+  checks.push(
+    check(
+      'lake events',
+      truth.accepted,
+      [...lakeByType.values()].reduce((a, b) => a + b, 0),
+    ),
+  );
 
-  const visitors = await runNamedQuery(inputs.engine, 'unique_visitors_per_day', {}, inputs.signal ? { signal: inputs.signal } : {});
-  const lakeVisitors = new Map(visitors.rows.map((row) => [String(row.event_date), Number(row.unique_visitors)]));
+  const visitors = await runNamedQuery(
+    inputs.engine,
+    'unique_visitors_per_day',
+    {},
+    inputs.signal ? { signal: inputs.signal } : {},
+  );
+  const lakeVisitors = new Map(
+    visitors.rows.map((row) => [String(row.event_date), Number(row.unique_visitors)]),
+  );
   for (const [day, expected] of [...truth.visitorsPerDay].sort()) {
     checks.push(check(`unique visitors ${day}`, expected, lakeVisitors.get(day) ?? 0));
   }
@@ -248,7 +290,9 @@ function pick(total: UserWindowTotal) {
 export async function loadGroundTruth(location: string, s3?: S3Client): Promise<SyntheticTruth> {
   const url = parseS3Url(location);
   const text = url
-    ? await (await s3!.send(new GetObjectCommand({ Bucket: url.bucket, Key: url.key }))).Body!.transformToString()
+    ? await (
+        await s3!.send(new GetObjectCommand({ Bucket: url.bucket, Key: url.key }))
+      ).Body!.transformToString()
     : await readFile(location, 'utf8');
   return JSON.parse(text) as SyntheticTruth;
 }
@@ -263,10 +307,17 @@ export interface VerifyOptions {
 
 export async function verify(options: VerifyOptions, context: CommandContext): Promise<VerifySummary> {
   const started = performance.now();
-  if (!options.source) throw new ClickstreamError('--source is required', 'the CSV that was replayed, e.g. --source s3://bucket/2019-Oct.csv');
+  if (!options.source)
+    throw new ClickstreamError(
+      '--source is required',
+      'the CSV that was replayed, e.g. --source s3://bucket/2019-Oct.csv',
+    );
   const sampleShare = options.sample === undefined ? 1 : Number(options.sample);
   if (!(sampleShare > 0 && sampleShare <= 1)) {
-    throw new ClickstreamError(`--sample must be a share in (0, 1], got "${options.sample}"`, 'e.g. --sample 0.01 checks 1% of users');
+    throw new ClickstreamError(
+      `--sample must be a share in (0, 1], got "${options.sample}"`,
+      'e.g. --sample 0.01 checks 1% of users',
+    );
   }
   const windowSeconds = Number(options.windowSeconds ?? DEFAULT_WINDOW_SECONDS);
   const target = await context.target();
@@ -275,7 +326,13 @@ export async function verify(options: VerifyOptions, context: CommandContext): P
   const { engine } = await openEngine(options.engine ? { engine: options.engine } : {}, target);
   try {
     context.info(`computing ground truth from ${options.source}…`);
-    const truth = await computeSourceTruth({ source: options.source, s3, windowSeconds, sampleShare, signal: context.signal });
+    const truth = await computeSourceTruth({
+      source: options.source,
+      s3,
+      windowSeconds,
+      sampleShare,
+      signal: context.signal,
+    });
     const checks = await runChecks({
       truth,
       dynamo,
@@ -307,17 +364,25 @@ export function renderVerify(summary: VerifySummary): string {
     return `${mark}  ${c.name.padEnd(width)}  ${figures}${c.detail && !c.ok ? `\n      ${pc.dim(c.detail)}` : ''}`;
   });
   const failed = summary.checks.filter((c) => !c.ok).length;
-  lines.push(failed === 0 ? pc.green(`all ${summary.checks.length} checks passed`) : pc.red(`${failed} of ${summary.checks.length} checks failed`));
+  lines.push(
+    failed === 0
+      ? pc.green(`all ${summary.checks.length} checks passed`)
+      : pc.red(`${failed} of ${summary.checks.length} checks failed`),
+  );
   return lines.join('\n');
 }
 
 export const verifyCommand: CommandSpec<VerifyOptions, VerifySummary> = {
   name: 'verify',
-  summary: 'compare what the pipeline produced (DynamoDB, lake, alerts) with the source CSV; exit 1 on any mismatch',
+  summary:
+    'compare what the pipeline produced (DynamoDB, lake, alerts) with the source CSV; exit 1 on any mismatch',
   configure: (command: Command) =>
     command
       .option('--source <file|s3://bucket/key>', 'the CSV that was replayed')
-      .option('--truth <file|s3://bucket/key>', "generator ground truth, to score alerts (generate's <out>.truth.json)")
+      .option(
+        '--truth <file|s3://bucket/key>',
+        "generator ground truth, to score alerts (generate's <out>.truth.json)",
+      )
       .option('--sample <share>', 'check per-user windows for this share of users only (e.g. 0.01)')
       .option('--window-seconds <n>', 'event-time window of the aggregates', String(DEFAULT_WINDOW_SECONDS))
       .option('--engine <engine>', 'athena | local (default: local with --local, else athena)'),
@@ -325,4 +390,3 @@ export const verifyCommand: CommandSpec<VerifyOptions, VerifySummary> = {
   render: renderVerify,
   exitCode: (summary) => (summary.passed ? 0 : 1),
 };
-

@@ -15,9 +15,13 @@ if (hasLegacy) {
   register();
   await import(entry);
 } else {
-  const child = spawn(process.execPath, [legacy, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
-    stdio: 'inherit',
-  });
+  const child = spawn(
+    process.execPath,
+    [legacy, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+    {
+      stdio: 'inherit',
+    },
+  );
   // The child sees Ctrl-C itself (same process group); the parent only waits for it.
   process.on('SIGINT', () => undefined);
   process.on('SIGTERM', () => child.kill('SIGTERM'));

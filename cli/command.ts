@@ -19,7 +19,11 @@ export interface AwsTarget {
 export type AwsService = keyof LocalEndpoints;
 
 /** Client options for one service of a target; the only place local and AWS modes differ. */
-export function clientOptions(target: AwsTarget, service: AwsService, extra: ClientOptions = {}): ClientOptions {
+export function clientOptions(
+  target: AwsTarget,
+  service: AwsService,
+  extra: ClientOptions = {},
+): ClientOptions {
   return {
     ...(target.region ? { region: target.region } : {}),
     ...(target.endpoints ? { endpoint: target.endpoints[service] } : {}),

@@ -61,9 +61,16 @@ export function nameEnvVar(key: keyof ResourceNames): string {
   return `CLICKSTREAM_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 }
 
-export function resolveSettings(flags: TargetFlags, env: NodeJS.ProcessEnv, cwd = process.cwd()): ResolvedSettings {
+export function resolveSettings(
+  flags: TargetFlags,
+  env: NodeJS.ProcessEnv,
+  cwd = process.cwd(),
+): ResolvedSettings {
   const configPath = flags.config ?? env.CLICKSTREAM_CONFIG;
-  const file = loadConfigFile(configPath ? resolve(cwd, configPath) : resolve(cwd, DEFAULT_CONFIG_FILE), !!configPath);
+  const file = loadConfigFile(
+    configPath ? resolve(cwd, configPath) : resolve(cwd, DEFAULT_CONFIG_FILE),
+    !!configPath,
+  );
   const envMode = env.CLICKSTREAM_MODE ?? (env.CLICKSTREAM_LOCAL === '1' ? 'local' : undefined);
   if (envMode !== undefined && envMode !== 'local' && envMode !== 'aws') {
     throw new ClickstreamError(`CLICKSTREAM_MODE must be "local" or "aws", got "${envMode}"`);
@@ -87,14 +94,17 @@ export function resolveSettings(flags: TargetFlags, env: NodeJS.ProcessEnv, cwd 
 
 function loadConfigFile(path: string, required: boolean): { config?: ConfigFile; path?: string } {
   if (!existsSync(path)) {
-    if (required) throw new ClickstreamError(`config file not found: ${path}`, 'check --config / CLICKSTREAM_CONFIG');
+    if (required)
+      throw new ClickstreamError(`config file not found: ${path}`, 'check --config / CLICKSTREAM_CONFIG');
     return {};
   }
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (error) {
-    throw new ClickstreamError(`config file ${path} is not valid JSON`, 'fix the JSON syntax', { cause: error });
+    throw new ClickstreamError(`config file ${path} is not valid JSON`, 'fix the JSON syntax', {
+      cause: error,
+    });
   }
   const parsed = configFileSchema.safeParse(raw);
   if (!parsed.success) {

@@ -87,6 +87,7 @@ export function renderSummary(summary: object): string {
 }
 
 function formatValue(value: unknown): string {
-  if (typeof value === 'number') return Number.isInteger(value) ? value.toLocaleString('en-US') : value.toFixed(2);
+  if (typeof value === 'number')
+    return Number.isInteger(value) ? value.toLocaleString('en-US') : value.toFixed(2);
   return String(value);
 }

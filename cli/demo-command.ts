@@ -3,14 +3,14 @@
  * generate (or take) a Kaggle CSV, put it in local S3, replay it into Kinesis, aggregate, alert, deliver
  * to the lake, run every named query and verify the lot against the source CSV.
  */
-import { mkdirSync } from 'node:fs';
+import { createReadStream, mkdirSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { createReadStream } from 'node:fs';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Command } from 'commander';
 import pc from 'picocolors';
 import { createDynamoClient, createKinesisClient, createS3Client } from '../adapters/clients.ts';
+import type { QueryRow } from '../analytics/engine.ts';
 import { formatResult } from '../analytics/format.ts';
 import { openLocalEngine } from '../analytics/local-engine.ts';
 import { loadNamedQueries, runNamedQuery } from '../analytics/named-queries.ts';
@@ -23,7 +23,6 @@ import {
   scanAll,
   type VerifyCheck,
 } from '../analytics/verify.ts';
-import type { QueryRow } from '../analytics/engine.ts';
 import { itemToTotal } from '../consumers/user-activity-item.ts';
 import { EVENT_TYPES, type EventType } from '../core/event.ts';
 import { parseS3Url } from '../core/resources.ts';
@@ -48,7 +47,14 @@ export interface DemoOptions {
 export interface DemoSummary {
   events: { read: number; sent: number; rejected: number; failed: number; source: string };
   aggregates: { eventsCounted: number; byType: Record<EventType, number>; windows: number };
-  alerts: { sent: number; emails: number; botsInjected: number | null; botsAlerted: number | null; falseAlerts: number | null; mailUrl?: string };
+  alerts: {
+    sent: number;
+    emails: number;
+    botsInjected: number | null;
+    botsAlerted: number | null;
+    falseAlerts: number | null;
+    mailUrl?: string;
+  };
   queries: Record<string, QueryRow[]>;
   verify: { passed: boolean; checks: VerifyCheck[] };
   stages: Array<{ name: string; ms: number; rate?: string }>;
@@ -58,8 +64,9 @@ export interface DemoSummary {
 }
 
 /**
- * Sized to finish in about a minute on 2 cores (DESIGN §4): the run is bound by DynamoDB merges, one per
- * (user, event-time window, shard) partial, which the local emulator serves at a few hundred per second.
+ * Sized to finish well within a minute on 2 cores (measured 38 s; 50k took 63 s; DESIGN §4): the run is
+ * bound by DynamoDB merges, one per (user, event-time window, shard) partial, which the local emulator
+ * serves at a few hundred per second.
  * Larger runs work the same, only longer (`--events 200000`).
  */
 const DEFAULT_DEMO_EVENTS = 30_000;
@@ -72,7 +79,11 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
   const workDir = resolve(options.workDir ?? join('.clickstream', 'demo'));
   mkdirSync(workDir, { recursive: true });
   const stages: DemoSummary['stages'] = [];
-  const stage = async <T>(name: string, work: () => Promise<T>, rate?: (result: T, ms: number) => string): Promise<T> => {
+  const stage = async <T>(
+    name: string,
+    work: () => Promise<T>,
+    rate?: (result: T, ms: number) => string,
+  ): Promise<T> => {
     context.info(`${pc.cyan('▸')} ${name}…`);
     const t0 = performance.now();
     const result = await work();
@@ -84,19 +95,38 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
   };
 
   const stack = await stage('starting the embedded AWS stack (Kinesis, DynamoDB, S3, SNS, MailDev)', () =>
-    startLocalStack({ ports: 'ephemeral', isolate: true, shardCount: { events: positiveInt(options.eventsShards ?? '4', '--events-shards') } }),
+    startLocalStack({
+      ports: 'ephemeral',
+      isolate: true,
+      shardCount: { events: positiveInt(options.eventsShards ?? '4', '--events-shards') },
+    }),
   );
   const dynamo = createDynamoClient({ endpoint: stack.endpoints.dynamodb });
   const kinesis = createKinesisClient({ endpoint: stack.endpoints.kinesis, maxAttempts: 1 });
   try {
-    const local = createContext({ json: context.json, verbose: false, signal: context.signal, settings: () => { throw new Error('unused'); }, target: stack.target });
-    const subContext: CommandContext = { ...local, info: context.info, warn: context.warn, debug: context.debug };
+    const local = createContext({
+      json: context.json,
+      verbose: false,
+      signal: context.signal,
+      settings: () => {
+        throw new Error('unused');
+      },
+      target: stack.target,
+    });
+    const subContext: CommandContext = {
+      ...local,
+      info: context.info,
+      warn: context.warn,
+      debug: context.debug,
+    };
 
     // The source lands in the raw bucket first, as in AWS, and the producer streams it back out of S3.
     let source: string;
     let truthFile: string | undefined;
     if (options.source) {
-      source = await stage(`uploading ${options.source} to local S3`, () => uploadSource(options.source as string, stack));
+      source = await stage(`uploading ${options.source} to local S3`, () =>
+        uploadSource(options.source as string, stack),
+      );
     } else {
       source = `s3://${stack.names.rawBucket}/${RAW_EVENTS_PREFIX}demo-seed${seed}-${events}.csv`;
       truthFile = join(workDir, `demo-seed${seed}-${events}.truth.json`);
@@ -130,22 +160,36 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
 
     const engine = await openLocalEngine({ s3: stack.s3, names: stack.names });
     try {
-      const queries = await stage('running every named query on the local lake (DuckDB, Athena SQL unchanged)', async () => {
-        const results: DemoSummary['queries'] = {};
-        const sampleUser = [...alerted.keys()][0] ?? totals[0]?.user_id ?? '';
-        for (const query of loadNamedQueries()) {
-          const params = Object.fromEntries(query.parameters.map((p) => [p.name, sampleUser]));
-          const result = await runNamedQuery(engine, query.name, params, { signal: context.signal });
-          results[query.name] = result.rows;
-          context.info(`\n${pc.bold(query.name)}${query.parameters.length ? pc.dim(` (${JSON.stringify(params)})`) : ''}`);
-          context.info(formatResult({ ...result, rows: result.rows.slice(0, previewRows) }, 'table', { color: context.interactive }));
-          if (result.rows.length > previewRows) context.info(pc.dim(`… ${result.rows.length - previewRows} more rows`));
-        }
-        return results;
-      });
+      const queries = await stage(
+        'running every named query on the local lake (DuckDB, Athena SQL unchanged)',
+        async () => {
+          const results: DemoSummary['queries'] = {};
+          const sampleUser = [...alerted.keys()][0] ?? totals[0]?.user_id ?? '';
+          for (const query of loadNamedQueries()) {
+            const params = Object.fromEntries(query.parameters.map((p) => [p.name, sampleUser]));
+            const result = await runNamedQuery(engine, query.name, params, { signal: context.signal });
+            results[query.name] = result.rows;
+            context.info(
+              `\n${pc.bold(query.name)}${query.parameters.length ? pc.dim(` (${JSON.stringify(params)})`) : ''}`,
+            );
+            context.info(
+              formatResult({ ...result, rows: result.rows.slice(0, previewRows) }, 'table', {
+                color: context.interactive,
+              }),
+            );
+            if (result.rows.length > previewRows)
+              context.info(pc.dim(`… ${result.rows.length - previewRows} more rows`));
+          }
+          return results;
+        },
+      );
       const checks = await stage('verifying against ground truth computed from the source CSV', async () =>
         runChecks({
-          truth: await computeSourceTruth({ source, s3: stack.s3, windowSeconds: LOCAL_PIPELINE_DEFAULTS.windowSeconds }),
+          truth: await computeSourceTruth({
+            source,
+            s3: stack.s3,
+            windowSeconds: LOCAL_PIPELINE_DEFAULTS.windowSeconds,
+          }),
           dynamo,
           userActivityTable: stack.names.userActivityTable,
           alertDedupeTable: stack.names.alertDedupeTable,
@@ -199,7 +243,10 @@ async function replayWithProgress(
   workDir: string,
   context: CommandContext,
 ) {
-  const bar = context.progress('replay', { unit: 'events', fields: ['sent', 'rejected', 'retried', 'eventTime'] });
+  const bar = context.progress('replay', {
+    unit: 'events',
+    fields: ['sent', 'rejected', 'retried', 'eventTime'],
+  });
   try {
     return await replayToStream({
       kinesis,
@@ -225,7 +272,10 @@ async function replayWithProgress(
 }
 
 /** A given CSV (local file, or an S3 object read with the standard AWS chain) copied into the raw bucket. */
-async function uploadSource(location: string, stack: Awaited<ReturnType<typeof startLocalStack>>): Promise<string> {
+async function uploadSource(
+  location: string,
+  stack: Awaited<ReturnType<typeof startLocalStack>>,
+): Promise<string> {
   const url = parseS3Url(location);
   let body: NodeJS.ReadableStream;
   if (url) {
@@ -235,13 +285,24 @@ async function uploadSource(location: string, stack: Awaited<ReturnType<typeof s
   } else {
     body = createReadStream(location);
     await new Promise<void>((ok, fail) => {
-      (body as ReturnType<typeof createReadStream>).once('open', () => ok()).once('error', (error) =>
-        fail(new ClickstreamError(`cannot read --source ${location}`, 'give a CSV file path or s3://bucket/key', { cause: error })),
-      );
+      (body as ReturnType<typeof createReadStream>)
+        .once('open', () => ok())
+        .once('error', (error) =>
+          fail(
+            new ClickstreamError(
+              `cannot read --source ${location}`,
+              'give a CSV file path or s3://bucket/key',
+              { cause: error },
+            ),
+          ),
+        );
     });
   }
   const key = `${RAW_EVENTS_PREFIX}${basename(url ? url.key : location)}`;
-  await new Upload({ client: stack.s3, params: { Bucket: stack.names.rawBucket, Key: key, Body: body as never } }).done();
+  await new Upload({
+    client: stack.s3,
+    params: { Bucket: stack.names.rawBucket, Key: key, Body: body as never },
+  }).done();
   return `s3://${stack.names.rawBucket}/${key}`;
 }
 
@@ -249,7 +310,9 @@ export function renderDemo(summary: DemoSummary): string {
   const n = (value: number) => value.toLocaleString('en-US');
   const lines: string[] = [];
   lines.push('', pc.bold('Clickstream demo: summary'));
-  lines.push(`  events     read ${n(summary.events.read)} · sent ${n(summary.events.sent)} · rejected ${n(summary.events.rejected)} · failed ${n(summary.events.failed)}`);
+  lines.push(
+    `  events     read ${n(summary.events.read)} · sent ${n(summary.events.sent)} · rejected ${n(summary.events.rejected)} · failed ${n(summary.events.failed)}`,
+  );
   lines.push(
     `  aggregates ${n(summary.aggregates.eventsCounted)} events counted in ${n(summary.aggregates.windows)} user windows (${EVENT_TYPES.map((t) => `${t} ${n(summary.aggregates.byType[t])}`).join(', ')})`,
   );
@@ -257,14 +320,22 @@ export function renderDemo(summary: DemoSummary): string {
   lines.push(
     `  alerts     ${n(a.sent)} sent, ${n(a.emails)} emails delivered${a.botsInjected !== null ? ` · bots alerted ${a.botsAlerted}/${a.botsInjected} · false alerts ${a.falseAlerts}` : ''}`,
   );
-  if (a.mailUrl) lines.push(`  mail       read them in MailDev while the stack runs (clickstream local up → ${a.mailUrl})`);
+  if (a.mailUrl)
+    lines.push(
+      `  mail       read them in MailDev while the stack runs (clickstream local up → ${a.mailUrl})`,
+    );
   lines.push(`  queries    ${Object.keys(summary.queries).length} named queries ran on the local lake`);
   const failed = summary.verify.checks.filter((c) => !c.ok);
   lines.push(
     `  verify     ${summary.verify.passed ? pc.green(`passed (${summary.verify.checks.length} checks)`) : pc.red(`FAILED: ${failed.map((c) => `${c.name} expected ${c.expected} got ${c.actual}`).join('; ')}`)}`,
   );
   lines.push(`  time       ${(summary.durationMs / 1000).toFixed(1)} s, bound by: ${summary.boundBy}`);
-  for (const s of summary.stages) lines.push(pc.dim(`             ${(s.ms / 1000).toFixed(1).padStart(6)} s  ${s.name}${s.rate ? ` (${s.rate})` : ''}`));
+  for (const s of summary.stages)
+    lines.push(
+      pc.dim(
+        `             ${(s.ms / 1000).toFixed(1).padStart(6)} s  ${s.name}${s.rate ? ` (${s.rate})` : ''}`,
+      ),
+    );
   lines.push(pc.dim(`  files      ${summary.workDir}`));
   return lines.join('\n');
 }

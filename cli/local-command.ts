@@ -6,7 +6,13 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ListStreamsCommand } from '@aws-sdk/client-kinesis';
 import { createKinesisClient } from '../adapters/clients.ts';
-import { CHAOS_DESCRIPTIONS, CHAOS_PROFILES, type ChaosProfileName, isChaosProfile, startChaosSchedule } from '../local/chaos.ts';
+import {
+  CHAOS_DESCRIPTIONS,
+  CHAOS_PROFILES,
+  type ChaosProfileName,
+  isChaosProfile,
+  startChaosSchedule,
+} from '../local/chaos.ts';
 import { startLocalPipeline } from '../local/pipeline.ts';
 import { DEFAULT_LOCAL_PORTS, type LocalPorts, startLocalStack } from '../local/stack.ts';
 import { ClickstreamError, type CommandContext, type CommandSpec } from './command.ts';
@@ -41,7 +47,10 @@ export interface LocalSummary {
 export async function local(options: LocalOptions, context: CommandContext): Promise<LocalSummary> {
   const action = options.args[0] ?? 'status';
   if (action !== 'up' && action !== 'down' && action !== 'status') {
-    throw new ClickstreamError(`unknown action "${action}"`, 'use one of: clickstream local up | down | status');
+    throw new ClickstreamError(
+      `unknown action "${action}"`,
+      'use one of: clickstream local up | down | status',
+    );
   }
   const settings = resolveSettings(options, process.env);
   if (action === 'status') return status(settings.stateFile);
@@ -50,7 +59,10 @@ export async function local(options: LocalOptions, context: CommandContext): Pro
   const chaos = parseChaos(options.chaos, options.consumers !== false);
   const existing = readStateFile(settings.stateFile);
   if (existing && isRunning(existing.pid)) {
-    throw new ClickstreamError(`a local stack is already running (pid ${existing.pid})`, 'stop it with `clickstream local down`');
+    throw new ClickstreamError(
+      `a local stack is already running (pid ${existing.pid})`,
+      'stop it with `clickstream local down`',
+    );
   }
   const stack = await startLocalStack({
     ports: parsePorts(options.ports),
@@ -66,7 +78,10 @@ export async function local(options: LocalOptions, context: CommandContext): Pro
   const pipeline =
     options.consumers === false
       ? undefined
-      : await startLocalPipeline(stack, { workDir: join(dirname(settings.stateFile), 'local'), ...(chaos ? { chaos } : {}) });
+      : await startLocalPipeline(stack, {
+          workDir: join(dirname(settings.stateFile), 'local'),
+          ...(chaos ? { chaos } : {}),
+        });
   const stopChaos = stack.chaos ? startChaosSchedule(stack.chaos, (line) => context.warn(line)) : undefined;
   const state: LocalStackState = {
     pid: process.pid,
@@ -79,11 +94,14 @@ export async function local(options: LocalOptions, context: CommandContext): Pro
   mkdirSync(dirname(settings.stateFile), { recursive: true });
   writeFileSync(settings.stateFile, `${JSON.stringify(state, null, 2)}\n`);
   context.info(`local stack up (pid ${process.pid})`);
-  for (const [service, endpoint] of Object.entries(stack.endpoints)) context.info(`  ${service.padEnd(9)} ${endpoint}`);
+  for (const [service, endpoint] of Object.entries(stack.endpoints))
+    context.info(`  ${service.padEnd(9)} ${endpoint}`);
   if (stack.mailUrl) context.info(`  mail      ${stack.mailUrl}  (alert emails land here)`);
   if (pipeline) context.info('  consumers window-aggregator, bot-alerter, Firehose → lake (running)');
   if (chaos) context.warn(`chaos profile ${chaos}: ${CHAOS_DESCRIPTIONS[chaos]}`);
-  context.info(`state: ${settings.stateFile}; other terminals: add --local (e.g. clickstream replay --local ...)`);
+  context.info(
+    `state: ${settings.stateFile}; other terminals: add --local (e.g. clickstream replay --local ...)`,
+  );
   context.info('Ctrl-C or `clickstream local down` to stop');
 
   const stopped = new Promise<void>((resolve) => {
@@ -105,7 +123,11 @@ async function status(stateFile: string): Promise<LocalSummary> {
   try {
     await kinesis.send(new ListStreamsCommand({}));
   } catch (error) {
-    throw new ClickstreamError(`local stack pid ${state.pid} is alive but Kinesis does not answer`, 'restart it: clickstream local down && clickstream local up', { cause: error });
+    throw new ClickstreamError(
+      `local stack pid ${state.pid} is alive but Kinesis does not answer`,
+      'restart it: clickstream local down && clickstream local up',
+      { cause: error },
+    );
   } finally {
     kinesis.destroy();
   }
@@ -129,21 +151,24 @@ async function down(stateFile: string, context: CommandContext): Promise<LocalSu
   }
   process.kill(state.pid, 'SIGTERM');
   for (let i = 0; i < 100 && isRunning(state.pid); i++) await new Promise((r) => setTimeout(r, 100));
-  if (isRunning(state.pid)) throw new ClickstreamError(`local stack pid ${state.pid} did not stop`, `kill ${state.pid}`);
+  if (isRunning(state.pid))
+    throw new ClickstreamError(`local stack pid ${state.pid} did not stop`, `kill ${state.pid}`);
   rmSync(stateFile, { force: true });
   return { action: 'down', running: false, pid: state.pid, stateFile };
 }
 
 function parseChaos(text: string | undefined, consumers: boolean): ChaosProfileName | undefined {
   if (text === undefined) return undefined;
-  if (!isChaosProfile(text)) throw new ClickstreamError(`unknown chaos profile "${text}"`, `use one of: ${CHAOS_PROFILES.join(', ')}`);
+  if (!isChaosProfile(text))
+    throw new ClickstreamError(`unknown chaos profile "${text}"`, `use one of: ${CHAOS_PROFILES.join(', ')}`);
   if (text === 'producer-kill') {
     throw new ClickstreamError(
       'producer-kill acts on the producer, not on the stack',
       'run `clickstream replay --local --checkpoint <file> ...`, kill -9 it mid-run, and run the same command again',
     );
   }
-  if (text === 'handler-faults' && !consumers) throw new ClickstreamError('handler-faults needs the consumers', 'drop --no-consumers');
+  if (text === 'handler-faults' && !consumers)
+    throw new ClickstreamError('handler-faults needs the consumers', 'drop --no-consumers');
   return text;
 }
 
@@ -153,7 +178,10 @@ function parsePorts(text: string | undefined): Partial<LocalPorts> {
   for (const pair of text.split(',')) {
     const [name, value] = pair.split('=');
     if (!name || !(name in DEFAULT_LOCAL_PORTS) || !value) {
-      throw new ClickstreamError(`bad --ports entry "${pair}"`, `use e.g. --ports kinesis=4567,s3=4569 (services: ${Object.keys(DEFAULT_LOCAL_PORTS).join(', ')})`);
+      throw new ClickstreamError(
+        `bad --ports entry "${pair}"`,
+        `use e.g. --ports kinesis=4567,s3=4569 (services: ${Object.keys(DEFAULT_LOCAL_PORTS).join(', ')})`,
+      );
     }
     ports[name as keyof LocalPorts] = positiveInt(value, `--ports ${name}`);
   }
@@ -162,7 +190,8 @@ function parsePorts(text: string | undefined): Partial<LocalPorts> {
 
 export function positiveInt(text: string, flag: string): number {
   const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new ClickstreamError(`${flag} must be a positive integer, got "${text}"`);
+  if (!Number.isInteger(value) || value < 1)
+    throw new ClickstreamError(`${flag} must be a positive integer, got "${text}"`);
   return value;
 }
 
@@ -174,12 +203,17 @@ export const localCommand: CommandSpec<LocalOptions, LocalSummary> = {
       .argument('[action]', 'up | down | status', 'status')
       .option(
         '--ports <list>',
-        `override ports, e.g. kinesis=4567,s3=4569 (defaults: ${Object.entries(DEFAULT_LOCAL_PORTS).map(([k, v]) => `${k}=${v}`).join(',')})`,
+        `override ports, e.g. kinesis=4567,s3=4569 (defaults: ${Object.entries(DEFAULT_LOCAL_PORTS)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(',')})`,
       )
       .option('--events-shards <n>', 'shards of the events stream', '4')
       .option('--user-activity-shards <n>', 'shards of the user-activity stream', '2')
       .option('--no-consumers', 'start the emulators only, without the aggregator, alerter and lake delivery')
-      .option('--chaos <profile>', `inject faults: ${CHAOS_PROFILES.filter((p) => p !== 'producer-kill').join(' | ')}`),
+      .option(
+        '--chaos <profile>',
+        `inject faults: ${CHAOS_PROFILES.filter((p) => p !== 'producer-kill').join(' | ')}`,
+      ),
   run: local,
   render: renderLocal,
   exitCode: (summary) => (summary.action === 'status' && !summary.running ? 3 : 0),
@@ -187,10 +221,13 @@ export const localCommand: CommandSpec<LocalOptions, LocalSummary> = {
 
 function renderLocal(summary: LocalSummary): string {
   if (summary.action === 'up') return 'local stack stopped';
-  if (summary.action === 'down') return summary.pid ? `stopped local stack (pid ${summary.pid})` : 'no local stack was running';
-  if (!summary.running) return `not running (no live stack in ${summary.stateFile}); start one with \`clickstream local up\``;
+  if (summary.action === 'down')
+    return summary.pid ? `stopped local stack (pid ${summary.pid})` : 'no local stack was running';
+  if (!summary.running)
+    return `not running (no live stack in ${summary.stateFile}); start one with \`clickstream local up\``;
   const lines = [`running (pid ${summary.pid}, up ${summary.uptimeSeconds ?? 0}s)`];
-  for (const [service, endpoint] of Object.entries(summary.endpoints ?? {})) lines.push(`  ${service.padEnd(9)} ${endpoint}`);
+  for (const [service, endpoint] of Object.entries(summary.endpoints ?? {}))
+    lines.push(`  ${service.padEnd(9)} ${endpoint}`);
   if (summary.mailUrl) lines.push(`  mail      ${summary.mailUrl}`);
   return lines.join('\n');
 }

@@ -17,7 +17,10 @@ export async function main(argv: string[]): Promise<number> {
     )
     .option('--local', 'use the local stack started by `clickstream local up` (env CLICKSTREAM_MODE=local)')
     .option('--region <region>', 'AWS region (env CLICKSTREAM_REGION, AWS_REGION)')
-    .option('--config <file>', 'config file (env CLICKSTREAM_CONFIG; default ./clickstream.config.json if present)')
+    .option(
+      '--config <file>',
+      'config file (env CLICKSTREAM_CONFIG; default ./clickstream.config.json if present)',
+    )
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
 
@@ -87,13 +90,16 @@ export function reportError(error: unknown): number {
     if (known.hint) process.stderr.write(`${pc.dim('hint:')} ${known.hint}\n`);
     return 2;
   }
-  process.stderr.write(`${pc.red('unexpected error:')} ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(
+    `${pc.red('unexpected error:')} ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
   return 1;
 }
 
 /** Maps the failures users actually hit (no credentials, missing resources, stack down) to a clear line. */
 export function explainAwsError(error: unknown): { message: string; hint?: string } | undefined {
-  if (error instanceof ClickstreamError) return { message: error.message, ...(error.hint ? { hint: error.hint } : {}) };
+  if (error instanceof ClickstreamError)
+    return { message: error.message, ...(error.hint ? { hint: error.hint } : {}) };
   if (!(error instanceof Error)) return undefined;
   if (error.name === 'CredentialsProviderError') {
     return {
@@ -101,12 +107,22 @@ export function explainAwsError(error: unknown): { message: string; hint?: strin
       hint: 'configure credentials (aws configure, AWS_PROFILE, SSO), or run against the local stack with --local',
     };
   }
-  if (error.name === 'ResourceNotFoundException' || error.name === 'NoSuchBucket' || error.name === 'NoSuchKey') {
-    return { message: error.message, hint: 'check the resource name and --region, or deploy the stack (npx cdk deploy)' };
+  if (
+    error.name === 'ResourceNotFoundException' ||
+    error.name === 'NoSuchBucket' ||
+    error.name === 'NoSuchKey'
+  ) {
+    return {
+      message: error.message,
+      hint: 'check the resource name and --region, or deploy the stack (npx cdk deploy)',
+    };
   }
   const code = (error as { code?: string }).code ?? (error.cause as { code?: string } | undefined)?.code;
   if (code === 'ECONNREFUSED') {
-    return { message: `cannot reach ${error.message.replace(/^connect ECONNREFUSED /, '')}`, hint: 'is the local stack running? `clickstream local status`' };
+    return {
+      message: `cannot reach ${error.message.replace(/^connect ECONNREFUSED /, '')}`,
+      hint: 'is the local stack running? `clickstream local status`',
+    };
   }
   return undefined;
 }

@@ -6,9 +6,10 @@
  * batch for a record that can never succeed would block the shard through every retry and still lose
  * the record's content. Keys are derived from the records, so a retried batch overwrites, not appends.
  */
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { MalformedReason } from '../core/window.ts';
 import type { Logger } from './logger.ts';
 
@@ -35,11 +36,15 @@ export function deadLetterKey(consumer: string, records: readonly MalformedRecor
 }
 
 function toJsonl(records: readonly MalformedRecord[]): string {
-  return records.map((record) => JSON.stringify(record)).join('\n') + '\n';
+  return `${records.map((record) => JSON.stringify(record)).join('\n')}\n`;
 }
 
 /** AWS: one JSONL object per batch under `s3://bucket/prefix…`. */
-export function createS3DeadLetterSink(options: { s3: S3Client; bucket: string; prefix?: string }): DeadLetterSink {
+export function createS3DeadLetterSink(options: {
+  s3: S3Client;
+  bucket: string;
+  prefix?: string;
+}): DeadLetterSink {
   const prefix = options.prefix ?? 'dead-letter/';
   return {
     async write(key, records) {

@@ -5,7 +5,8 @@ export type Env = Record<string, string | undefined>;
 
 export function requiredEnv(env: Env, name: string): string {
   const value = env[name];
-  if (value === undefined || value.trim() === '') throw new ConsumerError(`environment variable ${name} is not set`);
+  if (value === undefined || value.trim() === '')
+    throw new ConsumerError(`environment variable ${name} is not set`);
   return value;
 }
 
@@ -14,7 +15,9 @@ export function optionalPositiveInt(env: Env, name: string): number | undefined 
   if (value === undefined || value.trim() === '') return undefined;
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed <= 0) {
-    throw new ConsumerError(`environment variable ${name} must be a positive integer, got ${JSON.stringify(value)}`);
+    throw new ConsumerError(
+      `environment variable ${name} must be a positive integer, got ${JSON.stringify(value)}`,
+    );
   }
   return parsed;
 }

@@ -25,6 +25,7 @@ export interface KinesisHandlerResponse<State = Record<string, unknown>> {
 
 export type KinesisHandler<State = Record<string, unknown>> = (
   event: KinesisWindowEvent<State>,
+  // biome-ignore lint/suspicious/noConfusingVoidType: a handler that returns nothing is valid Lambda code (AWS treats it as success).
 ) => Promise<KinesisHandlerResponse<State> | undefined | void>;
 
 /** `shardId-000000000001:4959…` → `shardId-000000000001`. */

@@ -12,7 +12,10 @@ export interface Logger {
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-export function createJsonLogger(level: LogLevel = 'info', write: (line: string) => void = (line) => console.log(line)): Logger {
+export function createJsonLogger(
+  level: LogLevel = 'info',
+  write: (line: string) => void = (line) => console.log(line),
+): Logger {
   const threshold = LOG_LEVELS.indexOf(level);
   const at =
     (name: Exclude<LogLevel, 'silent'>) =>

@@ -34,7 +34,9 @@ export function emfCount(name: MetricName, value: number, timestampMs: number): 
     _aws: {
       Timestamp: timestampMs,
       // One empty dimension set: the metric is published once, under the namespace alone.
-      CloudWatchMetrics: [{ Namespace: METRICS_NAMESPACE, Dimensions: [[]], Metrics: [{ Name: name, Unit: 'Count' }] }],
+      CloudWatchMetrics: [
+        { Namespace: METRICS_NAMESPACE, Dimensions: [[]], Metrics: [{ Name: name, Unit: 'Count' }] },
+      ],
     },
     [name]: value,
   };

@@ -3,7 +3,7 @@
  * safe default), and a call can return 200 with FailedRecordCount > 0, so only the failed entries are
  * resent, with exponential backoff and full jitter.
  */
-import { PutRecordsCommand, type KinesisClient, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
+import { type KinesisClient, PutRecordsCommand, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import { ConsumerError } from './errors.ts';
 
 export const PUT_RECORDS_MAX_ENTRIES = 500;
@@ -36,7 +36,10 @@ function* chunkEntries(entries: readonly StreamEntry[]): Generator<StreamEntry[]
   let bytes = 0;
   for (const entry of entries) {
     const size = entry.data.byteLength + Buffer.byteLength(entry.partitionKey);
-    if (chunk.length > 0 && (chunk.length === PUT_RECORDS_MAX_ENTRIES || bytes + size > PUT_RECORDS_MAX_BYTES)) {
+    if (
+      chunk.length > 0 &&
+      (chunk.length === PUT_RECORDS_MAX_ENTRIES || bytes + size > PUT_RECORDS_MAX_BYTES)
+    ) {
       yield chunk;
       chunk = [];
       bytes = 0;
@@ -69,7 +72,9 @@ async function putChunk(
     const failed = pending.filter((_, index) => result.Records?.[index]?.ErrorCode);
     if (attempt >= maxAttempts) {
       const code = result.Records?.find((record) => record.ErrorCode)?.ErrorCode ?? 'unknown';
-      throw new ConsumerError(`PutRecords to ${streamName}: ${failed.length} records still failing after ${attempt} attempts (${code})`);
+      throw new ConsumerError(
+        `PutRecords to ${streamName}: ${failed.length} records still failing after ${attempt} attempts (${code})`,
+      );
     }
     stats.resent += failed.length;
     pending = failed;

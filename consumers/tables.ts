@@ -36,7 +36,9 @@ export const ALERT_DEDUPE_KEY = { partition: 'alert_id' } as const;
 
 export const DEFAULT_TTL_DAYS = 30;
 
-export function DYNAMO_TABLES(names: Pick<ResourceNames, 'userActivityTable' | 'alertDedupeTable'>): DynamoTableSpec[] {
+export function DYNAMO_TABLES(
+  names: Pick<ResourceNames, 'userActivityTable' | 'alertDedupeTable'>,
+): DynamoTableSpec[] {
   return [
     {
       resource: 'userActivityTable',

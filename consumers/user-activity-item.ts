@@ -13,7 +13,13 @@ import { TTL_ATTRIBUTE, USER_ACTIVITY_KEY } from './tables.ts';
 
 export type MergeOutcome = 'merged' | 'already-merged';
 
-const COUNT_FIELDS = ['view_count', 'cart_count', 'remove_from_cart_count', 'purchase_count', 'total_count'] as const;
+const COUNT_FIELDS = [
+  'view_count',
+  'cart_count',
+  'remove_from_cart_count',
+  'purchase_count',
+  'total_count',
+] as const;
 
 export async function mergePartial(
   dynamo: DynamoDBDocumentClient,
@@ -57,7 +63,10 @@ export async function mergePartial(
     values[':products'] = new Set(partial.products);
     adds.push('#products :products');
   }
-  const key = { [USER_ACTIVITY_KEY.partition]: partial.user_id, [USER_ACTIVITY_KEY.sort]: partial.window_start };
+  const key = {
+    [USER_ACTIVITY_KEY.partition]: partial.user_id,
+    [USER_ACTIVITY_KEY.sort]: partial.window_start,
+  };
   try {
     const result = await dynamo.send(
       new UpdateCommand({
@@ -170,13 +179,17 @@ export async function readUserWindowTotals(
 ): Promise<Map<string, UserWindowTotal>> {
   const totals = new Map<string, UserWindowTotal>();
   for (let start = 0; start < keys.length; start += BATCH_GET_MAX_KEYS) {
-    let pending: Array<Record<string, unknown>> = keys.slice(start, start + BATCH_GET_MAX_KEYS).map((key) => ({
-      [USER_ACTIVITY_KEY.partition]: key.user_id,
-      [USER_ACTIVITY_KEY.sort]: key.window_start,
-    }));
+    let pending: Array<Record<string, unknown>> = keys
+      .slice(start, start + BATCH_GET_MAX_KEYS)
+      .map((key) => ({
+        [USER_ACTIVITY_KEY.partition]: key.user_id,
+        [USER_ACTIVITY_KEY.sort]: key.window_start,
+      }));
     for (let attempt = 0; pending.length > 0; attempt++) {
       if (attempt > UNPROCESSED_RETRIES) {
-        throw new ConsumerError(`${pending.length} user-activity totals stayed unprocessed after ${UNPROCESSED_RETRIES} retries`);
+        throw new ConsumerError(
+          `${pending.length} user-activity totals stayed unprocessed after ${UNPROCESSED_RETRIES} retries`,
+        );
       }
       if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.random() * 25 * 2 ** attempt));
       const result = await dynamo.send(

@@ -58,10 +58,16 @@ export function userActivitySql(userId: string, windowStart: string, glueDatabas
   ].join('\n');
 }
 
-export function buildAlertMessage(match: RuleMatch, total: UserWindowTotal, context: AlertContext): AlertMessage {
+export function buildAlertMessage(
+  match: RuleMatch,
+  total: UserWindowTotal,
+  context: AlertContext,
+): AlertMessage {
   const { rule, value } = match;
   const span = windowLabel(total.window_seconds);
-  const subject = toSnsSubject(`Bot activity: user ${total.user_id} - ${METRIC_PHRASE[rule.metric](value)} in ${span}`);
+  const subject = toSnsSubject(
+    `Bot activity: user ${total.user_id} - ${METRIC_PHRASE[rule.metric](value)} in ${span}`,
+  );
   const windowEnd = new Date(Date.parse(total.window_start) + total.window_seconds * 1000).toISOString();
   const body = [
     `Suspicious activity by user ${total.user_id}.`,

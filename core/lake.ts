@@ -58,7 +58,10 @@ export const LAKE_FILE_EXTENSION = '.parquet';
  * Firehose's Hive JSON SerDe (Joda patterns): our records carry `2019-10-01T00:00:00Z`, and
  * `replayed_at` has milliseconds; the default (java.sql.Timestamp.valueOf) would reject both.
  */
-export const FIREHOSE_TIMESTAMP_FORMATS = ["yyyy-MM-dd'T'HH:mm:ss'Z'", "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"] as const;
+export const FIREHOSE_TIMESTAMP_FORMATS = [
+  "yyyy-MM-dd'T'HH:mm:ss'Z'",
+  "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'",
+] as const;
 
 /**
  * AWS buffering: 64 MiB is the minimum Firehose accepts with format conversion or dynamic partitioning,
@@ -97,7 +100,13 @@ export function firehoseTimestamp(epochMs: number): string {
  * Firehose's object name: `<prefix><DeliveryStreamName>-<DeliveryStreamVersion>-<yyyy-MM-dd-HH-mm-ss>-<uuid>`
  * plus the configured extension.
  */
-export function objectKey(prefix: string, deliveryStreamName: string, epochMs: number, uuid: string, extension: string): string {
+export function objectKey(
+  prefix: string,
+  deliveryStreamName: string,
+  epochMs: number,
+  uuid: string,
+  extension: string,
+): string {
   return `${prefix}${deliveryStreamName}-1-${firehoseTimestamp(epochMs)}-${uuid}${extension}`;
 }
 

@@ -23,7 +23,10 @@ const ruleSchema = z
   .object({
     id: z
       .string()
-      .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'id must be 1-63 chars of a-z, 0-9, "_" or "-" (it goes into keys and SNS attributes)'),
+      .regex(
+        /^[a-z0-9][a-z0-9_-]{0,62}$/,
+        'id must be 1-63 chars of a-z, 0-9, "_" or "-" (it goes into keys and SNS attributes)',
+      ),
     description: z.string().min(1).max(500),
     metric: z.enum(ALERT_METRICS),
     /** The rule fires when the metric is strictly above this, in one window. */
@@ -39,7 +42,8 @@ const rulesSchema = z
   .superRefine((rules, ctx) => {
     const seen = new Set<string>();
     for (const [index, rule] of rules.entries()) {
-      if (seen.has(rule.id)) ctx.addIssue({ code: 'custom', message: `duplicate rule id "${rule.id}"`, path: [index, 'id'] });
+      if (seen.has(rule.id))
+        ctx.addIssue({ code: 'custom', message: `duplicate rule id "${rule.id}"`, path: [index, 'id'] });
       seen.add(rule.id);
     }
   });
@@ -106,7 +110,9 @@ export function alertRulesFromJson(text: string | undefined, origin: string): Al
   try {
     value = JSON.parse(text);
   } catch (cause) {
-    throw new AlertRulesError(`invalid alert rules in ${origin}: not JSON (${(cause as Error).message})`, { cause });
+    throw new AlertRulesError(`invalid alert rules in ${origin}: not JSON (${(cause as Error).message})`, {
+      cause,
+    });
   }
   return parseAlertRules(value, origin);
 }

@@ -7,7 +7,15 @@
 import { CSV_COLUMNS } from './event.ts';
 
 /** The Glue/Hive types the tables use. */
-export type HiveType = 'string' | 'bigint' | 'int' | 'double' | 'boolean' | 'timestamp' | 'date' | 'array<string>';
+export type HiveType =
+  | 'string'
+  | 'bigint'
+  | 'int'
+  | 'double'
+  | 'boolean'
+  | 'timestamp'
+  | 'date'
+  | 'array<string>';
 
 export interface ColumnDef {
   name: string;
@@ -91,7 +99,11 @@ const EVENTS: TableDef = {
     // Ids stay text: category_id exceeds 2^53 and ids are compared, never computed with.
     { name: 'product_id', type: 'string', comment: 'Product id' },
     { name: 'category_id', type: 'string', comment: 'Category id (19 digits)' },
-    { name: 'category_code', type: 'string', comment: 'Category path like electronics.smartphone; often null' },
+    {
+      name: 'category_code',
+      type: 'string',
+      comment: 'Category path like electronics.smartphone; often null',
+    },
     { name: 'brand', type: 'string', comment: 'Brand; often null' },
     { name: 'price', type: 'double', comment: 'Price in the source currency' },
     { name: 'user_id', type: 'string', comment: 'User id' },
@@ -112,7 +124,11 @@ const USER_ACTIVITY: TableDef = {
     { name: 'user_id', type: 'string', comment: 'User id' },
     { name: 'window_start', type: 'timestamp', comment: 'Start of the event-time window (UTC)' },
     { name: 'window_seconds', type: 'int', comment: 'Window length in seconds' },
-    { name: 'contribution_id', type: 'string', comment: 'Deterministic id of this partial; duplicates are redeliveries' },
+    {
+      name: 'contribution_id',
+      type: 'string',
+      comment: 'Deterministic id of this partial; duplicates are redeliveries',
+    },
     { name: 'view_count', type: 'bigint', comment: 'Views in this partial' },
     { name: 'cart_count', type: 'bigint', comment: 'Carts in this partial' },
     { name: 'remove_from_cart_count', type: 'bigint', comment: 'Cart removals in this partial' },
@@ -201,7 +217,8 @@ export function conformRow(table: TableDef, record: unknown): Record<string, Lak
 
 function conformValue(column: ColumnDef, value: unknown): LakeValue {
   if (value === undefined || value === null) return null;
-  const bad = () => new RowConformError(`${column.name}: ${JSON.stringify(value)?.slice(0, 40)} is not a ${column.type}`);
+  const bad = () =>
+    new RowConformError(`${column.name}: ${JSON.stringify(value)?.slice(0, 40)} is not a ${column.type}`);
   switch (column.type) {
     case 'string':
       if (typeof value === 'string') return value;
@@ -219,7 +236,8 @@ function conformValue(column: ColumnDef, value: unknown): LakeValue {
       if (typeof value === 'boolean') return value;
       throw bad();
     case 'timestamp':
-      if (typeof value === 'string' && ISO_TIMESTAMP.test(value) && !Number.isNaN(Date.parse(value))) return value;
+      if (typeof value === 'string' && ISO_TIMESTAMP.test(value) && !Number.isNaN(Date.parse(value)))
+        return value;
       throw bad();
     case 'date':
       if (typeof value === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(value)) return value;

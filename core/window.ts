@@ -67,7 +67,12 @@ export function emptyWindowState(windowSeconds: number): WindowState {
 export function isWindowState(value: unknown): value is WindowState {
   if (typeof value !== 'object' || value === null) return false;
   const state = value as Partial<WindowState>;
-  return state.v === 1 && typeof state.ws === 'number' && typeof state.entries === 'object' && state.entries !== null;
+  return (
+    state.v === 1 &&
+    typeof state.ws === 'number' &&
+    typeof state.entries === 'object' &&
+    state.entries !== null
+  );
 }
 
 export function isWindowStateEmpty(state: WindowState): boolean {
@@ -384,7 +389,14 @@ function eventTimeMs(time: string): number {
   if (time.length === 20 && time.startsWith(cachedMinute)) {
     const tens = time.charCodeAt(17) - 48;
     const ones = time.charCodeAt(18) - 48;
-    if (time.charCodeAt(16) === 58 && time.charCodeAt(19) === 90 && tens >= 0 && tens <= 5 && ones >= 0 && ones <= 9) {
+    if (
+      time.charCodeAt(16) === 58 &&
+      time.charCodeAt(19) === 90 &&
+      tens >= 0 &&
+      tens <= 5 &&
+      ones >= 0 &&
+      ones <= 9
+    ) {
       return cachedMinuteMs + (tens * 10 + ones) * 1000;
     }
   }
@@ -423,7 +435,8 @@ export function readEventRecord(json: string): EventReadResult {
   }
   const type = record.event_type;
   if (type === undefined) return bad('missing_field', 'event_type is missing');
-  if (typeof type !== 'string' || !isEventType(type)) return bad('bad_field', 'event_type is not a known type');
+  if (typeof type !== 'string' || !isEventType(type))
+    return bad('bad_field', 'event_type is not a known type');
   const price = record.price;
   if (price === undefined) return bad('missing_field', 'price is missing');
   if (typeof price !== 'number' || !Number.isFinite(price) || price < 0) {

@@ -5,8 +5,8 @@
  * measured here, dynalite served ~300 UpdateItem/s and dynoxide was limited only by the client.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
 import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import dynalite from 'dynalite';
 
@@ -46,11 +46,19 @@ export async function startDynamoEmulator(
   options: DynamoEmulatorOptions = {},
 ): Promise<DynamoEmulator> {
   const binary = prefer === 'dynoxide' ? dynoxideBinary() : undefined;
-  if (!binary && options.dbPath) throw new DynamoEmulatorError('a DynamoDB database file needs dynoxide, which is not installed for this platform');
+  if (!binary && options.dbPath)
+    throw new DynamoEmulatorError(
+      'a DynamoDB database file needs dynoxide, which is not installed for this platform',
+    );
   return binary ? startDynoxide(binary, host, port, options.dbPath) : startDynalite(host, port);
 }
 
-async function startDynoxide(binary: string, host: string, port: number, dbPath?: string): Promise<DynamoEmulator> {
+async function startDynoxide(
+  binary: string,
+  host: string,
+  port: number,
+  dbPath?: string,
+): Promise<DynamoEmulator> {
   const args = ['serve', '--host', host, '--port', String(port), ...(dbPath ? ['--db-path', dbPath] : [])];
   const child: ChildProcess = spawn(binary, args, {
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -67,9 +75,12 @@ async function startDynoxide(binary: string, host: string, port: number, dbPath?
     await waitForPort(host, port, child);
   } catch (error) {
     child.kill('SIGKILL');
-    throw new DynamoEmulatorError(`dynoxide did not start on ${host}:${port}: ${stderr.trim() || String(error)}`, {
-      cause: error,
-    });
+    throw new DynamoEmulatorError(
+      `dynoxide did not start on ${host}:${port}: ${stderr.trim() || String(error)}`,
+      {
+        cause: error,
+      },
+    );
   }
   const stopWith = async (signal: NodeJS.Signals) => {
     process.off('exit', killChild);

@@ -10,14 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import {
+  type _Record,
   DescribeStreamCommand,
   GetRecordsCommand,
   GetShardIteratorCommand,
   type KinesisClient,
-  type _Record,
 } from '@aws-sdk/client-kinesis';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { duckdbType, quoteIdentifier, quoteLiteral } from '../analytics/ddl.ts';
 import {
   errorPrefix,
@@ -31,7 +31,13 @@ import {
   partitionOf,
   partitionPrefix,
 } from '../core/lake.ts';
-import { conformRow, type LakeTableName, type LakeValue, RowConformError, type TableDef } from '../core/tables.ts';
+import {
+  conformRow,
+  type LakeTableName,
+  type LakeValue,
+  RowConformError,
+  type TableDef,
+} from '../core/tables.ts';
 
 export interface LocalFirehoseOptions {
   kinesis: KinesisClient;
@@ -106,14 +112,19 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
   // Writes run one at a time: they share one DuckDB connection, and order keeps the stats exact.
   let writing: Promise<void> = Promise.resolve();
 
-  const description = await options.kinesis.send(new DescribeStreamCommand({ StreamName: options.streamName }));
+  const description = await options.kinesis.send(
+    new DescribeStreamCommand({ StreamName: options.streamName }),
+  );
   const shardIds = (description.StreamDescription?.Shards ?? []).map((s) => s.ShardId as string);
   const readers = shardIds.map((shardId) => startReader(shardId));
 
-  const timer = setInterval(() => {
-    const now = Date.now();
-    for (const [key, buffer] of buffers) if (now - buffer.firstAt >= bufferMs) enqueueWrite(key);
-  }, Math.max(20, Math.min(bufferMs, 250)));
+  const timer = setInterval(
+    () => {
+      const now = Date.now();
+      for (const [key, buffer] of buffers) if (now - buffer.firstAt >= bufferMs) enqueueWrite(key);
+    },
+    Math.max(20, Math.min(bufferMs, 250)),
+  );
   timer.unref();
 
   function startReader(shardId: string): ShardReader {
@@ -124,7 +135,9 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
       while (!stopped && iterator) {
         const startedAt = ++readCounter;
         try {
-          const page = await options.kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
+          const page = await options.kinesis.send(
+            new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }),
+          );
           const records = page.Records ?? [];
           for (const record of records) accept(record);
           lastSequence = records.at(-1)?.SequenceNumber ?? lastSequence;
@@ -151,7 +164,10 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
     return reader;
   }
 
-  async function shardIterator(shardId: string, afterSequence: string | undefined): Promise<string | undefined> {
+  async function shardIterator(
+    shardId: string,
+    afterSequence: string | undefined,
+  ): Promise<string | undefined> {
     const result = await options.kinesis.send(
       new GetShardIteratorCommand({
         StreamName: options.streamName,
@@ -172,24 +188,33 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
     try {
       parsed = JSON.parse(data.toString('utf8'));
     } catch {
-      return reject(data, arrival, 'partitioning-failed', 'DynamicPartitioning.MetadataExtractionFailed', 'not JSON');
+      reject(
+        data,
+        arrival,
+        'partitioning-failed',
+        'DynamicPartitioning.MetadataExtractionFailed',
+        'not JSON',
+      );
+      return;
     }
     const dt = partitionOf(layout, parsed);
     if (dt === undefined) {
-      return reject(
+      reject(
         data,
         arrival,
         'partitioning-failed',
         'DynamicPartitioning.MetadataExtractionFailed',
         `no date in ${layout.partitionField}`,
       );
+      return;
     }
     let row: Record<string, LakeValue>;
     try {
       row = conformRow(layout.table, parsed);
     } catch (error) {
       if (!(error instanceof RowConformError)) throw error;
-      return reject(data, arrival, 'format-conversion-failed', 'DataFormatConversion.InvalidSchema', error.message);
+      reject(data, arrival, 'format-conversion-failed', 'DataFormatConversion.InvalidSchema', error.message);
+      return;
     }
     const key = `lake/${dt}`;
     const buffer = bufferFor(key, 'lake', partitionPrefix(layout, dt));
@@ -197,7 +222,13 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
     add(key, buffer, data.length);
   }
 
-  function reject(data: Buffer, arrival: number, type: FirehoseErrorType, errorCode: string, message: string): void {
+  function reject(
+    data: Buffer,
+    arrival: number,
+    type: FirehoseErrorType,
+    errorCode: string,
+    message: string,
+  ): void {
     const key = `error/${type}`;
     const buffer = bufferFor(key, type, '');
     buffer.errors.push({
@@ -229,9 +260,11 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
     const buffer = buffers.get(key);
     if (!buffer) return writing;
     buffers.delete(key);
-    writing = writing.then(() => write(buffer)).catch((error: unknown) => {
-      failure ??= error;
-    });
+    writing = writing
+      .then(() => write(buffer))
+      .catch((error: unknown) => {
+        failure ??= error;
+      });
     return writing;
   }
 
@@ -260,7 +293,8 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
         return;
       } catch (error) {
         // Firehose retries S3 delivery; locally a few attempts cover a busy emulator.
-        if (attempt >= 4) throw new LocalFirehoseError(`could not write s3://${options.bucket}/${key}`, { cause: error });
+        if (attempt >= 4)
+          throw new LocalFirehoseError(`could not write s3://${options.bucket}/${key}`, { cause: error });
         await sleep(100 * 2 ** attempt);
       }
     }
@@ -269,7 +303,8 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
   async function writeAll(): Promise<void> {
     for (const key of [...buffers.keys()]) void enqueueWrite(key);
     await writing;
-    if (failure) throw new LocalFirehoseError(`local Firehose for ${options.streamName} failed`, { cause: failure });
+    if (failure)
+      throw new LocalFirehoseError(`local Firehose for ${options.streamName} failed`, { cause: failure });
   }
 
   async function drain(): Promise<void> {
@@ -322,7 +357,9 @@ export async function openParquetWriter(): Promise<ParquetWriter> {
           .map((c) => `${quoteLiteral(c.name)}: '${c.type === 'array<string>' ? 'VARCHAR[]' : 'VARCHAR'}'`)
           .join(', ');
         const select = table.columns
-          .map((c) => `CAST(${quoteIdentifier(c.name)} AS ${duckdbType(c.type)}) AS ${quoteIdentifier(c.name)}`)
+          .map(
+            (c) => `CAST(${quoteIdentifier(c.name)} AS ${duckdbType(c.type)}) AS ${quoteIdentifier(c.name)}`,
+          )
           .join(', ');
         await connection.run(
           `COPY (SELECT ${select} FROM read_json(${quoteLiteral(input)}, format = 'newline_delimited', columns = {${readAs}})) ` +

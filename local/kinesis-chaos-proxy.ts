@@ -56,7 +56,13 @@ export async function startKinesisChaosProxy(options: ChaosProxyOptions): Promis
   const upstream = new URL(options.upstream);
   let profile: ChaosProfile = { ...options };
   const random = mulberry32(options.seed ?? 1);
-  const counters: ChaosCounters = { putRecordsCalls: 0, failedCalls: 0, entries: 0, failedEntries: 0, failedByShard: {} };
+  const counters: ChaosCounters = {
+    putRecordsCalls: 0,
+    failedCalls: 0,
+    entries: 0,
+    failedEntries: 0,
+    failedByShard: {},
+  };
   const shardRanges = new Map<string, Array<{ shardId: string; start: bigint; end: bigint }>>();
 
   const forward = (
@@ -91,15 +97,33 @@ export async function startKinesisChaosProxy(options: ChaosProxyOptions): Promis
     if (!ranges) {
       const listed = await forward(
         // kinesalite checks that a request is signed, not the signature: the caller's headers do.
-        { method: 'POST', url: '/', headers: { ...req.headers, 'x-amz-target': 'Kinesis_20131202.ListShards' } },
+        {
+          method: 'POST',
+          url: '/',
+          headers: { ...req.headers, 'x-amz-target': 'Kinesis_20131202.ListShards' },
+        },
         Buffer.from(JSON.stringify({ StreamName: streamName })),
       );
-      const shards = (JSON.parse(listed.body.toString('utf8')) as { Shards?: Array<{ ShardId: string; HashKeyRange: { StartingHashKey: string; EndingHashKey: string } }> }).Shards ?? [];
-      ranges = shards.map((s) => ({ shardId: s.ShardId, start: BigInt(s.HashKeyRange.StartingHashKey), end: BigInt(s.HashKeyRange.EndingHashKey) }));
+      const shards =
+        (
+          JSON.parse(listed.body.toString('utf8')) as {
+            Shards?: Array<{
+              ShardId: string;
+              HashKeyRange: { StartingHashKey: string; EndingHashKey: string };
+            }>;
+          }
+        ).Shards ?? [];
+      ranges = shards.map((s) => ({
+        shardId: s.ShardId,
+        start: BigInt(s.HashKeyRange.StartingHashKey),
+        end: BigInt(s.HashKeyRange.EndingHashKey),
+      }));
       shardRanges.set(streamName, ranges);
     }
     const hash = BigInt(`0x${createHash('md5').update(partitionKey, 'utf8').digest('hex')}`);
-    return ranges.find((range) => hash >= range.start && hash <= range.end)?.shardId ?? 'shardId-000000000000';
+    return (
+      ranges.find((range) => hash >= range.start && hash <= range.end)?.shardId ?? 'shardId-000000000000'
+    );
   };
 
   const putRecords = async (req: IncomingMessage, raw: Buffer, res: ServerResponse) => {
@@ -107,7 +131,10 @@ export async function startKinesisChaosProxy(options: ChaosProxyOptions): Promis
     if (random() < (profile.callFailureRate ?? 0)) {
       counters.failedCalls++;
       const status = random() < 0.5 ? 500 : 503;
-      res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': requestId() });
+      res.writeHead(status, {
+        'content-type': 'application/x-amz-json-1.1',
+        'x-amzn-requestid': requestId(),
+      });
       res.end(
         JSON.stringify(
           status === 500
@@ -179,7 +206,9 @@ export async function startKinesisChaosProxy(options: ChaosProxyOptions): Promis
             });
       work.catch((error: unknown) => {
         if (!res.headersSent) res.writeHead(502, { 'content-type': 'application/x-amz-json-1.1' });
-        res.end(JSON.stringify({ __type: 'InternalFailure', message: `chaos proxy: ${(error as Error).message}` }));
+        res.end(
+          JSON.stringify({ __type: 'InternalFailure', message: `chaos proxy: ${(error as Error).message}` }),
+        );
       });
     });
   });
@@ -202,7 +231,9 @@ export async function startKinesisChaosProxy(options: ChaosProxyOptions): Promis
   };
 
   function requestId(): string {
-    return Math.floor(random() * 2 ** 52).toString(16).padStart(13, '0');
+    return Math.floor(random() * 2 ** 52)
+      .toString(16)
+      .padStart(13, '0');
   }
 }
 

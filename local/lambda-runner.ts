@@ -33,17 +33,18 @@
  * ends, only earlier. Records that arrive afterwards with a timestamp in that window open it again
  * (AWS would have put them in the closed window).
  */
+
+import { randomUUID } from 'node:crypto';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import {
   DescribeStreamSummaryCommand,
   GetRecordsCommand,
   GetShardIteratorCommand,
   type KinesisClient,
-  ListShardsCommand,
   type _Record as KinesisRecord,
+  ListShardsCommand,
 } from '@aws-sdk/client-kinesis';
-import { randomUUID } from 'node:crypto';
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import type { KinesisHandler, KinesisStreamRecord, KinesisWindowEvent } from '../consumers/kinesis-event.ts';
 import { type Logger, silentLogger } from '../consumers/logger.ts';
 
@@ -207,9 +208,7 @@ interface ShardCursor {
   closed: boolean;
 }
 
-type InvokeResult =
-  | { ok: true; state: unknown; failures: string[] }
-  | { ok: false; error: string };
+type InvokeResult = { ok: true; state: unknown; failures: string[] } | { ok: false; error: string };
 
 interface CheckpointFile {
   shards: Record<string, { sequenceNumber: string | null; window?: OpenWindow }>;
@@ -227,12 +226,17 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
   const accountId = options.accountId ?? '000000000000';
   const functionName = options.functionName ?? 'local-function';
   const functionArn = `arn:aws:lambda:${region}:${accountId}:function:${functionName}`;
-  if (batchSize < 1 || batchSize > 10_000) throw new LambdaRunnerError(`batchSize must be 1-10000, got ${batchSize}`);
-  if (windowMs > 900_000) throw new LambdaRunnerError('tumblingWindowSeconds must be at most 900 (AWS limit)');
+  if (batchSize < 1 || batchSize > 10_000)
+    throw new LambdaRunnerError(`batchSize must be 1-10000, got ${batchSize}`);
+  if (windowMs > 900_000)
+    throw new LambdaRunnerError('tumblingWindowSeconds must be at most 900 (AWS limit)');
 
-  const summary = await options.kinesis.send(new DescribeStreamSummaryCommand({ StreamName: options.streamName }));
+  const summary = await options.kinesis.send(
+    new DescribeStreamSummaryCommand({ StreamName: options.streamName }),
+  );
   const streamArn =
-    summary.StreamDescriptionSummary?.StreamARN ?? `arn:aws:kinesis:${region}:${accountId}:stream/${options.streamName}`;
+    summary.StreamDescriptionSummary?.StreamARN ??
+    `arn:aws:kinesis:${region}:${accountId}:stream/${options.streamName}`;
   const listed = await options.kinesis.send(new ListShardsCommand({ StreamName: options.streamName }));
   const saved = options.checkpointFile ? await readCheckpoints(options.checkpointFile) : undefined;
 
@@ -337,7 +341,11 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
     return event;
   }
 
-  async function invoke(cursor: ShardCursor, event: KinesisWindowEvent<unknown>, attempt: number): Promise<InvokeResult> {
+  async function invoke(
+    cursor: ShardCursor,
+    event: KinesisWindowEvent<unknown>,
+    attempt: number,
+  ): Promise<InvokeResult> {
     const n = ++invocationCount;
     stats.invocations++;
     if (event.isFinalInvokeForWindow) stats.finalInvocations++;
@@ -354,7 +362,9 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
         await options.hooks?.beforeInvoke?.(n, event);
         return options.handler(event);
       })();
-      const response = options.functionTimeoutMs ? await withTimeout(run, options.functionTimeoutMs) : await run;
+      const response = options.functionTimeoutMs
+        ? await withTimeout(run, options.functionTimeoutMs)
+        : await run;
       return interpretResponse(event, response ?? undefined);
     } catch (error) {
       stats.functionErrors++;
@@ -373,7 +383,8 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
       stats.functionErrors++;
       return { ok: false, error: 'response has no state (required with tumbling windows)' };
     }
-    if (!options.reportBatchItemFailures || body.batchItemFailures == null) return { ok: true, state: body.state, failures: [] };
+    if (!options.reportBatchItemFailures || body.batchItemFailures == null)
+      return { ok: true, state: body.state, failures: [] };
     if (!Array.isArray(body.batchItemFailures)) {
       stats.functionErrors++;
       return { ok: false, error: 'batchItemFailures is not a list' };
@@ -453,7 +464,9 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
         // Checkpoint before the lowest failed record; retry from it.
         stats.partialFailures++;
         const failed = new Set(result.failures);
-        const lowest = item.records.findIndex((buffered) => failed.has(buffered.record.kinesis.sequenceNumber));
+        const lowest = item.records.findIndex((buffered) =>
+          failed.has(buffered.record.kinesis.sequenceNumber),
+        );
         const done = item.records.slice(0, lowest);
         const remaining = item.records.slice(lowest);
         commitState(cursor, result.state);
@@ -541,7 +554,9 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
     let fetched = 0;
     if (!cursor.closed && cursor.iterator && cursor.buffer.length < GET_RECORDS_LIMIT) {
       const pollStartedMs = Date.now();
-      const page = await options.kinesis.send(new GetRecordsCommand({ ShardIterator: cursor.iterator, Limit: GET_RECORDS_LIMIT }));
+      const page = await options.kinesis.send(
+        new GetRecordsCommand({ ShardIterator: cursor.iterator, Limit: GET_RECORDS_LIMIT }),
+      );
       cursor.iterator = page.NextShardIterator;
       if (!cursor.iterator) cursor.closed = true;
       const records = page.Records ?? [];
@@ -654,7 +669,10 @@ function isoSeconds(ms: number): string {
 async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new LambdaRunnerError(`Task timed out after ${(ms / 1000).toFixed(2)} seconds`)), ms);
+    timer = setTimeout(
+      () => reject(new LambdaRunnerError(`Task timed out after ${(ms / 1000).toFixed(2)} seconds`)),
+      ms,
+    );
   });
   try {
     return await Promise.race([promise, timeout]);

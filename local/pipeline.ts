@@ -5,13 +5,18 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createDynamoClient, createKinesisClient, createS3Client, createSnsClient } from '../adapters/clients.ts';
+import {
+  createDynamoClient,
+  createKinesisClient,
+  createS3Client,
+  createSnsClient,
+} from '../adapters/clients.ts';
+import { createAlerterHandler } from '../consumers/bot-alerter/handler.ts';
 import { createFileDeadLetterSink } from '../consumers/dead-letter.ts';
 import type { Logger } from '../consumers/logger.ts';
-import { createAlerterHandler } from '../consumers/bot-alerter/handler.ts';
 import { createAggregatorHandler } from '../consumers/window-aggregator/handler.ts';
 import { DEFAULT_WINDOW_SECONDS } from '../core/aggregate.ts';
-import { DEFAULT_ALERT_RULES, type AlertRule } from '../core/rules.ts';
+import { type AlertRule, DEFAULT_ALERT_RULES } from '../core/rules.ts';
 import { type ChaosProfileName, chainHooks, type PipelineChaos, pipelineChaos } from './chaos.ts';
 import { type LocalFirehose, startLocalFirehose } from './firehose.ts';
 import {
@@ -66,7 +71,10 @@ export const LOCAL_PIPELINE_DEFAULTS = {
   maxBatchingWindowMs: 500,
 };
 
-export async function startLocalPipeline(stack: LocalStack, options: LocalPipelineOptions): Promise<LocalPipeline> {
+export async function startLocalPipeline(
+  stack: LocalStack,
+  options: LocalPipelineOptions,
+): Promise<LocalPipeline> {
   const { endpoints, names } = stack;
   mkdirSync(options.workDir, { recursive: true });
   const kinesis = createKinesisClient({ endpoint: endpoints.kinesis });
@@ -128,8 +136,17 @@ export async function startLocalPipeline(stack: LocalStack, options: LocalPipeli
     ...(hooks.alerter ? { hooks: hooks.alerter } : {}),
     ...(functionTimeoutMs ? { functionTimeoutMs } : {}),
   });
-  const lakeOptions = { kinesis, s3, bucket: names.lakeBucket, ...(options.lakeBufferMs ? { bufferMs: options.lakeBufferMs } : {}) };
-  const eventsLake = await startLocalFirehose({ ...lakeOptions, streamName: names.eventsStream, table: 'events' });
+  const lakeOptions = {
+    kinesis,
+    s3,
+    bucket: names.lakeBucket,
+    ...(options.lakeBufferMs ? { bufferMs: options.lakeBufferMs } : {}),
+  };
+  const eventsLake = await startLocalFirehose({
+    ...lakeOptions,
+    streamName: names.eventsStream,
+    table: 'events',
+  });
   const userActivityLake = await startLocalFirehose({
     ...lakeOptions,
     streamName: names.userActivityStream,

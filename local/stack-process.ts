@@ -5,7 +5,12 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { createKinesisClient, createS3Client, LOCAL_REGION, type LocalEndpoints } from '../adapters/clients.ts';
+import {
+  createKinesisClient,
+  createS3Client,
+  LOCAL_REGION,
+  type LocalEndpoints,
+} from '../adapters/clients.ts';
 import type { ResourceNames } from '../core/resources.ts';
 import type { SnsServerStats } from './sns-server.ts';
 import type { LocalStack, LocalStackOptions } from './stack.ts';
@@ -25,7 +30,8 @@ type Message = Ready | Reply | { type: 'failed'; error: string };
 const SELF = fileURLToPath(import.meta.url);
 
 export async function startStackProcess(options: LocalStackOptions): Promise<LocalStack> {
-  if (options.mail === 'sink') throw new Error('an isolated stack cannot hand its in-memory mailbox to this process');
+  if (options.mail === 'sink')
+    throw new Error('an isolated stack cannot hand its in-memory mailbox to this process');
   const child = fork(SELF, [JSON.stringify({ ...options, isolate: false })], {
     // The child hosts s3rver, whose listing tokens use DES (OpenSSL 3's legacy provider).
     // tsx resolved from here, not from the user's working directory (`npx clickstream demo` anywhere).
@@ -35,7 +41,8 @@ export async function startStackProcess(options: LocalStackOptions): Promise<Loc
   const ready = await new Promise<Ready>((resolve, reject) => {
     child.once('message', (message: Message) => {
       if (message.type === 'ready') resolve(message);
-      else reject(new Error(message.type === 'failed' ? message.error : 'local stack process answered oddly'));
+      else
+        reject(new Error(message.type === 'failed' ? message.error : 'local stack process answered oddly'));
     });
     child.once('exit', (code) => reject(new Error(`local stack process exited with code ${code}`)));
   });
@@ -99,11 +106,19 @@ async function serveChild(): Promise<void> {
     process.on('message', async (request: Request) => {
       try {
         const value =
-          request.type === 'idle' ? await stack.sns.idle() : request.type === 'stats' ? await stack.sns.stats() : await stack.stop();
+          request.type === 'idle'
+            ? await stack.sns.idle()
+            : request.type === 'stats'
+              ? await stack.sns.stats()
+              : await stack.stop();
         send({ id: request.id, type: 'reply', value });
         if (request.type === 'stop') process.disconnect();
       } catch (error) {
-        send({ id: request.id, type: 'reply', error: error instanceof Error ? error.message : String(error) });
+        send({
+          id: request.id,
+          type: 'reply',
+          error: error instanceof Error ? error.message : String(error),
+        });
       }
     });
     // The parent dying (IPC gone) must not leave emulators holding ports.

@@ -3,15 +3,20 @@
  * mail, all on 127.0.0.1 in this process. `clickstream local up`, the demo and the integration tests all
  * start it through `startLocalStack`, so they run against the same thing.
  */
-import { CreateStreamCommand, DescribeStreamSummaryCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
-import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
-import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
-import { CreateTableCommand, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+
 import { mkdtemp, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CreateTableCommand, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import {
+  CreateStreamCommand,
+  DescribeStreamSummaryCommand,
+  type KinesisClient,
+} from '@aws-sdk/client-kinesis';
+import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
 import kinesalite from 'kinesalite';
 import S3rver from 's3rver';
 import {
@@ -23,13 +28,13 @@ import {
   type LocalEndpoints,
 } from '../adapters/clients.ts';
 import type { AwsTarget } from '../cli/command.ts';
-import { DEFAULT_RESOURCE_NAMES, type ResourceNames } from '../core/resources.ts';
 import { DYNAMO_TABLES } from '../consumers/tables.ts';
+import { DEFAULT_RESOURCE_NAMES, type ResourceNames } from '../core/resources.ts';
 import { type ChaosProfileName, type StackChaos, startRestartableDynamo, wireStackChaos } from './chaos.ts';
 import { startDynamoEmulator } from './dynamodb-emulator.ts';
 import { startMailDev, startSmtpSink } from './mail.ts';
-import { startStackProcess } from './stack-process.ts';
 import { type SnsServerStats, startSnsServer } from './sns-server.ts';
+import { startStackProcess } from './stack-process.ts';
 
 export const LOCAL_HOST = '127.0.0.1';
 
@@ -110,11 +115,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   };
   try {
     // Instant state transitions: the emulator's default of ~500 ms per CreateStream only slows tests.
-    const kinesisServer: Server = kinesalite({ createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 200 });
+    const kinesisServer: Server = kinesalite({
+      createStreamMs: 0,
+      deleteStreamMs: 0,
+      updateStreamMs: 0,
+      shardLimit: 200,
+    });
     await listen(kinesisServer, ports.kinesis, 'kinesis');
     stops.push(() => closeServer(kinesisServer));
 
-    const restartable = options.chaos === 'emulator-restart' ? await startRestartableDynamo(LOCAL_HOST, ports.dynamodb) : undefined;
+    const restartable =
+      options.chaos === 'emulator-restart'
+        ? await startRestartableDynamo(LOCAL_HOST, ports.dynamodb)
+        : undefined;
     const dynamo =
       restartable?.emulator ??
       (await startDynamoEmulator(LOCAL_HOST, ports.dynamodb).catch((error: unknown) => {
@@ -159,7 +172,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       kinesis: `http://${LOCAL_HOST}:${addressPort(kinesisServer)}`,
       dynamodb: `http://${LOCAL_HOST}:${dynamo.port}`,
     };
-    const chaos = options.chaos ? await wireStackChaos(options.chaos, { ...emulated, smtp, names }, restartable) : undefined;
+    const chaos = options.chaos
+      ? await wireStackChaos(options.chaos, { ...emulated, smtp, names }, restartable)
+      : undefined;
     if (chaos) stops.push(() => chaos.stop());
 
     const snsServer = await startSnsServer({ host: LOCAL_HOST, port: ports.sns, smtp: chaos?.smtp ?? smtp });
@@ -231,8 +246,14 @@ export async function createResources(
           new CreateTableCommand({
             TableName: table.tableName,
             BillingMode: 'PAY_PER_REQUEST',
-            AttributeDefinitions: table.keys.map((key) => ({ AttributeName: key.name, AttributeType: key.type })),
-            KeySchema: table.keys.map((key, i) => ({ AttributeName: key.name, KeyType: i === 0 ? 'HASH' : 'RANGE' })),
+            AttributeDefinitions: table.keys.map((key) => ({
+              AttributeName: key.name,
+              AttributeType: key.type,
+            })),
+            KeySchema: table.keys.map((key, i) => ({
+              AttributeName: key.name,
+              KeyType: i === 0 ? 'HASH' : 'RANGE',
+            })),
           }),
         ),
       );
@@ -253,7 +274,9 @@ export async function createResources(
     }
     const topic = await sns.send(new CreateTopicCommand({ Name: names.alertTopic }));
     const topicArn = topic.TopicArn ?? '';
-    await sns.send(new SubscribeCommand({ TopicArn: topicArn, Protocol: 'email', Endpoint: sizing.alertEmail }));
+    await sns.send(
+      new SubscribeCommand({ TopicArn: topicArn, Protocol: 'email', Endpoint: sizing.alertEmail }),
+    );
     return topicArn;
   } finally {
     kinesis.destroy();

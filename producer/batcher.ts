@@ -51,9 +51,15 @@ export function validateBatchLimits(limits: BatchLimits): Required<BatchLimits> 
   const maxRecords = limits.maxRecords ?? KINESIS_LIMITS.maxRecordsPerCall;
   const maxBytes = limits.maxBytes ?? KINESIS_LIMITS.defaultBytesPerCall;
   if (!Number.isInteger(maxRecords) || maxRecords < 1 || maxRecords > KINESIS_LIMITS.maxRecordsPerCall) {
-    throw new BatchLimitError(`records per call must be 1..${KINESIS_LIMITS.maxRecordsPerCall}, got ${maxRecords}`);
+    throw new BatchLimitError(
+      `records per call must be 1..${KINESIS_LIMITS.maxRecordsPerCall}, got ${maxRecords}`,
+    );
   }
-  if (!Number.isInteger(maxBytes) || maxBytes < KINESIS_LIMITS.maxRecordBytes || maxBytes > KINESIS_LIMITS.maxBytesPerCall) {
+  if (
+    !Number.isInteger(maxBytes) ||
+    maxBytes < KINESIS_LIMITS.maxRecordBytes ||
+    maxBytes > KINESIS_LIMITS.maxBytesPerCall
+  ) {
     throw new BatchLimitError(
       `bytes per call must be ${KINESIS_LIMITS.maxRecordBytes}..${KINESIS_LIMITS.maxBytesPerCall} (1 MiB..10 MiB), got ${maxBytes}`,
     );
@@ -111,6 +117,7 @@ export class ShardBatcher {
   }
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: JSON must escape exactly these control characters.
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
 
 function jsonString(value: string | null): string {

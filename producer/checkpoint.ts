@@ -36,7 +36,9 @@ export function loadCheckpoint(path: string): CheckpointFile | undefined {
     text = readFileSync(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new ProducerError(`cannot read checkpoint ${path}: ${(error as Error).message}`, undefined, { cause: error });
+    throw new ProducerError(`cannot read checkpoint ${path}: ${(error as Error).message}`, undefined, {
+      cause: error,
+    });
   }
   try {
     const parsed = JSON.parse(text) as CheckpointFile;
@@ -50,9 +52,13 @@ export function loadCheckpoint(path: string): CheckpointFile | undefined {
     }
     return parsed;
   } catch (error) {
-    throw new ProducerError(`checkpoint ${path} is not a replay checkpoint`, 'delete it to start from the beginning', {
-      cause: error,
-    });
+    throw new ProducerError(
+      `checkpoint ${path} is not a replay checkpoint`,
+      'delete it to start from the beginning',
+      {
+        cause: error,
+      },
+    );
   }
 }
 

@@ -30,9 +30,13 @@ export function fatalAwsError(error: unknown, what: string): ProducerError | und
     );
   }
   if (error.name === 'AccessDeniedException' || error.name === 'AccessDenied') {
-    return new ProducerError(`access denied to ${what}: ${error.message}`, 'check the IAM permissions of the caller', {
-      cause: error,
-    });
+    return new ProducerError(
+      `access denied to ${what}: ${error.message}`,
+      'check the IAM permissions of the caller',
+      {
+        cause: error,
+      },
+    );
   }
   if (error.name === 'ResourceNotFoundException') {
     return new ProducerError(

@@ -12,7 +12,8 @@ export class Pacer {
     readonly speed: Speed,
     private readonly now: () => number = () => performance.now(),
   ) {
-    if (speed !== 'max' && !(speed > 0 && Number.isFinite(speed))) throw new RangeError(`speed must be > 0, got ${speed}`);
+    if (speed !== 'max' && !(speed > 0 && Number.isFinite(speed)))
+      throw new RangeError(`speed must be > 0, got ${speed}`);
   }
 
   /** Milliseconds to wait before the event at `eventMs` is due; 0 when it is due (or speed is max). */
@@ -31,6 +32,7 @@ export class Pacer {
 export function parseSpeed(text: string | number | undefined): Speed {
   if (text === undefined || text === 'max') return 'max';
   const value = typeof text === 'number' ? text : Number(text);
-  if (!(value > 0 && Number.isFinite(value))) throw new RangeError(`--speed must be a positive number or "max", got ${text}`);
+  if (!(value > 0 && Number.isFinite(value)))
+    throw new RangeError(`--speed must be a positive number or "max", got ${text}`);
   return value;
 }

@@ -43,7 +43,9 @@ class LazyFile {
     }
     const stream = this.stream;
     this.count++;
-    this.lastWrite = new Promise((resolve, reject) => stream.write(text, (error) => (error ? reject(error) : resolve())));
+    this.lastWrite = new Promise((resolve, reject) =>
+      stream.write(text, (error) => (error ? reject(error) : resolve())),
+    );
   }
 
   flushed(): Promise<void> {
@@ -80,7 +82,8 @@ export interface RejectSink {
 export function fileRejectSink(path: string, options: { append?: boolean } = {}): RejectSink {
   const file = new LazyFile(path, REJECTS_HEADER, options.append);
   return {
-    reject: (line, reason, detail, fields) => file.write(`${line},${reason},${csvField(detail)},${csvField(csvRow(fields))}\n`),
+    reject: (line, reason, detail, fields) =>
+      file.write(`${line},${reason},${csvField(detail)},${csvField(csvRow(fields))}\n`),
     flushed: () => file.flushed(),
     close: async () => {
       await file.close();
@@ -93,7 +96,12 @@ export function fileRejectSink(path: string, options: { append?: boolean } = {})
  * Rejects to S3 (AWS mode, S3 source): spooled to a local file and uploaded at the end, so a long run
  * makes one object rather than one per row.
  */
-export function s3RejectSink(options: { s3: S3Client; bucket: string; key: string; spoolPath: string }): RejectSink {
+export function s3RejectSink(options: {
+  s3: S3Client;
+  bucket: string;
+  key: string;
+  spoolPath: string;
+}): RejectSink {
   const local = fileRejectSink(options.spoolPath);
   return {
     reject: local.reject,
@@ -104,7 +112,12 @@ export function s3RejectSink(options: { s3: S3Client; bucket: string; key: strin
       try {
         await new Upload({
           client: options.s3,
-          params: { Bucket: options.bucket, Key: options.key, Body: createReadStream(path), ContentType: 'text/csv' },
+          params: {
+            Bucket: options.bucket,
+            Key: options.key,
+            Body: createReadStream(path),
+            ContentType: 'text/csv',
+          },
         }).done();
       } catch (error) {
         throw fatalAwsError(error, `s3://${options.bucket}/${options.key}`) ?? error;
@@ -122,7 +135,9 @@ export function failedRecordsFile(path: string, options: { append?: boolean } = 
     write(failures: readonly FailedRecord[]): void {
       let text = '';
       for (const { record, errorCode, errorMessage } of failures) {
-        const body = Buffer.from(record.data.buffer, record.data.byteOffset, record.data.byteLength).toString('utf8');
+        const body = Buffer.from(record.data.buffer, record.data.byteOffset, record.data.byteLength).toString(
+          'utf8',
+        );
         text += `{"line":${record.line},"partitionKey":${JSON.stringify(record.partitionKey)},"errorCode":${JSON.stringify(errorCode)},"errorMessage":${JSON.stringify(errorMessage)},"record":${body}}\n`;
       }
       file.write(text);

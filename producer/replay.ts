@@ -12,7 +12,7 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Command } from 'commander';
 import { createKinesisClient, createS3Client } from '../adapters/clients.ts';
-import { clientOptions, type CommandContext, type CommandSpec } from '../cli/command.ts';
+import { type CommandContext, type CommandSpec, clientOptions } from '../cli/command.ts';
 import { parseRow, REJECT_REASONS, type RejectReason, toIsoSeconds } from '../core/event.ts';
 import {
   type Batch,
@@ -25,7 +25,13 @@ import {
   RecordEncoder,
   ShardBatcher,
 } from './batcher.ts';
-import { type CheckpointFile, loadCheckpoint, type Position, ProgressTracker, saveCheckpoint } from './checkpoint.ts';
+import {
+  type CheckpointFile,
+  loadCheckpoint,
+  type Position,
+  ProgressTracker,
+  saveCheckpoint,
+} from './checkpoint.ts';
 import { ProducerError } from './errors.ts';
 import { Pacer, parseSpeed, type Speed } from './pacer.ts';
 import { failedRecordsFile, fileRejectSink, type RejectSink, s3RejectSink } from './rejects.ts';
@@ -124,7 +130,10 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
   const dryRun = options.dryRun ?? false;
   const partitionKey = options.partitionKey ?? 'category_id';
   if (!PARTITION_KEY_FIELDS.includes(partitionKey)) {
-    throw new ProducerError(`cannot partition by ${partitionKey}`, `use one of: ${PARTITION_KEY_FIELDS.join(', ')}`);
+    throw new ProducerError(
+      `cannot partition by ${partitionKey}`,
+      `use one of: ${PARTITION_KEY_FIELDS.join(', ')}`,
+    );
   }
   const source = describeSource(options.source);
   const speed = options.speed ?? 'max';
@@ -132,14 +141,19 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
   const toMs = options.toMs ?? Number.POSITIVE_INFINITY;
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
   const signal = options.signal;
-  if (!dryRun && !options.kinesis) throw new ProducerError('no Kinesis client given', 'pass kinesis or dryRun');
+  if (!dryRun && !options.kinesis)
+    throw new ProducerError('no Kinesis client given', 'pass kinesis or dryRun');
 
   const resumed = options.checkpoint ? loadCheckpoint(options.checkpoint) : undefined;
   if (resumed) checkResumable(resumed, options.source, options.streamName, partitionKey);
-  const start: Position = resumed ? { line: resumed.line, byteOffset: resumed.byteOffset, read: resumed.read } : { line: 0, byteOffset: 0, read: 0 };
+  const start: Position = resumed
+    ? { line: resumed.line, byteOffset: resumed.byteOffset, read: resumed.read }
+    : { line: 0, byteOffset: 0, read: 0 };
 
   // Listing the shards first is also the preflight: a missing stream or no credentials fail here, cleanly.
-  const shardMap = dryRun ? ShardMap.single() : await loadShardMap(options.kinesis as KinesisClient, options.streamName);
+  const shardMap = dryRun
+    ? ShardMap.single()
+    : await loadShardMap(options.kinesis as KinesisClient, options.streamName);
   let batcher: ShardBatcher;
   try {
     batcher = new ShardBatcher(shardMap.count, {
@@ -147,10 +161,13 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
       maxRecords: options.maxBatchRecords ?? KINESIS_LIMITS.maxRecordsPerCall,
     });
   } catch (error) {
-    if (error instanceof BatchLimitError) throw new ProducerError(error.message, 'see --max-batch-bytes', { cause: error });
+    if (error instanceof BatchLimitError)
+      throw new ProducerError(error.message, 'see --max-batch-bytes', { cause: error });
     throw error;
   }
-  const window = options.window ?? Math.max(10_000, 2 * shardMap.count * (options.maxBatchRecords ?? KINESIS_LIMITS.maxRecordsPerCall));
+  const window =
+    options.window ??
+    Math.max(10_000, 2 * shardMap.count * (options.maxBatchRecords ?? KINESIS_LIMITS.maxRecordsPerCall));
   const append = resumed !== undefined;
   const rejects =
     typeof options.rejects === 'object'
@@ -275,7 +292,10 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
   let reachedLimit = start.read >= limit;
   try {
     if (!reachedLimit) {
-      reading: for await (const chunk of readRowChunks(opened.stream, { startLine: start.line, startByte: start.byteOffset })) {
+      reading: for await (const chunk of readRowChunks(opened.stream, {
+        startLine: start.line,
+        startByte: start.byteOffset,
+      })) {
         if (signal?.aborted) {
           interrupted = true;
           break;
@@ -338,14 +358,27 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
           firstEventMs ??= eventMs;
           lastEventMs = eventMs;
           const key = parsed.event[partitionKey];
-          const data = encoder.encode(eventRecordJson(parsed.event, replayedAt), KINESIS_LIMITS.maxRecordBytes - key.length);
+          const data = encoder.encode(
+            eventRecordJson(parsed.event, replayedAt),
+            KINESIS_LIMITS.maxRecordBytes - key.length,
+          );
           if (!data) {
-            reject(startLineOf(fields, endLine), 'oversize', 'record over 1 MiB with its partition key', fields);
+            reject(
+              startLineOf(fields, endLine),
+              'oversize',
+              'record over 1 MiB with its partition key',
+              fields,
+            );
             position = row;
             continue;
           }
           tracker.add(span);
-          const full = batcher.add(shardMap.shardOf(key), { data, partitionKey: key, line: endLine, owner: span });
+          const full = batcher.add(shardMap.shardOf(key), {
+            data,
+            partitionKey: key,
+            line: endLine,
+            owner: span,
+          });
           position = row;
           if (full) {
             tracker.seal(span, position);
@@ -398,7 +431,12 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
   };
 }
 
-function checkResumable(checkpoint: CheckpointFile, source: string, streamName: string, partitionKey: string): void {
+function checkResumable(
+  checkpoint: CheckpointFile,
+  source: string,
+  streamName: string,
+  partitionKey: string,
+): void {
   const mismatch =
     checkpoint.source !== source
       ? `source ${checkpoint.source}`
@@ -415,7 +453,9 @@ function checkResumable(checkpoint: CheckpointFile, source: string, streamName: 
   }
 }
 
-function orderedReasons(byReason: Partial<Record<RejectReason, number>>): Partial<Record<RejectReason, number>> {
+function orderedReasons(
+  byReason: Partial<Record<RejectReason, number>>,
+): Partial<Record<RejectReason, number>> {
   const ordered: Partial<Record<RejectReason, number>> = {};
   for (const reason of REJECT_REASONS) if (byReason[reason]) ordered[reason] = byReason[reason];
   return ordered;
@@ -442,20 +482,26 @@ export interface ReplayOptions {
 }
 
 export async function replay(options: ReplayOptions, context: CommandContext): Promise<ReplaySummary> {
-  if (!options.source) throw new ProducerError('--source is required', 'e.g. --source s3://bucket/2019-Oct.csv or a local path');
+  if (!options.source)
+    throw new ProducerError('--source is required', 'e.g. --source s3://bucket/2019-Oct.csv or a local path');
   const source = describeSource(options.source);
   const speed = flag(() => parseSpeed(options.speed), '--speed');
   const fromMs = options.from !== undefined ? isoTime(options.from, '--from') : undefined;
   const toMs = options.to !== undefined ? isoTime(options.to, '--to') : undefined;
-  if (fromMs !== undefined && toMs !== undefined && toMs <= fromMs) throw new ProducerError('--to must be after --from');
+  if (fromMs !== undefined && toMs !== undefined && toMs <= fromMs)
+    throw new ProducerError('--to must be after --from');
   const partitionKey = (options.partitionKey ?? 'category_id') as PartitionKeyField;
   if (!PARTITION_KEY_FIELDS.includes(partitionKey)) {
-    throw new ProducerError(`--partition-key ${partitionKey} is not supported`, `use one of: ${PARTITION_KEY_FIELDS.join(', ')}`);
+    throw new ProducerError(
+      `--partition-key ${partitionKey} is not supported`,
+      `use one of: ${PARTITION_KEY_FIELDS.join(', ')}`,
+    );
   }
   const dryRun = options.dryRun ?? false;
   const needsAws = !dryRun || source.s3 !== undefined;
   const target = needsAws ? await context.target() : undefined;
-  const kinesis = target && !dryRun ? createKinesisClient(clientOptions(target, 'kinesis', { maxAttempts: 1 })) : undefined;
+  const kinesis =
+    target && !dryRun ? createKinesisClient(clientOptions(target, 'kinesis', { maxAttempts: 1 })) : undefined;
   const s3 = target ? createS3Client(clientOptions(target, 's3')) : undefined;
   const streamName = options.stream ?? target?.names.eventsStream ?? 'clickstream-events';
 
@@ -487,9 +533,15 @@ export async function replay(options: ReplayOptions, context: CommandContext): P
       ...(toMs !== undefined ? { toMs } : {}),
       ...(options.limit !== undefined ? { limit: positiveInt(options.limit, '--limit') } : {}),
       dryRun,
-      ...(options.maxBatchBytes !== undefined ? { maxBatchBytes: positiveInt(options.maxBatchBytes, '--max-batch-bytes') } : {}),
-      ...(options.concurrency !== undefined ? { concurrency: positiveInt(options.concurrency, '--concurrency') } : {}),
-      ...(options.maxRetries !== undefined ? { maxRetries: nonNegativeInt(options.maxRetries, '--max-retries') } : {}),
+      ...(options.maxBatchBytes !== undefined
+        ? { maxBatchBytes: positiveInt(options.maxBatchBytes, '--max-batch-bytes') }
+        : {}),
+      ...(options.concurrency !== undefined
+        ? { concurrency: positiveInt(options.concurrency, '--concurrency') }
+        : {}),
+      ...(options.maxRetries !== undefined
+        ? { maxRetries: nonNegativeInt(options.maxRetries, '--max-retries') }
+        : {}),
       ...(rejects ? { rejects } : {}),
       ...(options.failedOut ? { failedOut: options.failedOut } : {}),
       ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
@@ -514,8 +566,10 @@ export async function replay(options: ReplayOptions, context: CommandContext): P
     });
     bar.stop();
     if (summary.rejected.total > 0) context.info(`rejected rows: ${summary.rejectsFile}`);
-    if (summary.failed > 0) context.warn(`${summary.failed} records failed after retries: ${summary.failedFile}`);
-    if (summary.interrupted && summary.checkpoint) context.info(`interrupted; resume with --checkpoint ${summary.checkpoint}`);
+    if (summary.failed > 0)
+      context.warn(`${summary.failed} records failed after retries: ${summary.failedFile}`);
+    if (summary.interrupted && summary.checkpoint)
+      context.info(`interrupted; resume with --checkpoint ${summary.checkpoint}`);
     return summary;
   } finally {
     bar.stop();
@@ -534,19 +588,22 @@ function flag<T>(parse: () => T, name: string): T {
 
 function isoTime(text: string, name: string): number {
   const ms = Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(text) || !/T|\d:\d/.test(text) ? text : `${text}Z`);
-  if (Number.isNaN(ms)) throw new ProducerError(`${name} is not an ISO time: ${text}`, 'e.g. 2019-10-01T00:00:00Z');
+  if (Number.isNaN(ms))
+    throw new ProducerError(`${name} is not an ISO time: ${text}`, 'e.g. 2019-10-01T00:00:00Z');
   return ms;
 }
 
 function positiveInt(text: string, name: string): number {
   const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new ProducerError(`${name} must be a positive integer, got ${text}`);
+  if (!Number.isInteger(value) || value < 1)
+    throw new ProducerError(`${name} must be a positive integer, got ${text}`);
   return value;
 }
 
 function nonNegativeInt(text: string, name: string): number {
   const value = Number(text);
-  if (!Number.isInteger(value) || value < 0) throw new ProducerError(`${name} must be an integer ≥ 0, got ${text}`);
+  if (!Number.isInteger(value) || value < 0)
+    throw new ProducerError(`${name} must be an integer ≥ 0, got ${text}`);
   return value;
 }
 
@@ -556,18 +613,40 @@ export const replayCommand: CommandSpec<ReplayOptions, ReplaySummary> = {
   configure(command: Command) {
     command
       .requiredOption('--source <path|s3://bucket/key>', 'CSV to replay (.csv or .csv.gz)')
-      .option('--stream <name>', 'Kinesis stream (default: the stack\'s events stream)')
+      .option('--stream <name>', "Kinesis stream (default: the stack's events stream)")
       .option('--partition-key <field>', `partition key: ${PARTITION_KEY_FIELDS.join(' | ')}`, 'category_id')
-      .option('--speed <x|max>', 'replay the original gaps divided by x, or "max" for as fast as the stream takes', 'max')
+      .option(
+        '--speed <x|max>',
+        'replay the original gaps divided by x, or "max" for as fast as the stream takes',
+        'max',
+      )
       .option('--from <iso>', 'first event time to send (inclusive)')
       .option('--to <iso>', 'event time to stop before (exclusive)')
       .option('--limit <n>', 'stop after n rows')
       .option('--dry-run', 'parse, validate and batch; send nothing')
-      .option('--max-batch-bytes <n>', 'bytes per PutRecords call, 1 MiB..10 MiB', String(KINESIS_LIMITS.defaultBytesPerCall))
-      .option('--concurrency <n>', 'PutRecords calls in flight (at most one per shard)', String(DEFAULT_CONCURRENCY))
-      .option('--max-retries <n>', 'resends of a failed record before it goes to the failed-records file', '10')
-      .option('--rejects <file>', 'rejected rows (default .clickstream/<name>.rejects.csv; S3 sources: rejects/ in the raw bucket)')
-      .option('--failed-out <file>', 'records still failing after retries (default .clickstream/<name>.failed.jsonl)')
+      .option(
+        '--max-batch-bytes <n>',
+        'bytes per PutRecords call, 1 MiB..10 MiB',
+        String(KINESIS_LIMITS.defaultBytesPerCall),
+      )
+      .option(
+        '--concurrency <n>',
+        'PutRecords calls in flight (at most one per shard)',
+        String(DEFAULT_CONCURRENCY),
+      )
+      .option(
+        '--max-retries <n>',
+        'resends of a failed record before it goes to the failed-records file',
+        '10',
+      )
+      .option(
+        '--rejects <file>',
+        'rejected rows (default .clickstream/<name>.rejects.csv; S3 sources: rejects/ in the raw bucket)',
+      )
+      .option(
+        '--failed-out <file>',
+        'records still failing after retries (default .clickstream/<name>.failed.jsonl)',
+      )
       .option('--checkpoint <file>', 'resume from and keep progress in this file');
   },
   run: replay,
@@ -580,9 +659,12 @@ export const replayCommand: CommandSpec<ReplayOptions, ReplaySummary> = {
       `${summary.eventsPerSecond} events/s over ${(summary.durationMs / 1000).toFixed(1)} s into ${summary.stream} (${summary.shards} shards, ${summary.calls} calls${summary.throttled ? `, ${summary.throttled} throttled` : ''})`,
     ];
     if (summary.skipped) lines.push(`skipped ${summary.skipped} events outside --from/--to`);
-    if (summary.firstEventTime) lines.push(`event time ${summary.firstEventTime} .. ${summary.lastEventTime}`);
+    if (summary.firstEventTime)
+      lines.push(`event time ${summary.firstEventTime} .. ${summary.lastEventTime}`);
     if (summary.resumedFrom) {
-      lines.push(`resumed from line ${summary.resumedFrom.line}; up to ${summary.possibleDuplicates} records may be duplicates`);
+      lines.push(
+        `resumed from line ${summary.resumedFrom.line}; up to ${summary.possibleDuplicates} records may be duplicates`,
+      );
     }
     if (summary.rejectsFile) lines.push(`rejects: ${summary.rejectsFile}`);
     if (summary.failedFile) lines.push(`failed records: ${summary.failedFile}`);

@@ -75,7 +75,11 @@ class ChunkingParser extends Parser {
     return true;
   }
 
-  override _transform(buffer: Buffer, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+  override _transform(
+    buffer: Buffer,
+    encoding: BufferEncoding,
+    callback: (error?: Error | null) => void,
+  ): void {
     super._transform(buffer, encoding, (error?: Error | null) => {
       this.emitChunk();
       callback(error);
@@ -126,7 +130,10 @@ function emptyChunk(): RowChunk {
  * Reads row chunks from CSV bytes. From the start of a file the header is checked and not returned;
  * from a resume offset there is no header to check.
  */
-export async function* readRowChunks(input: Readable, options: RowReaderOptions = {}): AsyncGenerator<RowChunk> {
+export async function* readRowChunks(
+  input: Readable,
+  options: RowReaderOptions = {},
+): AsyncGenerator<RowChunk> {
   const parser = new ChunkingParser(options);
   input.on('error', (error) => parser.destroy(error));
   input.pipe(parser);
@@ -135,12 +142,14 @@ export async function* readRowChunks(input: Readable, options: RowReaderOptions 
     for await (const chunk of parser as AsyncIterable<RowChunk>) {
       if (headerPending) {
         headerPending = false;
-        if (chunk.malformed?.has(0)) throw new ProducerError('the CSV header is malformed', `expected: ${CSV_HEADER_LINE}`);
+        if (chunk.malformed?.has(0))
+          throw new ProducerError('the CSV header is malformed', `expected: ${CSV_HEADER_LINE}`);
         checkHeader(chunk.rows[0]);
         chunk.rows.shift();
         chunk.lines.shift();
         chunk.ends.shift();
-        if (chunk.malformed) chunk.malformed = new Map([...chunk.malformed].map(([i, detail]) => [i - 1, detail]));
+        if (chunk.malformed)
+          chunk.malformed = new Map([...chunk.malformed].map(([i, detail]) => [i - 1, detail]));
         if (chunk.rows.length === 0) continue;
       }
       yield chunk;
@@ -150,11 +159,13 @@ export async function* readRowChunks(input: Readable, options: RowReaderOptions 
     input.destroy();
     parser.destroy();
   }
-  if (headerPending) throw new ProducerError('the source is empty: no CSV header', `expected: ${CSV_HEADER_LINE}`);
+  if (headerPending)
+    throw new ProducerError('the source is empty: no CSV header', `expected: ${CSV_HEADER_LINE}`);
 }
 
 function checkHeader(fields: string[] | undefined): void {
-  const ok = fields?.length === CSV_COLUMNS.length && CSV_COLUMNS.every((name, i) => fields[i]?.trim() === name);
+  const ok =
+    fields?.length === CSV_COLUMNS.length && CSV_COLUMNS.every((name, i) => fields[i]?.trim() === name);
   if (!ok) {
     const got = (fields ?? []).join(',');
     throw new ProducerError(
@@ -167,6 +178,7 @@ function checkHeader(fields: string[] | undefined): void {
 /** The line a rejected row starts on: its end line less the line breaks inside quoted fields. */
 export function startLineOf(fields: readonly string[], endLine: number): number {
   let breaks = 0;
-  for (const field of fields) for (let i = field.indexOf('\n'); i !== -1; i = field.indexOf('\n', i + 1)) breaks++;
+  for (const field of fields)
+    for (let i = field.indexOf('\n'); i !== -1; i = field.indexOf('\n', i + 1)) breaks++;
   return endLine - breaks;
 }

@@ -70,7 +70,8 @@ export class KinesisSender {
    * here is the backpressure that stops the reader.
    */
   async submit(batch: Batch): Promise<void> {
-    for (let busy = this.busyShards.get(batch.shard); busy; busy = this.busyShards.get(batch.shard)) await busy;
+    for (let busy = this.busyShards.get(batch.shard); busy; busy = this.busyShards.get(batch.shard))
+      await busy;
     this.throwIfFatal();
     const done = this.limit(() => this.sendBatch(batch)).finally(() => this.busyShards.delete(batch.shard));
     this.busyShards.set(batch.shard, done);
@@ -121,7 +122,9 @@ export class KinesisSender {
         const code = error instanceof Error ? error.name : 'Error';
         const message = error instanceof Error ? error.message : String(error);
         if (NOT_RETRYABLE.has(code)) {
-          this.options.onFailed(pending.map((record) => ({ record, errorCode: code, errorMessage: message })));
+          this.options.onFailed(
+            pending.map((record) => ({ record, errorCode: code, errorMessage: message })),
+          );
           return;
         }
         callError = { code, message };
@@ -131,7 +134,8 @@ export class KinesisSender {
       const failed: FailedRecord[] = [];
       if (callError) {
         if (callError.code === PTE) this.noteThrottle(batch.shard);
-        for (const record of pending) failed.push({ record, errorCode: callError.code, errorMessage: callError.message });
+        for (const record of pending)
+          failed.push({ record, errorCode: callError.code, errorMessage: callError.message });
       } else {
         const sent: OutgoingRecord[] = [];
         let throttled = false;
@@ -144,7 +148,11 @@ export class KinesisSender {
           }
           const errorCode = result?.ErrorCode ?? 'MissingResult';
           if (errorCode === PTE) throttled = true;
-          failed.push({ record, errorCode, errorMessage: result?.ErrorMessage ?? 'no result for this entry' });
+          failed.push({
+            record,
+            errorCode,
+            errorMessage: result?.ErrorMessage ?? 'no result for this entry',
+          });
         }
         if (throttled) this.noteThrottle(batch.shard);
         else limiter.succeeded(batch.shard);

@@ -75,9 +75,13 @@ export async function openSource(
     try {
       storedBytes = statSync(ref.location).size;
     } catch (error) {
-      throw new ProducerError(`cannot read ${ref.location}: ${(error as Error).message}`, 'check the --source path', {
-        cause: error,
-      });
+      throw new ProducerError(
+        `cannot read ${ref.location}: ${(error as Error).message}`,
+        'check the --source path',
+        {
+          cause: error,
+        },
+      );
     }
     raw = createReadStream(ref.location, { start: seek, highWaterMark: 256 * 1024 });
   }
@@ -120,12 +124,18 @@ function s3SourceError(error: unknown, location: string): Error {
   if (fatal) return fatal;
   const name = error instanceof Error ? error.name : '';
   if (name === 'NoSuchKey' || name === 'NotFound') {
-    return new ProducerError(`source object not found: ${location}`, 'check the key (aws s3 ls) or upload the file first', {
-      cause: error,
-    });
+    return new ProducerError(
+      `source object not found: ${location}`,
+      'check the key (aws s3 ls) or upload the file first',
+      {
+        cause: error,
+      },
+    );
   }
   if (name === 'NoSuchBucket') {
-    return new ProducerError(`source bucket not found: ${location}`, 'check the bucket name and --region', { cause: error });
+    return new ProducerError(`source bucket not found: ${location}`, 'check the bucket name and --region', {
+      cause: error,
+    });
   }
   return error instanceof Error ? error : new Error(String(error));
 }

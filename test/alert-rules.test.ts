@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { UserWindowTotal } from '../core/aggregate.ts';
 import { buildAlertMessage, toSnsSubject } from '../core/alert-message.ts';
-import { AlertRulesError, alertRulesFromJson, DEFAULT_ALERT_RULES, evaluateRules, metricValue } from '../core/rules.ts';
+import {
+  AlertRulesError,
+  alertRulesFromJson,
+  DEFAULT_ALERT_RULES,
+  evaluateRules,
+  metricValue,
+} from '../core/rules.ts';
 import { BOT_KINDS, NORMAL_USER_BOUNDS } from '../core/synthetic.ts';
 
 function total(overrides: Partial<UserWindowTotal> = {}): UserWindowTotal {
@@ -32,7 +38,8 @@ describe('alert rules', () => {
       distinct_sessions: NORMAL_USER_BOUNDS.maxSessions,
       purchase_count: NORMAL_USER_BOUNDS.maxPurchases,
     };
-    for (const rule of DEFAULT_ALERT_RULES) expect(rule.threshold).toBeGreaterThanOrEqual(normalOf[rule.metric]);
+    for (const rule of DEFAULT_ALERT_RULES)
+      expect(rule.threshold).toBeGreaterThanOrEqual(normalOf[rule.metric]);
     const metricOf = {
       total_count: 'total_count',
       view_count: 'views_without_cart_or_purchase',
@@ -48,7 +55,9 @@ describe('alert rules', () => {
 
   it('fires strictly above the threshold, on the merged total', () => {
     const rules = alertRulesFromJson(
-      JSON.stringify([{ id: 'many', description: 'd', metric: 'total_count', threshold: 10, severity: 'low' }]),
+      JSON.stringify([
+        { id: 'many', description: 'd', metric: 'total_count', threshold: 10, severity: 'low' },
+      ]),
       'test',
     );
     expect(evaluateRules(rules, total({ total_count: 10 }))).toEqual([]);
@@ -58,7 +67,9 @@ describe('alert rules', () => {
   it('counts views without cart or purchase only when there is neither', () => {
     expect(metricValue('views_without_cart_or_purchase', total({ view_count: 50 }))).toBe(50);
     expect(metricValue('views_without_cart_or_purchase', total({ view_count: 50, cart_count: 1 }))).toBe(0);
-    expect(metricValue('views_without_cart_or_purchase', total({ view_count: 50, purchase_count: 1 }))).toBe(0);
+    expect(metricValue('views_without_cart_or_purchase', total({ view_count: 50, purchase_count: 1 }))).toBe(
+      0,
+    );
   });
 
   it('uses the defaults when no rules are given', () => {
@@ -69,10 +80,26 @@ describe('alert rules', () => {
   it.each([
     ['not JSON', '[{', /rules.json: not JSON/],
     ['an empty list', '[]', /at least one rule/],
-    ['an unknown metric', '[{"id":"a","description":"d","metric":"clicks","threshold":1,"severity":"low"}]', /\[0\.metric\]/],
-    ['a negative threshold', '[{"id":"a","description":"d","metric":"total_count","threshold":-1,"severity":"low"}]', /\[0\.threshold\]/],
-    ['an unknown field', '[{"id":"a","description":"d","metric":"total_count","threshold":1,"severity":"low","x":1}]', /x/],
-    ['a duplicate id', '[{"id":"a","description":"d","metric":"total_count","threshold":1,"severity":"low"},{"id":"a","description":"d","metric":"purchase_count","threshold":1,"severity":"low"}]', /duplicate rule id "a"/],
+    [
+      'an unknown metric',
+      '[{"id":"a","description":"d","metric":"clicks","threshold":1,"severity":"low"}]',
+      /\[0\.metric\]/,
+    ],
+    [
+      'a negative threshold',
+      '[{"id":"a","description":"d","metric":"total_count","threshold":-1,"severity":"low"}]',
+      /\[0\.threshold\]/,
+    ],
+    [
+      'an unknown field',
+      '[{"id":"a","description":"d","metric":"total_count","threshold":1,"severity":"low","x":1}]',
+      /x/,
+    ],
+    [
+      'a duplicate id',
+      '[{"id":"a","description":"d","metric":"total_count","threshold":1,"severity":"low"},{"id":"a","description":"d","metric":"purchase_count","threshold":1,"severity":"low"}]',
+      /duplicate rule id "a"/,
+    ],
   ])('rejects %s with a clear error', (_name, text, message) => {
     expect(() => alertRulesFromJson(text, 'rules.json')).toThrowError(AlertRulesError);
     expect(() => alertRulesFromJson(text, 'rules.json')).toThrowError(message);
@@ -94,14 +121,19 @@ describe('alert message', () => {
   });
 
   it('says who, when, what was seen, which rule and threshold, and how to query the user', () => {
-    const message = buildAlertMessage(match, total({ cart_count: 0 }), { glueDatabase: 'clickdb', athenaWorkgroup: 'wg' });
+    const message = buildAlertMessage(match, total({ cart_count: 0 }), {
+      glueDatabase: 'clickdb',
+      athenaWorkgroup: 'wg',
+    });
     expect(message.body).toContain('user 512345678');
     expect(message.body).toContain('2019-10-01T00:01:00Z to 2019-10-01T00:02:00Z');
     expect(message.body).toContain('events-per-window (high)');
     expect(message.body).toContain('total_count = 480, threshold 60');
     expect(message.body).toContain('view              480');
     expect(message.body).toContain('clickstream query user_activity_for_user --param user_id=512345678');
-    expect(message.body).toContain(`FROM (SELECT DISTINCT * FROM "clickdb"."user_activity" WHERE dt = '2019-10-01' AND user_id = '512345678')`);
+    expect(message.body).toContain(
+      `FROM (SELECT DISTINCT * FROM "clickdb"."user_activity" WHERE dt = '2019-10-01' AND user_id = '512345678')`,
+    );
     expect(message.attributes).toEqual({
       rule: 'events-per-window',
       severity: 'high',

@@ -2,7 +2,7 @@
  * The DuckDB macros against Trino's documented results (trino.io/docs/current/functions/datetime.html,
  * .../functions/array.html, .../functions/aggregate.html), so the sql/ files mean the same on both engines.
  */
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trinoMacroStatements } from '../analytics/trino-macros.ts';
 
@@ -32,12 +32,35 @@ describe('Trino date/time functions', () => {
   it('date_format: the MySQL specifiers of the Trino table (%i minutes, %M month name, %W weekday, %r, %T, %%)', async () => {
     const ts = "TIMESTAMP '2019-10-06 15:04:05'";
     const cases: Array<[string, string]> = [
-      ['%a', 'Sun'], ['%b', 'Oct'], ['%c', '10'], ['%d', '06'], ['%e', '6'], ['%f', '000000'], ['%H', '15'],
-      ['%h', '03'], ['%I', '03'], ['%i', '04'], ['%j', '279'], ['%k', '15'], ['%l', '3'], ['%M', 'October'],
-      ['%m', '10'], ['%p', 'PM'], ['%r', '03:04:05 PM'], ['%S', '05'], ['%s', '05'], ['%T', '15:04:05'],
-      ['%v', '40'], ['%W', 'Sunday'], ['%Y', '2019'], ['%y', '19'], ['%%', '%'], ['%%M', '%M'],
+      ['%a', 'Sun'],
+      ['%b', 'Oct'],
+      ['%c', '10'],
+      ['%d', '06'],
+      ['%e', '6'],
+      ['%f', '000000'],
+      ['%H', '15'],
+      ['%h', '03'],
+      ['%I', '03'],
+      ['%i', '04'],
+      ['%j', '279'],
+      ['%k', '15'],
+      ['%l', '3'],
+      ['%M', 'October'],
+      ['%m', '10'],
+      ['%p', 'PM'],
+      ['%r', '03:04:05 PM'],
+      ['%S', '05'],
+      ['%s', '05'],
+      ['%T', '15:04:05'],
+      ['%v', '40'],
+      ['%W', 'Sunday'],
+      ['%Y', '2019'],
+      ['%y', '19'],
+      ['%%', '%'],
+      ['%%M', '%M'],
     ];
-    for (const [format, expected] of cases) expect(await value(`date_format(${ts}, '${format}')`), format).toBe(expected);
+    for (const [format, expected] of cases)
+      expect(await value(`date_format(${ts}, '${format}')`), format).toBe(expected);
   });
 
   it('date_format rejects specifiers Trino does not support (%D, %U, %w ...)', async () => {
@@ -47,7 +70,9 @@ describe('Trino date/time functions', () => {
 
   it("date_parse('2022/10/20/05', '%Y/%m/%d/%H') = 2022-10-20 05:00:00.000 (Trino docs example)", async () => {
     expect(await value("date_parse('2022/10/20/05', '%Y/%m/%d/%H')")).toBe('2022-10-20 05:00:00');
-    expect(await value("date_parse('2019-10-01 00:01:02 UTC', '%Y-%m-%d %H:%i:%s UTC')")).toBe('2019-10-01 00:01:02');
+    expect(await value("date_parse('2019-10-01 00:01:02 UTC', '%Y-%m-%d %H:%i:%s UTC')")).toBe(
+      '2019-10-01 00:01:02',
+    );
   });
 
   it('day_of_week is ISO: 1 (Monday) to 7 (Sunday) (Trino docs: day_of_week)', async () => {
@@ -57,8 +82,12 @@ describe('Trino date/time functions', () => {
 
   it("from_iso8601_timestamp('2020-05-11T11:15:05.055+01:00') = 2020-05-11 11:15:05.055 +01:00 (Trino docs example)", async () => {
     // Same instant; DuckDB shows timestamptz in UTC.
-    expect(await value("from_iso8601_timestamp('2020-05-11T11:15:05.055+01:00')")).toBe('2020-05-11 10:15:05.055+00');
-    expect(await value("from_iso8601_timestamp('2019-10-01T00:00:00Z') = TIMESTAMP '2019-10-01 00:00:00'")).toBe(true);
+    expect(await value("from_iso8601_timestamp('2020-05-11T11:15:05.055+01:00')")).toBe(
+      '2020-05-11 10:15:05.055+00',
+    );
+    expect(
+      await value("from_iso8601_timestamp('2019-10-01T00:00:00Z') = TIMESTAMP '2019-10-01 00:00:00'"),
+    ).toBe(true);
   });
 });
 

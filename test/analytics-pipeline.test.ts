@@ -3,18 +3,25 @@
  * S3; every named query then runs on the local engine, and its rows must equal what this test computes
  * on its own from the source CSV.
  */
-import { PutRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import { type KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalEngine, openLocalEngine, runNamedQuery } from '../analytics/local-engine.ts';
+import { loadNamedQueries } from '../analytics/named-queries.ts';
 import type { UserWindowPartial } from '../core/aggregate.ts';
 import type { ClickEvent } from '../core/event.ts';
 import { DEFAULT_ALERT_RULES, evaluateRules } from '../core/rules.ts';
 import { RAW_EVENTS_PREFIX } from '../core/tables.ts';
-import { type LocalEngine, openLocalEngine, runNamedQuery } from '../analytics/local-engine.ts';
-import { loadNamedQueries } from '../analytics/named-queries.ts';
 import { startLocalFirehose } from '../local/firehose.ts';
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
-import { botEvents, loadSource, parseEvents, partial, partialsOf, type Source } from './analytics-fixtures.ts';
+import {
+  botEvents,
+  loadSource,
+  parseEvents,
+  partial,
+  partialsOf,
+  type Source,
+} from './analytics-fixtures.ts';
 
 const source: Source = loadSource();
 const events: ClickEvent[] = parseEvents(source);
@@ -32,13 +39,33 @@ const botB = [
 ];
 // Sessions {c1..c4} and {c3,c4,c5}: 5 distinct (no alert), though the partials' counts add up to 7.
 const botC = [
-  partial('900000003', WINDOW, 'shardId-000000000000', botEvents('900000003', WINDOW, 4, 'cart', ['c1', 'c2', 'c3', 'c4'])),
-  partial('900000003', WINDOW, 'shardId-000000000001', botEvents('900000003', WINDOW, 3, 'cart', ['c3', 'c4', 'c5'])),
+  partial(
+    '900000003',
+    WINDOW,
+    'shardId-000000000000',
+    botEvents('900000003', WINDOW, 4, 'cart', ['c1', 'c2', 'c3', 'c4']),
+  ),
+  partial(
+    '900000003',
+    WINDOW,
+    'shardId-000000000001',
+    botEvents('900000003', WINDOW, 3, 'cart', ['c3', 'c4', 'c5']),
+  ),
 ];
 // Sessions {d1..d4} and {d5,d6}: 6 distinct, above the 5-session rule.
 const botD = [
-  partial('900000004', WINDOW, 'shardId-000000000000', botEvents('900000004', WINDOW, 4, 'cart', ['d1', 'd2', 'd3', 'd4'])),
-  partial('900000004', WINDOW, 'shardId-000000000001', botEvents('900000004', WINDOW, 2, 'cart', ['d5', 'd6'])),
+  partial(
+    '900000004',
+    WINDOW,
+    'shardId-000000000000',
+    botEvents('900000004', WINDOW, 4, 'cart', ['d1', 'd2', 'd3', 'd4']),
+  ),
+  partial(
+    '900000004',
+    WINDOW,
+    'shardId-000000000001',
+    botEvents('900000004', WINDOW, 2, 'cart', ['d5', 'd6']),
+  ),
 ];
 const uniquePartials: UserWindowPartial[] = [...partialsOf(events), ...botA, ...botB, ...botC, ...botD];
 const redelivered = [botB[0], botB[0], ...uniquePartials.slice(0, 5)] as UserWindowPartial[];
@@ -72,7 +99,11 @@ beforeAll(async () => {
     events.map((e) => ({ key: e.category_id, body: { ...e, replayed_at: new Date().toISOString() } })),
   );
   const activity = [...uniquePartials, ...redelivered];
-  await putAll(stack.kinesis, names.userActivityStream, activity.map((p) => ({ key: p.user_id, body: p })));
+  await putAll(
+    stack.kinesis,
+    names.userActivityStream,
+    activity.map((p) => ({ key: p.user_id, body: p })),
+  );
   // Started after the puts: kinesalite serves writes and reads faster one after the other, and
   // the readers still start from TRIM_HORIZON as Firehose does.
   const eventsFirehose = await startLocalFirehose({
@@ -99,7 +130,11 @@ beforeAll(async () => {
   expect(activityFirehose.stats()).toMatchObject({ records: activity.length, errors: 0 });
 
   await stack.s3.send(
-    new PutObjectCommand({ Bucket: names.rawBucket, Key: `${RAW_EVENTS_PREFIX}source.csv`, Body: source.csv }),
+    new PutObjectCommand({
+      Bucket: names.rawBucket,
+      Key: `${RAW_EVENTS_PREFIX}source.csv`,
+      Body: source.csv,
+    }),
   );
   engine = await openLocalEngine({ s3: stack.s3, names });
 }, 90_000);
@@ -110,7 +145,17 @@ afterAll(async () => {
 });
 
 const fieldsOf = (row: string[]) => {
-  const [time = '', type = '', productId = '', categoryId = '', code = '', brand = '', , userId = '', session = ''] = row;
+  const [
+    time = '',
+    type = '',
+    productId = '',
+    categoryId = '',
+    code = '',
+    brand = '',
+    ,
+    userId = '',
+    session = '',
+  ] = row;
   return { time, type, productId, categoryId, code, brand, userId, session, date: time.slice(0, 10) };
 };
 const rows = source.rows.map(fieldsOf);
@@ -123,7 +168,9 @@ describe(`named queries over the lake (${source.label}, ${source.rows.length} ro
       "SELECT count(*) AS n, count_if(brand = '') AS no_brand, count_if(brand IS NULL) AS null_brand FROM raw_events",
     );
     // OpenCSVSerde semantics: an empty field is '', never NULL.
-    expect(raw.rows).toEqual([{ n: rows.length, no_brand: rows.filter((r) => r.brand === '').length, null_brand: 0 }]);
+    expect(raw.rows).toEqual([
+      { n: rows.length, no_brand: rows.filter((r) => r.brand === '').length, null_brand: 0 },
+    ]);
   });
 
   it('unique_visitors_per_day: distinct users, sessions and events per event date', async () => {
@@ -205,7 +252,8 @@ describe(`named queries over the lake (${source.label}, ${source.rows.length} ro
   });
 
   it('top_categories_by_weekday: the 5 busiest categories of each ISO weekday, with its name', async () => {
-    const isoWeekday = (time: string) => ((new Date(`${time.slice(0, 10)}T00:00:00Z`).getUTCDay() + 6) % 7) + 1;
+    const isoWeekday = (time: string) =>
+      ((new Date(`${time.slice(0, 10)}T00:00:00Z`).getUTCDay() + 6) % 7) + 1;
     const names = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'];
     const expected = topCategories(isoWeekday).map(({ bucket, ...rest }) => ({
       weekday: bucket,
@@ -226,10 +274,13 @@ describe(`named queries over the lake (${source.label}, ${source.rows.length} ro
       if (r.type === 'purchase') f.purchases++;
       funnel.set(r.brand, f);
     }
-    const totals = [...funnel.values()].reduce((t, f) => ({ views: t.views + f.views, purchases: t.purchases + f.purchases }), {
-      views: 0,
-      purchases: 0,
-    });
+    const totals = [...funnel.values()].reduce(
+      (t, f) => ({ views: t.views + f.views, purchases: t.purchases + f.purchases }),
+      {
+        views: 0,
+        purchases: 0,
+      },
+    );
     const shop = totals.purchases / totals.views;
     const expected = [...funnel.entries()]
       .filter(([, f]) => f.views >= 100 && f.purchases / f.views < shop / 2)
@@ -237,9 +288,9 @@ describe(`named queries over the lake (${source.label}, ${source.rows.length} ro
       .slice(0, 50);
     expect(expected.length).toBeGreaterThan(0);
     const result = await runNamedQuery(engine, 'brands_needing_marketing');
-    expect(result.rows.map((r) => ({ brand: r.brand, views: r.views, carts: r.carts, purchases: r.purchases }))).toEqual(
-      expected.map(([brand, f]) => ({ brand, ...f })),
-    );
+    expect(
+      result.rows.map((r) => ({ brand: r.brand, views: r.views, carts: r.carts, purchases: r.purchases })),
+    ).toEqual(expected.map(([brand, f]) => ({ brand, ...f })));
     for (const [i, [, f]] of expected.entries()) {
       expect(result.rows[i]?.conversion).toBeCloseTo(f.purchases / f.views, 5);
       expect(result.rows[i]?.shop_conversion).toBeCloseTo(shop, 5);
@@ -283,7 +334,13 @@ describe(`named queries over the lake (${source.label}, ${source.rows.length} ro
     expect(flagged).toEqual(['900000001 2019-10-01 01:00:00.000', '900000004 2019-10-01 01:00:00.000']);
     const result = await runNamedQuery(engine, 'bot_suspects');
     expect(result.rows.map((r) => `${r.user_id} ${r.window_start}`).sort()).toEqual(flagged);
-    expect(result.rows[0]).toMatchObject({ user_id: '900000001', events: 70, views: 35, carts: 35, sessions: 1 });
+    expect(result.rows[0]).toMatchObject({
+      user_id: '900000001',
+      events: 70,
+      views: 35,
+      carts: 35,
+      sessions: 1,
+    });
   });
 
   it('user_activity_for_user: one user, windows merged, the parameter bound (not spliced)', async () => {
@@ -303,7 +360,9 @@ describe(`named queries over the lake (${source.label}, ${source.rows.length} ro
     const someone = events[0]?.user_id as string;
     const own = uniquePartials.filter((p) => p.user_id === someone);
     const mine = await runNamedQuery(engine, 'user_activity_for_user', { user_id: someone });
-    expect(mine.rows.reduce((s, r) => s + Number(r.events), 0)).toBe(own.reduce((s, p) => s + p.total_count, 0));
+    expect(mine.rows.reduce((s, r) => s + Number(r.events), 0)).toBe(
+      own.reduce((s, p) => s + p.total_count, 0),
+    );
     const injection = await runNamedQuery(engine, 'user_activity_for_user', { user_id: "x' OR '1'='1" });
     expect(injection.rows).toEqual([]);
   });

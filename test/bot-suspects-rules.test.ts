@@ -15,9 +15,12 @@ describe('bot_suspects named query', () => {
   const sql = getNamedQuery('bot_suspects').sql;
   const where = sql.slice(sql.lastIndexOf('WHERE'));
 
-  it.each(DEFAULT_ALERT_RULES.map((rule) => [rule.id, rule] as const))('uses the default threshold of rule %s', (_, rule) => {
-    expect(where).toContain(`${SQL_COLUMN[rule.metric]} > ${rule.threshold}`);
-  });
+  it.each(DEFAULT_ALERT_RULES.map((rule) => [rule.id, rule] as const))(
+    'uses the default threshold of rule %s',
+    (_, rule) => {
+      expect(where).toContain(`${SQL_COLUMN[rule.metric]} > ${rule.threshold}`);
+    },
+  );
 
   it('tests views only when the window has no cart and no purchase, as the rule does', () => {
     expect(where).toMatch(/carts = 0 AND purchases = 0 AND views > \d+/);

@@ -32,7 +32,12 @@ describe('config precedence: flags > env > config file > defaults', () => {
     const dir = dirWithConfig({ mode: 'local', region: 'eu-west-1', names: { eventsStream: 'from-file' } });
     const settings = resolveSettings(
       {},
-      { CLICKSTREAM_MODE: 'aws', CLICKSTREAM_REGION: 'us-west-2', AWS_REGION: 'ap-south-1', CLICKSTREAM_EVENTS_STREAM: 'from-env' },
+      {
+        CLICKSTREAM_MODE: 'aws',
+        CLICKSTREAM_REGION: 'us-west-2',
+        AWS_REGION: 'ap-south-1',
+        CLICKSTREAM_EVENTS_STREAM: 'from-env',
+      },
       dir,
     );
     expect(settings).toMatchObject({ mode: 'aws', region: 'us-west-2' });
@@ -40,7 +45,11 @@ describe('config precedence: flags > env > config file > defaults', () => {
   });
 
   it('flags override env', () => {
-    const settings = resolveSettings({ local: true, region: 'sa-east-1' }, { CLICKSTREAM_MODE: 'aws', AWS_REGION: 'ap-south-1' }, dirWithConfig());
+    const settings = resolveSettings(
+      { local: true, region: 'sa-east-1' },
+      { CLICKSTREAM_MODE: 'aws', AWS_REGION: 'ap-south-1' },
+      dirWithConfig(),
+    );
     expect(settings).toMatchObject({ mode: 'local', region: 'sa-east-1' });
   });
 
@@ -62,11 +71,15 @@ describe('validation at the edge', () => {
   });
 
   it('rejects a bad mode in env', () => {
-    expect(() => resolveSettings({}, { CLICKSTREAM_MODE: 'cloud' }, dirWithConfig())).toThrow(/CLICKSTREAM_MODE/);
+    expect(() => resolveSettings({}, { CLICKSTREAM_MODE: 'cloud' }, dirWithConfig())).toThrow(
+      /CLICKSTREAM_MODE/,
+    );
   });
 
   it('fails clearly when --config names a missing file', () => {
-    expect(() => resolveSettings({ config: 'nope.json' }, {}, dirWithConfig())).toThrow(/config file not found/);
+    expect(() => resolveSettings({ config: 'nope.json' }, {}, dirWithConfig())).toThrow(
+      /config file not found/,
+    );
   });
 
   it('local mode without a running stack says how to start one', () => {

@@ -12,7 +12,9 @@ const run = promisify(execFile);
 async function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
   try {
     // NO_COLOR: picocolors colours output whenever CI is set, and these tests read the text.
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1', ...env } });
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
+      env: { ...process.env, NO_COLOR: '1', ...env },
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code: number; stdout: string; stderr: string };
@@ -41,7 +43,9 @@ describe('clickstream CLI', () => {
 
   it('says how to start a stack when --local finds none', async () => {
     const state = join(mkdtempSync(join(tmpdir(), 'clickstream-cli-')), 'state.json');
-    const { code, stderr } = await cli(['replay', '--local', '--source', 'x.csv'], { CLICKSTREAM_STATE_FILE: state });
+    const { code, stderr } = await cli(['replay', '--local', '--source', 'x.csv'], {
+      CLICKSTREAM_STATE_FILE: state,
+    });
     expect(code).toBe(2);
     expect(stderr).toContain('no local stack is running');
     expect(stderr).toContain('clickstream local up');
@@ -67,7 +71,8 @@ describe('clickstream CLI', () => {
       up.stderr?.on('data', (chunk) => {
         stderr += chunk;
       });
-      for (let i = 0; i < 150 && !stderr.includes('to stop'); i++) await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 150 && !stderr.includes('to stop'); i++)
+        await new Promise((r) => setTimeout(r, 100));
       expect(stderr).toContain(`http://127.0.0.1:${ports[0]}`);
 
       const status = await cli(['local', 'status', '--json'], env);

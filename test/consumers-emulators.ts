@@ -1,8 +1,13 @@
 /** Kinesalite and dynalite on 127.0.0.1 for the consumer tests (not a test file itself). */
-import { CreateStreamCommand, DescribeStreamSummaryCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+
 import type { Server } from 'node:http';
+import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import {
+  CreateStreamCommand,
+  DescribeStreamSummaryCommand,
+  type KinesisClient,
+} from '@aws-sdk/client-kinesis';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
 import kinesalite from 'kinesalite';
 import { createDynamoClient, createKinesisClient } from '../adapters/clients.ts';
@@ -22,7 +27,12 @@ function close(server: Server): Promise<void> {
 }
 
 export async function startKinesis(): Promise<{ kinesis: KinesisClient; stop(): Promise<void> }> {
-  const server: Server = kinesalite({ createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 100 });
+  const server: Server = kinesalite({
+    createStreamMs: 0,
+    deleteStreamMs: 0,
+    updateStreamMs: 0,
+    shardLimit: 100,
+  });
   const kinesis = createKinesisClient({ endpoint: await listen(server) });
   return { kinesis, stop: async () => (kinesis.destroy(), close(server)) };
 }
@@ -30,7 +40,9 @@ export async function startKinesis(): Promise<{ kinesis: KinesisClient; stop(): 
 export async function createStream(kinesis: KinesisClient, name: string, shards: number): Promise<void> {
   await kinesis.send(new CreateStreamCommand({ StreamName: name, ShardCount: shards }));
   for (;;) {
-    const { StreamDescriptionSummary } = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName: name }));
+    const { StreamDescriptionSummary } = await kinesis.send(
+      new DescribeStreamSummaryCommand({ StreamName: name }),
+    );
     if (StreamDescriptionSummary?.StreamStatus === 'ACTIVE') return;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
@@ -48,7 +60,10 @@ export async function startDynamo(names: { userActivityTable: string; alertDedup
         TableName: table.tableName,
         BillingMode: 'PAY_PER_REQUEST',
         AttributeDefinitions: table.keys.map((key) => ({ AttributeName: key.name, AttributeType: key.type })),
-        KeySchema: table.keys.map((key, i) => ({ AttributeName: key.name, KeyType: i === 0 ? 'HASH' : 'RANGE' })),
+        KeySchema: table.keys.map((key, i) => ({
+          AttributeName: key.name,
+          KeyType: i === 0 ? 'HASH' : 'RANGE',
+        })),
       }),
     );
   }

@@ -1,7 +1,7 @@
 /** Record factories for the consumer tests (not a test file itself). */
 import type { KinesisStreamRecord } from 'aws-lambda';
-import type { EventRecord, EventType } from '../core/event.ts';
 import type { KinesisWindowEvent } from '../consumers/kinesis-event.ts';
+import type { EventRecord, EventType } from '../core/event.ts';
 
 export function makeEvent(overrides: Partial<EventRecord> = {}): EventRecord {
   return {
@@ -20,12 +20,17 @@ export function makeEvent(overrides: Partial<EventRecord> = {}): EventRecord {
 }
 
 export function eventsOfType(type: EventType, count: number, base: Partial<EventRecord> = {}): EventRecord[] {
-  return Array.from({ length: count }, (_, i) => makeEvent({ ...base, event_type: type, product_id: String(1000 + i) }));
+  return Array.from({ length: count }, (_, i) =>
+    makeEvent({ ...base, event_type: type, product_id: String(1000 + i) }),
+  );
 }
 
 let sequence = 10n ** 20n;
 
-export function kinesisRecord(body: unknown, options: { shardId?: string; raw?: string } = {}): KinesisStreamRecord {
+export function kinesisRecord(
+  body: unknown,
+  options: { shardId?: string; raw?: string } = {},
+): KinesisStreamRecord {
   sequence += 1n;
   const shardId = options.shardId ?? 'shardId-000000000000';
   const sequenceNumber = sequence.toString();

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { createAlerterProcessor } from '../consumers/bot-alerter/processor.ts';
 import { createMemoryDeadLetterSink } from '../consumers/dead-letter.ts';
 import { createJsonLogger } from '../consumers/logger.ts';
-import { emfCount, emfLine, METRIC_NAMES, METRICS_NAMESPACE } from '../consumers/metrics.ts';
+import { emfCount, emfLine, METRICS_NAMESPACE } from '../consumers/metrics.ts';
 import { createAggregatorProcessor } from '../consumers/window-aggregator/processor.ts';
 import { DEFAULT_ALERT_RULES } from '../core/rules.ts';
 import { eventsOfType, kinesisRecord, makeEvent, windowEvent } from './consumers-factories.ts';
@@ -17,7 +17,9 @@ import { eventsOfType, kinesisRecord, makeEvent, windowEvent } from './consumers
 const NOW = Date.UTC(2024, 0, 1);
 
 /** Log lines that carry EMF metrics, parsed. */
-function metricLines(lines: string[]): Array<Record<string, unknown> & { _aws: { CloudWatchMetrics: unknown[] } }> {
+function metricLines(
+  lines: string[],
+): Array<Record<string, unknown> & { _aws: { CloudWatchMetrics: unknown[] } }> {
   return lines.map((line) => JSON.parse(line)).filter((entry) => entry._aws !== undefined);
 }
 
@@ -26,7 +28,9 @@ describe('EMF line builder', () => {
     expect(JSON.parse(emfLine('AlertsSent', 3, NOW))).toEqual({
       _aws: {
         Timestamp: NOW,
-        CloudWatchMetrics: [{ Namespace: 'Clickstream', Dimensions: [[]], Metrics: [{ Name: 'AlertsSent', Unit: 'Count' }] }],
+        CloudWatchMetrics: [
+          { Namespace: 'Clickstream', Dimensions: [[]], Metrics: [{ Name: 'AlertsSent', Unit: 'Count' }] },
+        ],
       },
       AlertsSent: 3,
     });
@@ -35,7 +39,10 @@ describe('EMF line builder', () => {
 
   it('stays valid EMF through the JSON logger: _aws and the value at the top level of the line', () => {
     const lines: string[] = [];
-    createJsonLogger('info', (line) => lines.push(line)).info('windows written', emfCount('WindowsWritten', 7, NOW));
+    createJsonLogger('info', (line) => lines.push(line)).info(
+      'windows written',
+      emfCount('WindowsWritten', 7, NOW),
+    );
     const [entry] = metricLines(lines);
     expect(entry).toMatchObject({ level: 'info', WindowsWritten: 7, _aws: { Timestamp: NOW } });
     expect(entry?._aws.CloudWatchMetrics).toEqual([
@@ -55,7 +62,8 @@ describe('handlers emit their metric once per invocation, only when non-zero', (
         updates++;
         const cid = command.input.ExpressionAttributeValues?.[':cid'];
         if (typeof cid === 'string') {
-          if (merged.has(cid)) throw Object.assign(new Error('conditional'), { name: 'ConditionalCheckFailedException' });
+          if (merged.has(cid))
+            throw Object.assign(new Error('conditional'), { name: 'ConditionalCheckFailedException' });
           merged.add(cid);
         }
         return { Attributes: {} };
@@ -108,13 +116,17 @@ describe('handlers emit their metric once per invocation, only when non-zero', (
     };
     const claimed = new Set<string>();
     const dynamo = {
-      send: async (command: { constructor: { name: string }; input: { TableName?: string; Item?: Record<string, unknown> } }) => {
+      send: async (command: {
+        constructor: { name: string };
+        input: { TableName?: string; Item?: Record<string, unknown> };
+      }) => {
         const kind = command.constructor.name;
         if (kind === 'BatchGetCommand') return { Responses: { ua: [total] } };
         if (kind === 'GetCommand') return { Item: { status: 'sent' } };
         if (kind === 'PutCommand') {
           const id = String(Object.values(command.input.Item ?? {})[0]);
-          if (claimed.has(id)) throw Object.assign(new Error('conditional'), { name: 'ConditionalCheckFailedException' });
+          if (claimed.has(id))
+            throw Object.assign(new Error('conditional'), { name: 'ConditionalCheckFailedException' });
           claimed.add(id);
         }
         return {};

@@ -6,16 +6,16 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EVENT_TYPES, type EventRecord, parseRow } from '../core/event.ts';
-import { createSyntheticGenerator } from '../core/synthetic.ts';
-import { aggregateEvents, toUserWindowTotal } from '../core/window.ts';
-import { DEFAULT_ALERT_RULES } from '../core/rules.ts';
 import { createAlerterHandler } from '../consumers/bot-alerter/handler.ts';
 import { createMemoryDeadLetterSink } from '../consumers/dead-letter.ts';
+import type { KinesisWindowEvent } from '../consumers/kinesis-event.ts';
 import { putAllRecords } from '../consumers/put-records.ts';
 import { itemToTotal } from '../consumers/user-activity-item.ts';
 import { createAggregatorHandler } from '../consumers/window-aggregator/handler.ts';
-import type { KinesisWindowEvent } from '../consumers/kinesis-event.ts';
+import { EVENT_TYPES, type EventRecord, parseRow } from '../core/event.ts';
+import { DEFAULT_ALERT_RULES } from '../core/rules.ts';
+import { createSyntheticGenerator } from '../core/synthetic.ts';
+import { aggregateEvents, toUserWindowTotal } from '../core/window.ts';
 import { createMemoryOnFailureDestination, startLambdaRunner } from '../local/lambda-runner.ts';
 import { eventRecordJson } from '../producer/batcher.ts';
 import { createStream, startDynamo, startKinesis } from './consumers-emulators.ts';
@@ -40,7 +40,10 @@ beforeAll(async () => {
   const k = await startKinesis();
   kinesis = k.kinesis;
   stops.push(k.stop);
-  const tables = Array.from({ length: 3 }, (_, i) => ({ userActivityTable: `ua-${i + 1}`, alertDedupeTable: `ad-${i + 1}` }));
+  const tables = Array.from({ length: 3 }, (_, i) => ({
+    userActivityTable: `ua-${i + 1}`,
+    alertDedupeTable: `ad-${i + 1}`,
+  }));
   const d = await startDynamo(tables[0]!);
   dynamo = d.dynamo;
   stops.push(d.stop);
@@ -52,8 +55,14 @@ beforeAll(async () => {
         new CreateTableCommand({
           TableName: table.tableName,
           BillingMode: 'PAY_PER_REQUEST',
-          AttributeDefinitions: table.keys.map((key) => ({ AttributeName: key.name, AttributeType: key.type })),
-          KeySchema: table.keys.map((key, i) => ({ AttributeName: key.name, KeyType: i === 0 ? 'HASH' : 'RANGE' })),
+          AttributeDefinitions: table.keys.map((key) => ({
+            AttributeName: key.name,
+            AttributeType: key.type,
+          })),
+          KeySchema: table.keys.map((key, i) => ({
+            AttributeName: key.name,
+            KeyType: i === 0 ? 'HASH' : 'RANGE',
+          })),
         }),
       );
     }
@@ -73,7 +82,9 @@ function recordingSns(failFirst: number): { sns: SNSClient; published: Published
   const published: Published[] = [];
   let failed = 0;
   const sns = {
-    async send(command: { input: { Subject?: string; MessageAttributes?: Record<string, { StringValue?: string }> } }) {
+    async send(command: {
+      input: { Subject?: string; MessageAttributes?: Record<string, { StringValue?: string }> };
+    }) {
       if (failed < failFirst) {
         failed++;
         throw Object.assign(new Error('SNS unavailable'), { name: 'InternalErrorException' });
@@ -160,8 +171,12 @@ async function runPipeline(options: RunOptions) {
     onFailure,
     pollIntervalMs: 10,
   });
-  const entries = events.map((event) => ({ partitionKey: event.category_id, data: Buffer.from(eventRecordJson(event, event.replayed_at)) }));
-  for (const raw of options.malformed ?? []) entries.splice(100, 0, { partitionKey: '1', data: Buffer.from(raw) });
+  const entries = events.map((event) => ({
+    partitionKey: event.category_id,
+    data: Buffer.from(eventRecordJson(event, event.replayed_at)),
+  }));
+  for (const raw of options.malformed ?? [])
+    entries.splice(100, 0, { partitionKey: '1', data: Buffer.from(raw) });
   await putAllRecords(kinesis, eventsStream, entries);
   await aggregatorRunner.drain();
   await alerterRunner.drain();
@@ -171,7 +186,9 @@ async function runPipeline(options: RunOptions) {
   const items: Record<string, unknown>[] = [];
   let startKey: Record<string, unknown> | undefined;
   do {
-    const page = await dynamo.send(new ScanCommand({ TableName: names.userActivityTable, ExclusiveStartKey: startKey }));
+    const page = await dynamo.send(
+      new ScanCommand({ TableName: names.userActivityTable, ExclusiveStartKey: startKey }),
+    );
     items.push(...(page.Items ?? []));
     startKey = page.LastEvaluatedKey;
   } while (startKey);
@@ -191,7 +208,18 @@ async function runPipeline(options: RunOptions) {
   };
 }
 
-function sumByType(totals: Map<string, { view_count: number; cart_count: number; remove_from_cart_count: number; purchase_count: number; total_count: number }>) {
+function sumByType(
+  totals: Map<
+    string,
+    {
+      view_count: number;
+      cart_count: number;
+      remove_from_cart_count: number;
+      purchase_count: number;
+      total_count: number;
+    }
+  >,
+) {
   const sums = { view: 0, cart: 0, remove_from_cart: 0, purchase: 0, total: 0 };
   for (const t of totals.values()) {
     sums.view += t.view_count;
@@ -240,10 +268,14 @@ describe('consumers pipeline on the emulators', () => {
   it('alerts every injected bot and no normal user, once per (user, window, rule)', () => {
     const alerted = new Set(clean.published.map((p) => p.attributes.user_id));
     expect([...alerted].sort()).toEqual(bots.map((bot) => bot.user_id).sort());
-    const keys = clean.published.map((p) => `${p.attributes.user_id}|${p.attributes.window_start}|${p.attributes.rule}`);
+    const keys = clean.published.map(
+      (p) => `${p.attributes.user_id}|${p.attributes.window_start}|${p.attributes.rule}`,
+    );
     expect(new Set(keys).size).toBe(keys.length);
     for (const bot of bots) {
-      const rules = new Set(clean.published.filter((p) => p.attributes.user_id === bot.user_id).map((p) => p.attributes.rule));
+      const rules = new Set(
+        clean.published.filter((p) => p.attributes.user_id === bot.user_id).map((p) => p.attributes.rule),
+      );
       expect(rules.size, bot.kind).toBeGreaterThan(0);
     }
   });
@@ -254,7 +286,9 @@ describe('consumers pipeline on the emulators', () => {
     expect(faulty.publishFailures).toBe(1);
     expect(faulty.totals).toEqual(clean.totals);
     const keys = (published: Published[]) =>
-      published.map((p) => `${p.attributes.user_id}|${p.attributes.window_start}|${p.attributes.rule}`).sort();
+      published
+        .map((p) => `${p.attributes.user_id}|${p.attributes.window_start}|${p.attributes.rule}`)
+        .sort();
     expect(keys(faulty.published)).toEqual(keys(clean.published));
     expect(faulty.onFailure).toEqual([]);
   }, 120_000);

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDynamoClient, createKinesisClient } from '../adapters/clients.ts';
-import { computeSourceTruth, scanAll, type SourceTruth } from '../analytics/verify.ts';
+import { computeSourceTruth, type SourceTruth, scanAll } from '../analytics/verify.ts';
 import { TTL_ATTRIBUTE } from '../consumers/tables.ts';
 import { itemToTotal } from '../consumers/user-activity-item.ts';
 import type { UserWindowTotal } from '../core/aggregate.ts';
@@ -20,7 +20,7 @@ import type { LambdaRunnerHooks, LambdaRunnerStats } from '../local/lambda-runne
 import type { ReceivedMail } from '../local/mail.ts';
 import { startLocalPipeline } from '../local/pipeline.ts';
 import { startLocalStack } from '../local/stack.ts';
-import { replayToStream, type ReplaySummary } from '../producer/replay.ts';
+import { type ReplaySummary, replayToStream } from '../producer/replay.ts';
 
 const workDir = mkdtempSync(join(tmpdir(), 'clickstream-consumers-replay-'));
 const csvPath = join(workDir, 'events.csv');
@@ -50,7 +50,11 @@ interface RunResult {
 }
 
 async function run(options: RunOptions): Promise<RunResult> {
-  const stack = await startLocalStack({ ports: 'ephemeral', mail: 'sink', shardCount: { events: options.eventShards } });
+  const stack = await startLocalStack({
+    ports: 'ephemeral',
+    mail: 'sink',
+    shardCount: { events: options.eventShards },
+  });
   const kinesis = createKinesisClient({ endpoint: stack.endpoints.kinesis, maxAttempts: 1 });
   const dynamo = createDynamoClient({ endpoint: stack.endpoints.dynamodb });
   const runDir = mkdtempSync(join(workDir, 'run-'));
@@ -86,7 +90,12 @@ async function run(options: RunOptions): Promise<RunResult> {
       const { cids: _ids, contributions: _count, [TTL_ATTRIBUTE]: _ttl, ...stored } = item;
       items.set(
         key,
-        Object.fromEntries(Object.entries(stored).map(([name, value]) => [name, value instanceof Set ? [...value].sort() : value])),
+        Object.fromEntries(
+          Object.entries(stored).map(([name, value]) => [
+            name,
+            value instanceof Set ? [...value].sort() : value,
+          ]),
+        ),
       );
     }
     return {
@@ -126,7 +135,11 @@ beforeAll(async () => {
     [...truth.windows].map(([key, { contributions: _one, ...total }]) => [key, total] as const),
   );
   expectedAlerts = [...truth.windows.values()]
-    .flatMap((total) => evaluateRules(DEFAULT_ALERT_RULES, total).map((m) => `${total.user_id}|${total.window_start}|${m.rule.id}`))
+    .flatMap((total) =>
+      evaluateRules(DEFAULT_ALERT_RULES, total).map(
+        (m) => `${total.user_id}|${total.window_start}|${m.rule.id}`,
+      ),
+    )
     .sort();
 
   runs.max = await run({ speed: 'max', eventShards: 4, batchSize: 500 });
@@ -180,7 +193,8 @@ describe('replay → consumers → DynamoDB and mail, on the embedded stack', ()
     expect(expectedTotals.size).toBeGreaterThan(100);
     for (const [name, result] of Object.entries(runs)) {
       expect(result.totals.size, name).toBe(expectedTotals.size);
-      for (const [key, total] of expectedTotals) expect(result.totals.get(key), `${name} ${key}`).toEqual(total);
+      for (const [key, total] of expectedTotals)
+        expect(result.totals.get(key), `${name} ${key}`).toEqual(total);
     }
     // Beyond the totals: the same session and product ids, times and revenue in every stored item.
     expect(runs.paced.items).toEqual(runs.max.items);

@@ -9,7 +9,11 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KinesisWindowEvent } from '../consumers/kinesis-event.ts';
 import { putAllRecords } from '../consumers/put-records.ts';
-import { createMemoryOnFailureDestination, type LambdaRunnerOptions, startLambdaRunner } from '../local/lambda-runner.ts';
+import {
+  createMemoryOnFailureDestination,
+  type LambdaRunnerOptions,
+  startLambdaRunner,
+} from '../local/lambda-runner.ts';
 import { createStream, startKinesis } from './consumers-emulators.ts';
 
 let kinesis: KinesisClient;
@@ -30,7 +34,8 @@ async function streamWith(n: number): Promise<string> {
   return name;
 }
 
-const bodies = (event: KinesisWindowEvent<unknown>) => event.Records.map((r) => Buffer.from(r.kinesis.data, 'base64').toString());
+const bodies = (event: KinesisWindowEvent<unknown>) =>
+  event.Records.map((r) => Buffer.from(r.kinesis.data, 'base64').toString());
 
 async function run(
   n: number,
@@ -39,7 +44,15 @@ async function run(
 ) {
   const streamName = await streamWith(n);
   const onFailure = createMemoryOnFailureDestination();
-  const runner = await startLambdaRunner({ kinesis, streamName, handler, onFailure, pollIntervalMs: 5, retryDelayMs: 0, ...options });
+  const runner = await startLambdaRunner({
+    kinesis,
+    streamName,
+    handler,
+    onFailure,
+    pollIntervalMs: 5,
+    retryDelayMs: 0,
+    ...options,
+  });
   await runner.drain();
   await runner.stop();
   return { stats: runner.stats(), onFailure };
@@ -52,7 +65,12 @@ describe('local Lambda runner (Kinesis event source mapping)', () => {
     expect(seen.map((e) => e.Records.length)).toEqual([10, 10, 5]);
     expect(seen.flatMap(bodies)).toEqual(Array.from({ length: 25 }, (_, i) => String(i)));
     const record = seen[0]!.Records[0]!;
-    expect(record).toMatchObject({ eventSource: 'aws:kinesis', eventName: 'aws:kinesis:record', eventVersion: '1.0', awsRegion: 'us-east-1' });
+    expect(record).toMatchObject({
+      eventSource: 'aws:kinesis',
+      eventName: 'aws:kinesis:record',
+      eventVersion: '1.0',
+      awsRegion: 'us-east-1',
+    });
     expect(record.kinesis.kinesisSchemaVersion).toBe('1.0');
     expect(record.eventID).toBe(`shardId-000000000000:${record.kinesis.sequenceNumber}`);
     expect(record.eventSourceARN).toMatch(/^arn:aws:kinesis:.*:stream\/runner-/);
@@ -87,10 +105,14 @@ describe('local Lambda runner (Kinesis event source mapping)', () => {
 
   it('treats a tumbling-window response without state as a failed invocation (services-kinesis-windows.html)', async () => {
     // Only the record-carrying invokes omit state: a failing final invoke would pause the shard for good.
-    const { stats, onFailure } = await run(3, async (event) => (event.isFinalInvokeForWindow ? { state: {} } : { batchItemFailures: [] }), {
-      tumblingWindowSeconds: 900,
-      maxRetryAttempts: 1,
-    });
+    const { stats, onFailure } = await run(
+      3,
+      async (event) => (event.isFinalInvokeForWindow ? { state: {} } : { batchItemFailures: [] }),
+      {
+        tumblingWindowSeconds: 900,
+        maxRetryAttempts: 1,
+      },
+    );
     expect(stats.functionErrors).toBe(2);
     expect(onFailure.records).toHaveLength(1);
   });
@@ -111,7 +133,10 @@ describe('local Lambda runner (Kinesis event source mapping)', () => {
     expect(delivered).toEqual(['3', '4', '5']);
     expect(onFailure.records).toHaveLength(1);
     const failure = onFailure.records[0]!;
-    expect(failure.requestContext).toMatchObject({ condition: 'RetryAttemptsExhausted', approximateInvokeCount: 3 });
+    expect(failure.requestContext).toMatchObject({
+      condition: 'RetryAttemptsExhausted',
+      approximateInvokeCount: 3,
+    });
     expect(failure.KinesisBatchInfo).toMatchObject({ shardId: 'shardId-000000000000', batchSize: 3 });
     expect(failure.KinesisBatchInfo.streamArn).toMatch(/stream\/runner-/);
     expect(failure.version).toBe('1.0');
@@ -144,7 +169,12 @@ describe('local Lambda runner (Kinesis event source mapping)', () => {
         if (!failed) {
           failed = true;
           const [, , third, , fifth] = event.Records;
-          return { batchItemFailures: [{ itemIdentifier: fifth!.kinesis.sequenceNumber }, { itemIdentifier: third!.kinesis.sequenceNumber }] };
+          return {
+            batchItemFailures: [
+              { itemIdentifier: fifth!.kinesis.sequenceNumber },
+              { itemIdentifier: third!.kinesis.sequenceNumber },
+            ],
+          };
         }
         return { batchItemFailures: [] };
       },
@@ -159,21 +189,26 @@ describe('local Lambda runner (Kinesis event source mapping)', () => {
   it.each([
     ['an empty itemIdentifier', ''],
     ['a null itemIdentifier', null],
-  ])('fails the whole batch on %s (services-kinesis-batchfailurereporting.html)', async (_name, identifier) => {
-    const batches: string[][] = [];
-    await run(
-      4,
-      async (event) => {
-        batches.push(bodies(event));
-        return { batchItemFailures: batches.length === 1 ? [{ itemIdentifier: identifier as string }] : [] };
-      },
-      { batchSize: 4, reportBatchItemFailures: true },
-    );
-    expect(batches).toEqual([
-      ['0', '1', '2', '3'],
-      ['0', '1', '2', '3'],
-    ]);
-  });
+  ])(
+    'fails the whole batch on %s (services-kinesis-batchfailurereporting.html)',
+    async (_name, identifier) => {
+      const batches: string[][] = [];
+      await run(
+        4,
+        async (event) => {
+          batches.push(bodies(event));
+          return {
+            batchItemFailures: batches.length === 1 ? [{ itemIdentifier: identifier as string }] : [],
+          };
+        },
+        { batchSize: 4, reportBatchItemFailures: true },
+      );
+      expect(batches).toEqual([
+        ['0', '1', '2', '3'],
+        ['0', '1', '2', '3'],
+      ]);
+    },
+  );
 
   it('ignores batchItemFailures unless ReportBatchItemFailures is on (services-kinesis-batchfailurereporting.html)', async () => {
     let calls = 0;
@@ -190,18 +225,14 @@ describe('local Lambda runner (Kinesis event source mapping)', () => {
 
   it('lets a hook fail the n-th invocation, which is then retried with the same records', async () => {
     const batches: string[][] = [];
-    const { stats } = await run(
-      4,
-      async (event) => void batches.push(bodies(event)),
-      {
-        batchSize: 2,
-        hooks: {
-          beforeInvoke(n) {
-            if (n === 2) throw new Error('injected');
-          },
+    const { stats } = await run(4, async (event) => void batches.push(bodies(event)), {
+      batchSize: 2,
+      hooks: {
+        beforeInvoke(n) {
+          if (n === 2) throw new Error('injected');
         },
       },
-    );
+    });
     expect(batches).toEqual([
       ['0', '1'],
       ['2', '3'],

@@ -15,7 +15,11 @@ import { type LocalStack, startLocalStack } from '../local/stack.ts';
 let stack: LocalStack;
 
 beforeAll(async () => {
-  stack = await startLocalStack({ ports: 'ephemeral', mail: 'sink', shardCount: { events: 3, userActivity: 1 } });
+  stack = await startLocalStack({
+    ports: 'ephemeral',
+    mail: 'sink',
+    shardCount: { events: 3, userActivity: 1 },
+  });
 });
 afterAll(async () => {
   await stack?.stop();
@@ -41,7 +45,9 @@ async function put(stream: string, bodies: string[]): Promise<void> {
     const result = await stack.kinesis.send(
       new PutRecordsCommand({
         StreamName: stream,
-        Records: bodies.slice(i, i + 500).map((body, j) => ({ PartitionKey: String(i + j), Data: Buffer.from(body) })),
+        Records: bodies
+          .slice(i, i + 500)
+          .map((body, j) => ({ PartitionKey: String(i + j), Data: Buffer.from(body) })),
       }),
     );
     expect(result.FailedRecordCount ?? 0).toBe(0);
@@ -49,14 +55,18 @@ async function put(stream: string, bodies: string[]): Promise<void> {
 }
 
 async function keys(prefix: string): Promise<Array<{ key: string; size: number }>> {
-  const page = await stack.s3.send(new ListObjectsV2Command({ Bucket: stack.names.lakeBucket, Prefix: prefix, MaxKeys: 1000 }));
+  const page = await stack.s3.send(
+    new ListObjectsV2Command({ Bucket: stack.names.lakeBucket, Prefix: prefix, MaxKeys: 1000 }),
+  );
   return (page.Contents ?? []).map((o) => ({ key: o.Key ?? '', size: o.Size ?? 0 }));
 }
 
 describe('local Firehose', () => {
   it('writes each record under its event date, loses none, and sends bad records to errors/', async () => {
     const perDay = { 1: 1500, 2: 300, 3: 7 } as const;
-    const good = Object.entries(perDay).flatMap(([day, n]) => Array.from({ length: n }, (_, i) => JSON.stringify(event(i, Number(day)))));
+    const good = Object.entries(perDay).flatMap(([day, n]) =>
+      Array.from({ length: n }, (_, i) => JSON.stringify(event(i, Number(day)))),
+    );
     const bad = [
       'not json at all',
       JSON.stringify({ ...event(1, 1), event_time: 'yesterday' }),
@@ -76,30 +86,53 @@ describe('local Firehose', () => {
     // flush() reads every shard to its tip first, so nothing put before it is left behind.
     await firehose.flush();
     await firehose.stop();
-    expect(firehose.stats()).toMatchObject({ received: good.length + bad.length, records: good.length, errors: 3 });
+    expect(firehose.stats()).toMatchObject({
+      received: good.length + bad.length,
+      records: good.length,
+      errors: 3,
+    });
 
     const lake = await keys('events/');
-    const name = /^events\/dt=(\d{4}-\d{2}-\d{2})\/clickstream-events-1-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}-[0-9a-f-]{36}\.parquet$/;
+    const name =
+      /^events\/dt=(\d{4}-\d{2}-\d{2})\/clickstream-events-1-\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}-[0-9a-f-]{36}\.parquet$/;
     for (const { key } of lake) expect(key).toMatch(name);
     // Event dates, not the arrival date (today).
-    expect([...new Set(lake.map(({ key }) => name.exec(key)?.[1]))].sort()).toEqual(['2019-10-01', '2019-10-02', '2019-10-03']);
+    expect([...new Set(lake.map(({ key }) => name.exec(key)?.[1]))].sort()).toEqual([
+      '2019-10-01',
+      '2019-10-02',
+      '2019-10-03',
+    ]);
     // 1500 records of ~330 bytes exceed the 64 KiB buffer several times.
     expect(lake.filter(({ key }) => key.includes('dt=2019-10-01/')).length).toBeGreaterThan(3);
 
     const errorKeys = await keys('errors/');
-    const types = errorKeys.map(({ key }) => /^errors\/events\/([a-z-]+)\/\d{4}\/\d{2}\/\d{2}\/clickstream-events-1-.*\.gz$/.exec(key)?.[1]);
+    const types = errorKeys.map(
+      ({ key }) =>
+        /^errors\/events\/([a-z-]+)\/\d{4}\/\d{2}\/\d{2}\/clickstream-events-1-.*\.gz$/.exec(key)?.[1],
+    );
     expect(types.sort()).toEqual(['format-conversion-failed', 'partitioning-failed']);
     const lines: Array<{ rawData: string; errorCode: string }> = [];
     for (const { key } of errorKeys) {
       const object = await stack.s3.send(new GetObjectCommand({ Bucket: stack.names.lakeBucket, Key: key }));
-      const text = gunzipSync(await (object.Body?.transformToByteArray() ?? new Uint8Array())).toString('utf8');
-      lines.push(...text.trim().split('\n').map((line) => JSON.parse(line)));
+      const text = gunzipSync(await (object.Body?.transformToByteArray() ?? new Uint8Array())).toString(
+        'utf8',
+      );
+      lines.push(
+        ...text
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line)),
+      );
     }
-    expect(lines.map((l) => Buffer.from(l.rawData, 'base64').toString('utf8')).sort()).toEqual([...bad].sort());
+    expect(lines.map((l) => Buffer.from(l.rawData, 'base64').toString('utf8')).sort()).toEqual(
+      [...bad].sort(),
+    );
 
     const engine = await openLocalEngine({ s3: stack.s3, names: stack.names });
     try {
-      const result = await engine.query('SELECT dt, count(*) AS n, sum(price) AS total FROM events GROUP BY dt ORDER BY dt');
+      const result = await engine.query(
+        'SELECT dt, count(*) AS n, sum(price) AS total FROM events GROUP BY dt ORDER BY dt',
+      );
       expect(result.rows.map((r) => [r.dt, r.n])).toEqual([
         ['2019-10-01', 1500],
         ['2019-10-02', 300],
@@ -123,9 +156,20 @@ describe('local Firehose', () => {
       pollMs: 20,
     });
     const partial = {
-      user_id: '1', window_start: '2019-11-02T10:00:00Z', window_seconds: 60, contribution_id: 'c1',
-      view_count: 1, cart_count: 0, remove_from_cart_count: 0, purchase_count: 0, total_count: 1,
-      sessions: ['s'], products: ['p'], revenue: 0, first_event_time: '2019-11-02T10:00:05Z', last_event_time: '2019-11-02T10:00:05Z',
+      user_id: '1',
+      window_start: '2019-11-02T10:00:00Z',
+      window_seconds: 60,
+      contribution_id: 'c1',
+      view_count: 1,
+      cart_count: 0,
+      remove_from_cart_count: 0,
+      purchase_count: 0,
+      total_count: 1,
+      sessions: ['s'],
+      products: ['p'],
+      revenue: 0,
+      first_event_time: '2019-11-02T10:00:05Z',
+      last_event_time: '2019-11-02T10:00:05Z',
     };
     await put(stack.names.userActivityStream, [JSON.stringify(partial)]);
     while (firehose.stats().objects === 0) await new Promise((resolve) => setTimeout(resolve, 20));

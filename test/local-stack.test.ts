@@ -1,5 +1,10 @@
 import { Readable } from 'node:stream';
-import { GetRecordsCommand, GetShardIteratorCommand, ListShardsCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import {
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  ListShardsCommand,
+  PutRecordsCommand,
+} from '@aws-sdk/client-kinesis';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { PublishCommand } from '@aws-sdk/client-sns';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
@@ -12,19 +17,28 @@ describe('embedded AWS stack, through the real SDK clients', () => {
   let stack: LocalStack;
 
   beforeAll(async () => {
-    stack = await startLocalStack({ ports: 'ephemeral', mail: 'sink', shardCount: { events: 3, userActivity: 1 } });
+    stack = await startLocalStack({
+      ports: 'ephemeral',
+      mail: 'sink',
+      shardCount: { events: 3, userActivity: 1 },
+    });
   });
   afterAll(() => stack?.stop());
 
   it('binds every endpoint to 127.0.0.1', () => {
-    for (const endpoint of Object.values(stack.endpoints)) expect(endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    for (const endpoint of Object.values(stack.endpoints))
+      expect(endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(stack.smtp.host).toBe('127.0.0.1');
   });
 
   it('creates the streams with the asked shard counts, and creating again is harmless', async () => {
     const shards = await stack.kinesis.send(new ListShardsCommand({ StreamName: stack.names.eventsStream }));
     expect(shards.Shards).toHaveLength(3);
-    await createResources(stack.endpoints, stack.names, { eventsShards: 3, userActivityShards: 1, alertEmail: 'ops@clickstream.local' });
+    await createResources(stack.endpoints, stack.names, {
+      eventsShards: 3,
+      userActivityShards: 1,
+      alertEmail: 'ops@clickstream.local',
+    });
     const again = await stack.kinesis.send(new ListShardsCommand({ StreamName: stack.names.eventsStream }));
     expect(again.Shards).toHaveLength(3);
   });
@@ -39,7 +53,11 @@ describe('embedded AWS stack, through the real SDK clients', () => {
     );
     expect(put.FailedRecordCount).toBe(0);
     const iterator = await stack.kinesis.send(
-      new GetShardIteratorCommand({ StreamName, ShardId: 'shardId-000000000000', ShardIteratorType: 'TRIM_HORIZON' }),
+      new GetShardIteratorCommand({
+        StreamName,
+        ShardId: 'shardId-000000000000',
+        ShardIteratorType: 'TRIM_HORIZON',
+      }),
     );
     const got = await stack.kinesis.send(new GetRecordsCommand({ ShardIterator: iterator.ShardIterator }));
     expect((got.Records ?? []).map((r) => Buffer.from(r.Data ?? []).toString())).toEqual(['a', 'b', 'c']);
@@ -69,13 +87,17 @@ describe('embedded AWS stack, through the real SDK clients', () => {
       client: stack.s3,
       params: { Bucket: stack.names.rawBucket, Key: 'stream/test.csv', Body: Readable.from([body]) },
     }).done();
-    const got = await stack.s3.send(new GetObjectCommand({ Bucket: stack.names.rawBucket, Key: 'stream/test.csv' }));
+    const got = await stack.s3.send(
+      new GetObjectCommand({ Bucket: stack.names.rawBucket, Key: 'stream/test.csv' }),
+    );
     expect(Buffer.from(await got.Body!.transformToByteArray()).equals(body)).toBe(true);
   });
 
   it('publishes to the alert topic and the mail arrives in the SMTP sink', async () => {
     const sns = createSnsClient({ endpoint: stack.endpoints.sns });
-    await sns.send(new PublishCommand({ TopicArn: stack.topicArn, Subject: 'Bot activity: test', Message: 'hello' }));
+    await sns.send(
+      new PublishCommand({ TopicArn: stack.topicArn, Subject: 'Bot activity: test', Message: 'hello' }),
+    );
     const [mail] = await stack.mailbox!.waitFor(1, 5000);
     expect(mail?.subject).toBe('Bot activity: test');
     expect(mail?.to).toContain('ops@clickstream.local');

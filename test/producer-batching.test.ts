@@ -190,7 +190,9 @@ describe('ShardRateLimiter', () => {
 describe('ShardMap', () => {
   it('routes a key by the md5 of the key into the hash-key ranges', () => {
     const step = 2n ** 128n / 4n;
-    const map = new ShardMap([3, 1, 0, 2].map((i) => ({ shardId: `shardId-${i}`, startingHashKey: step * BigInt(i) })));
+    const map = new ShardMap(
+      [3, 1, 0, 2].map((i) => ({ shardId: `shardId-${i}`, startingHashKey: step * BigInt(i) })),
+    );
     expect(map.count).toBe(4);
     // md5('a') = 0cc175b9...: first quarter; md5('b') = 92eb5ffe...: third quarter.
     expect(map.shards[map.shardOf('a')]?.shardId).toBe('shardId-0');

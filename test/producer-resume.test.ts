@@ -4,7 +4,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadCheckpoint } from '../producer/checkpoint.ts';
 import { replayToStream } from '../producer/replay.ts';
-import { csv, readStream, STREAM, startKinesis, type TestKinesis, tempDir, validRows } from './producer-support.ts';
+import {
+  csv,
+  readStream,
+  STREAM,
+  startKinesis,
+  type TestKinesis,
+  tempDir,
+  validRows,
+} from './producer-support.ts';
 
 let kinesis: TestKinesis;
 let dir: ReturnType<typeof tempDir>;
@@ -28,8 +36,21 @@ it('resumes a run killed with SIGKILL without losing a row, duplicates within th
 
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(import.meta.dirname, 'producer-resume-child.ts'), kinesis.endpoint, STREAM, source, checkpoint, rejects, failedOut],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AWS_SDK_JS_SUPPRESS_NODE_VERSION_WARNING: '1' } },
+    [
+      '--import',
+      'tsx',
+      join(import.meta.dirname, 'producer-resume-child.ts'),
+      kinesis.endpoint,
+      STREAM,
+      source,
+      checkpoint,
+      rejects,
+      failedOut,
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, AWS_SDK_JS_SUPPRESS_NODE_VERSION_WARNING: '1' },
+    },
   );
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => {
@@ -38,7 +59,9 @@ it('resumes a run killed with SIGKILL without losing a row, duplicates within th
   child.stderr.on('data', (chunk: Buffer) => {
     output += chunk.toString();
   });
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+  const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+    child.on('exit', (_code, signal) => resolve(signal)),
+  );
   // Kill once the checkpoint has moved past a few thousand rows: mid-run, with calls in flight.
   for (;;) {
     const state = existsSync(checkpoint) ? loadCheckpoint(checkpoint) : undefined;
@@ -55,7 +78,14 @@ it('resumes a run killed with SIGKILL without losing a row, duplicates within th
   expect(before).toBeGreaterThan(0);
   expect(before).toBeLessThan(ROWS);
 
-  const summary = await replayToStream({ kinesis: kinesis.kinesis, streamName: STREAM, source, checkpoint, rejects, failedOut });
+  const summary = await replayToStream({
+    kinesis: kinesis.kinesis,
+    streamName: STREAM,
+    source,
+    checkpoint,
+    rejects,
+    failedOut,
+  });
   expect(summary.resumedFrom).toEqual({ line: saved?.line, byteOffset: saved?.byteOffset });
   expect(summary.possibleDuplicates).toBe(2_000);
   // This run read exactly the rows after the checkpoint.
@@ -70,6 +100,13 @@ it('resumes a run killed with SIGKILL without losing a row, duplicates within th
   expect(duplicates).toBeLessThanOrEqual(summary.possibleDuplicates);
 
   // A finished checkpoint resumes to nothing.
-  const again = await replayToStream({ kinesis: kinesis.kinesis, streamName: STREAM, source, checkpoint, rejects, failedOut });
+  const again = await replayToStream({
+    kinesis: kinesis.kinesis,
+    streamName: STREAM,
+    source,
+    checkpoint,
+    rejects,
+    failedOut,
+  });
   expect(again).toMatchObject({ read: 0, sent: 0 });
 });

@@ -54,12 +54,19 @@ describe('bad rows', () => {
     expect(summary.sent).toBe(2);
     expect(summary.failed).toBe(0);
     expect(summary.rejected.total).toBe(8);
-    expect(summary.rejected.byReason).toEqual(Object.fromEntries(REJECT_REASONS.map((reason) => [reason, 1])));
+    expect(summary.rejected.byReason).toEqual(
+      Object.fromEntries(REJECT_REASONS.map((reason) => [reason, 1])),
+    );
     expect(summary.read).toBe(summary.sent + summary.rejected.total + summary.failed);
 
     const written = readFileSync(join(dir.path, 'rejects.csv'), 'utf8');
     expect(written.split('\n')[0]).toBe(REJECTS_HEADER);
-    const records = parse(written, { columns: true }) as Array<{ line: string; reason: string; detail: string; row: string }>;
+    const records = parse(written, { columns: true }) as Array<{
+      line: string;
+      reason: string;
+      detail: string;
+      row: string;
+    }>;
     expect(records.map((r) => [Number(r.line), r.reason])).toEqual([
       [3, 'column_count'],
       [4, 'bad_time'],
@@ -92,11 +99,17 @@ describe('bad rows', () => {
 describe('sources and counting', () => {
   it('reads gzip on the fly, and CRLF and LF mixed in one file (as in the real Kaggle heads)', async () => {
     const rows = validRows(1_000);
-    const text = csv(rows.slice(0, 600), '\r\n') + rows.slice(600).join('\n') + '\n';
+    const text = `${csv(rows.slice(0, 600), '\r\n') + rows.slice(600).join('\n')}\n`;
     const file = join(dir.path, '2019-Oct.csv.gz');
     writeFileSync(file, gzipSync(text));
     const summary = await dryRun(file, { rejects: undefined });
-    expect(summary).toMatchObject({ read: 1_000, sent: 1_000, rejected: { total: 0 }, failed: 0, dryRun: true });
+    expect(summary).toMatchObject({
+      read: 1_000,
+      sent: 1_000,
+      rejected: { total: 0 },
+      failed: 0,
+      dryRun: true,
+    });
     expect(summary.lastEventTime).toBe('2019-10-01T00:16:39Z');
   });
 

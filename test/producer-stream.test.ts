@@ -9,7 +9,19 @@ import { startKinesisChaosProxy } from '../local/kinesis-chaos-proxy.ts';
 import { ProducerError } from '../producer/errors.ts';
 import { replayToStream } from '../producer/replay.ts';
 import { ShardRateLimiter } from '../producer/shards.ts';
-import { createStream, csv, readStream, row, STREAM, startKinesis, startS3, T0, type TestKinesis, tempDir, validRows } from './producer-support.ts';
+import {
+  createStream,
+  csv,
+  readStream,
+  row,
+  STREAM,
+  startKinesis,
+  startS3,
+  T0,
+  type TestKinesis,
+  tempDir,
+  validRows,
+} from './producer-support.ts';
 
 let kinesis: TestKinesis;
 let dir: ReturnType<typeof tempDir>;
@@ -39,7 +51,12 @@ const files = () => ({ rejects: join(dir.path, 'rejects.csv'), failedOut: join(d
 describe('replay into Kinesis', () => {
   it('puts every event exactly once, typed, keeps order within a partition key, and counts exactly', async () => {
     const file = writeCsv('a.csv', [...validRows(2_400), row(9, { type: 'oops' })]);
-    const summary = await replayToStream({ kinesis: kinesis.kinesis, streamName: stream, source: file, ...files() });
+    const summary = await replayToStream({
+      kinesis: kinesis.kinesis,
+      streamName: stream,
+      source: file,
+      ...files(),
+    });
     expect(summary).toMatchObject({ read: 2_401, sent: 2_400, failed: 0, retried: 0, shards: 4 });
     expect(summary.rejected).toEqual({ total: 1, byReason: { unknown_event_type: 1 } });
 
@@ -70,16 +87,25 @@ describe('replay into Kinesis', () => {
 
   it('partitions by user_id when asked', async () => {
     const file = writeCsv('u.csv', validRows(50));
-    await replayToStream({ kinesis: kinesis.kinesis, streamName: stream, source: file, partitionKey: 'user_id', ...files() });
+    await replayToStream({
+      kinesis: kinesis.kinesis,
+      streamName: stream,
+      source: file,
+      partitionKey: 'user_id',
+      ...files(),
+    });
     const records = await readStream(kinesis.kinesis, stream);
     expect(records.every((r) => r.partitionKey === r.body.user_id)).toBe(true);
   });
 
   it('fails with a one-line cause and a hint when the stream does not exist', async () => {
     const file = writeCsv('x.csv', validRows(3));
-    const error = await replayToStream({ kinesis: kinesis.kinesis, streamName: 'no-such-stream', source: file, ...files() }).catch(
-      (e: unknown) => e,
-    );
+    const error = await replayToStream({
+      kinesis: kinesis.kinesis,
+      streamName: 'no-such-stream',
+      source: file,
+      ...files(),
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ProducerError);
     expect((error as ProducerError).message).toBe('Kinesis stream no-such-stream not found');
     expect((error as ProducerError).hint).toBeTruthy();
@@ -89,7 +115,13 @@ describe('replay into Kinesis', () => {
     const rows = validRows(3, (i) => ({ timeMs: T0 + i * 60_000 }));
     const file = writeCsv('paced.csv', rows);
     const started = Date.now();
-    const summary = await replayToStream({ kinesis: kinesis.kinesis, streamName: stream, source: file, speed: 60, ...files() });
+    const summary = await replayToStream({
+      kinesis: kinesis.kinesis,
+      streamName: stream,
+      source: file,
+      speed: 60,
+      ...files(),
+    });
     expect(summary.sent).toBe(3);
     const sentAt = (await readStream(kinesis.kinesis, stream))
       .map((r) => Date.parse(r.body.replayed_at as string))
@@ -106,7 +138,12 @@ describe('failures', () => {
   const fast = { backoff: { baseMs: 1, maxMs: 5 } };
 
   it('resends only the failed entries of partial failures and 5xx calls: every event lands exactly once', async () => {
-    const proxy = await startKinesisChaosProxy({ upstream: kinesis.endpoint, seed: 7, entryFailureRate: 0.3, callFailureRate: 0.2 });
+    const proxy = await startKinesisChaosProxy({
+      upstream: kinesis.endpoint,
+      seed: 7,
+      entryFailureRate: 0.3,
+      callFailureRate: 0.2,
+    });
     const client = createKinesisClient({ endpoint: proxy.endpoint, maxAttempts: 1 });
     try {
       const file = writeCsv('chaos.csv', validRows(3_000));
@@ -115,7 +152,15 @@ describe('failures', () => {
       const limiter = new ShardRateLimiter({ floorPerSecond: 2_000 });
       // A send fails here with p ≈ 1 − 0.8 × 0.7 = 0.44; with the default 10 resends some of 3,000 records
       // run out (0.44^11 × 3,000 ≈ 0.4 per run). 30 resends make that ≈ 10⁻⁷: retries suffice.
-      const summary = await replayToStream({ kinesis: client, streamName: stream, source: file, limiter, maxRetries: 30, ...fast, ...files() });
+      const summary = await replayToStream({
+        kinesis: client,
+        streamName: stream,
+        source: file,
+        limiter,
+        maxRetries: 30,
+        ...fast,
+        ...files(),
+      });
       expect(proxy.counters.failedEntries).toBeGreaterThan(500);
       expect(proxy.counters.failedCalls).toBeGreaterThan(0);
       expect(summary).toMatchObject({ read: 3_000, sent: 3_000, failed: 0 });
@@ -136,13 +181,28 @@ describe('failures', () => {
   });
 
   it('writes what still fails after --max-retries to the failed-records file and counts it exactly', async () => {
-    const proxy = await startKinesisChaosProxy({ upstream: kinesis.endpoint, seed: 3, entryFailureRate: 1, shardIds: ['shardId-000000000001'] });
+    const proxy = await startKinesisChaosProxy({
+      upstream: kinesis.endpoint,
+      seed: 3,
+      entryFailureRate: 1,
+      shardIds: ['shardId-000000000001'],
+    });
     const client = createKinesisClient({ endpoint: proxy.endpoint, maxAttempts: 1 });
     try {
       const file = writeCsv('hot.csv', validRows(400));
-      const summary = await replayToStream({ kinesis: client, streamName: stream, source: file, maxRetries: 2, ...fast, ...files() });
+      const summary = await replayToStream({
+        kinesis: client,
+        streamName: stream,
+        source: file,
+        maxRetries: 2,
+        ...fast,
+        ...files(),
+      });
       const records = await readStream(kinesis.kinesis, stream);
-      const failedLines = readFileSync(join(dir.path, 'failed.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      const failedLines = readFileSync(join(dir.path, 'failed.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       expect(summary.failed).toBeGreaterThan(0);
       expect(summary.failed).toBe(failedLines.length);
       expect(summary.sent).toBe(records.length);
@@ -176,19 +236,37 @@ describe('sources', () => {
         s3: s3.s3,
         streamName: stream,
         source: 's3://raw/data/2019-Oct.csv.gz',
-        rejects: s3RejectSink({ s3: s3.s3, bucket: 'raw', key: 'rejects/2019-Oct.rejects.csv', spoolPath: join(dir.path, 'spool.csv') }),
+        rejects: s3RejectSink({
+          s3: s3.s3,
+          bucket: 'raw',
+          key: 'rejects/2019-Oct.rejects.csv',
+          spoolPath: join(dir.path, 'spool.csv'),
+        }),
         failedOut: join(dir.path, 'failed.jsonl'),
       });
-      expect(summary).toMatchObject({ read: 701, sent: 700, rejected: { total: 1, byReason: { empty_user_id: 1 } } });
+      expect(summary).toMatchObject({
+        read: 701,
+        sent: 700,
+        rejected: { total: 1, byReason: { empty_user_id: 1 } },
+      });
       expect(summary.rejectsFile).toBe('s3://raw/rejects/2019-Oct.rejects.csv');
       expect(await readStream(kinesis.kinesis, stream)).toHaveLength(700);
-      const object = await s3.s3.send(new GetObjectCommand({ Bucket: 'raw', Key: 'rejects/2019-Oct.rejects.csv' }));
-      const rejects = parse(await object.Body!.transformToString(), { columns: true }) as Array<{ line: string; reason: string }>;
+      const object = await s3.s3.send(
+        new GetObjectCommand({ Bucket: 'raw', Key: 'rejects/2019-Oct.rejects.csv' }),
+      );
+      const rejects = parse(await object.Body!.transformToString(), { columns: true }) as Array<{
+        line: string;
+        reason: string;
+      }>;
       expect(rejects).toEqual([expect.objectContaining({ line: '702', reason: 'empty_user_id' })]);
 
-      const missing = await replayToStream({ kinesis: kinesis.kinesis, s3: s3.s3, streamName: stream, source: 's3://raw/nope.csv', ...files() }).catch(
-        (e: unknown) => e,
-      );
+      const missing = await replayToStream({
+        kinesis: kinesis.kinesis,
+        s3: s3.s3,
+        streamName: stream,
+        source: 's3://raw/nope.csv',
+        ...files(),
+      }).catch((e: unknown) => e);
       expect(missing).toBeInstanceOf(ProducerError);
       expect((missing as ProducerError).message).toBe('source object not found: s3://raw/nope.csv');
     } finally {
@@ -198,12 +276,20 @@ describe('sources', () => {
 
   const kaggle = resolve(import.meta.dirname, '..', '..', 'shared', 'data', 'kaggle-2019-oct-nov-heads.csv');
   it.skipIf(!existsSync(kaggle))('replays the real Kaggle sample with every row accounted for', async () => {
-    const summary = await replayToStream({ kinesis: kinesis.kinesis, streamName: stream, source: kaggle, ...files() });
+    const summary = await replayToStream({
+      kinesis: kinesis.kinesis,
+      streamName: stream,
+      source: kaggle,
+      ...files(),
+    });
     expect(summary.read).toBe(18_117);
     expect(summary.sent + summary.rejected.total).toBe(18_117);
     expect(summary.failed).toBe(0);
     const fileCounts: Record<string, number> = {};
-    for (const fields of parse(readFileSync(kaggle), { from_line: 2, record_delimiter: ['\r\n', '\n'] }) as string[][]) {
+    for (const fields of parse(readFileSync(kaggle), {
+      from_line: 2,
+      record_delimiter: ['\r\n', '\n'],
+    }) as string[][]) {
       const type = fields[1] as string;
       fileCounts[type] = (fileCounts[type] ?? 0) + 1;
     }

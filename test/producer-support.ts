@@ -30,7 +30,12 @@ export interface TestKinesis {
 }
 
 export async function startKinesis(shards = 4, streamName = STREAM): Promise<TestKinesis> {
-  const server: Server = kinesalite({ createStreamMs: 0, deleteStreamMs: 0, updateStreamMs: 0, shardLimit: 100 });
+  const server: Server = kinesalite({
+    createStreamMs: 0,
+    deleteStreamMs: 0,
+    updateStreamMs: 0,
+    shardLimit: 100,
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const kinesis = createKinesisClient({ endpoint, maxAttempts: 1 });
@@ -46,7 +51,11 @@ export async function startKinesis(shards = 4, streamName = STREAM): Promise<Tes
   };
 }
 
-export async function createStream(kinesis: KinesisClient, StreamName: string, ShardCount: number): Promise<void> {
+export async function createStream(
+  kinesis: KinesisClient,
+  StreamName: string,
+  ShardCount: number,
+): Promise<void> {
   await kinesis.send(new CreateStreamCommand({ StreamName, ShardCount }));
   for (;;) {
     const { StreamDescriptionSummary } = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName }));

@@ -22,17 +22,41 @@ function foldAll(events: ReturnType<typeof makeEvent>[], windowSeconds = 60) {
 describe('window fold', () => {
   it('counts per type, distinct sessions and products, purchase revenue and first/last time per (user, window)', () => {
     const events = [
-      makeEvent({ event_time: '2019-10-01T00:00:59Z', event_type: 'view', product_id: '1', user_session: 's1' }),
-      makeEvent({ event_time: '2019-10-01T00:00:01Z', event_type: 'cart', product_id: '1', user_session: 's1' }),
-      makeEvent({ event_time: '2019-10-01T00:00:30Z', event_type: 'purchase', product_id: '2', price: 0.1, user_session: 's2' }),
-      makeEvent({ event_time: '2019-10-01T00:00:31Z', event_type: 'purchase', product_id: '2', price: 0.2, user_session: null }),
+      makeEvent({
+        event_time: '2019-10-01T00:00:59Z',
+        event_type: 'view',
+        product_id: '1',
+        user_session: 's1',
+      }),
+      makeEvent({
+        event_time: '2019-10-01T00:00:01Z',
+        event_type: 'cart',
+        product_id: '1',
+        user_session: 's1',
+      }),
+      makeEvent({
+        event_time: '2019-10-01T00:00:30Z',
+        event_type: 'purchase',
+        product_id: '2',
+        price: 0.1,
+        user_session: 's2',
+      }),
+      makeEvent({
+        event_time: '2019-10-01T00:00:31Z',
+        event_type: 'purchase',
+        product_id: '2',
+        price: 0.2,
+        user_session: null,
+      }),
       makeEvent({ event_time: '2019-10-01T00:00:32Z', event_type: 'remove_from_cart', product_id: '3' }),
       makeEvent({ event_time: '2019-10-01T00:01:00Z', event_type: 'view', product_id: '9' }),
       makeEvent({ event_time: '2019-10-01T00:00:10Z', user_id: '7', product_id: '1' }),
     ];
     const partials = foldAll(events);
     expect(partials).toHaveLength(3);
-    const first = partials.find((p) => p.user_id === '512345678' && p.window_start === '2019-10-01T00:00:00Z');
+    const first = partials.find(
+      (p) => p.user_id === '512345678' && p.window_start === '2019-10-01T00:00:00Z',
+    );
     expect(first).toMatchObject({
       window_seconds: 60,
       view_count: 1,
@@ -51,8 +75,15 @@ describe('window fold', () => {
   });
 
   it('uses the configured window length', () => {
-    const events = [makeEvent({ event_time: '2019-10-01T00:04:59Z' }), makeEvent({ event_time: '2019-10-01T00:05:00Z' })];
-    expect(foldAll(events, 300).map((p) => p.window_start).sort()).toEqual(['2019-10-01T00:00:00Z', '2019-10-01T00:05:00Z']);
+    const events = [
+      makeEvent({ event_time: '2019-10-01T00:04:59Z' }),
+      makeEvent({ event_time: '2019-10-01T00:05:00Z' }),
+    ];
+    expect(
+      foldAll(events, 300)
+        .map((p) => p.window_start)
+        .sort(),
+    ).toEqual(['2019-10-01T00:00:00Z', '2019-10-01T00:05:00Z']);
   });
 
   it('gives the same contribution ids for the same records from the same state, and different ones per shard', () => {
@@ -67,7 +98,11 @@ describe('window fold', () => {
 
   it('flushes at the same records whatever the batching, with state serialized between batches as Lambda does', () => {
     const events = Array.from({ length: 400 }, (_, i) =>
-      makeEvent({ user_id: String(i % 97), product_id: String(i), event_time: `2019-10-01T00:0${i % 10}:00Z` }),
+      makeEvent({
+        user_id: String(i % 97),
+        product_id: String(i),
+        event_time: `2019-10-01T00:0${i % 10}:00Z`,
+      }),
     );
     const run = (cuts: number[]): UserWindowPartial[] => {
       const partials: UserWindowPartial[] = [];
@@ -77,7 +112,8 @@ describe('window fold', () => {
         const state = JSON.parse(stateJson) as WindowState;
         for (let i = start; i < end; i++) {
           const event = events[i]!;
-          if (foldEvent(state, event, Date.parse(event.event_time), String(i), 4096)) partials.push(...takePartials(state, 's'));
+          if (foldEvent(state, event, Date.parse(event.event_time), String(i), 4096))
+            partials.push(...takePartials(state, 's'));
         }
         stateJson = JSON.stringify(state);
         start = end;
@@ -88,11 +124,14 @@ describe('window fold', () => {
     const reference = run([]);
     expect(reference.length).toBeGreaterThan(97); // the 4 KB cap forced early flushes
     fc.assert(
-      fc.property(fc.uniqueArray(fc.integer({ min: 1, max: events.length - 1 }), { maxLength: 20 }), (cuts) => {
-        const partials = run(cuts.sort((x, y) => x - y));
-        expect(partials.map((p) => p.contribution_id)).toEqual(reference.map((p) => p.contribution_id));
-        expect(partials).toEqual(reference);
-      }),
+      fc.property(
+        fc.uniqueArray(fc.integer({ min: 1, max: events.length - 1 }), { maxLength: 20 }),
+        (cuts) => {
+          const partials = run(cuts.sort((x, y) => x - y));
+          expect(partials.map((p) => p.contribution_id)).toEqual(reference.map((p) => p.contribution_id));
+          expect(partials).toEqual(reference);
+        },
+      ),
       { numRuns: 50 },
     );
   });
@@ -100,7 +139,11 @@ describe('window fold', () => {
   it('keeps its byte estimate at or above the serialized size', () => {
     const state = emptyWindowState(60);
     for (let i = 0; i < 5000; i++) {
-      const event = makeEvent({ user_id: String(500_000_000 + i), user_session: `session-"é-${i}`, product_id: String(i) });
+      const event = makeEvent({
+        user_id: String(500_000_000 + i),
+        user_session: `session-"é-${i}`,
+        product_id: String(i),
+      });
       foldEvent(state, event, Date.parse(event.event_time), String(10n ** 55n + BigInt(i)));
     }
     expect(state.bytes).toBeGreaterThanOrEqual(Buffer.byteLength(JSON.stringify(state)));
@@ -119,7 +162,9 @@ describe('window fold', () => {
     expect(state.bytes).toBeGreaterThanOrEqual(Buffer.byteLength(JSON.stringify(state)));
     const [partial] = takePartials(state, 'shard-a');
     expect(partial?.products).toEqual([...new Set(events.map((e) => e.product_id))]);
-    expect(partial?.sessions).toEqual([...new Set(events.flatMap((e) => (e.user_session === null ? [] : [e.user_session])))]);
+    expect(partial?.sessions).toEqual([
+      ...new Set(events.flatMap((e) => (e.user_session === null ? [] : [e.user_session]))),
+    ]);
     expect(partial?.products).toHaveLength(250);
     expect(partial?.sessions).toHaveLength(32); // s0..s39 without the multiples of 5 (those events have no session)
   });
@@ -127,7 +172,11 @@ describe('window fold', () => {
   it('merges partials exactly, counting a contribution id once', () => {
     const partials = foldAll(eventsOfType('view', 4));
     const twice = mergePartials([...partials, ...partials]);
-    expect([...twice.values()].map(toUserWindowTotal)[0]).toMatchObject({ view_count: 4, total_count: 4, contributions: 1 });
+    expect([...twice.values()].map(toUserWindowTotal)[0]).toMatchObject({
+      view_count: 4,
+      total_count: 4,
+      contributions: 1,
+    });
     const reference = aggregateEvents(eventsOfType('view', 4));
     expect([...reference.values()][0]?.total_count).toBe(4);
   });
@@ -141,12 +190,22 @@ describe('readEventRecord', () => {
 
   it('reads event times exactly as Date.parse does, also within a minute it has just seen', () => {
     const read = (time: string) => readEventRecord(JSON.stringify(makeEvent({ event_time: time })));
-    for (const time of ['2019-10-01T00:07:00Z', '2019-10-01T00:07:59Z', '2019-10-01T00:07:09Z', '2020-02-29T23:59:30Z']) {
+    for (const time of [
+      '2019-10-01T00:07:00Z',
+      '2019-10-01T00:07:59Z',
+      '2019-10-01T00:07:09Z',
+      '2020-02-29T23:59:30Z',
+    ]) {
       const result = read(time);
       expect(result.ok && result.eventMs, time).toBe(Date.parse(time));
     }
     read('2019-10-01T00:07:00Z');
-    for (const time of ['2019-10-01T00:07:60Z', '2019-10-01T00:07:5Z', '2019-10-01T00:07:0aZ', '2019-10-01T00:07:00z']) {
+    for (const time of [
+      '2019-10-01T00:07:60Z',
+      '2019-10-01T00:07:5Z',
+      '2019-10-01T00:07:0aZ',
+      '2019-10-01T00:07:00z',
+    ]) {
       expect(read(time).ok, time).toBe(false);
     }
     expect(read('2019-10-01T24:00:00Z').ok).toBe(true);

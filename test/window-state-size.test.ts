@@ -12,9 +12,9 @@
 import type { KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { expect, it } from 'vitest';
-import type { UserWindowPartial } from '../core/aggregate.ts';
 import { createMemoryDeadLetterSink } from '../consumers/dead-letter.ts';
 import { createAggregatorProcessor } from '../consumers/window-aggregator/processor.ts';
+import type { UserWindowPartial } from '../core/aggregate.ts';
 import { LAMBDA_STATE_LIMIT_BYTES } from '../core/window.ts';
 import { kinesisRecord, windowEvent } from './consumers-factories.ts';
 
@@ -22,12 +22,16 @@ import { kinesisRecord, windowEvent } from './consumers-factories.ts';
 function nullClients() {
   const calls = { updates: 0, puts: 0 };
   const partials: UserWindowPartial[] = [];
-  const dynamo = { send: async () => (calls.updates++, { Attributes: {} }) } as unknown as DynamoDBDocumentClient;
+  const dynamo = {
+    send: async () => (calls.updates++, { Attributes: {} }),
+  } as unknown as DynamoDBDocumentClient;
   const kinesis = {
     send: async (command: PutRecordsCommand) => {
       calls.puts++;
       for (const record of command.input.Records ?? []) {
-        partials.push(JSON.parse(Buffer.from(record.Data ?? new Uint8Array()).toString('utf8')) as UserWindowPartial);
+        partials.push(
+          JSON.parse(Buffer.from(record.Data ?? new Uint8Array()).toString('utf8')) as UserWindowPartial,
+        );
       }
       return { FailedRecordCount: 0, Records: [] };
     },
@@ -41,7 +45,13 @@ const USERS = 1_000;
 
 it('keeps the serialized state under 1 MB through a 1M-event window, and accounts for every event', async () => {
   const { dynamo, kinesis, partials } = nullClients();
-  const processor = createAggregatorProcessor({ dynamo, kinesis, tableName: 't', streamName: 's', deadLetter: createMemoryDeadLetterSink() });
+  const processor = createAggregatorProcessor({
+    dynamo,
+    kinesis,
+    tableName: 't',
+    streamName: 's',
+    deadLetter: createMemoryDeadLetterSink(),
+  });
   let stateJson = '{}';
   let maxStateBytes = 0;
   for (let batch = 0; batch < EVENTS / BATCH; batch++) {

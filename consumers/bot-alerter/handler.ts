@@ -12,7 +12,9 @@ import type { KinesisStreamBatchItemFailure, KinesisStreamEvent } from '../kines
 import { createJsonLogger } from '../logger.ts';
 import { type AlerterConfig, createAlerterProcessor } from './processor.ts';
 
-export type AlerterHandler = (event: KinesisStreamEvent) => Promise<{ batchItemFailures: KinesisStreamBatchItemFailure[] }>;
+export type AlerterHandler = (
+  event: KinesisStreamEvent,
+) => Promise<{ batchItemFailures: KinesisStreamBatchItemFailure[] }>;
 
 export function createAlerterHandler(config: AlerterConfig): AlerterHandler {
   const processor = createAlerterProcessor(config);

@@ -16,15 +16,26 @@
  * after SNS accepted the message and before the mark: the takeover then sends a second email. We
  * prefer that duplicate to a lost alert.
  */
-import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
-import { DeleteCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+
 import { randomUUID } from 'node:crypto';
+import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import {
+  DeleteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import type { UserWindowPartial, UserWindowTotal } from '../../core/aggregate.ts';
 import { type AlertContext, buildAlertMessage } from '../../core/alert-message.ts';
 import { type AlertRule, evaluateRules, type RuleMatch } from '../../core/rules.ts';
 import { forEachLimited } from '../concurrency.ts';
 import { ConsumerError, isAwsError } from '../errors.ts';
-import type { KinesisStreamBatchItemFailure, KinesisStreamEvent, KinesisStreamRecord } from '../kinesis-event.ts';
+import type {
+  KinesisStreamBatchItemFailure,
+  KinesisStreamEvent,
+  KinesisStreamRecord,
+} from '../kinesis-event.ts';
 import { recordText } from '../kinesis-event.ts';
 import { type Logger, silentLogger } from '../logger.ts';
 import { emfCount, METRIC_NAMES } from '../metrics.ts';
@@ -100,7 +111,12 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
     failedRecords: 0,
   };
 
-  async function claim(id: string, match: RuleMatch, total: UserWindowTotal, token: string): Promise<boolean> {
+  async function claim(
+    id: string,
+    match: RuleMatch,
+    total: UserWindowTotal,
+    token: string,
+  ): Promise<boolean> {
     const at = now();
     try {
       await config.dynamo.send(
@@ -118,8 +134,13 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
             value: match.value,
             [TTL_ATTRIBUTE]: Math.floor(at / 1000) + ttlSeconds,
           },
-          ConditionExpression: 'attribute_not_exists(#id) OR (#status = :sending AND #claimedAt < :staleBefore)',
-          ExpressionAttributeNames: { '#id': ALERT_DEDUPE_KEY.partition, '#status': 'status', '#claimedAt': 'claimed_at' },
+          ConditionExpression:
+            'attribute_not_exists(#id) OR (#status = :sending AND #claimedAt < :staleBefore)',
+          ExpressionAttributeNames: {
+            '#id': ALERT_DEDUPE_KEY.partition,
+            '#status': 'status',
+            '#claimedAt': 'claimed_at',
+          },
           ExpressionAttributeValues: { ':sending': 'sending', ':staleBefore': at - leaseMs },
         }),
       );
@@ -133,7 +154,11 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
   /** Why a claim failed: the alert was sent, or someone holds a live claim on it. */
   async function claimHolder(id: string): Promise<'sent' | 'sending'> {
     const result = await config.dynamo.send(
-      new GetCommand({ TableName: config.alertDedupeTable, Key: { [ALERT_DEDUPE_KEY.partition]: id }, ConsistentRead: true }),
+      new GetCommand({
+        TableName: config.alertDedupeTable,
+        Key: { [ALERT_DEDUPE_KEY.partition]: id },
+        ConsistentRead: true,
+      }),
     );
     return result.Item?.status === 'sent' ? 'sent' : 'sending';
   }
@@ -153,7 +178,10 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
           Subject: message.subject,
           Message: message.body,
           MessageAttributes: Object.fromEntries(
-            Object.entries(message.attributes).map(([name, value]) => [name, { DataType: 'String', StringValue: value }]),
+            Object.entries(message.attributes).map(([name, value]) => [
+              name,
+              { DataType: 'String', StringValue: value },
+            ]),
           ),
         }),
       );
@@ -169,7 +197,9 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
             ExpressionAttributeValues: { ':token': token },
           }),
         )
-        .catch((error: unknown) => logger.warn('could not release alert claim', { alertId: id, error: String(error) }));
+        .catch((error: unknown) =>
+          logger.warn('could not release alert claim', { alertId: id, error: String(error) }),
+        );
       throw publishError;
     }
     try {
@@ -180,7 +210,12 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
           UpdateExpression: 'SET #status = :sent, message_id = :messageId, sent_at = :sentAt',
           ConditionExpression: 'claim_token = :token',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':sent': 'sent', ':messageId': messageId ?? '', ':sentAt': now(), ':token': token },
+          ExpressionAttributeValues: {
+            ':sent': 'sent',
+            ':messageId': messageId ?? '',
+            ':sentAt': now(),
+            ':token': token,
+          },
         }),
       );
     } catch (error) {
@@ -217,7 +252,9 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
       else pendingElsewhere++;
     }
     if (pendingElsewhere > 0) {
-      throw new ConsumerError(`${pendingElsewhere} alerts for ${key.user_id} ${key.window_start} are claimed by a live attempt`);
+      throw new ConsumerError(
+        `${pendingElsewhere} alerts for ${key.user_id} ${key.window_start} are claimed by a live attempt`,
+      );
     }
   }
 
@@ -245,7 +282,11 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
       const invocation = { sent: 0 };
       let merged: Map<string, UserWindowTotal>;
       try {
-        merged = await readUserWindowTotals(config.dynamo, config.userActivityTable, [...groups.values()].map((g) => g.key));
+        merged = await readUserWindowTotals(
+          config.dynamo,
+          config.userActivityTable,
+          [...groups.values()].map((g) => g.key),
+        );
       } catch (error) {
         // Without the totals nothing can be evaluated: the whole batch is retried.
         logger.warn('reading merged totals failed; the batch will be retried', { error: String(error) });
@@ -255,13 +296,18 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
         try {
           await evaluateGroup(group.key, merged.get(id), invocation);
         } catch (error) {
-          logger.warn('alert evaluation failed; the records will be retried', { ...group.key, error: String(error) });
-          for (const sequenceNumber of group.sequenceNumbers) failures.push({ itemIdentifier: sequenceNumber });
+          logger.warn('alert evaluation failed; the records will be retried', {
+            ...group.key,
+            error: String(error),
+          });
+          for (const sequenceNumber of group.sequenceNumbers)
+            failures.push({ itemIdentifier: sequenceNumber });
         }
       });
       totals.records += event.Records.length;
       totals.failedRecords += failures.length;
-      if (invocation.sent > 0) logger.info('alerts sent', emfCount(METRIC_NAMES.alertsSent, invocation.sent, now()));
+      if (invocation.sent > 0)
+        logger.info('alerts sent', emfCount(METRIC_NAMES.alertsSent, invocation.sent, now()));
       return { batchItemFailures: failures };
     },
   };

@@ -35,7 +35,7 @@ import { ConsumerError } from '../errors.ts';
 import { type KinesisWindowEvent, recordText, shardIdOf } from '../kinesis-event.ts';
 import { type Logger, silentLogger } from '../logger.ts';
 import { emfCount, METRIC_NAMES } from '../metrics.ts';
-import { putAllRecords, type PutRecordsOptions } from '../put-records.ts';
+import { type PutRecordsOptions, putAllRecords } from '../put-records.ts';
 import { DEFAULT_TTL_DAYS } from '../tables.ts';
 import { mergePartial } from '../user-activity-item.ts';
 
@@ -87,7 +87,14 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
   const ttlSeconds = (config.ttlDays ?? DEFAULT_TTL_DAYS) * 86_400;
   const logger = config.logger ?? silentLogger;
   const now = config.now ?? Date.now;
-  const totals: AggregatorSummary = { records: 0, accepted: 0, malformed: 0, partials: 0, merged: 0, alreadyMerged: 0 };
+  const totals: AggregatorSummary = {
+    records: 0,
+    accepted: 0,
+    malformed: 0,
+    partials: 0,
+    merged: 0,
+    alreadyMerged: 0,
+  };
 
   async function flush(partials: UserWindowPartial[]): Promise<{ merged: number; alreadyMerged: number }> {
     const counts = { merged: 0, alreadyMerged: 0 };
@@ -103,7 +110,10 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
     await putAllRecords(
       config.kinesis,
       config.streamName,
-      partials.map((partial) => ({ partitionKey: partial.user_id, data: Buffer.from(JSON.stringify(partial)) })),
+      partials.map((partial) => ({
+        partitionKey: partial.user_id,
+        data: Buffer.from(JSON.stringify(partial)),
+      })),
       config.putRecords,
     );
     return counts;
@@ -139,11 +149,13 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
           appendAll(partials, takePartials(state, shardId));
         }
       }
-      const closing = event.isFinalInvokeForWindow === true || event.isWindowTerminatedEarly === true || !event.window;
+      const closing =
+        event.isFinalInvokeForWindow === true || event.isWindowTerminatedEarly === true || !event.window;
       if (closing) appendAll(partials, takePartials(state, shardId));
 
       try {
-        if (malformed.length > 0) await config.deadLetter.write(deadLetterKey(AGGREGATOR_NAME, malformed), malformed);
+        if (malformed.length > 0)
+          await config.deadLetter.write(deadLetterKey(AGGREGATOR_NAME, malformed), malformed);
         const counts = await flush(partials);
         totals.records += event.Records.length;
         totals.accepted += event.Records.length - malformed.length;
@@ -151,7 +163,8 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
         totals.partials += partials.length;
         totals.merged += counts.merged;
         totals.alreadyMerged += counts.alreadyMerged;
-        if (counts.merged > 0) logger.info('windows written', emfCount(METRIC_NAMES.windowsWritten, counts.merged, now()));
+        if (counts.merged > 0)
+          logger.info('windows written', emfCount(METRIC_NAMES.windowsWritten, counts.merged, now()));
         logger.debug('aggregated batch', {
           shardId,
           records: event.Records.length,

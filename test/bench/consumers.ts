@@ -3,9 +3,10 @@
  * The handler benchmark uses in-memory stand-in clients (every UpdateItem and PutRecords succeeds at
  * once), so it measures the handler's own CPU path: decode, validate, fold, flush bookkeeping.
  */
+
+import { performance } from 'node:perf_hooks';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { performance } from 'node:perf_hooks';
 import { createMemoryDeadLetterSink } from '../../consumers/dead-letter.ts';
 import { createAggregatorProcessor } from '../../consumers/window-aggregator/processor.ts';
 import type { EventRecord } from '../../core/event.ts';
@@ -42,10 +43,18 @@ export function benchFold(events = 2_000_000): { events: number; seconds: number
 }
 
 /** Records per second through the aggregator handler on 10k-record batches, in-memory clients. */
-export async function benchAggregatorHandler(batches = 20): Promise<{ records: number; seconds: number; recordsPerSecond: number }> {
+export async function benchAggregatorHandler(
+  batches = 20,
+): Promise<{ records: number; seconds: number; recordsPerSecond: number }> {
   const dynamo = { send: async () => ({ Attributes: {} }) } as unknown as DynamoDBDocumentClient;
   const kinesis = { send: async () => ({ FailedRecordCount: 0, Records: [] }) } as unknown as KinesisClient;
-  const processor = createAggregatorProcessor({ dynamo, kinesis, tableName: 't', streamName: 's', deadLetter: createMemoryDeadLetterSink() });
+  const processor = createAggregatorProcessor({
+    dynamo,
+    kinesis,
+    tableName: 't',
+    streamName: 's',
+    deadLetter: createMemoryDeadLetterSink(),
+  });
   const prepared = Array.from({ length: batches }, (_, b) =>
     Array.from({ length: 10_000 }, (_, i) => kinesisRecord(syntheticEvent(b * 10_000 + i))),
   );

@@ -3,10 +3,10 @@
  * calls them and writes BENCHMARKS.md. Run one directly: `npx tsx test/bench/producer.ts cpu|rss|kinesis`.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { once } from 'node:events';
 import { PutRecordCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { parse } from 'csv-parse';
 import pLimit from 'p-limit';
@@ -63,7 +63,9 @@ export interface CpuPathFigures {
 }
 
 /** (a) The CPU path against bare csv-parse on the same file: alternated rounds, best of each. */
-export async function benchCpuPath(options: { megabytes?: number; rounds?: number } = {}): Promise<CpuPathFigures> {
+export async function benchCpuPath(
+  options: { megabytes?: number; rounds?: number } = {},
+): Promise<CpuPathFigures> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-producer-'));
   try {
     const path = join(dir, 'events.csv');
@@ -111,13 +113,21 @@ export async function benchPeakRss(options: { sizesMb?: number[] } = {}): Promis
         const s = await replayToStream({ streamName: 'null', source: ${JSON.stringify(path)}, dryRun: true,
           rejects: ${JSON.stringify(join(dir, 'r.csv'))}, failedOut: ${JSON.stringify(join(dir, 'f.jsonl'))} });
         console.log(JSON.stringify({ rows: s.sent, maxRssKb: process.resourceUsage().maxRSS, seconds: (performance.now() - started) / 1000 }));`;
-      const output = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-        cwd: REPO,
-        env: { ...process.env, AWS_SDK_JS_SUPPRESS_NODE_VERSION_WARNING: '1' },
-        encoding: 'utf8',
-        maxBuffer: 1 << 20,
-      });
-      const result = JSON.parse(output.trim().split('\n').pop() ?? '{}') as { rows: number; maxRssKb: number; seconds: number };
+      const output = execFileSync(
+        process.execPath,
+        ['--import', 'tsx', '--input-type=module', '-e', script],
+        {
+          cwd: REPO,
+          env: { ...process.env, AWS_SDK_JS_SUPPRESS_NODE_VERSION_WARNING: '1' },
+          encoding: 'utf8',
+          maxBuffer: 1 << 20,
+        },
+      );
+      const result = JSON.parse(output.trim().split('\n').pop() ?? '{}') as {
+        rows: number;
+        maxRssKb: number;
+        seconds: number;
+      };
       figures.push({
         megabytes: Math.round(statSync(path).size / 1e6),
         rows: result.rows,
@@ -146,7 +156,9 @@ export interface KinesisFigures {
 }
 
 /** (c) Against kinesalite in its own process: its ceiling, our producer, and one PutRecord per event. */
-export async function benchKinesalite(options: { shards?: number; events?: number; naiveEvents?: number } = {}): Promise<KinesisFigures> {
+export async function benchKinesalite(
+  options: { shards?: number; events?: number; naiveEvents?: number } = {},
+): Promise<KinesisFigures> {
   const shards = options.shards ?? 4;
   const events = options.events ?? 60_000;
   const server = spawn(
@@ -166,7 +178,9 @@ export async function benchKinesalite(options: { shards?: number; events?: numbe
   const dir = mkdtempSync(join(tmpdir(), 'bench-kinesis-'));
   try {
     const sample = validRows(500).map((_, i) => ({
-      Data: Buffer.from(`{"event_time":"2019-10-01T00:00:00Z","event_type":"view","product_id":"${1_000_000 + i}","category_id":"2053013555631882655","category_code":"electronics.smartphone","brand":"apple","price":489.07,"user_id":"520088904","user_session":"4d3b30da-a5e4-49df-b1a8-ba5943f1dd33","replayed_at":"2024-01-01T00:00:00.000Z"}`),
+      Data: Buffer.from(
+        `{"event_time":"2019-10-01T00:00:00Z","event_type":"view","product_id":"${1_000_000 + i}","category_id":"2053013555631882655","category_code":"electronics.smartphone","brand":"apple","price":489.07,"user_id":"520088904","user_session":"4d3b30da-a5e4-49df-b1a8-ba5943f1dd33","replayed_at":"2024-01-01T00:00:00.000Z"}`,
+      ),
       PartitionKey: String(2_053_013_555_631_882_655n + BigInt(i % 300)),
     }));
 
@@ -179,7 +193,9 @@ export async function benchKinesalite(options: { shards?: number; events?: numbe
       const limit = pLimit(concurrency);
       const started = performance.now();
       await Promise.all(
-        Array.from({ length: calls }, () => limit(() => kinesis.send(new PutRecordsCommand({ StreamName: stream, Records: sample })))),
+        Array.from({ length: calls }, () =>
+          limit(() => kinesis.send(new PutRecordsCommand({ StreamName: stream, Records: sample }))),
+        ),
       );
       const rate = (calls * 500) / ((performance.now() - started) / 1000);
       if (rate > ceiling) {
@@ -189,7 +205,10 @@ export async function benchKinesalite(options: { shards?: number; events?: numbe
     }
 
     const path = join(dir, 'events.csv');
-    writeFileSync(path, csv(validRows(events, (i) => ({ categoryId: String(2_053_013_555_631_882_655n + BigInt(i % 300)) }))));
+    writeFileSync(
+      path,
+      csv(validRows(events, (i) => ({ categoryId: String(2_053_013_555_631_882_655n + BigInt(i % 300)) }))),
+    );
     await createStream(kinesis, 'producer', shards);
     const summary = await replayToStream({
       kinesis,
@@ -206,7 +225,9 @@ export async function benchKinesalite(options: { shards?: number; events?: numbe
     const started = performance.now();
     for (let i = 0; i < naiveEvents; i++) {
       const entry = sample[i % sample.length] as (typeof sample)[number];
-      await kinesis.send(new PutRecordCommand({ StreamName: 'naive', Data: entry.Data, PartitionKey: entry.PartitionKey }));
+      await kinesis.send(
+        new PutRecordCommand({ StreamName: 'naive', Data: entry.Data, PartitionKey: entry.PartitionKey }),
+      );
     }
     const naive = naiveEvents / ((performance.now() - started) / 1000);
     return {
@@ -227,7 +248,9 @@ export async function benchKinesalite(options: { shards?: number; events?: numbe
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const which = process.argv[2] ?? 'cpu';
-  const run = { cpu: () => benchCpuPath(), rss: () => benchPeakRss(), kinesis: () => benchKinesalite() }[which];
+  const run = { cpu: () => benchCpuPath(), rss: () => benchPeakRss(), kinesis: () => benchKinesalite() }[
+    which
+  ];
   if (!run) throw new Error(`unknown bench ${which}: cpu | rss | kinesis`);
   console.log(JSON.stringify(await run(), null, 2));
 }

@@ -55,7 +55,10 @@ export async function scanBytesByQuery(options: {
           const column = String(row.path_in_schema).split(/[.,]\s*/)[0] ?? '';
           const bytes = Number(row.bytes);
           columns.set(column, (columns.get(column) ?? 0) + bytes);
-          chunkBytesPerFile.set(String(row.file_name), (chunkBytesPerFile.get(String(row.file_name)) ?? 0) + bytes);
+          chunkBytesPerFile.set(
+            String(row.file_name),
+            (chunkBytesPerFile.get(String(row.file_name)) ?? 0) + bytes,
+          );
         }
         for (const file of files) overhead += (await stat(file)).size - (chunkBytesPerFile.get(file) ?? 0);
       }
@@ -68,9 +71,12 @@ export async function scanBytesByQuery(options: {
       for (const table of referencedTables(query.sql)) {
         if (table === 'raw_events') continue;
         const stats = perTable.get(table);
-        const names = TABLES[table].columns.map((c) => c.name).filter((name) => new RegExp(`\\b${name}\\b`).test(code));
+        const names = TABLES[table].columns
+          .map((c) => c.name)
+          .filter((name) => new RegExp(`\\b${name}\\b`).test(code));
         used[table] = names;
-        lakeBytes += (stats?.overhead ?? 0) + names.reduce((sum, name) => sum + (stats?.columns.get(name) ?? 0), 0);
+        lakeBytes +=
+          (stats?.overhead ?? 0) + names.reduce((sum, name) => sum + (stats?.columns.get(name) ?? 0), 0);
       }
       return {
         query: query.name,
@@ -93,8 +99,15 @@ export async function scanBytesByQuery(options: {
 export async function scanBytesForCsv(csvPath: string): Promise<ScanBytesRow[]> {
   const { parseEvents, partialsOf } = await import('../analytics-fixtures.ts');
   const csv = await readFile(csvPath, 'utf8');
-  const rows = csv.split('\n').slice(1).filter((l) => l !== '').map((l) => l.split(','));
-  const events = parseEvents({ label: csvPath, csv, rows }).map((e) => ({ ...e, replayed_at: '2024-01-01T00:00:00.000Z' }));
+  const rows = csv
+    .split('\n')
+    .slice(1)
+    .filter((l) => l !== '')
+    .map((l) => l.split(','));
+  const events = parseEvents({ label: csvPath, csv, rows }).map((e) => ({
+    ...e,
+    replayed_at: '2024-01-01T00:00:00.000Z',
+  }));
   const directory = await mkdtemp(join(tmpdir(), 'scan-bytes-'));
   const writer = await openParquetWriter();
   try {
@@ -126,6 +139,8 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const rows = await scanBytesForCsv(csvPath);
   console.log(`raw CSV ${csvPath}: ${rows[0]?.rawCsvBytes ?? 0} bytes`);
   for (const row of rows) {
-    console.log(`${row.query.padEnd(28)} ${String(row.lakeBytes).padStart(10)} B  ${row.ratio.toFixed(1).padStart(6)}×  ${JSON.stringify(row.columns)}`);
+    console.log(
+      `${row.query.padEnd(28)} ${String(row.lakeBytes).padStart(10)} B  ${row.ratio.toFixed(1).padStart(6)}×  ${JSON.stringify(row.columns)}`,
+    );
   }
 }
