@@ -8,8 +8,9 @@
  * Which calls fail is decided by counting, not by chance (every `everyNth` matching call, alternating
  * before/after and the two error kinds), so a failing run replays the same faults in the same order of calls.
  */
-import { createServer, type IncomingMessage, request, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { forwardRequest } from './http-forward.ts';
 
 export class DynamoChaosError extends Error {
   override name = 'DynamoChaosError';
@@ -72,32 +73,8 @@ export async function startDynamoChaosProxy(options: DynamoChaosOptions): Promis
   let enabled = true;
   let faults = 0;
 
-  const forward = (
-    req: IncomingMessage,
-    body: Buffer,
-  ): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> =>
-    new Promise((resolve, reject) => {
-      const headers = { ...req.headers, host: upstream.host, 'content-length': String(body.length) };
-      const outgoing = request(
-        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers },
-        (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('end', () =>
-            resolve({
-              status: response.statusCode ?? 500,
-              headers: Object.fromEntries(
-                Object.entries(response.headers).flatMap(([k, v]) => (typeof v === 'string' ? [[k, v]] : [])),
-              ),
-              body: Buffer.concat(chunks),
-            }),
-          );
-          response.on('error', reject);
-        },
-      );
-      outgoing.on('error', reject);
-      outgoing.end(body);
-    });
+  const forward = (req: Pick<IncomingMessage, 'headers' | 'method' | 'url'>, body: Buffer) =>
+    forwardRequest(upstream, req, body);
 
   const matches = (req: IncomingMessage, body: Buffer): boolean => {
     const target = String(req.headers['x-amz-target'] ?? '');

@@ -6,8 +6,9 @@
  * seed; counters tell tests what was injected. Everything else passes through untouched.
  */
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { forwardRequest } from './http-forward.ts';
 
 export interface ChaosProfile {
   /** Share (0..1) of PutRecords entries failed with ProvisionedThroughputExceededException. */
@@ -65,32 +66,8 @@ export async function startKinesisChaosProxy(options: ChaosProxyOptions): Promis
   };
   const shardRanges = new Map<string, Array<{ shardId: string; start: bigint; end: bigint }>>();
 
-  const forward = (
-    req: Pick<IncomingMessage, 'headers' | 'method' | 'url'>,
-    body: Buffer,
-  ): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> =>
-    new Promise((resolve, reject) => {
-      const headers = { ...req.headers, host: upstream.host, 'content-length': String(body.length) };
-      const outgoing = request(
-        { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers },
-        (response) => {
-          const chunks: Buffer[] = [];
-          response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('end', () =>
-            resolve({
-              status: response.statusCode ?? 500,
-              headers: Object.fromEntries(
-                Object.entries(response.headers).flatMap(([k, v]) => (typeof v === 'string' ? [[k, v]] : [])),
-              ),
-              body: Buffer.concat(chunks),
-            }),
-          );
-          response.on('error', reject);
-        },
-      );
-      outgoing.on('error', reject);
-      outgoing.end(body);
-    });
+  const forward = (req: Pick<IncomingMessage, 'headers' | 'method' | 'url'>, body: Buffer) =>
+    forwardRequest(upstream, req, body);
 
   const shardOf = async (req: IncomingMessage, streamName: string, partitionKey: string): Promise<string> => {
     let ranges = shardRanges.get(streamName);
