@@ -39,6 +39,12 @@ export function windowLabel(windowSeconds: number): string {
   return `${windowSeconds} s`;
 }
 
+/** `2019-10-01T00:02:00Z` as `2019-10-01 00:02 UTC` (seconds only when the window starts off the minute). */
+export function subjectTime(windowStart: string): string {
+  const time = windowStart.slice(11, 19);
+  return `${windowStart.slice(0, 10)} ${time.endsWith(':00') ? time.slice(0, 5) : time} UTC`;
+}
+
 /** Printable ASCII only, one line, at most SNS_SUBJECT_MAX_CHARS. */
 export function toSnsSubject(text: string): string {
   const ascii = text.replace(/[^\x20-\x7e]/g, '?');
@@ -65,8 +71,10 @@ export function buildAlertMessage(
 ): AlertMessage {
   const { rule, value } = match;
   const span = windowLabel(total.window_seconds);
+  // The window's start is in the subject because one user can break the same rule with the same
+  // count in two windows: without it the two emails look like one sent twice.
   const subject = toSnsSubject(
-    `Bot activity: user ${total.user_id} - ${METRIC_PHRASE[rule.metric](value)} in ${span}`,
+    `Bot activity: user ${total.user_id} - ${METRIC_PHRASE[rule.metric](value)} in ${span} from ${subjectTime(total.window_start)}`,
   );
   const windowEnd = new Date(Date.parse(total.window_start) + total.window_seconds * 1000).toISOString();
   const body = [

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { UserWindowTotal } from '../core/aggregate.ts';
-import { buildAlertMessage, toSnsSubject } from '../core/alert-message.ts';
+import { buildAlertMessage, subjectTime, toSnsSubject } from '../core/alert-message.ts';
 import {
   AlertRulesError,
   alertRulesFromJson,
@@ -111,7 +111,17 @@ describe('alert message', () => {
 
   it('has a short ASCII subject naming user, count and window', () => {
     const message = buildAlertMessage(match, total(), { glueDatabase: 'clickstream' });
-    expect(message.subject).toBe('Bot activity: user 512345678 - 480 events in 1 min');
+    expect(message.subject).toBe(
+      'Bot activity: user 512345678 - 480 events in 1 min from 2019-10-01 00:01 UTC',
+    );
+  });
+
+  it('tells apart two windows of one user that broke a rule with the same count', () => {
+    const subjects = ['2019-10-01T00:01:00Z', '2019-10-01T00:03:00Z'].map(
+      (window_start) => buildAlertMessage(match, total({ window_start }), { glueDatabase: 'c' }).subject,
+    );
+    expect(new Set(subjects).size).toBe(2);
+    expect(subjectTime('2019-10-01T00:00:30Z')).toBe('2019-10-01 00:00:30 UTC');
   });
 
   it('keeps subjects within the SNS limit (< 100 chars, no control or non-ASCII characters)', () => {

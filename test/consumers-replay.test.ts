@@ -21,6 +21,7 @@ import type { ReceivedMail } from '../local/mail.ts';
 import { startLocalPipeline } from '../local/pipeline.ts';
 import { startLocalStack } from '../local/stack.ts';
 import { type ReplaySummary, replayToStream } from '../producer/replay.ts';
+import { alertKey } from './alert-mail.ts';
 
 const workDir = mkdtempSync(join(tmpdir(), 'clickstream-consumers-replay-'));
 const csvPath = join(workDir, 'events.csv');
@@ -112,15 +113,6 @@ async function run(options: RunOptions): Promise<RunResult> {
     dynamo.destroy();
     await stack.stop();
   }
-}
-
-/** (user, window, rule) of an alert mail, read from its body as a person would. */
-function alertKey(mail: ReceivedMail): string {
-  const user = /^Suspicious activity by user (\S+)\.$/m.exec(mail.text)?.[1];
-  const window = /^Window:\s+(\S+) to /m.exec(mail.text)?.[1];
-  const rule = /^Rule:\s+(\S+) /m.exec(mail.text)?.[1];
-  if (!user || !window || !rule) throw new Error(`not an alert mail: ${mail.subject}`);
-  return `${user}|${window}|${rule}`;
 }
 
 let truth: SourceTruth;

@@ -4,7 +4,7 @@
  * the source CSV. The tests say what to break and when; this file only runs the flow and collects
  * what the assertions need.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
@@ -17,6 +17,7 @@ import {
   type SourceTruth,
   type VerifyCheck,
 } from '../../analytics/verify.ts';
+import { createJsonLogger } from '../../consumers/logger.ts';
 import { CSV_HEADER_LINE, type RejectReason } from '../../core/event.ts';
 import { createSyntheticGenerator, type SyntheticTruth } from '../../core/synthetic.ts';
 import type { ChaosProfileName } from '../../local/chaos.ts';
@@ -30,6 +31,7 @@ import {
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { type ReplaySummary, type ReplayToStreamOptions, replayToStream } from '../../producer/replay.ts';
 import { ShardRateLimiter } from '../../producer/shards.ts';
+import { mailsPerAlert } from '../alert-mail.ts';
 
 /** Few user-windows (the DynamoDB emulators merge a few hundred partials a second), two bots to alert on. */
 const DATASET = { events: 4_000, bots: 2, seed: 7, rate: 10 };
@@ -146,6 +148,14 @@ export function replayOnce(
   }).finally(() => kinesis.destroy());
 }
 
+/**
+ * CHAOS_LOG=<file> writes the consumers' debug log there, one line per entry prefixed with the time
+ * in ms: what to read when a profile fails (which invocation failed, which alert was sent when).
+ */
+const pipelineLog = process.env.CHAOS_LOG
+  ? (line: string) => appendFileSync(process.env.CHAOS_LOG as string, `${Date.now()} ${line}\n`)
+  : undefined;
+
 /** Runs the scenario; `inspect` sees the result while the stack still runs (counters, mailbox). */
 export async function runScenario<T>(
   options: ScenarioOptions,
@@ -166,6 +176,7 @@ export async function runScenario<T>(
       ...options.pipeline,
       workDir: join(dir, 'work'),
       chaos: options.profile,
+      ...(pipelineLog ? { logger: createJsonLogger('debug', pipelineLog) } : {}),
     });
     const context: ScenarioContext = { stack, pipeline, dir, source };
     const replaying = (options.replay ?? replayOnce)(context);
@@ -215,13 +226,6 @@ export async function runScenario<T>(
   }
 }
 
-/** Mails per subject: the subject names the user, the window and what the rule saw. */
-export function mailsPerSubject(mails: readonly ReceivedMail[]): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const mail of mails) counts.set(mail.subject, (counts.get(mail.subject) ?? 0) + 1);
-  return counts;
-}
-
 /**
  * What every profile must keep: verify's checks all pass (nothing lost, nothing counted twice, bots
  * alerted, no false alert), one mail per (user, window, rule) and one per alert marked sent, and
@@ -239,8 +243,8 @@ export function expectExactlyOnce(result: ScenarioResult): void {
 export function expectVerified(result: ScenarioResult): void {
   expect(result.checks.filter((check) => !check.ok)).toEqual([]);
   expect(result.checks.length).toBeGreaterThan(5);
-  const perSubject = mailsPerSubject(result.mails);
-  expect([...perSubject].filter(([, count]) => count !== 1)).toEqual([]);
+  const perAlert = mailsPerAlert(result.mails);
+  expect([...perAlert].filter(([, count]) => count !== 1)).toEqual([]);
   expect(result.alertsSent).toBeGreaterThan(0);
   expect(result.mails.length).toBe(result.alertsSent);
   expect(result.truth.rejected).toBe(BAD_ROWS.length + 1);
