@@ -8,7 +8,8 @@
  * - handler-faults: chosen Lambda invocations throw, others hang past the function timeout (their work
  *   still lands afterwards, as a timed-out Lambda's does).
  * - dynamodb-transient: a proxy in front of DynamoDB fails a share of the aggregator's merges
- *   (UpdateItem on user-activity) with 500 or throughput errors, before or after the write happened.
+ *   (UpdateItem on user-activity) and of the alerter's claim writes (alert-dedupe) with 500 or
+ *   throughput errors, before or after the write happened.
  * - smtp-outage: the mail host refuses connections for a while; the local SNS endpoint retries.
  * - emulator-restart: the DynamoDB emulator is killed (SIGKILL) and restarted on the same port with
  *   the same SQLite file (dynoxide --db-path). Kinesis is never restarted: kinesalite keeps its data
@@ -24,7 +25,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KinesisWindowEvent } from '../consumers/kinesis-event.ts';
 import type { ResourceNames } from '../core/resources.ts';
-import { type DynamoChaosProxy, startDynamoChaosProxy } from './dynamodb-chaos-proxy.ts';
+import {
+  type DynamoChaosProxy,
+  type DynamoFaultRule,
+  startDynamoChaosProxy,
+} from './dynamodb-chaos-proxy.ts';
 import { type DynamoEmulator, startDynamoEmulator } from './dynamodb-emulator.ts';
 import { type ChaosProxy, startKinesisChaosProxy } from './kinesis-chaos-proxy.ts';
 import type { LambdaRunnerHooks } from './lambda-runner.ts';
@@ -43,7 +48,7 @@ export const CHAOS_DESCRIPTIONS: Record<ChaosProfileName, string> = {
   'kinesis-throttle': '20% of PutRecords entries throttled, 5% of calls answered 5xx',
   'handler-faults': 'every 5th invocation throws, every 7th hangs past the 8 s function timeout (twice)',
   'dynamodb-transient':
-    'every 10th merge (UpdateItem) fails with 500 or throughput exceeded, half of them after writing',
+    'every 10th merge and every 3rd alert-claim write fail with 500 or throughput exceeded, half of them after writing',
   'smtp-outage': 'the mail host refuses connections (tests choose when; `local up`: 20 s of every 60 s)',
   'emulator-restart':
     'DynamoDB killed and restarted on its SQLite file (tests choose when; `local up`: every 30 s)',
@@ -72,8 +77,21 @@ export function chaosProfile(value: string): ChaosProfileName {
 
 /** The failure shares of kinesis-throttle: high enough that every run retries, low enough to finish fast. */
 export const KINESIS_THROTTLE = { entryFailureRate: 0.2, callFailureRate: 0.05, seed: 42 };
-/** The merge failures of dynamodb-transient. */
-export const DYNAMODB_TRANSIENT = { operations: ['UpdateItem'], everyNth: 10 } as const;
+/**
+ * The write failures of dynamodb-transient: the aggregator's merges, and the alerter's claim, mark and
+ * release of an alert (rarer writes, so failed more often to be sure each run hits some).
+ */
+export function dynamoTransientRules(names: Pick<ResourceNames, 'userActivityTable' | 'alertDedupeTable'>) {
+  return [
+    { name: 'merge', operations: ['UpdateItem'], tables: [names.userActivityTable], everyNth: 10 },
+    {
+      name: 'alert-claim',
+      operations: ['PutItem', 'UpdateItem', 'DeleteItem'],
+      tables: [names.alertDedupeTable],
+      everyNth: 3,
+    },
+  ] satisfies DynamoFaultRule[];
+}
 /**
  * Handler faults: counts of invocations, so the same run fails the same invocations. The timeout is
  * generous because a window's final invocation merges hundreds of partials at the emulator's pace, and
@@ -238,9 +256,7 @@ export async function wireStackChaos(
   } else if (profile === 'dynamodb-transient') {
     chaos.dynamodb = await startDynamoChaosProxy({
       upstream: emulators.dynamodb,
-      ...DYNAMODB_TRANSIENT,
-      // The merge is the write whose idempotency matters; the alert claim has its own lease-based recovery.
-      tables: [emulators.names.userActivityTable],
+      rules: dynamoTransientRules(emulators.names),
     });
     endpoints.dynamodb = chaos.dynamodb.endpoint;
   } else if (profile === 'smtp-outage') {

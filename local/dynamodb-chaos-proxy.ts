@@ -5,8 +5,10 @@
  * the client only sees an error): the second is what makes a retried conditional merge prove its
  * idempotency, because the retry finds its own contribution already in the item.
  *
- * Which calls fail is decided by counting, not by chance (every `everyNth` matching call, alternating
- * before/after and the two error kinds), so a failing run replays the same faults in the same order of calls.
+ * Which calls fail is decided by counting, not by chance (every `everyNth` call a rule matches,
+ * alternating before/after and the two error kinds), so a failing run replays the same faults in the
+ * same order of calls. Each rule counts on its own, so rare writes (an alert claim) are hit as surely
+ * as frequent ones (the merges).
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -18,9 +20,10 @@ export class DynamoChaosError extends Error {
 
 export type FaultTiming = 'before' | 'after';
 
-export interface DynamoChaosOptions {
-  /** The emulator's endpoint, e.g. http://127.0.0.1:4568. */
-  upstream: string;
+/** Which calls one rule fails. */
+export interface DynamoFaultRule {
+  /** Names the rule in the counters, e.g. 'merge'. */
+  name: string;
   /** DynamoDB operations that may fail, e.g. ['UpdateItem']. */
   operations: readonly string[];
   /** Only calls on these tables may fail; default: any table. */
@@ -29,11 +32,18 @@ export interface DynamoChaosOptions {
   everyNth: number;
   /** Default both, alternating. */
   timings?: readonly FaultTiming[];
+}
+
+export interface DynamoChaosOptions {
+  /** The emulator's endpoint, e.g. http://127.0.0.1:4568. */
+  upstream: string;
+  /** A call is counted by the first rule it matches. */
+  rules: readonly DynamoFaultRule[];
   port?: number;
 }
 
 export interface DynamoChaosCounters {
-  /** Calls that matched operations and tables. */
+  /** Calls that matched the rule's operations and tables. */
   matching: number;
   failedBefore: number;
   /** Written upstream, answered with an error. */
@@ -42,7 +52,8 @@ export interface DynamoChaosCounters {
 
 export interface DynamoChaosProxy {
   endpoint: string;
-  counters: DynamoChaosCounters;
+  /** Per rule, by name. */
+  counters: Record<string, DynamoChaosCounters>;
   /** Stops or restarts injecting (e.g. let the last retries through). */
   setEnabled(enabled: boolean): void;
   stop(): Promise<void>;
@@ -64,29 +75,38 @@ const FAULTS = [
 ] as const;
 
 export async function startDynamoChaosProxy(options: DynamoChaosOptions): Promise<DynamoChaosProxy> {
-  if (!(Number.isInteger(options.everyNth) && options.everyNth >= 2)) {
-    throw new DynamoChaosError(`everyNth must be an integer ≥ 2, got ${options.everyNth}`);
+  for (const rule of options.rules) {
+    if (!(Number.isInteger(rule.everyNth) && rule.everyNth >= 2)) {
+      throw new DynamoChaosError(`rule ${rule.name}: everyNth must be an integer ≥ 2, got ${rule.everyNth}`);
+    }
   }
   const upstream = new URL(options.upstream);
-  const timings = options.timings ?? ['before', 'after'];
-  const counters: DynamoChaosCounters = { matching: 0, failedBefore: 0, failedAfter: 0 };
+  const rules = options.rules.map((rule) => ({
+    ...rule,
+    timings: rule.timings ?? (['before', 'after'] as const),
+    counters: { matching: 0, failedBefore: 0, failedAfter: 0 },
+  }));
   let enabled = true;
   let faults = 0;
 
   const forward = (req: Pick<IncomingMessage, 'headers' | 'method' | 'url'>, body: Buffer) =>
     forwardRequest(upstream, req, body);
 
-  const matches = (req: IncomingMessage, body: Buffer): boolean => {
+  const matchingRule = (req: IncomingMessage, body: Buffer) => {
     const target = String(req.headers['x-amz-target'] ?? '');
-    if (!target.startsWith(TARGET_PREFIX) || !options.operations.includes(target.slice(TARGET_PREFIX.length)))
-      return false;
-    if (!options.tables) return true;
+    if (!target.startsWith(TARGET_PREFIX)) return undefined;
+    const operation = target.slice(TARGET_PREFIX.length);
+    let table: unknown;
     try {
-      const table = (JSON.parse(body.toString('utf8')) as { TableName?: unknown }).TableName;
-      return typeof table === 'string' && options.tables.includes(table);
+      table = (JSON.parse(body.toString('utf8')) as { TableName?: unknown }).TableName;
     } catch {
-      return false;
+      return undefined;
     }
+    return rules.find(
+      (rule) =>
+        rule.operations.includes(operation) &&
+        (!rule.tables || (typeof table === 'string' && rule.tables.includes(table))),
+    );
   };
 
   const server: Server = createServer((req, res) => {
@@ -95,14 +115,18 @@ export async function startDynamoChaosProxy(options: DynamoChaosOptions): Promis
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       let timing: FaultTiming | undefined;
-      if (enabled && matches(req, body)) {
-        counters.matching++;
-        if (counters.matching % options.everyNth === 0) timing = timings[faults % timings.length];
+      const rule = enabled ? matchingRule(req, body) : undefined;
+      if (rule) {
+        rule.counters.matching++;
+        if (rule.counters.matching % rule.everyNth === 0)
+          timing =
+            rule.timings[(rule.counters.failedBefore + rule.counters.failedAfter) % rule.timings.length];
       }
       const fail = () => {
         const fault = FAULTS[faults++ % FAULTS.length] as (typeof FAULTS)[number];
-        if (timing === 'before') counters.failedBefore++;
-        else counters.failedAfter++;
+        const counters = rule?.counters;
+        if (counters && timing === 'before') counters.failedBefore++;
+        else if (counters) counters.failedAfter++;
         res.writeHead(fault.status, { 'content-type': 'application/x-amz-json-1.0' });
         res.end(JSON.stringify({ __type: fault.type, message: fault.message }));
       };
@@ -129,7 +153,7 @@ export async function startDynamoChaosProxy(options: DynamoChaosOptions): Promis
   });
   return {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    counters,
+    counters: Object.fromEntries(rules.map((rule) => [rule.name, rule.counters])),
     setEnabled: (value) => {
       enabled = value;
     },

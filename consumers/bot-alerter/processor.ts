@@ -6,7 +6,8 @@
  * Exactly one email per (user, window, rule), as far as SNS allows. A standard topic (email needs one)
  * has no deduplication, so the alert-dedupe item is a claim with a state machine:
  *   1. claim: PutItem `status = sending` with a fresh token, only if no item exists or the existing
- *      claim is `sending` and older than the lease (its owner died before finishing);
+ *      claim is `sending` and older than the lease (its owner died before finishing) or already ours
+ *      (a retried PutItem whose first attempt was written but answered with an error);
  *   2. Publish;
  *   3. mark: `status = sent` (conditional on our token).
  * If Publish fails, the claim is deleted and the record is reported in batchItemFailures, so the retry
@@ -134,14 +135,17 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
             value: match.value,
             [TTL_ATTRIBUTE]: Math.floor(at / 1000) + ttlSeconds,
           },
+          // `#token = :token`: when our PutItem was written but answered with an error, the SDK's retry
+          // finds our own claim, which is ours to keep, not "claimed elsewhere".
           ConditionExpression:
-            'attribute_not_exists(#id) OR (#status = :sending AND #claimedAt < :staleBefore)',
+            'attribute_not_exists(#id) OR (#status = :sending AND (#claimedAt < :staleBefore OR #token = :token))',
           ExpressionAttributeNames: {
             '#id': ALERT_DEDUPE_KEY.partition,
             '#status': 'status',
             '#claimedAt': 'claimed_at',
+            '#token': 'claim_token',
           },
-          ExpressionAttributeValues: { ':sending': 'sending', ':staleBefore': at - leaseMs },
+          ExpressionAttributeValues: { ':sending': 'sending', ':staleBefore': at - leaseMs, ':token': token },
         }),
       );
       return true;
