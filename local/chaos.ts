@@ -44,14 +44,19 @@ export const CHAOS_PROFILES = [
 ] as const;
 export type ChaosProfileName = (typeof CHAOS_PROFILES)[number];
 
+/** When `local up --chaos` breaks things: often enough to see within a minute, apart enough to recover. */
+export const CHAOS_SCHEDULE = {
+  smtp: { upMs: 40_000, downMs: 20_000 },
+  dynamoRestartEveryMs: 30_000,
+};
+
 export const CHAOS_DESCRIPTIONS: Record<ChaosProfileName, string> = {
   'kinesis-throttle': '20% of PutRecords entries throttled, 5% of calls answered 5xx',
   'handler-faults': 'every 5th invocation throws, every 7th hangs past the 8 s function timeout (twice)',
   'dynamodb-transient':
     'every 10th merge and every 3rd alert-claim write fail with 500 or throughput exceeded, half of them after writing',
-  'smtp-outage': 'the mail host refuses connections (tests choose when; `local up`: 20 s of every 60 s)',
-  'emulator-restart':
-    'DynamoDB killed and restarted on its SQLite file (tests choose when; `local up`: every 30 s)',
+  'smtp-outage': `the mail host refuses connections (tests choose when; \`local up\`: ${CHAOS_SCHEDULE.smtp.downMs / 1000} s of every ${(CHAOS_SCHEDULE.smtp.upMs + CHAOS_SCHEDULE.smtp.downMs) / 1000} s)`,
+  'emulator-restart': `DynamoDB killed and restarted on its SQLite file (tests choose when; \`local up\`: every ${CHAOS_SCHEDULE.dynamoRestartEveryMs / 1000} s)`,
   'producer-kill':
     'the producer is killed mid-run and resumed from its checkpoint (tests; by hand with kill -9)',
 };
@@ -275,9 +280,13 @@ export async function wireStackChaos(
 
 /**
  * For a long-running `clickstream local up --chaos`: the outages that tests trigger by hand come on a
- * timer instead. Returns the function that stops the timer.
+ * timer instead. Returns the function that stops the timer (an outage under way is ended first).
  */
-export function startChaosSchedule(chaos: StackChaos, log: (line: string) => void): () => Promise<void> {
+export function startChaosSchedule(
+  chaos: StackChaos,
+  log: (line: string) => void,
+  schedule: typeof CHAOS_SCHEDULE = CHAOS_SCHEDULE,
+): () => Promise<void> {
   let stopped = false;
   const abort = new AbortController();
   const pause = (ms: number) =>
@@ -288,19 +297,20 @@ export function startChaosSchedule(chaos: StackChaos, log: (line: string) => voi
   let loop: Promise<void> = Promise.resolve();
   const smtp = chaos.smtp;
   const dynamo = chaos.dynamoEmulator;
+  const seconds = (ms: number) => `${Math.round(ms / 100) / 10} s`;
   if (smtp) {
     loop = (async () => {
-      while (await pause(40_000)) {
-        log('chaos: SMTP down for 20 s');
+      while (await pause(schedule.smtp.upMs)) {
+        log(`chaos: SMTP down for ${seconds(schedule.smtp.downMs)}`);
         await smtp.begin();
-        await pause(20_000);
+        await pause(schedule.smtp.downMs);
         await smtp.end();
         log('chaos: SMTP back');
       }
     })();
   } else if (dynamo) {
     loop = (async () => {
-      while (await pause(30_000)) {
+      while (await pause(schedule.dynamoRestartEveryMs)) {
         await dynamo.restart();
         log(`chaos: DynamoDB killed and restarted (${dynamo.restarts} so far)`);
       }
