@@ -5,7 +5,7 @@
  */
 import { type KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type LocalEngine, openLocalEngine, runNamedQuery } from '../analytics/local-engine.ts';
 import { loadNamedQueries } from '../analytics/named-queries.ts';
 import type { UserWindowPartial } from '../core/aggregate.ts';
@@ -86,10 +86,6 @@ async function putAll(kinesis: KinesisClient, stream: string, bodies: Array<{ ke
   }
 }
 
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 50));
-}
-
 beforeAll(async () => {
   stack = await startLocalStack({ ports: 'ephemeral', mail: 'sink' });
   const { names } = stack;
@@ -122,8 +118,14 @@ beforeAll(async () => {
     table: 'user_activity',
     pollMs: 50,
   });
-  await until(() => eventsFirehose.stats().received === events.length);
-  await until(() => activityFirehose.stats().received === activity.length);
+  await vi.waitUntil(() => eventsFirehose.stats().received === events.length, {
+    timeout: 60_000,
+    interval: 50,
+  });
+  await vi.waitUntil(() => activityFirehose.stats().received === activity.length, {
+    timeout: 60_000,
+    interval: 50,
+  });
   await eventsFirehose.stop();
   await activityFirehose.stop();
   expect(eventsFirehose.stats()).toMatchObject({ records: events.length, errors: 0 });

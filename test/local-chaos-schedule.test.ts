@@ -5,19 +5,11 @@
  */
 import { PublishCommand } from '@aws-sdk/client-sns';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createDynamoClient, createSnsClient } from '../adapters/clients.ts';
 import { startChaosSchedule } from '../local/chaos.ts';
 import { dynoxideBinary } from '../local/dynamodb-emulator.ts';
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
-
-async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 describe('local up --chaos schedule', () => {
   let stack: LocalStack | undefined;
@@ -37,12 +29,12 @@ describe('local up --chaos schedule', () => {
     });
     const sns = createSnsClient({ endpoint: stack.endpoints.sns });
     try {
-      await until(() => smtp?.down === true);
+      await vi.waitUntil(() => smtp?.down === true, { timeout: 10_000, interval: 10 });
       await sns.send(
         new PublishCommand({ TopicArn: stack.topicArn, Subject: 'during outage', Message: 'x' }),
       );
       expect(stack.mailbox?.messages).toHaveLength(0);
-      await until(() => smtp?.down === false);
+      await vi.waitUntil(() => smtp?.down === false, { timeout: 10_000, interval: 10 });
       // The schedule would take it down again 100 ms later; the delivery retry needs longer than that.
       await stop();
       const mails = await stack.mailbox?.waitFor(1, 10_000);
@@ -71,7 +63,7 @@ describe('local up --chaos schedule', () => {
         await dynamo.send(
           new PutCommand({ TableName: stack.names.userActivityTable, Item: { ...key, total_count: 7 } }),
         );
-        await until(() => (emulator?.restarts ?? 0) >= 2);
+        await vi.waitUntil(() => (emulator?.restarts ?? 0) >= 2, { timeout: 10_000, interval: 10 });
         await stop();
         const item = await dynamo.send(
           new GetCommand({ TableName: stack.names.userActivityTable, Key: key, ConsistentRead: true }),

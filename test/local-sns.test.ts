@@ -10,7 +10,7 @@ import {
   SubscribeCommand,
   UnsubscribeCommand,
 } from '@aws-sdk/client-sns';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createSnsClient } from '../adapters/clients.ts';
 import { MAILDEV_EMAIL_API_PATH, type SmtpSink, startMailDev, startSmtpSink } from '../local/mail.ts';
 import { type RetryPolicy, type SnsServer, startSnsServer } from '../local/sns-server.ts';
@@ -42,14 +42,6 @@ async function topicWithSubscribers(name: string, ...emails: string[]): Promise<
     await client.send(new SubscribeCommand({ TopicArn, Protocol: 'email', Endpoint }));
   }
   return TopicArn ?? '';
-}
-
-async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 describe('local SNS endpoint with an SMTP sink', () => {
@@ -247,7 +239,7 @@ describe('local SNS endpoint with an SMTP sink', () => {
     const TopicArn = await topicWithSubscribers('alerts', 'ops@example.com');
     await sink.pause();
     await client.send(new PublishCommand({ TopicArn, Subject: 'during outage', Message: 'm1' }));
-    await until(() => sns.stats().retried >= 3);
+    await vi.waitUntil(() => sns.stats().retried >= 3, { timeout: 5_000, interval: 10 });
     expect(sns.stats()).toMatchObject({ delivered: 0, pending: 1, failed: 0 });
 
     await sink.resume();
