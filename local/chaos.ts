@@ -4,12 +4,12 @@
  * once and sends every alert exactly once (DESIGN §3).
  *
  * - kinesis-throttle: an HTTP proxy in front of kinesalite fails a share of PutRecords entries with
- *   ProvisionedThroughputExceeded and a share of calls with 5xx (producer and aggregator both write).
+ *   ProvisionedThroughputExceeded and every 10th call with 5xx (producer and aggregator both write).
  * - handler-faults: chosen Lambda invocations throw, others hang past the function timeout (their work
  *   still lands afterwards, as a timed-out Lambda's does).
  * - dynamodb-transient: a proxy in front of DynamoDB fails a share of the aggregator's merges
  *   (UpdateItem on user-activity) and of the alerter's claim writes (alert-dedupe) with 500 or
- *   throughput errors, before or after the write happened.
+ *   throughput errors, before or after the write happened; the SDK's retry of a failed call goes through.
  * - smtp-outage: the mail host refuses connections for a while; the local SNS endpoint retries.
  * - emulator-restart: the DynamoDB emulator is killed (SIGKILL) and restarted on the same port with
  *   the same SQLite file (dynoxide --db-path). Kinesis is never restarted: kinesalite keeps its data
@@ -51,7 +51,7 @@ export const CHAOS_SCHEDULE = {
 };
 
 export const CHAOS_DESCRIPTIONS: Record<ChaosProfileName, string> = {
-  'kinesis-throttle': '20% of PutRecords entries throttled, 5% of calls answered 5xx',
+  'kinesis-throttle': '20% of PutRecords entries throttled, every 10th call answered 5xx',
   'handler-faults': 'every 5th invocation throws, every 7th hangs past the 8 s function timeout (twice)',
   'dynamodb-transient':
     'every 10th merge and every 3rd alert-claim write fail with 500 or throughput exceeded, half of them after writing',
@@ -81,7 +81,7 @@ export function chaosProfile(value: string): ChaosProfileName {
 }
 
 /** The failure shares of kinesis-throttle: high enough that every run retries, low enough to finish fast. */
-export const KINESIS_THROTTLE = { entryFailureRate: 0.2, callFailureRate: 0.05, seed: 42 };
+export const KINESIS_THROTTLE = { entryFailureRate: 0.2, failEveryNthCall: 10, seed: 42 };
 /**
  * The write failures of dynamodb-transient: the aggregator's merges, and the alerter's claim, mark and
  * release of an alert (rarer writes, so failed more often to be sure each run hits some).

@@ -9,7 +9,12 @@
  * alternating before/after and the two error kinds), so a failing run replays the same faults in the
  * same order of calls. Each rule counts on its own, so rare writes (an alert claim) are hit as surely
  * as frequent ones (the merges).
+ *
+ * A request the proxy failed is let through when it comes again (the SDK resends the same bytes): the
+ * faults are transient, as the profile says. Counting alone cannot promise that, because concurrent
+ * callers interleave: a retry could land on the next n-th count, and again, until the SDK gives up.
  */
+import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { forwardRequest } from './http-forward.ts';
@@ -43,7 +48,7 @@ export interface DynamoChaosOptions {
 }
 
 export interface DynamoChaosCounters {
-  /** Calls that matched the rule's operations and tables. */
+  /** Calls that matched the rule's operations and tables (first attempts: let-through retries are not counted). */
   matching: number;
   failedBefore: number;
   /** Written upstream, answered with an error. */
@@ -88,6 +93,8 @@ export async function startDynamoChaosProxy(options: DynamoChaosOptions): Promis
   }));
   let enabled = true;
   let faults = 0;
+  /** Fingerprints of failed requests whose retry has not come yet. */
+  const awaitingRetry = new Set<string>();
 
   const forward = (req: Pick<IncomingMessage, 'headers' | 'method' | 'url'>, body: Buffer) =>
     forwardRequest(upstream, req, body);
@@ -116,7 +123,8 @@ export async function startDynamoChaosProxy(options: DynamoChaosOptions): Promis
       const body = Buffer.concat(chunks);
       let timing: FaultTiming | undefined;
       const rule = enabled ? matchingRule(req, body) : undefined;
-      if (rule) {
+      const fingerprint = rule ? requestFingerprint(req, body) : '';
+      if (rule && !awaitingRetry.delete(fingerprint)) {
         rule.counters.matching++;
         if (rule.counters.matching % rule.everyNth === 0)
           timing =
@@ -125,6 +133,7 @@ export async function startDynamoChaosProxy(options: DynamoChaosOptions): Promis
       const fail = () => {
         const fault = FAULTS[faults++ % FAULTS.length] as (typeof FAULTS)[number];
         const counters = rule?.counters;
+        awaitingRetry.add(fingerprint);
         if (counters && timing === 'before') counters.failedBefore++;
         else if (counters) counters.failedAfter++;
         res.writeHead(fault.status, { 'content-type': 'application/x-amz-json-1.0' });
@@ -163,4 +172,11 @@ export async function startDynamoChaosProxy(options: DynamoChaosOptions): Promis
         server.close(() => resolve());
       }),
   };
+}
+
+function requestFingerprint(req: IncomingMessage, body: Buffer): string {
+  return createHash('sha1')
+    .update(String(req.headers['x-amz-target'] ?? ''))
+    .update(body)
+    .digest('hex');
 }

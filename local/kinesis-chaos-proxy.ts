@@ -1,9 +1,11 @@
 /**
  * An HTTP proxy on 127.0.0.1 in front of kinesalite that fails what real Kinesis fails and kinesalite
  * never does: a share of PutRecords entries with ProvisionedThroughputExceededException (HTTP 200,
- * FailedRecordCount > 0, per-entry ErrorCode/ErrorMessage shaped like AWS's) and a share of whole calls
- * with a 5xx. Failed entries are not forwarded, so they never reach the stream. Deterministic for a
- * seed; counters tell tests what was injected. Everything else passes through untouched.
+ * FailedRecordCount > 0, per-entry ErrorCode/ErrorMessage shaped like AWS's) and every n-th whole call
+ * with a 5xx. Failed entries are not forwarded, so they never reach the stream. Entry failures are drawn
+ * from a seeded generator; call failures are counted, so a run with n or more calls always sees one,
+ * whatever order concurrent callers' calls arrive in. Counters tell tests what was injected. Everything
+ * else passes through untouched.
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -13,8 +15,8 @@ import { forwardRequest } from './http-forward.ts';
 export interface ChaosProfile {
   /** Share (0..1) of PutRecords entries failed with ProvisionedThroughputExceededException. */
   entryFailureRate?: number;
-  /** Share (0..1) of PutRecords calls answered with a 5xx, nothing written. */
-  callFailureRate?: number;
+  /** Every n-th PutRecords call (n ≥ 2) is answered with a 5xx, nothing written. */
+  failEveryNthCall?: number;
   /** Only entries hashing to these shard ids fail (a hot shard); default: any shard. */
   shardIds?: string[];
 }
@@ -53,9 +55,16 @@ interface PutRecordsBody {
 
 type ResultEntry = { SequenceNumber: string; ShardId: string } | { ErrorCode: string; ErrorMessage: string };
 
+function checkedProfile(profile: ChaosProfile): ChaosProfile {
+  const nth = profile.failEveryNthCall;
+  if (nth !== undefined && !(Number.isInteger(nth) && nth >= 2))
+    throw new RangeError(`failEveryNthCall must be an integer ≥ 2, got ${nth}`);
+  return { ...profile };
+}
+
 export async function startKinesisChaosProxy(options: ChaosProxyOptions): Promise<ChaosProxy> {
   const upstream = new URL(options.upstream);
-  let profile: ChaosProfile = { ...options };
+  let profile = checkedProfile(options);
   const random = mulberry32(options.seed ?? 1);
   const counters: ChaosCounters = {
     putRecordsCalls: 0,
@@ -105,9 +114,10 @@ export async function startKinesisChaosProxy(options: ChaosProxyOptions): Promis
 
   const putRecords = async (req: IncomingMessage, raw: Buffer, res: ServerResponse) => {
     counters.putRecordsCalls++;
-    if (random() < (profile.callFailureRate ?? 0)) {
+    const nth = profile.failEveryNthCall;
+    if (nth && counters.putRecordsCalls % nth === 0) {
       counters.failedCalls++;
-      const status = random() < 0.5 ? 500 : 503;
+      const status = counters.failedCalls % 2 === 1 ? 500 : 503;
       res.writeHead(status, {
         'content-type': 'application/x-amz-json-1.1',
         'x-amzn-requestid': requestId(),
@@ -198,7 +208,7 @@ export async function startKinesisChaosProxy(options: ChaosProxyOptions): Promis
     endpoint: `http://127.0.0.1:${port}`,
     counters,
     setProfile: (next) => {
-      profile = { ...next };
+      profile = checkedProfile(next);
     },
     stop: () =>
       new Promise<void>((resolve) => {

@@ -142,7 +142,7 @@ describe('failures', () => {
       upstream: kinesis.endpoint,
       seed: 7,
       entryFailureRate: 0.3,
-      callFailureRate: 0.2,
+      failEveryNthCall: 5,
     });
     const client = createKinesisClient({ endpoint: proxy.endpoint, maxAttempts: 1 });
     try {
@@ -150,8 +150,9 @@ describe('failures', () => {
       // The proxy throttles a share of entries whatever the rate, so the limiter would sink to its
       // floor; a high floor keeps the test short while its state still shows the slow-down.
       const limiter = new ShardRateLimiter({ floorPerSecond: 2_000 });
-      // A send fails here with p ≈ 1 − 0.8 × 0.7 = 0.44; with the default 10 resends some of 3,000 records
-      // run out (0.44^11 × 3,000 ≈ 0.4 per run). 30 resends make that ≈ 10⁻⁷: retries suffice.
+      // A send fails here with p ≈ 1 − 0.8 × 0.7 = 0.44 (every 5th call, 30% of entries); with the default
+      // 10 resends some of 3,000 records run out (0.44^11 × 3,000 ≈ 0.4 per run). 30 resends make that
+      // ≈ 10⁻⁷: retries suffice.
       const summary = await replayToStream({
         kinesis: client,
         streamName: stream,
