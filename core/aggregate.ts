@@ -20,8 +20,8 @@ export interface UserWindowPartial {
   window_start: string;
   window_seconds: number;
   /**
-   * Deterministic id of this contribution (shard + the sequence-number range it covers + user +
-   * window), so a retried batch or a re-sent final window merges once.
+   * Deterministic id of the flush this partial came from (shard + the sequence-number range it
+   * covers), unique within its (user, window), so a retried batch or a re-sent final window merges once.
    */
   contribution_id: string;
   view_count: number;

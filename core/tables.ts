@@ -127,7 +127,7 @@ const USER_ACTIVITY: TableDef = {
     {
       name: 'contribution_id',
       type: 'string',
-      comment: 'Deterministic id of this partial; duplicates are redeliveries',
+      comment: 'Deterministic id of this partial within its user and window; duplicates are redeliveries',
     },
     { name: 'view_count', type: 'bigint', comment: 'Views in this partial' },
     { name: 'cart_count', type: 'bigint', comment: 'Carts in this partial' },

@@ -8,6 +8,7 @@ import {
   AWS_BUFFERING,
   FIREHOSE_TIMESTAMP_FORMATS,
   LAKE_COMPRESSION,
+  LAKE_DICTIONARY,
   LAKE_FILE_EXTENSION,
   LAKE_LAYOUTS,
 } from '../core/lake.ts';
@@ -43,6 +44,7 @@ export function lakeDelivery(name: LakeTableName) {
     fileExtension: LAKE_FILE_EXTENSION,
     timestampFormats: FIREHOSE_TIMESTAMP_FORMATS,
     compression: LAKE_COMPRESSION,
+    enableDictionaryCompression: LAKE_DICTIONARY.enabled,
   };
 }
 

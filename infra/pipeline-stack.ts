@@ -185,6 +185,7 @@ export class PipelineStack extends Stack {
           schemaTable: cfnTable(this.lakeCatalog, delivery.table),
           timestampFormats: delivery.timestampFormats,
           compression: delivery.compression,
+          enableDictionaryCompression: delivery.enableDictionaryCompression,
         },
         bufferingInterval: Duration.seconds(config.firehoseBufferingSeconds),
         bufferingSize: Size.mebibytes(LAKE_BUFFERING.sizeMiB),

@@ -24,6 +24,7 @@ import {
   type FirehoseErrorRecord,
   type FirehoseErrorType,
   LAKE_COMPRESSION,
+  LAKE_DICTIONARY,
   LAKE_FILE_EXTENSION,
   LAKE_LAYOUTS,
   LOCAL_BUFFERING,
@@ -331,6 +332,23 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
   };
 }
 
+/** DuckDB's default row group size, stated because the dictionary entry cap below is sized by it. */
+const ROW_GROUP_ROWS = 122_880;
+/**
+ * DuckDB caps a dictionary by entries (by default a small share of the row group) and by bytes;
+ * parquet-mr, Firehose's writer, only by bytes. An entry cap of a whole row group (a dictionary cannot
+ * hold more) and the same byte cap make DuckDB choose dictionaries as Firehose does.
+ */
+const PARQUET_OPTIONS = [
+  `COMPRESSION ${LAKE_COMPRESSION}`,
+  `ROW_GROUP_SIZE ${ROW_GROUP_ROWS}`,
+  LAKE_DICTIONARY.enabled
+    ? `DICTIONARY_SIZE_LIMIT ${ROW_GROUP_ROWS}, STRING_DICTIONARY_PAGE_SIZE_LIMIT ${LAKE_DICTIONARY.maxPageBytes}`
+    : 'DICTIONARY_SIZE_LIMIT 0',
+  // DuckDB adds a Bloom filter per dictionary-encoded column by default; parquet-mr (Firehose) writes none.
+  'WRITE_BLOOM_FILTER false',
+].join(', ');
+
 export interface ParquetWriter {
   /** The Parquet file, as Firehose's conversion would write it, of rows conformed to `table`. */
   write(table: TableDef, rows: ReadonlyArray<Record<string, LakeValue>>): Promise<Uint8Array>;
@@ -363,7 +381,7 @@ export async function openParquetWriter(): Promise<ParquetWriter> {
           .join(', ');
         await connection.run(
           `COPY (SELECT ${select} FROM read_json(${quoteLiteral(input)}, format = 'newline_delimited', columns = {${readAs}})) ` +
-            `TO ${quoteLiteral(output)} (FORMAT PARQUET, COMPRESSION ${LAKE_COMPRESSION})`,
+            `TO ${quoteLiteral(output)} (FORMAT PARQUET, ${PARQUET_OPTIONS})`,
         );
         return new Uint8Array(await readFile(output));
       } finally {

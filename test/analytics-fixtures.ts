@@ -131,7 +131,8 @@ export function partial(
     user_id: userId,
     window_start: `${new Date(windowMs).toISOString().slice(0, 19)}Z`,
     window_seconds: WINDOW_SECONDS,
-    contribution_id: `${shard}:${userId}:${windowMs}`,
+    // As the aggregator's ids: one per flush (here, a shard's minute), shared by every user in it.
+    contribution_id: `${shard}:${windowMs}`,
     view_count: count('view'),
     cart_count: count('cart'),
     remove_from_cart_count: count('remove_from_cart'),

@@ -96,6 +96,25 @@ describe('window fold', () => {
     expect(takePartials(state, 'shard-b').map((p) => p.contribution_id)).not.toEqual(a);
   });
 
+  it('names a flush with one contribution id for all its partials, and the next flush with another', () => {
+    const state = emptyWindowState(60);
+    const users = ['1', '2', '3'];
+    users.forEach((user, i) => {
+      const event = makeEvent({ user_id: user, event_time: `2019-10-01T00:0${i}:10Z` });
+      foldEvent(state, event, Date.parse(event.event_time), String(i + 1));
+    });
+    const first = takePartials(state, 'shard-a');
+    expect(first.map((p) => p.user_id).sort()).toEqual(users);
+    expect(new Set(first.map((p) => p.contribution_id)).size).toBe(1);
+    // The same user and window again, in the next flush: a second contribution, not a redelivery.
+    const again = makeEvent({ user_id: '1', event_time: '2019-10-01T00:00:20Z' });
+    foldEvent(state, again, Date.parse(again.event_time), '4');
+    const [second] = takePartials(state, 'shard-a');
+    expect(second?.contribution_id).not.toBe(first[0]?.contribution_id);
+    const merged = mergePartials([...first, ...(second ? [second] : []), ...first]);
+    expect(merged.get('1|2019-10-01T00:00:00Z')?.total_count).toBe(2);
+  });
+
   it('flushes at the same records whatever the batching, with state serialized between batches as Lambda does', () => {
     const events = Array.from({ length: 400 }, (_, i) =>
       makeEvent({

@@ -12,6 +12,8 @@ export interface ParquetConversion {
   /** Joda patterns the Hive JSON SerDe parses timestamp columns with. */
   timestampFormats: readonly string[];
   compression: 'SNAPPY' | 'GZIP' | 'UNCOMPRESSED';
+  /** Parquet dictionary encoding (Firehose's default is off). */
+  enableDictionaryCompression: boolean;
 }
 
 export interface StreamToLakeProps {
@@ -71,6 +73,7 @@ export class StreamToLake extends Construct {
         }),
         outputFormat: new firehose.ParquetOutputFormat({
           compression: firehose.ParquetCompression.of(props.conversion.compression),
+          enableDictionaryCompression: props.conversion.enableDictionaryCompression,
         }),
       },
       loggingConfig: new firehose.EnableLogging(this.logGroup),

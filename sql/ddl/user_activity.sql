@@ -5,7 +5,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `user_activity` (
   `user_id` string COMMENT 'User id',
   `window_start` timestamp COMMENT 'Start of the event-time window (UTC)',
   `window_seconds` int COMMENT 'Window length in seconds',
-  `contribution_id` string COMMENT 'Deterministic id of this partial; duplicates are redeliveries',
+  `contribution_id` string COMMENT 'Deterministic id of this partial within its user and window; duplicates are redeliveries',
   `view_count` bigint COMMENT 'Views in this partial',
   `cart_count` bigint COMMENT 'Carts in this partial',
   `remove_from_cart_count` bigint COMMENT 'Cart removals in this partial',

@@ -1,14 +1,15 @@
 -- Which users crossed the bot-alert thresholds, and in which windows? Reads user_activity: drops
--- redelivered partials (same contribution_id), sums the partials of each user and window, then keeps
--- windows above the default rules of core/rules.ts: more than 60 events, more than 30 views without
--- cart or purchase, more than 5 sessions, or more than 3 purchases (a test keeps these equal).
+-- redelivered partials (same user, window and contribution_id), sums the partials of each user and
+-- window, then keeps windows above the default rules of core/rules.ts: more than 60 events, more
+-- than 30 views without cart or purchase, more than 5 sessions, or more than 3 purchases (a test
+-- keeps these equal).
 -- Parameters: none.
 WITH partials AS (
   SELECT *
   FROM (
     SELECT
       ua.*,
-      row_number() OVER (PARTITION BY contribution_id ORDER BY dt) AS delivery
+      row_number() OVER (PARTITION BY user_id, window_start, contribution_id ORDER BY dt) AS delivery
     FROM user_activity ua
   ) deliveries
   WHERE delivery = 1

@@ -6,7 +6,7 @@ WITH partials AS (
   FROM (
     SELECT
       ua.*,
-      row_number() OVER (PARTITION BY contribution_id ORDER BY dt) AS delivery
+      row_number() OVER (PARTITION BY user_id, window_start, contribution_id ORDER BY dt) AS delivery
     FROM user_activity ua
     WHERE user_id = ?
   ) deliveries

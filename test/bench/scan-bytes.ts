@@ -16,8 +16,11 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { quoteLiteral } from '../../analytics/ddl.ts';
 import { referencedTables } from '../../analytics/local-engine.ts';
 import { loadNamedQueries } from '../../analytics/named-queries.ts';
+import { DEFAULT_WINDOW_SECONDS, type UserWindowPartial } from '../../core/aggregate.ts';
+import type { ClickEvent } from '../../core/event.ts';
 import { LAKE_LAYOUTS, partitionOf } from '../../core/lake.ts';
 import { conformRow, type LakeTableName, type LakeValue, TABLES } from '../../core/tables.ts';
+import { emptyWindowState, foldEvent, takePartials } from '../../core/window.ts';
 import { openParquetWriter } from '../../local/firehose.ts';
 
 export interface ScanBytesRow {
@@ -93,11 +96,39 @@ export async function scanBytesByQuery(options: {
 }
 
 /**
- * Builds a lake from a Kaggle-shaped CSV the way the pipeline would (one Parquet object per event
- * date; user_activity from per-user 60 s windows) and measures every named query on it.
+ * user_activity as the aggregator writes it: events spread over two shards (by category, as the
+ * producer partitions), each shard folded with the aggregator's own fold and flushed once a minute of
+ * event time (a replay at --speed 1 under a 60 s tumbling window), so partials and contribution ids
+ * have the real shapes.
+ */
+export function aggregatorPartials(events: readonly ClickEvent[]): UserWindowPartial[] {
+  const shards = [0, 1].map((shard) => ({
+    source: `shardId-00000000000${shard}`,
+    state: emptyWindowState(DEFAULT_WINDOW_SECONDS),
+    flushedAtMinute: Number.NaN,
+  }));
+  const partials: UserWindowPartial[] = [];
+  events.forEach((event, i) => {
+    const shard = shards[Number(BigInt(event.category_id) % 2n)] as (typeof shards)[number];
+    const eventMs = Date.parse(event.event_time);
+    const minute = Math.floor(eventMs / 60_000);
+    if (minute !== shard.flushedAtMinute) {
+      partials.push(...takePartials(shard.state, shard.source));
+      shard.flushedAtMinute = minute;
+    }
+    if (foldEvent(shard.state, event, eventMs, String(i + 1)))
+      partials.push(...takePartials(shard.state, shard.source));
+  });
+  for (const shard of shards) partials.push(...takePartials(shard.state, shard.source));
+  return partials;
+}
+
+/**
+ * Builds a lake from a Kaggle-shaped CSV the way the pipeline would (one Parquet object per table and
+ * event date; user_activity from the aggregator's fold) and measures every named query on it.
  */
 export async function scanBytesForCsv(csvPath: string): Promise<ScanBytesRow[]> {
-  const { parseEvents, partialsOf } = await import('../analytics-fixtures.ts');
+  const { parseEvents } = await import('../analytics-fixtures.ts');
   const csv = await readFile(csvPath, 'utf8');
   const rows = csv
     .split('\n')
@@ -112,7 +143,10 @@ export async function scanBytesForCsv(csvPath: string): Promise<ScanBytesRow[]> 
   const writer = await openParquetWriter();
   try {
     const files: Record<LakeTableName, string[]> = { events: [], user_activity: [] };
-    const sources: Record<LakeTableName, readonly object[]> = { events, user_activity: partialsOf(events) };
+    const sources: Record<LakeTableName, readonly object[]> = {
+      events,
+      user_activity: aggregatorPartials(events),
+    };
     for (const table of Object.keys(sources) as LakeTableName[]) {
       const byDate = new Map<string, Array<Record<string, LakeValue>>>();
       for (const record of sources[table]) {
