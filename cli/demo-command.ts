@@ -143,7 +143,8 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
       replayed = await stage(
         'replaying S3 → Kinesis events stream (partition key category_id, --speed max) while the consumers run',
         () => replayWithProgress(source, stack, kinesis, workDir, subContext),
-        (summary) => `${summary.eventsPerSecond.toLocaleString('en-US')} events/s`,
+        (summary) =>
+          `${summary.eventsPerSecond.toLocaleString('en-US')} events/s in ${summary.records.toLocaleString('en-US')} ${summary.aggregated ? 'KPL-aggregated ' : ''}records`,
       );
       await stage('draining: final tumbling windows, alerts, lake delivery, mail', () => pipeline.drain());
     } finally {

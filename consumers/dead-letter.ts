@@ -20,7 +20,9 @@ export interface MalformedRecord {
   sequenceNumber: string;
   partitionKey: string;
   approximateArrivalTimestamp: number;
-  /** The record data exactly as received (base64). */
+  /** For an event inside a KPL aggregated record: its index there (the Kinesis sub-sequence number). */
+  subSequenceNumber?: number;
+  /** The record data exactly as received (base64); for an event inside an aggregate, that event's bytes. */
   data: string;
 }
 

@@ -40,11 +40,16 @@ export function shardIdOf(event: KinesisWindowEvent<unknown>): string {
 // Grown on demand: Kinesis records are at most 1 MiB.
 let scratch = Buffer.allocUnsafe(64 * 1024);
 
-export function recordText(record: KinesisStreamRecord): string {
+/** The record's bytes, as a view valid until the next call (decoded into a shared buffer). */
+export function recordBytes(record: KinesisStreamRecord): Buffer {
   const data = record.kinesis.data;
   // base64 decodes to at most 3 bytes per 4 characters.
   const maxBytes = Math.ceil(data.length / 4) * 3;
   if (maxBytes > scratch.length) scratch = Buffer.allocUnsafe(maxBytes);
   const length = scratch.write(data, 'base64');
-  return scratch.toString('utf8', 0, length);
+  return scratch.subarray(0, length);
+}
+
+export function recordText(record: KinesisStreamRecord): string {
+  return recordBytes(record).toString('utf8');
 }

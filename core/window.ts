@@ -354,7 +354,14 @@ export function aggregateEvents(
 // ---------------------------------------------------------------------------------------------------
 // Reading stream records
 
-export const MALFORMED_REASONS = ['bad_json', 'not_an_object', 'missing_field', 'bad_field'] as const;
+export const MALFORMED_REASONS = [
+  'bad_json',
+  'not_an_object',
+  'missing_field',
+  'bad_field',
+  // A KPL aggregated record whose framing or checksum is broken (core/kpl.ts): none of its events is readable.
+  'bad_aggregate',
+] as const;
 export type MalformedReason = (typeof MALFORMED_REASONS)[number];
 
 export type EventReadResult =

@@ -4,7 +4,8 @@
  * once and sends every alert exactly once (DESIGN §3).
  *
  * - kinesis-throttle: an HTTP proxy in front of kinesalite fails a share of PutRecords entries with
- *   ProvisionedThroughputExceeded and every 10th call with 5xx (producer and aggregator both write).
+ *   ProvisionedThroughputExceeded and every 10th call with 5xx (producer and aggregator both write);
+ *   counted, not drawn, so even the few KPL aggregates the producer sends are surely hit.
  * - handler-faults: chosen Lambda invocations throw, others hang past the function timeout (their work
  *   still lands afterwards, as a timed-out Lambda's does).
  * - dynamodb-transient: a proxy in front of DynamoDB fails a share of the aggregator's merges
@@ -51,7 +52,7 @@ export const CHAOS_SCHEDULE = {
 };
 
 export const CHAOS_DESCRIPTIONS: Record<ChaosProfileName, string> = {
-  'kinesis-throttle': '20% of PutRecords entries throttled, every 10th call answered 5xx',
+  'kinesis-throttle': 'every 5th PutRecords entry throttled, every 10th call answered 5xx',
   'handler-faults': 'every 5th invocation throws, every 7th hangs past the 8 s function timeout (twice)',
   'dynamodb-transient':
     'every 10th merge and every 3rd alert-claim write fail with 500 or throughput exceeded, half of them after writing',
@@ -80,8 +81,8 @@ export function chaosProfile(value: string): ChaosProfileName {
   return value;
 }
 
-/** The failure shares of kinesis-throttle: high enough that every run retries, low enough to finish fast. */
-export const KINESIS_THROTTLE = { entryFailureRate: 0.2, failEveryNthCall: 10, seed: 42 };
+/** The failures of kinesis-throttle: often enough that every run retries, rare enough to finish fast. */
+export const KINESIS_THROTTLE = { failEveryNthEntry: 5, failEveryNthCall: 10, seed: 42 };
 /**
  * The write failures of dynamodb-transient: the aggregator's merges, and the alerter's claim, mark and
  * release of an alert (rarer writes, so failed more often to be sure each run hits some).

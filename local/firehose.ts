@@ -19,6 +19,7 @@ import {
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { duckdbType, quoteIdentifier, quoteLiteral } from '../analytics/ddl.ts';
+import { deaggregate, isAggregated, type UserRecord } from '../core/kpl.ts';
 import {
   errorPrefix,
   type FirehoseErrorRecord,
@@ -57,7 +58,7 @@ export interface LocalFirehoseOptions {
 }
 
 export interface LocalFirehoseStats {
-  /** Records read from the stream. */
+  /** Records read from the stream, each event of a KPL aggregated record counted (Firehose de-aggregates them). */
   received: number;
   /** Records written to the lake. */
   records: number;
@@ -182,9 +183,28 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
   }
 
   function accept(record: _Record): void {
-    stats.received++;
     const data = Buffer.from(record.Data ?? new Uint8Array());
     const arrival = record.ApproximateArrivalTimestamp?.getTime() ?? Date.now();
+    if (!isAggregated(data)) {
+      acceptOne(data, arrival);
+      return;
+    }
+    // Firehose de-aggregates KPL records from a Kinesis source before anything else sees them.
+    let events: UserRecord[];
+    try {
+      events = deaggregate(data);
+    } catch (error) {
+      stats.received++;
+      const message = error instanceof Error ? error.message : String(error);
+      reject(data, arrival, 'partitioning-failed', 'Kinesis.DeaggregationFailed', message);
+      return;
+    }
+    for (const event of events)
+      acceptOne(Buffer.from(event.data.buffer, event.data.byteOffset, event.data.length), arrival);
+  }
+
+  function acceptOne(data: Buffer, arrival: number): void {
+    stats.received++;
     let parsed: unknown;
     try {
       parsed = JSON.parse(data.toString('utf8'));

@@ -3,8 +3,9 @@
  * never does: a share of PutRecords entries with ProvisionedThroughputExceededException (HTTP 200,
  * FailedRecordCount > 0, per-entry ErrorCode/ErrorMessage shaped like AWS's) and every n-th whole call
  * with a 5xx. Failed entries are not forwarded, so they never reach the stream. Entry failures are drawn
- * from a seeded generator; call failures are counted, so a run with n or more calls always sees one,
- * whatever order concurrent callers' calls arrive in. Counters tell tests what was injected. Everything
+ * from a seeded generator, or counted (every n-th entry); call failures are counted. Counted faults
+ * hold whatever order concurrent callers' calls arrive in: a run with n or more calls or entries always
+ * sees one. Counters tell tests what was injected. Everything
  * else passes through untouched.
  */
 import { createHash } from 'node:crypto';
@@ -17,6 +18,8 @@ export interface ChaosProfile {
   entryFailureRate?: number;
   /** Every n-th PutRecords call (n ≥ 2) is answered with a 5xx, nothing written. */
   failEveryNthCall?: number;
+  /** Every n-th PutRecords entry (n ≥ 2, counted over all calls) fails with ProvisionedThroughputExceeded. */
+  failEveryNthEntry?: number;
   /** Only entries hashing to these shard ids fail (a hot shard); default: any shard. */
   shardIds?: string[];
 }
@@ -56,9 +59,11 @@ interface PutRecordsBody {
 type ResultEntry = { SequenceNumber: string; ShardId: string } | { ErrorCode: string; ErrorMessage: string };
 
 function checkedProfile(profile: ChaosProfile): ChaosProfile {
-  const nth = profile.failEveryNthCall;
-  if (nth !== undefined && !(Number.isInteger(nth) && nth >= 2))
-    throw new RangeError(`failEveryNthCall must be an integer ≥ 2, got ${nth}`);
+  for (const name of ['failEveryNthCall', 'failEveryNthEntry'] as const) {
+    const nth = profile[name];
+    if (nth !== undefined && !(Number.isInteger(nth) && nth >= 2))
+      throw new RangeError(`${name} must be an integer ≥ 2, got ${nth}`);
+  }
   return { ...profile };
 }
 
@@ -78,7 +83,11 @@ export async function startKinesisChaosProxy(options: ChaosProxyOptions): Promis
   const forward = (req: Pick<IncomingMessage, 'headers' | 'method' | 'url'>, body: Buffer) =>
     forwardRequest(upstream, req, body);
 
-  const shardOf = async (req: IncomingMessage, streamName: string, partitionKey: string): Promise<string> => {
+  const shardOf = async (
+    req: IncomingMessage,
+    streamName: string,
+    entry: PutRecordsBody['Records'][number],
+  ): Promise<string> => {
     let ranges = shardRanges.get(streamName);
     if (!ranges) {
       const listed = await forward(
@@ -106,7 +115,11 @@ export async function startKinesisChaosProxy(options: ChaosProxyOptions): Promis
       }));
       shardRanges.set(streamName, ranges);
     }
-    const hash = BigInt(`0x${createHash('md5').update(partitionKey, 'utf8').digest('hex')}`);
+    // As Kinesis routes: by the explicit hash key when there is one (KPL aggregates), else the key's MD5.
+    const hash =
+      entry.ExplicitHashKey !== undefined
+        ? BigInt(entry.ExplicitHashKey)
+        : BigInt(`0x${createHash('md5').update(entry.PartitionKey, 'utf8').digest('hex')}`);
     return (
       ranges.find((range) => hash >= range.start && hash <= range.end)?.shardId ?? 'shardId-000000000000'
     );
@@ -133,14 +146,17 @@ export async function startKinesisChaosProxy(options: ChaosProxyOptions): Promis
     }
     const body = JSON.parse(raw.toString('utf8')) as PutRecordsBody;
     const streamName = body.StreamName ?? body.StreamARN?.split('/').pop() ?? '';
+    const firstEntry = counters.entries + 1;
     counters.entries += body.Records.length;
     const failing = new Map<number, string>();
     const rate = profile.entryFailureRate ?? 0;
+    const nthEntry = profile.failEveryNthEntry;
     for (let i = 0; i < body.Records.length; i++) {
       const roll = random();
-      if (rate <= 0 || roll >= rate) continue;
+      const counted = nthEntry !== undefined && (firstEntry + i) % nthEntry === 0;
+      if (!counted && (rate <= 0 || roll >= rate)) continue;
       const entry = body.Records[i] as PutRecordsBody['Records'][number];
-      const shardId = await shardOf(req, streamName, entry.PartitionKey);
+      const shardId = await shardOf(req, streamName, entry);
       if (profile.shardIds && !profile.shardIds.includes(shardId)) continue;
       failing.set(i, shardId);
     }

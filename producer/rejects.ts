@@ -128,20 +128,29 @@ export function s3RejectSink(options: {
   };
 }
 
-/** Records Kinesis refused after every retry: one JSON object per line, the record body kept as is. */
+/**
+ * Events Kinesis refused after every retry: one JSON object per event (an aggregate that failed lists
+ * each of its events), the record body kept as is, so a later replay of the file's lines resends them.
+ */
 export function failedRecordsFile(path: string, options: { append?: boolean } = {}) {
   const file = new LazyFile(path, undefined, options.append);
   return {
     write(failures: readonly FailedRecord[]): void {
       let text = '';
+      let events = 0;
       for (const { record, errorCode, errorMessage } of failures) {
-        const body = Buffer.from(record.data.buffer, record.data.byteOffset, record.data.byteLength).toString(
-          'utf8',
-        );
-        text += `{"line":${record.line},"partitionKey":${JSON.stringify(record.partitionKey)},"errorCode":${JSON.stringify(errorCode)},"errorMessage":${JSON.stringify(errorMessage)},"record":${body}}\n`;
+        const error = `"errorCode":${JSON.stringify(errorCode)},"errorMessage":${JSON.stringify(errorMessage)}`;
+        for (const event of record.events) {
+          const body = Buffer.from(event.data.buffer, event.data.byteOffset, event.data.byteLength).toString(
+            'utf8',
+          );
+          text += `{"line":${event.line},"partitionKey":${JSON.stringify(event.partitionKey)},${error},"record":${body}}\n`;
+          events++;
+        }
       }
+      if (events === 0) return;
       file.write(text);
-      file.count += failures.length - 1;
+      file.count += events - 1;
     },
     flushed: () => file.flushed(),
     close: async (): Promise<string | undefined> => {

@@ -15,6 +15,7 @@ import { createKinesisClient, createS3Client } from '../adapters/clients.ts';
 import { type CommandContext, type CommandSpec, clientOptions } from '../cli/command.ts';
 import { parseRow, REJECT_REASONS, type RejectReason, toIsoSeconds } from '../core/event.ts';
 import {
+  aggregateOverheadBytes,
   type Batch,
   BatchLimitError,
   eventRecordJson,
@@ -71,6 +72,12 @@ export interface ReplayToStreamOptions {
   limit?: number;
   /** Parse, validate and batch; send nothing. `sent` then counts what would have been sent. */
   dryRun?: boolean;
+  /**
+   * Pack each shard's events into KPL aggregated records (default true): up to ~190 events per Kinesis
+   * record, within a shard's 1,000 records/s. Off for consumers that cannot de-aggregate (ours can,
+   * and Firehose de-aggregates on its own).
+   */
+  aggregate?: boolean;
   maxBatchBytes?: number;
   maxBatchRecords?: number;
   concurrency?: number;
@@ -118,6 +125,9 @@ export interface ReplaySummary {
   resumedFrom?: { line: number; byteOffset: number };
   /** Upper bound on records this run sent that the run it resumed had already sent. */
   possibleDuplicates: number;
+  /** Kinesis records put (fewer than events sent when aggregated). */
+  records: number;
+  aggregated: boolean;
   /** Stopped by Ctrl-C (or the signal); the checkpoint, if any, resumes it. */
   interrupted: boolean;
 }
@@ -128,6 +138,7 @@ const CHECKPOINT_INTERVAL_MS = 1_000;
 export async function replayToStream(options: ReplayToStreamOptions): Promise<ReplaySummary> {
   const started = performance.now();
   const dryRun = options.dryRun ?? false;
+  const aggregate = options.aggregate ?? true;
   const partitionKey = options.partitionKey ?? 'category_id';
   if (!PARTITION_KEY_FIELDS.includes(partitionKey)) {
     throw new ProducerError(
@@ -156,10 +167,16 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
     : await loadShardMap(options.kinesis as KinesisClient, options.streamName);
   let batcher: ShardBatcher;
   try {
-    batcher = new ShardBatcher(shardMap.count, {
-      maxBytes: options.maxBatchBytes ?? KINESIS_LIMITS.defaultBytesPerCall,
-      maxRecords: options.maxBatchRecords ?? KINESIS_LIMITS.maxRecordsPerCall,
-    });
+    batcher = new ShardBatcher(
+      shardMap.count,
+      {
+        maxBytes: options.maxBatchBytes ?? KINESIS_LIMITS.defaultBytesPerCall,
+        maxRecords: options.maxBatchRecords ?? KINESIS_LIMITS.maxRecordsPerCall,
+      },
+      aggregate
+        ? { shardHashKeys: shardMap.shards.map((shard) => shard.startingHashKey.toString()) }
+        : undefined,
+    );
   } catch (error) {
     if (error instanceof BatchLimitError)
       throw new ProducerError(error.message, 'see --max-batch-bytes', { cause: error });
@@ -176,7 +193,7 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
   const failedPath = options.failedOut ?? join('.clickstream', `${source.stem}.failed.jsonl`);
   const failedFile = failedRecordsFile(failedPath, { append });
 
-  const counts = { read: 0, sent: 0, failed: 0, skipped: 0, calls: 0 };
+  const counts = { read: 0, sent: 0, failed: 0, skipped: 0, calls: 0, records: 0 };
   const byReason: Partial<Record<RejectReason, number>> = {};
   let rejectedTotal = 0;
   const reject = (line: number, reason: RejectReason, detail: string, fields: readonly string[]) => {
@@ -185,8 +202,12 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
     rejects.reject(line, reason, detail, fields);
   };
 
-  const settleAll = (records: readonly OutgoingRecord[]) => {
-    for (const record of records) record.owner.settle(1);
+  const settleSent = (records: readonly OutgoingRecord[]) => {
+    counts.records += records.length;
+    for (const record of records) {
+      counts.sent += record.events.length;
+      for (const event of record.events) event.owner.settle(1);
+    }
   };
   const sender = dryRun
     ? undefined
@@ -198,22 +219,20 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
         maxRetries: options.maxRetries ?? 10,
         ...(options.backoff ? { backoff: options.backoff } : {}),
         ...(options.random ? { random: options.random } : {}),
-        onSent: (records) => {
-          counts.sent += records.length;
-          settleAll(records);
-        },
+        onSent: settleSent,
         onFailed: (failures) => {
-          counts.failed += failures.length;
           // Written before they count as settled, so a checkpoint never moves past an unwritten failure.
           failedFile.write(failures);
-          for (const failure of failures) failure.record.owner.settle(1);
+          for (const { record } of failures) {
+            counts.failed += record.events.length;
+            for (const event of record.events) event.owner.settle(1);
+          }
         },
       });
   const dispatch = async (batch: Batch) => {
     counts.calls++;
     if (!sender) {
-      counts.sent += batch.records.length;
-      settleAll(batch.records);
+      settleSent(batch.records);
       return;
     }
     await sender.submit(batch);
@@ -360,7 +379,7 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
           const key = parsed.event[partitionKey];
           const data = encoder.encode(
             eventRecordJson(parsed.event, replayedAt),
-            KINESIS_LIMITS.maxRecordBytes - key.length,
+            KINESIS_LIMITS.maxRecordBytes - key.length - (aggregate ? aggregateOverheadBytes(key) : 0),
           );
           if (!data) {
             reject(
@@ -428,6 +447,8 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
     ...(resumed ? { resumedFrom: { line: resumed.line, byteOffset: resumed.byteOffset } } : {}),
     possibleDuplicates: resumed && !resumed.complete ? resumed.window : 0,
     interrupted,
+    records: counts.records,
+    aggregated: aggregate,
   };
 }
 
@@ -473,6 +494,7 @@ export interface ReplayOptions {
   to?: string;
   limit?: string;
   dryRun?: boolean;
+  aggregate?: boolean;
   maxBatchBytes?: string;
   concurrency?: string;
   maxRetries?: string;
@@ -533,6 +555,7 @@ export async function replay(options: ReplayOptions, context: CommandContext): P
       ...(toMs !== undefined ? { toMs } : {}),
       ...(options.limit !== undefined ? { limit: positiveInt(options.limit, '--limit') } : {}),
       dryRun,
+      aggregate: options.aggregate ?? true,
       ...(options.maxBatchBytes !== undefined
         ? { maxBatchBytes: positiveInt(options.maxBatchBytes, '--max-batch-bytes') }
         : {}),
@@ -625,6 +648,10 @@ export const replayCommand: CommandSpec<ReplayOptions, ReplaySummary> = {
       .option('--limit <n>', 'stop after n rows')
       .option('--dry-run', 'parse, validate and batch; send nothing')
       .option(
+        '--no-aggregate',
+        'one Kinesis record per event, for consumers that cannot de-aggregate KPL records (default: KPL-aggregated per shard)',
+      )
+      .option(
         '--max-batch-bytes <n>',
         'bytes per PutRecords call, 1 MiB..10 MiB',
         String(KINESIS_LIMITS.defaultBytesPerCall),
@@ -656,7 +683,7 @@ export const replayCommand: CommandSpec<ReplayOptions, ReplaySummary> = {
       .join(', ');
     const lines = [
       `${summary.dryRun ? 'dry run: ' : ''}read ${summary.read}, sent ${summary.sent}, rejected ${summary.rejected.total}${reasons ? ` (${reasons})` : ''}, failed ${summary.failed}, retried ${summary.retried}`,
-      `${summary.eventsPerSecond} events/s over ${(summary.durationMs / 1000).toFixed(1)} s into ${summary.stream} (${summary.shards} shards, ${summary.calls} calls${summary.throttled ? `, ${summary.throttled} throttled` : ''})`,
+      `${summary.eventsPerSecond} events/s over ${(summary.durationMs / 1000).toFixed(1)} s into ${summary.stream} (${summary.shards} shards, ${summary.calls} calls, ${summary.records} ${summary.aggregated ? 'KPL-aggregated ' : ''}records${summary.throttled ? `, ${summary.throttled} throttled` : ''})`,
     ];
     if (summary.skipped) lines.push(`skipped ${summary.skipped} events outside --from/--to`);
     if (summary.firstEventTime)

@@ -109,7 +109,15 @@ export class KinesisSender {
         const response = await this.options.kinesis.send(
           new PutRecordsCommand({
             StreamName: this.options.streamName,
-            Records: pending.map((record) => ({ Data: record.data, PartitionKey: record.partitionKey })),
+            Records: pending.map((record) =>
+              record.explicitHashKey === undefined
+                ? { Data: record.data, PartitionKey: record.partitionKey }
+                : {
+                    Data: record.data,
+                    PartitionKey: record.partitionKey,
+                    ExplicitHashKey: record.explicitHashKey,
+                  },
+            ),
           }),
         );
         results = response.Records ?? [];
@@ -163,7 +171,7 @@ export class KinesisSender {
         this.options.onFailed(failed);
         return;
       }
-      this.stats.retried += failed.length;
+      for (const failure of failed) this.stats.retried += failure.record.events.length;
       pending = failed.map((failure) => failure.record);
       // Full jitter (AWS Architecture Blog): spreads resends of many producers instead of syncing them.
       await sleep(this.random() * Math.min(this.maxMs, this.baseMs * 2 ** attempt));

@@ -58,13 +58,17 @@ describe('handlers emit their metric once per invocation, only when non-zero', (
     // The second UpdateItem of a contribution fails its condition, as DynamoDB would on a re-send.
     const merged = new Set<string>();
     const dynamo = {
-      send: async (command: { input: { ExpressionAttributeValues?: Record<string, unknown> } }) => {
+      send: async (command: {
+        input: { Key?: unknown; ExpressionAttributeValues?: Record<string, unknown> };
+      }) => {
         updates++;
+        // As the table's condition: a contribution id merges once per (user, window) item.
         const cid = command.input.ExpressionAttributeValues?.[':cid'];
         if (typeof cid === 'string') {
-          if (merged.has(cid))
+          const merge = `${JSON.stringify(command.input.Key)}|${cid}`;
+          if (merged.has(merge))
             throw Object.assign(new Error('conditional'), { name: 'ConditionalCheckFailedException' });
-          merged.add(cid);
+          merged.add(merge);
         }
         return { Attributes: {} };
       },

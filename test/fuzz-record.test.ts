@@ -1,7 +1,8 @@
 /**
  * Bad stream records never crash the aggregator: random base64, JSON of any shape, missing fields and
  * wrong types each come out as a valid event or a malformed record counted by reason and sent to the
- * dead-letter sink, and the valid records beside them are all folded.
+ * dead-letter sink, and the valid records beside them are all folded. The same holds for events inside
+ * KPL aggregated records, and for aggregates whose framing or checksum is broken.
  */
 
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
@@ -9,8 +10,8 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createMemoryDeadLetterSink } from '../consumers/dead-letter.ts';
-import { recordText } from '../consumers/kinesis-event.ts';
 import { createAggregatorProcessor } from '../consumers/window-aggregator/processor.ts';
+import { AggregateBuilder } from '../core/kpl.ts';
 import { MALFORMED_REASONS, readEventRecord, type WindowState } from '../core/window.ts';
 import { kinesisRecord, makeEvent, windowEvent } from './consumers-factories.ts';
 
@@ -123,7 +124,42 @@ describe('window aggregator on mixed batches', () => {
       kind: fc.constant('mutated' as const),
       raw: mutatedRecord.map((r) => Buffer.from(JSON.stringify(r)).toString('base64')),
     }),
+    fc.record({
+      kind: fc.constant('aggregate' as const),
+      events: fc.array(
+        fc.oneof(
+          fc
+            .integer({ min: 1, max: 10 ** 9 })
+            .map((p) => JSON.stringify(makeEvent({ product_id: String(p) }))),
+          mutatedRecord.map((r) => JSON.stringify(r)),
+          fc.string({ maxLength: 50 }),
+        ),
+        { minLength: 1, maxLength: 8 },
+      ),
+      // Flip one byte past the magic number: the checksum (or the framing) no longer holds.
+      corruptAt: fc.option(fc.nat(), { nil: undefined }),
+    }),
   );
+
+  /** The texts of the events in a record as a consumer must read them; none for a broken aggregate. */
+  function eventsOf(e: typeof entry extends fc.Arbitrary<infer T> ? T : never): string[] | 'broken' {
+    if (e.kind === 'aggregate') return e.corruptAt === undefined ? e.events : 'broken';
+    if (e.kind === 'valid') return [JSON.stringify(makeEvent({ product_id: String(e.product) }))];
+    return [Buffer.from(e.raw, 'base64').toString('utf8')];
+  }
+
+  function recordOf(e: typeof entry extends fc.Arbitrary<infer T> ? T : never) {
+    if (e.kind === 'valid') return kinesisRecord(makeEvent({ product_id: String(e.product) }));
+    if (e.kind !== 'aggregate') return kinesisRecord(null, { raw: e.raw });
+    const builder = new AggregateBuilder();
+    for (const text of e.events) builder.add('pk', Buffer.from(text));
+    const bytes = builder.build();
+    if (e.corruptAt !== undefined) {
+      const at = 4 + (e.corruptAt % (bytes.length - 4));
+      bytes[at] = (bytes[at] as number) ^ 0x5a;
+    }
+    return kinesisRecord(null, { raw: bytes.toString('base64') });
+  }
 
   it('folds every valid record once and counts every other one as malformed, in the dead-letter sink', async () => {
     await fc.assert(
@@ -136,12 +172,14 @@ describe('window aggregator on mixed batches', () => {
           streamName: 's',
           deadLetter,
         });
-        const records = entries.map((e) =>
-          e.kind === 'valid'
-            ? kinesisRecord(makeEvent({ product_id: String(e.product) }))
-            : kinesisRecord(null, { raw: e.raw }),
+        const records = entries.map(recordOf);
+        const texts = entries.map(eventsOf);
+        const valid = (text: string) => readEventRecord(text).ok;
+        const expectedValid = texts.reduce((n, t) => n + (t === 'broken' ? 0 : t.filter(valid).length), 0);
+        const expectedMalformed = texts.reduce(
+          (n, t) => n + (t === 'broken' ? 1 : t.filter((text) => !valid(text)).length),
+          0,
         );
-        const expectedValid = records.filter((r) => readEventRecord(recordText(r)).ok).length;
         expect(expectedValid).toBeGreaterThanOrEqual(entries.filter((e) => e.kind === 'valid').length);
         const response = await processor.process(windowEvent(records, {}));
         const state = response.state as WindowState;
@@ -152,16 +190,27 @@ describe('window aggregator on mixed batches', () => {
         expect(folded).toBe(expectedValid);
         const summary = processor.summary();
         expect(summary.accepted).toBe(expectedValid);
-        expect(summary.malformed).toBe(records.length - expectedValid);
+        expect(summary.malformed).toBe(expectedMalformed);
+        expect(summary.events).toBe(expectedValid + expectedMalformed);
+        // Each malformed event names its record (and its place in an aggregate); a broken aggregate is one entry.
         expect(
           deadLetter
             .records()
-            .map((r) => r.sequenceNumber)
+            .map((r) => `${r.sequenceNumber}/${r.subSequenceNumber ?? '-'}/${r.reason}`)
             .sort(),
         ).toEqual(
-          records
-            .filter((r) => !readEventRecord(recordText(r)).ok)
-            .map((r) => r.kinesis.sequenceNumber)
+          entries
+            .flatMap((e, i) => {
+              const sequenceNumber = records[i]?.kinesis.sequenceNumber;
+              const t = texts[i] as string[] | 'broken';
+              if (t === 'broken') return [`${sequenceNumber}/-/bad_aggregate`];
+              return t.flatMap((text, j) => {
+                const read = readEventRecord(text);
+                return read.ok
+                  ? []
+                  : [`${sequenceNumber}/${e.kind === 'aggregate' ? j : '-'}/${read.reason}`];
+              });
+            })
             .sort(),
         );
         expect(response.batchItemFailures).toEqual([]);

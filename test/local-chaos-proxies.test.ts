@@ -135,6 +135,43 @@ describe('Kinesis chaos proxy', () => {
     }
   });
 
+  it('fails every n-th entry counted over all calls, and forwards the others', async () => {
+    const proxy = await startKinesisChaosProxy({ upstream: upstreamUrl, failEveryNthEntry: 3 });
+    reachedUpstream.length = 0;
+    try {
+      const put = async (keys: string[]) => {
+        const response = await fetch(proxy.endpoint, {
+          method: 'POST',
+          headers: { 'x-amz-target': 'Kinesis_20131202.PutRecords' },
+          body: JSON.stringify({
+            StreamName: 'events',
+            Records: keys.map((key) => ({ Data: 'e30=', PartitionKey: key, ExplicitHashKey: '0' })),
+          }),
+        });
+        const body = (await response.json()) as {
+          FailedRecordCount: number;
+          Records: Array<{ ErrorCode?: string }>;
+        };
+        return body.Records.map((r) => r.ErrorCode ?? 'ok');
+      };
+      expect(await put(['a', 'b', 'c', 'd'])).toEqual([
+        'ok',
+        'ok',
+        'ProvisionedThroughputExceededException',
+        'ok',
+      ]);
+      expect(await put(['e', 'f'])).toEqual(['ok', 'ProvisionedThroughputExceededException']);
+      // What reached the emulator: the entries that did not fail (the proxy also asks it for the shards once).
+      const puts = reachedUpstream
+        .map((b) => JSON.parse(b) as { Records?: unknown[] })
+        .filter((b) => b.Records);
+      expect(puts.map((b) => b.Records?.length)).toEqual([3, 1]);
+      expect(proxy.counters).toMatchObject({ entries: 6, failedEntries: 2 });
+    } finally {
+      await proxy.stop();
+    }
+  });
+
   it('refuses a call-failure period below 2', async () => {
     await expect(startKinesisChaosProxy({ upstream: upstreamUrl, failEveryNthCall: 1 })).rejects.toThrow(
       /failEveryNthCall must be an integer ≥ 2/,

@@ -9,6 +9,7 @@ import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openLocalEngine } from '../analytics/local-engine.ts';
 import type { EventRecord } from '../core/event.ts';
+import { AggregateBuilder } from '../core/kpl.ts';
 import { startLocalFirehose } from '../local/firehose.ts';
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
 
@@ -40,7 +41,7 @@ function event(i: number, day: number): EventRecord {
   };
 }
 
-async function put(stream: string, bodies: string[]): Promise<void> {
+async function put(stream: string, bodies: Array<string | Uint8Array>): Promise<void> {
   for (let i = 0; i < bodies.length; i += 500) {
     const result = await stack.kinesis.send(
       new PutRecordsCommand({
@@ -62,7 +63,7 @@ async function keys(prefix: string): Promise<Array<{ key: string; size: number }
 }
 
 describe('local Firehose', () => {
-  it('writes each record under its event date, loses none, and sends bad records to errors/', async () => {
+  it('writes each event under its event date, KPL aggregates de-aggregated, loses none, and sends bad records to errors/', async () => {
     const perDay = { 1: 1500, 2: 300, 3: 7 } as const;
     const good = Object.entries(perDay).flatMap(([day, n]) =>
       Array.from({ length: n }, (_, i) => JSON.stringify(event(i, Number(day)))),
@@ -82,14 +83,25 @@ describe('local Firehose', () => {
       bufferMs: 60_000,
       pollMs: 20,
     });
-    await put(stack.names.eventsStream, [...good.slice(0, 900), ...bad, ...good.slice(900)]);
+    // Part of the events arrive KPL-aggregated, as the producer sends them; Firehose de-aggregates them.
+    const aggregate = new AggregateBuilder();
+    for (const body of good.slice(900, 1_150)) aggregate.add('2053013555631882655', Buffer.from(body));
+    const corrupt = aggregate.build();
+    corrupt[corrupt.length - 1] = (corrupt[corrupt.length - 1] as number) ^ 1;
+    await put(stack.names.eventsStream, [
+      ...good.slice(0, 900),
+      ...bad,
+      aggregate.build(),
+      ...good.slice(1_150),
+      corrupt,
+    ]);
     // flush() reads every shard to its tip first, so nothing put before it is left behind.
     await firehose.flush();
     await firehose.stop();
     expect(firehose.stats()).toMatchObject({
-      received: good.length + bad.length,
+      received: good.length + bad.length + 1,
       records: good.length,
-      errors: 3,
+      errors: 4,
     });
 
     const lake = await keys('events/');
@@ -110,7 +122,7 @@ describe('local Firehose', () => {
       ({ key }) =>
         /^errors\/events\/([a-z-]+)\/\d{4}\/\d{2}\/\d{2}\/clickstream-events-1-.*\.gz$/.exec(key)?.[1],
     );
-    expect(types.sort()).toEqual(['format-conversion-failed', 'partitioning-failed']);
+    expect([...new Set(types)].sort()).toEqual(['format-conversion-failed', 'partitioning-failed']);
     const lines: Array<{ rawData: string; errorCode: string }> = [];
     for (const { key } of errorKeys) {
       const object = await stack.s3.send(new GetObjectCommand({ Bucket: stack.names.lakeBucket, Key: key }));
@@ -124,9 +136,15 @@ describe('local Firehose', () => {
           .map((line) => JSON.parse(line)),
       );
     }
-    expect(lines.map((l) => Buffer.from(l.rawData, 'base64').toString('utf8')).sort()).toEqual(
-      [...bad].sort(),
-    );
+    // The broken aggregate is kept whole: none of its events can be read.
+    const deaggregationFailed = lines.filter((l) => l.errorCode === 'Kinesis.DeaggregationFailed');
+    expect(deaggregationFailed.map((l) => Buffer.from(l.rawData, 'base64').equals(corrupt))).toEqual([true]);
+    expect(
+      lines
+        .filter((l) => l.errorCode !== 'Kinesis.DeaggregationFailed')
+        .map((l) => Buffer.from(l.rawData, 'base64').toString('utf8'))
+        .sort(),
+    ).toEqual([...bad].sort());
 
     const engine = await openLocalEngine({ s3: stack.s3, names: stack.names });
     try {

@@ -1,12 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ClickEvent } from '../core/event.ts';
+import { deaggregate } from '../core/kpl.ts';
 import {
   type Batch,
   BatchLimitError,
+  type EventEntry,
   eventRecordJson,
   KINESIS_LIMITS,
-  type OutgoingRecord,
   RecordEncoder,
   ShardBatcher,
 } from '../producer/batcher.ts';
@@ -15,10 +16,10 @@ import { Pacer, parseSpeed } from '../producer/pacer.ts';
 import { ShardMap, ShardRateLimiter } from '../producer/shards.ts';
 
 const owner = { settle: () => undefined };
-const record = (bytes: number, partitionKey = 'k'): OutgoingRecord => ({
+const record = (bytes: number, partitionKey = 'k', line = 0): EventEntry => ({
   data: new Uint8Array(bytes),
   partitionKey,
-  line: 0,
+  line,
   owner,
 });
 
@@ -59,12 +60,45 @@ describe('ShardBatcher', () => {
     expect(batcher.add(1, c)).toBeUndefined();
     const full = batcher.add(1, record(1, 'd'));
     expect(full?.shard).toBe(1);
-    expect(full?.records).toEqual([a, c]);
+    expect(full?.records.map((r) => r.events)).toEqual([[a], [c]]);
     expect(batcher.buffered).toBe(2);
     expect(batcher.flushAll().map((batch) => [batch.shard, batch.records.length])).toEqual([
       [1, 1],
       [2, 1],
     ]);
+  });
+
+  it("packs a shard's events into KPL aggregates under the cap, addressed to the shard, in order", () => {
+    const batcher = new ShardBatcher(2, { maxRecords: 3 }, { shardHashKeys: ['0', '17'], maxBytes: 1_000 });
+    const events = Array.from({ length: 40 }, (_, i) => ({
+      ...record(0, `key-${i % 3}`, i + 1),
+      data: Buffer.from(`{"n":${i}}`.padEnd(90, ' ')),
+    }));
+    const full: Batch[] = [];
+    for (const event of events) {
+      const batch = batcher.add(event.line % 2, event);
+      if (batch) full.push(batch);
+    }
+    const batches = [...full, ...batcher.flushAll()];
+    for (const shard of [0, 1]) {
+      const records = batches.filter((b) => b.shard === shard).flatMap((b) => b.records);
+      for (const r of records) {
+        expect(r.data.length).toBeLessThanOrEqual(1_000);
+        expect(r.explicitHashKey).toBe(['0', '17'][shard]);
+        // What a consumer de-aggregates is exactly the events the record answers for.
+        expect(deaggregate(r.data).map((u) => [u.partitionKey, Buffer.from(u.data).toString()])).toEqual(
+          r.events.map((e) => [e.partitionKey, Buffer.from(e.data).toString()]),
+        );
+      }
+      expect(records.flatMap((r) => r.events.map((e) => e.line))).toEqual(
+        events.filter((e) => e.line % 2 === shard).map((e) => e.line),
+      );
+      // 20 events of ~100 bytes a shard, 9 to a 1,000-byte aggregate.
+      expect(records.map((r) => r.events.length)).toEqual([9, 9, 2]);
+    }
+    expect(batches.every((b) => b.records.length <= 3)).toBe(true);
+    expect(batches.reduce((n, b) => n + b.events, 0)).toBe(40);
+    expect(batcher.buffered).toBe(0);
   });
 
   it('refuses limits Kinesis does not allow', () => {

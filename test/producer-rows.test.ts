@@ -128,10 +128,13 @@ describe('sources and counting', () => {
     expect(limited.read).toBe(limited.sent + limited.rejected.total + limited.failed);
   });
 
-  it('batches in dry run without sending: 500 records a call', async () => {
+  it('batches in dry run without sending: 500 records a call, one event each without aggregation', async () => {
     const file = join(dir.path, 'many.csv');
     writeFileSync(file, csv(validRows(1_250)));
-    const summary = await dryRun(file);
-    expect(summary).toMatchObject({ read: 1_250, sent: 1_250, calls: 3, shards: 1 });
+    const plain = await dryRun(file, { aggregate: false });
+    expect(plain).toMatchObject({ read: 1_250, sent: 1_250, calls: 3, records: 1_250, shards: 1 });
+    // Aggregated: ~280-byte events, at most 51,200 bytes a record, so 1,250 events need 7 records, one call.
+    const aggregated = await dryRun(file);
+    expect(aggregated).toMatchObject({ read: 1_250, sent: 1_250, calls: 1, records: 7, aggregated: true });
   });
 });

@@ -137,6 +137,46 @@ describe('replay into Kinesis', () => {
 describe('failures', () => {
   const fast = { backoff: { baseMs: 1, maxMs: 5 } };
 
+  it('resends failed KPL aggregates whole, each event counted once: every event lands exactly once', async () => {
+    const proxy = await startKinesisChaosProxy({
+      upstream: kinesis.endpoint,
+      seed: 11,
+      entryFailureRate: 0.5,
+      failEveryNthCall: 3,
+    });
+    const client = createKinesisClient({ endpoint: proxy.endpoint, maxAttempts: 1 });
+    try {
+      const file = writeCsv('aggregated.csv', validRows(3_000));
+      // One aggregate a call: ~17 aggregates make enough calls for every 3rd to fail. An aggregate fails
+      // a send with p = 1 − (2/3)(1/2) ≈ 0.67; 60 resends leave it failing with p ≈ 10⁻¹¹.
+      const summary = await replayToStream({
+        kinesis: client,
+        streamName: stream,
+        source: file,
+        maxBatchRecords: 1,
+        limiter: new ShardRateLimiter({ floorPerSecond: 2_000 }),
+        maxRetries: 60,
+        ...fast,
+        ...files(),
+      });
+      expect(summary).toMatchObject({ read: 3_000, sent: 3_000, failed: 0, aggregated: true });
+      expect(proxy.counters.failedEntries).toBeGreaterThan(0);
+      expect(proxy.counters.failedCalls).toBeGreaterThan(0);
+      // Every entry the proxy let through is one aggregate that landed.
+      expect(proxy.counters.entries - proxy.counters.failedEntries).toBe(summary.records);
+      // A resend counts the events of the aggregate: at least one per failed entry.
+      expect(summary.retried).toBeGreaterThanOrEqual(proxy.counters.failedEntries);
+      const records = await readStream(kinesis.kinesis, stream);
+      const ids = records.map((r) => r.body.product_id as string);
+      expect(ids).toHaveLength(3_000);
+      expect(new Set(ids).size).toBe(3_000);
+      expect(new Set(records.map((r) => r.sequenceNumber)).size).toBe(summary.records);
+    } finally {
+      client.destroy();
+      await proxy.stop();
+    }
+  });
+
   it('resends only the failed entries of partial failures and 5xx calls: every event lands exactly once', async () => {
     const proxy = await startKinesisChaosProxy({
       upstream: kinesis.endpoint,
@@ -157,6 +197,8 @@ describe('failures', () => {
         kinesis: client,
         streamName: stream,
         source: file,
+        // One record per event, so the proxy fails hundreds of entries of the 3,000.
+        aggregate: false,
         limiter,
         maxRetries: 30,
         ...fast,

@@ -2,6 +2,7 @@
  * What the producer tests share: a kinesalite (and s3rver) on loopback with ephemeral ports, a reader
  * of everything in a stream, and small Kaggle-shaped CSVs built in the test.
  */
+
 import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,6 +21,7 @@ import kinesalite from 'kinesalite';
 import S3rver from 's3rver';
 import { createKinesisClient, createS3Client } from '../adapters/clients.ts';
 import { CSV_HEADER_LINE, toKaggleTime } from '../core/event.ts';
+import { deaggregate, isAggregated } from '../core/kpl.ts';
 
 export const STREAM = 'clickstream-events';
 
@@ -66,13 +68,16 @@ export async function createStream(
 
 export interface StreamRecord {
   shardId: string;
+  /** The event's own partition key (inside an aggregate too). */
   partitionKey: string;
   body: Record<string, unknown>;
   text: string;
   arrivalMs: number;
+  /** Sequence number of the Kinesis record that carried it (shared by the events of one aggregate). */
+  sequenceNumber: string;
 }
 
-/** Every record in the stream, per shard in sequence order. */
+/** Every event in the stream, per shard in sequence order, KPL aggregates de-aggregated. */
 export async function readStream(kinesis: KinesisClient, StreamName = STREAM): Promise<StreamRecord[]> {
   const { Shards = [] } = await kinesis.send(new ListShardsCommand({ StreamName }));
   const records: StreamRecord[] = [];
@@ -84,14 +89,21 @@ export async function readStream(kinesis: KinesisClient, StreamName = STREAM): P
     while (iterator) {
       const page = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
       for (const record of page.Records ?? []) {
-        const text = Buffer.from(record.Data ?? new Uint8Array()).toString('utf8');
-        records.push({
-          shardId: shard.ShardId ?? '',
-          partitionKey: record.PartitionKey ?? '',
-          body: JSON.parse(text) as Record<string, unknown>,
-          text,
-          arrivalMs: record.ApproximateArrivalTimestamp?.getTime() ?? 0,
-        });
+        const data = record.Data ?? new Uint8Array();
+        const events = isAggregated(data)
+          ? deaggregate(data)
+          : [{ partitionKey: record.PartitionKey ?? '', data }];
+        for (const event of events) {
+          const text = Buffer.from(event.data).toString('utf8');
+          records.push({
+            shardId: shard.ShardId ?? '',
+            partitionKey: event.partitionKey,
+            body: JSON.parse(text) as Record<string, unknown>,
+            text,
+            arrivalMs: record.ApproximateArrivalTimestamp?.getTime() ?? 0,
+            sequenceNumber: record.SequenceNumber ?? '',
+          });
+        }
       }
       // kinesalite reports MillisBehindLatest 0 on every page, so only an empty page means the end.
       if ((page.Records ?? []).length === 0) break;

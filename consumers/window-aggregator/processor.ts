@@ -3,6 +3,10 @@
  * and when the window ends (or the state nears Lambda's 1 MB cap) merges the partials into DynamoDB and
  * puts them on the user-activity stream.
  *
+ * Records may be KPL aggregates (the producer packs each shard's events into them); each event in one
+ * is folded at the position `<sequence number>/<index>`, so flush points and contribution ids stay
+ * per event and as deterministic as for plain records.
+ *
  * Failure model:
  * - Malformed records are written to the dead-letter sink and skipped; they never fail the batch
  *   (see dead-letter.ts for why the on-failure destination is not enough).
@@ -20,11 +24,13 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DEFAULT_WINDOW_SECONDS, type UserWindowPartial } from '../../core/aggregate.ts';
+import { deaggregate, isAggregated, KplFormatError, type UserRecord } from '../../core/kpl.ts';
 import {
   DEFAULT_FLUSH_AT_BYTES,
   emptyWindowState,
   foldEvent,
   isWindowState,
+  type MalformedReason,
   readEventRecord,
   takePartials,
   type WindowState,
@@ -32,7 +38,12 @@ import {
 import { forEachLimited } from '../concurrency.ts';
 import { type DeadLetterSink, deadLetterKey, type MalformedRecord } from '../dead-letter.ts';
 import { ConsumerError } from '../errors.ts';
-import { type KinesisWindowEvent, recordText, shardIdOf } from '../kinesis-event.ts';
+import {
+  type KinesisStreamRecord,
+  type KinesisWindowEvent,
+  recordBytes,
+  shardIdOf,
+} from '../kinesis-event.ts';
 import { type Logger, silentLogger } from '../logger.ts';
 import { emfCount, METRIC_NAMES } from '../metrics.ts';
 import { type PutRecordsOptions, putAllRecords } from '../put-records.ts';
@@ -67,7 +78,10 @@ export interface AggregatorResponse {
 }
 
 export interface AggregatorSummary {
+  /** Kinesis records. */
   records: number;
+  /** Events in them (a KPL aggregated record holds many). */
+  events: number;
   accepted: number;
   malformed: number;
   partials: number;
@@ -89,6 +103,7 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
   const now = config.now ?? Date.now;
   const totals: AggregatorSummary = {
     records: 0,
+    events: 0,
     accepted: 0,
     malformed: 0,
     partials: 0,
@@ -131,22 +146,58 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
         state = emptyWindowState(windowSeconds);
       }
       const malformed: MalformedRecord[] = [];
+      let events = 0;
+      const reject = (
+        record: KinesisStreamRecord,
+        reason: MalformedReason,
+        detail: string,
+        inAggregate?: { index: number; data: Uint8Array },
+      ) => {
+        malformed.push({
+          reason,
+          detail,
+          shardId,
+          sequenceNumber: record.kinesis.sequenceNumber,
+          partitionKey: record.kinesis.partitionKey,
+          approximateArrivalTimestamp: record.kinesis.approximateArrivalTimestamp,
+          ...(inAggregate
+            ? {
+                subSequenceNumber: inAggregate.index,
+                data: Buffer.from(inAggregate.data).toString('base64'),
+              }
+            : { data: record.kinesis.data }),
+        });
+      };
       for (const record of event.Records) {
-        const read = readEventRecord(recordText(record));
-        if (!read.ok) {
-          malformed.push({
-            reason: read.reason,
-            detail: read.detail,
-            shardId,
-            sequenceNumber: record.kinesis.sequenceNumber,
-            partitionKey: record.kinesis.partitionKey,
-            approximateArrivalTimestamp: record.kinesis.approximateArrivalTimestamp,
-            data: record.kinesis.data,
-          });
+        const bytes = recordBytes(record);
+        const sequenceNumber = record.kinesis.sequenceNumber;
+        if (!isAggregated(bytes)) {
+          events++;
+          const read = readEventRecord(bytes.toString('utf8'));
+          if (!read.ok) reject(record, read.reason, read.detail);
+          else if (foldEvent(state, read.event, read.eventMs, sequenceNumber, flushAtBytes))
+            appendAll(partials, takePartials(state, shardId));
           continue;
         }
-        if (foldEvent(state, read.event, read.eventMs, record.kinesis.sequenceNumber, flushAtBytes)) {
-          appendAll(partials, takePartials(state, shardId));
+        let userRecords: UserRecord[];
+        try {
+          userRecords = deaggregate(bytes);
+        } catch (error) {
+          // Counted as one event: what it held cannot be known; the dead-letter copy keeps its bytes.
+          events++;
+          reject(record, 'bad_aggregate', error instanceof KplFormatError ? error.message : String(error));
+          continue;
+        }
+        events += userRecords.length;
+        for (let i = 0; i < userRecords.length; i++) {
+          const data = (userRecords[i] as UserRecord).data;
+          const read = readEventRecord(
+            Buffer.from(data.buffer, data.byteOffset, data.length).toString('utf8'),
+          );
+          // The position names the event within its aggregate, so flushes and contribution ids stay per event.
+          if (!read.ok) reject(record, read.reason, read.detail, { index: i, data });
+          else if (foldEvent(state, read.event, read.eventMs, `${sequenceNumber}/${i}`, flushAtBytes))
+            appendAll(partials, takePartials(state, shardId));
         }
       }
       const closing =
@@ -158,7 +209,8 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
           await config.deadLetter.write(deadLetterKey(AGGREGATOR_NAME, malformed), malformed);
         const counts = await flush(partials);
         totals.records += event.Records.length;
-        totals.accepted += event.Records.length - malformed.length;
+        totals.events += events;
+        totals.accepted += events - malformed.length;
         totals.malformed += malformed.length;
         totals.partials += partials.length;
         totals.merged += counts.merged;
@@ -168,6 +220,7 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
         logger.debug('aggregated batch', {
           shardId,
           records: event.Records.length,
+          events,
           malformed: malformed.length,
           partials: partials.length,
           ...counts,

@@ -2,7 +2,9 @@ import { expect, it } from 'vitest';
 import { expectExactlyOnce, runScenario } from './scenario.ts';
 
 it('handler-faults: invocations that throw or time out are retried, and late work of timed-out ones merges once', async () => {
-  await runScenario({ profile: 'handler-faults' }, (result) => {
+  // The producer packs ~190 events into each Kinesis record, so the 4,000 events are ~25 records: small
+  // batches give both consumers enough invocations for every kind of fault to be drawn.
+  await runScenario({ profile: 'handler-faults', pipeline: { batchSize: 10 } }, (result) => {
     expectExactlyOnce(result);
     const faults = result.context.pipeline.chaos?.faults;
     expect(faults?.thrown).toBeGreaterThan(0);
