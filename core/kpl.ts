@@ -16,8 +16,8 @@
  * Written here rather than taken from aws-kinesis-agg (the reference implementation, which the tests
  * check this code against in both directions): its encoder costs ~1.7 µs per event and its decoder
  * re-encodes every user record to base64, each more than the whole per-event budget of the producer's
- * CPU path and a large share of the aggregator's. This one writes into one exact-size buffer and decodes
- * to views of the input.
+ * CPU path and a large share of the aggregator's. This one encodes each event once, straight into the
+ * aggregate's memory, and decodes to views of the input.
  *
  * Pure code: no AWS SDK, no process.env.
  */
@@ -49,96 +49,124 @@ function varintBytes(value: number): number {
 }
 
 /**
- * Collects user records into one aggregated record. `size` is the exact size `build()` will return,
- * so callers can cap an aggregate before adding to it.
+ * Builds one aggregated record at a time, writing each user record into the record's memory as it is
+ * added (strings are encoded straight into it), so an event's bytes are written once. Records come
+ * before the partition key table, which `build` appends: protobuf readers take fields in any order.
  */
 export class AggregateBuilder {
+  private buffer: Buffer | undefined;
+  /** Where the next user record goes. */
+  private at = KPL_MAGIC.length;
   private readonly keys = new Map<string, number>();
   private readonly keyBytes: Buffer[] = [];
-  private readonly indexes: number[] = [];
-  private readonly payloads: Uint8Array[] = [];
-  private messageBytes = 0;
+  private keyTableBytes = 0;
+  private records = 0;
+
+  /**
+   * `capacity`: memory reserved per aggregate; a larger record still fits (the memory grows).
+   * `allocate`: where that memory comes from, e.g. a pool of buffers the caller recycles once an
+   * aggregate is sent (default: a new buffer each time).
+   */
+  constructor(
+    private readonly capacity = DEFAULT_AGGREGATE_BYTES,
+    private readonly allocate: (bytes: number) => Buffer = Buffer.allocUnsafeSlow,
+  ) {}
 
   get count(): number {
-    return this.payloads.length;
+    return this.records;
   }
 
-  /** Bytes of the aggregated record as built now. */
+  /** Bytes of the aggregated record `build()` would return now. */
   get size(): number {
-    return KPL_MAGIC.length + this.messageBytes + CHECKSUM_BYTES;
+    return this.at + this.keyTableBytes + CHECKSUM_BYTES;
   }
 
-  /** Bytes `add(partitionKey, data)` would add. */
-  sizeOf(partitionKey: string, data: Uint8Array): number {
-    let bytes = 0;
+  /** Bytes adding a record with this key and `dataBytes` of data would add. */
+  sizeOf(partitionKey: string, dataBytes: number): number {
     let index = this.keys.get(partitionKey);
+    let keyBytes = 0;
     if (index === undefined) {
+      index = this.keys.size;
       const keyLength = Buffer.byteLength(partitionKey, 'utf8');
-      bytes += 1 + varintBytes(keyLength) + keyLength;
-      index = this.keys.size;
+      keyBytes = 1 + varintBytes(keyLength) + keyLength;
     }
-    const inner = 1 + varintBytes(index) + 1 + varintBytes(data.length) + data.length;
-    return bytes + 1 + varintBytes(inner) + inner;
+    const inner = 1 + varintBytes(index) + 1 + varintBytes(dataBytes) + dataBytes;
+    return keyBytes + 1 + varintBytes(inner) + inner;
   }
 
-  add(partitionKey: string, data: Uint8Array): void {
-    this.messageBytes += this.sizeOf(partitionKey, data);
+  /** Appends a user record: bytes, or a string and its UTF-8 length. */
+  add(partitionKey: string, data: Uint8Array | string, dataBytes = byteLengthOf(data)): void {
     let index = this.keys.get(partitionKey);
     if (index === undefined) {
       index = this.keys.size;
+      const key = Buffer.from(partitionKey, 'utf8');
       this.keys.set(partitionKey, index);
-      this.keyBytes.push(Buffer.from(partitionKey, 'utf8'));
+      this.keyBytes.push(key);
+      this.keyTableBytes += 1 + varintBytes(key.length) + key.length;
     }
-    this.indexes.push(index);
-    this.payloads.push(data);
+    const inner = 1 + varintBytes(index) + 1 + varintBytes(dataBytes) + dataBytes;
+    const buffer = this.reserve(1 + varintBytes(inner) + inner + this.keyTableBytes + CHECKSUM_BYTES);
+    let at = this.at;
+    buffer[at++] = 0x1a; // field 3, length-delimited: one Record
+    at = writeVarint(buffer, at, inner);
+    buffer[at++] = 0x08; // Record field 1, varint
+    at = writeVarint(buffer, at, index);
+    buffer[at++] = 0x1a; // Record field 3, length-delimited
+    at = writeVarint(buffer, at, dataBytes);
+    if (typeof data === 'string') {
+      const written = buffer.write(data, at, 'utf8');
+      if (written !== dataBytes) throw new KplFormatError(`data is ${written} bytes, not ${dataBytes}`);
+    } else buffer.set(data, at);
+    this.at = at + dataBytes;
+    this.records++;
   }
 
-  /** The aggregated record's bytes. The builder is left as it was (call `clear` to reuse it). */
+  /** The aggregated record's bytes; the builder starts a new, empty one (the bytes are the caller's). */
   build(): Buffer {
-    const out = Buffer.allocUnsafe(this.size);
-    let at = 0;
-    const byte = (value: number) => {
-      out[at++] = value;
-    };
-    const varint = (value: number) => {
-      while (value >= 0x80) {
-        byte((value % 0x80) | 0x80);
-        value = Math.floor(value / 0x80);
-      }
-      byte(value);
-    };
-    out.set(KPL_MAGIC, 0);
-    at = KPL_MAGIC.length;
+    const buffer = this.reserve(this.keyTableBytes + CHECKSUM_BYTES);
+    let at = this.at;
     for (const key of this.keyBytes) {
-      byte(0x0a); // field 1, length-delimited
-      varint(key.length);
-      out.set(key, at);
+      buffer[at++] = 0x0a; // field 1, length-delimited: a partition key
+      at = writeVarint(buffer, at, key.length);
+      buffer.set(key, at);
       at += key.length;
     }
-    for (let i = 0; i < this.payloads.length; i++) {
-      const index = this.indexes[i] as number;
-      const data = this.payloads[i] as Uint8Array;
-      byte(0x1a); // field 3, length-delimited: one Record
-      varint(1 + varintBytes(index) + 1 + varintBytes(data.length) + data.length);
-      byte(0x08); // Record field 1, varint
-      varint(index);
-      byte(0x1a); // Record field 3, length-delimited
-      varint(data.length);
-      out.set(data, at);
-      at += data.length;
-    }
-    const digest = createHash('md5').update(out.subarray(KPL_MAGIC.length, at)).digest();
-    out.set(digest, at);
-    return out;
-  }
-
-  clear(): void {
+    buffer.set(createHash('md5').update(buffer.subarray(KPL_MAGIC.length, at)).digest(), at);
+    const built = buffer.subarray(0, at + CHECKSUM_BYTES);
+    this.buffer = undefined;
+    this.at = KPL_MAGIC.length;
     this.keys.clear();
     this.keyBytes.length = 0;
-    this.indexes.length = 0;
-    this.payloads.length = 0;
-    this.messageBytes = 0;
+    this.keyTableBytes = 0;
+    this.records = 0;
+    return built;
   }
+
+  /** The record's memory, with room for `bytes` more after the records written so far. */
+  private reserve(bytes: number): Buffer {
+    const needed = this.at + bytes;
+    let buffer = this.buffer;
+    if (buffer && buffer.length >= needed) return buffer;
+    const grown = this.allocate(Math.max(this.capacity, needed));
+    if (buffer) buffer.copy(grown, 0, 0, this.at);
+    else grown.set(KPL_MAGIC, 0);
+    this.buffer = grown;
+    buffer = grown;
+    return buffer;
+  }
+}
+
+function byteLengthOf(data: Uint8Array | string): number {
+  return typeof data === 'string' ? Buffer.byteLength(data, 'utf8') : data.length;
+}
+
+function writeVarint(buffer: Buffer, at: number, value: number): number {
+  while (value >= 0x80) {
+    buffer[at++] = (value % 0x80) | 0x80;
+    value = Math.floor(value / 0x80);
+  }
+  buffer[at++] = value;
+  return at;
 }
 
 export function isAggregated(data: Uint8Array): boolean {

@@ -18,18 +18,23 @@ import { AggregateBuilder, DEFAULT_AGGREGATE_BYTES } from '../core/kpl.ts';
 export const KINESIS_LIMITS = {
   maxRecordsPerCall: 500,
   maxBytesPerCall: 10 * 1024 * 1024,
-  /** Half the call limit: a 10 MiB call on a shard that takes 1 MiB/s is throttled before it lands. */
-  defaultBytesPerCall: 5 * 1024 * 1024,
+  /**
+   * One second of a shard: every call goes to one shard (batches are per shard), which takes 1 MiB/s,
+   * so a larger call is throttled in part before it lands. With one-event records the 500-record cap
+   * comes first; with 50 KiB aggregates this is what bounds a call (about 20 of them).
+   */
+  defaultBytesPerCall: 1024 * 1024,
   maxRecordBytes: 1024 * 1024,
 } as const;
 
 /**
- * What wrapping one event in an aggregate can add to it: magic and checksum (20), the key table entry
- * (tag, length, key) and the record framing (tags, lengths, index). The encoder keeps events this much
- * under the record limit, so even an aggregate of one oversized event stays a valid record.
+ * The largest event body that still makes a valid Kinesis record (1 MiB with its partition key). In an
+ * aggregate it also carries magic and checksum (20 bytes), its key table entry (tag, length, key) and
+ * the record framing (tags, lengths, index): an aggregate of one such event must still fit.
  */
-export function aggregateOverheadBytes(partitionKey: string): number {
-  return 64 + 2 * Buffer.byteLength(partitionKey, 'utf8');
+export function maxEventBytes(partitionKey: string, aggregated: boolean): number {
+  const keyBytes = Buffer.byteLength(partitionKey, 'utf8');
+  return KINESIS_LIMITS.maxRecordBytes - keyBytes - (aggregated ? 64 + keyBytes : 0);
 }
 
 export const PARTITION_KEY_FIELDS = ['category_id', 'user_id', 'product_id'] as const;
@@ -40,9 +45,8 @@ export interface Settlement {
   settle(count: number): void;
 }
 
-/** One event on its way to Kinesis. */
+/** One event on its way to Kinesis (its body is in the record that carries it). */
 export interface EventEntry {
-  data: Uint8Array;
   partitionKey: string;
   /** Source line, for the failed-records file. */
   line: number;
@@ -51,6 +55,7 @@ export interface EventEntry {
 
 /** One Kinesis record: a single event, or a KPL aggregate of events bound for the same shard. */
 export interface OutgoingRecord {
+  /** The event's JSON body, or the aggregate (core/kpl.ts) of the events' bodies in order. */
   data: Uint8Array;
   partitionKey: string;
   /** Set on aggregates: the starting hash key of the shard their events belong to. */
@@ -104,9 +109,41 @@ export function validateBatchLimits(limits: BatchLimits): Required<BatchLimits> 
   return { maxRecords, maxBytes };
 }
 
+/**
+ * Recycles the memory of sent aggregates. Each is a buffer of its own, and a few hundred a second
+ * become garbage outside the JS heap, which V8 collects only once tens of MB have piled up: recycling
+ * them keeps the producer's memory flat (DESIGN §6: under 200 MB whatever the input size).
+ */
+class AggregatePool {
+  private readonly free: Buffer[] = [];
+
+  constructor(
+    readonly bytes: number,
+    private readonly maxFree = 256,
+  ) {}
+
+  readonly take = (bytes: number): Buffer =>
+    (bytes <= this.bytes ? this.free.pop() : undefined) ??
+    Buffer.allocUnsafeSlow(Math.max(bytes, this.bytes));
+
+  /** Takes back the memory of an aggregate nothing refers to any more. */
+  give(data: Uint8Array): void {
+    if (data.byteOffset !== 0 || data.buffer.byteLength !== this.bytes || this.free.length >= this.maxFree)
+      return;
+    this.free.push(Buffer.from(data.buffer, 0, this.bytes));
+  }
+}
+
 interface OpenAggregate {
   builder: AggregateBuilder;
   events: EventEntry[];
+}
+
+/** Event bodies, encoded by the batcher: straight into an aggregate, or one record each. */
+export interface EventBody {
+  json: string;
+  /** Its UTF-8 length (the caller measured it to check the size limit). */
+  bytes: number;
 }
 
 /** Accumulates events into one open batch per shard (through an open aggregate each, if aggregating). */
@@ -116,6 +153,8 @@ export class ShardBatcher {
   private readonly aggregates: OpenAggregate[] | undefined;
   private readonly hashKeys: readonly string[];
   private readonly maxAggregateBytes: number;
+  private readonly encoder = new RecordEncoder();
+  private readonly pool: AggregatePool | undefined;
   private bufferedCount = 0;
 
   constructor(shardCount: number, limits: BatchLimits = {}, aggregation?: AggregationOptions) {
@@ -128,30 +167,36 @@ export class ShardBatcher {
     );
     if (aggregation && this.hashKeys.length !== shardCount)
       throw new RangeError(`${this.hashKeys.length} hash keys for ${shardCount} shards`);
-    this.aggregates = aggregation
-      ? Array.from({ length: shardCount }, () => ({ builder: new AggregateBuilder(), events: [] }))
+    const pool = aggregation ? new AggregatePool(this.maxAggregateBytes) : undefined;
+    this.pool = pool;
+    this.aggregates = pool
+      ? Array.from({ length: shardCount }, () => ({
+          builder: new AggregateBuilder(pool.bytes, pool.take),
+          events: [],
+        }))
       : undefined;
   }
 
   /**
-   * Adds an event (at most maxRecordBytes with its key and any aggregate overhead, checked by the
-   * encoder). Returns the shard's batch when it is complete: the newest record starts the next one.
+   * Adds an event (its body at most maxEventBytes, checked by the caller). Returns the shard's batch
+   * when it is complete: the newest record starts the next one.
    */
-  add(shard: number, event: EventEntry): Batch | undefined {
+  add(shard: number, event: EventEntry, body: EventBody): Batch | undefined {
     this.bufferedCount++;
     const aggregate = this.aggregates?.[shard];
     if (!aggregate) {
-      return this.addRecord(shard, { data: event.data, partitionKey: event.partitionKey, events: [event] });
+      const data = this.encoder.encode(body.json);
+      return this.addRecord(shard, { data, partitionKey: event.partitionKey, events: [event] });
     }
     const { builder } = aggregate;
     let full: Batch | undefined;
     if (
       builder.count > 0 &&
-      builder.size + builder.sizeOf(event.partitionKey, event.data) > this.maxAggregateBytes
+      builder.size + builder.sizeOf(event.partitionKey, body.bytes) > this.maxAggregateBytes
     ) {
       full = this.addRecord(shard, this.seal(shard, aggregate));
     }
-    builder.add(event.partitionKey, event.data);
+    builder.add(event.partitionKey, body.json, body.bytes);
     aggregate.events.push(event);
     return full;
   }
@@ -166,11 +211,19 @@ export class ShardBatcher {
         if (full) batches.push(full);
       }
       if (batch.records.length === 0) continue;
-      batches.push({ ...batch, records: batch.records });
+      batches.push({ ...batch });
       Object.assign(batch, emptyBatch(batch.shard));
     }
     this.bufferedCount = 0;
     return batches;
+  }
+
+  /**
+   * Call once a record is settled (sent, or written to the failed-records file) and nothing reads its
+   * data any more: an aggregate's memory goes back to the pool for the next one.
+   */
+  recycle(record: OutgoingRecord): void {
+    if (record.explicitHashKey !== undefined) this.pool?.give(record.data);
   }
 
   /** Events added and not yet handed out in a batch. */
@@ -187,7 +240,6 @@ export class ShardBatcher {
       explicitHashKey: this.hashKeys[shard] as string,
       events,
     };
-    aggregate.builder.clear();
     aggregate.events = [];
     return record;
   }
@@ -234,29 +286,26 @@ export function eventRecordJson(event: ClickEvent, replayedAt: string): string {
 const SLAB_BYTES = 256 * 1024;
 
 /**
- * Encodes records into shared slabs: one allocation per 256 KiB instead of one Buffer per record. A
- * slab lives as long as any record in it is in flight, so memory stays bounded by the send window.
+ * Encodes one-event records into shared slabs: one allocation per 256 KiB instead of one Buffer per
+ * record. A slab lives as long as any record in it is in flight, so memory stays bounded by the send
+ * window.
  */
 export class RecordEncoder {
   private slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
   private offset = 0;
 
-  /** UTF-8 bytes of `text`, or undefined when they exceed `maxBytes`. */
-  encode(text: string, maxBytes: number): Uint8Array | undefined {
+  /** UTF-8 bytes of `text`. */
+  encode(text: string): Uint8Array {
     // UTF-16 code units never take more than 3 UTF-8 bytes each.
     const worst = text.length * 3;
-    let bytes: Uint8Array;
-    if (worst > SLAB_BYTES / 4) {
-      bytes = Buffer.from(text, 'utf8');
-    } else {
-      if (this.offset + worst > SLAB_BYTES) {
-        this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
-        this.offset = 0;
-      }
-      const written = this.slab.write(text, this.offset, 'utf8');
-      bytes = this.slab.subarray(this.offset, this.offset + written);
-      this.offset += written;
+    if (worst > SLAB_BYTES / 4) return Buffer.from(text, 'utf8');
+    if (this.offset + worst > SLAB_BYTES) {
+      this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+      this.offset = 0;
     }
-    return bytes.length > maxBytes ? undefined : bytes;
+    const written = this.slab.write(text, this.offset, 'utf8');
+    const bytes = this.slab.subarray(this.offset, this.offset + written);
+    this.offset += written;
+    return bytes;
   }
 }

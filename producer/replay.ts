@@ -15,15 +15,14 @@ import { createKinesisClient, createS3Client } from '../adapters/clients.ts';
 import { type CommandContext, type CommandSpec, clientOptions } from '../cli/command.ts';
 import { parseRow, REJECT_REASONS, type RejectReason, toIsoSeconds } from '../core/event.ts';
 import {
-  aggregateOverheadBytes,
   type Batch,
   BatchLimitError,
   eventRecordJson,
   KINESIS_LIMITS,
+  maxEventBytes,
   type OutgoingRecord,
   PARTITION_KEY_FIELDS,
   type PartitionKeyField,
-  RecordEncoder,
   ShardBatcher,
 } from './batcher.ts';
 import {
@@ -207,6 +206,7 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
     for (const record of records) {
       counts.sent += record.events.length;
       for (const event of record.events) event.owner.settle(1);
+      batcher.recycle(record);
     }
   };
   const sender = dryRun
@@ -226,6 +226,7 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
           for (const { record } of failures) {
             counts.failed += record.events.length;
             for (const event of record.events) event.owner.settle(1);
+            batcher.recycle(record);
           }
         },
       });
@@ -305,7 +306,6 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
   progressTimer?.unref();
 
   const pacer = new Pacer(speed);
-  const encoder = new RecordEncoder();
   let position: Position = { ...start };
   let interrupted = false;
   let reachedLimit = start.read >= limit;
@@ -377,11 +377,9 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
           firstEventMs ??= eventMs;
           lastEventMs = eventMs;
           const key = parsed.event[partitionKey];
-          const data = encoder.encode(
-            eventRecordJson(parsed.event, replayedAt),
-            KINESIS_LIMITS.maxRecordBytes - key.length - (aggregate ? aggregateOverheadBytes(key) : 0),
-          );
-          if (!data) {
+          const json = eventRecordJson(parsed.event, replayedAt);
+          const bytes = Buffer.byteLength(json, 'utf8');
+          if (bytes > maxEventBytes(key, aggregate)) {
             reject(
               startLineOf(fields, endLine),
               'oversize',
@@ -392,12 +390,11 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
             continue;
           }
           tracker.add(span);
-          const full = batcher.add(shardMap.shardOf(key), {
-            data,
-            partitionKey: key,
-            line: endLine,
-            owner: span,
-          });
+          const full = batcher.add(
+            shardMap.shardOf(key),
+            { partitionKey: key, line: endLine, owner: span },
+            { json, bytes },
+          );
           position = row;
           if (full) {
             tracker.seal(span, position);

@@ -64,7 +64,7 @@ describe('KPL aggregated records', () => {
         const builder = new AggregateBuilder();
         let promised = builder.size;
         for (const { partitionKey, data } of records) {
-          promised += builder.sizeOf(partitionKey, data);
+          promised += builder.sizeOf(partitionKey, data.length);
           builder.add(partitionKey, data);
         }
         const built = builder.build();
@@ -105,16 +105,37 @@ describe('KPL aggregated records', () => {
     );
   });
 
-  it('keeps a full aggregate of real-sized events under the KPL default size', () => {
+  it('keeps a full aggregate of real-sized events under the KPL default size, and starts afresh after build', () => {
     const builder = new AggregateBuilder();
-    const event = Buffer.from('x'.repeat(260));
-    while (builder.size + builder.sizeOf('2053013555631882655', event) <= DEFAULT_AGGREGATE_BYTES)
+    const event = 'x'.repeat(260);
+    while (builder.size + builder.sizeOf('2053013555631882655', 260) <= DEFAULT_AGGREGATE_BYTES)
       builder.add('2053013555631882655', event);
     // 20 bytes of magic and checksum, 21 for the key, 268 per event (tag, length, index, data).
     expect(builder.count).toBe(190);
-    expect(builder.build().length).toBeLessThanOrEqual(DEFAULT_AGGREGATE_BYTES);
-    builder.clear();
+    const first = builder.build();
+    expect(first.length).toBeLessThanOrEqual(DEFAULT_AGGREGATE_BYTES);
     expect([builder.count, builder.size]).toEqual([0, 20]);
+    // The next aggregate has memory of its own: the first stays intact while it fills.
+    builder.add('other', 'y'.repeat(1_000));
+    builder.add('other', 'é');
+    const second = builder.build();
+    expect(deaggregate(first)).toHaveLength(190);
+    expect(deaggregate(first).every((u) => Buffer.from(u.data).toString() === event)).toBe(true);
+    expect(deaggregate(second).map((u) => [u.partitionKey, Buffer.from(u.data).toString()])).toEqual([
+      ['other', 'y'.repeat(1_000)],
+      ['other', 'é'],
+    ]);
+  });
+
+  it('grows past its reserved memory for a record larger than the cap', () => {
+    const builder = new AggregateBuilder(1_000);
+    builder.add('a', 'x'.repeat(10));
+    builder.add('b', 'z'.repeat(5_000));
+    const built = builder.build();
+    expect(deaggregate(built).map((u) => [u.partitionKey, u.data.length])).toEqual([
+      ['a', 10],
+      ['b', 5_000],
+    ]);
   });
 
   it('refuses a corrupted aggregate with a typed error, never a wrong record', () => {

@@ -86,12 +86,13 @@ describe('local Firehose', () => {
     // Part of the events arrive KPL-aggregated, as the producer sends them; Firehose de-aggregates them.
     const aggregate = new AggregateBuilder();
     for (const body of good.slice(900, 1_150)) aggregate.add('2053013555631882655', Buffer.from(body));
-    const corrupt = aggregate.build();
+    const aggregated = aggregate.build();
+    const corrupt = Buffer.from(aggregated);
     corrupt[corrupt.length - 1] = (corrupt[corrupt.length - 1] as number) ^ 1;
     await put(stack.names.eventsStream, [
       ...good.slice(0, 900),
       ...bad,
-      aggregate.build(),
+      aggregated,
       ...good.slice(1_150),
       corrupt,
     ]);

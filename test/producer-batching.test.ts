@@ -1,13 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ClickEvent } from '../core/event.ts';
-import { deaggregate } from '../core/kpl.ts';
+import { AggregateBuilder, deaggregate } from '../core/kpl.ts';
 import {
   type Batch,
   BatchLimitError,
+  type EventBody,
   type EventEntry,
   eventRecordJson,
   KINESIS_LIMITS,
+  maxEventBytes,
+  type OutgoingRecord,
   RecordEncoder,
   ShardBatcher,
 } from '../producer/batcher.ts';
@@ -16,19 +19,18 @@ import { Pacer, parseSpeed } from '../producer/pacer.ts';
 import { ShardMap, ShardRateLimiter } from '../producer/shards.ts';
 
 const owner = { settle: () => undefined };
-const record = (bytes: number, partitionKey = 'k', line = 0): EventEntry => ({
-  data: new Uint8Array(bytes),
-  partitionKey,
-  line,
-  owner,
-});
+const entry = (partitionKey = 'k', line = 0): EventEntry => ({ partitionKey, line, owner });
+const body = (json: string): EventBody => ({ json, bytes: Buffer.byteLength(json) });
+/** An event whose body is `bytes` long. */
+const add = (batcher: ShardBatcher, shard: number, bytes: number, partitionKey = 'k') =>
+  batcher.add(shard, entry(partitionKey), body('x'.repeat(bytes)));
 
 describe('ShardBatcher', () => {
   it('closes a batch at 500 records', () => {
     const batcher = new ShardBatcher(1);
     const full: Batch[] = [];
     for (let i = 0; i < 1_201; i++) {
-      const batch = batcher.add(0, record(10));
+      const batch = add(batcher, 0, 10);
       if (batch) full.push(batch);
     }
     expect(full.map((b) => b.records.length)).toEqual([500, 500]);
@@ -41,7 +43,7 @@ describe('ShardBatcher', () => {
     // 100 KiB of data + a 4-byte key: 10 fit in 1 MiB (10 × 102,404 = 1,024,040 ≤ 1,048,576), the 11th does not.
     const full: Batch[] = [];
     for (let i = 0; i < 11; i++) {
-      const batch = batcher.add(0, record(100 * 1024, 'abcd'));
+      const batch = add(batcher, 0, 100 * 1024, 'abcd');
       if (batch) full.push(batch);
     }
     expect(full).toHaveLength(1);
@@ -52,13 +54,13 @@ describe('ShardBatcher', () => {
 
   it('keeps one open batch per shard, in arrival order', () => {
     const batcher = new ShardBatcher(3, { maxRecords: 2 });
-    const a = record(1, 'a');
-    const b = record(1, 'b');
-    const c = record(1, 'c');
-    expect(batcher.add(1, a)).toBeUndefined();
-    expect(batcher.add(2, b)).toBeUndefined();
-    expect(batcher.add(1, c)).toBeUndefined();
-    const full = batcher.add(1, record(1, 'd'));
+    const a = entry('a');
+    const b = entry('b');
+    const c = entry('c');
+    expect(batcher.add(1, a, body('1'))).toBeUndefined();
+    expect(batcher.add(2, b, body('2'))).toBeUndefined();
+    expect(batcher.add(1, c, body('3'))).toBeUndefined();
+    const full = batcher.add(1, entry('d'), body('4'));
     expect(full?.shard).toBe(1);
     expect(full?.records.map((r) => r.events)).toEqual([[a], [c]]);
     expect(batcher.buffered).toBe(2);
@@ -70,13 +72,11 @@ describe('ShardBatcher', () => {
 
   it("packs a shard's events into KPL aggregates under the cap, addressed to the shard, in order", () => {
     const batcher = new ShardBatcher(2, { maxRecords: 3 }, { shardHashKeys: ['0', '17'], maxBytes: 1_000 });
-    const events = Array.from({ length: 40 }, (_, i) => ({
-      ...record(0, `key-${i % 3}`, i + 1),
-      data: Buffer.from(`{"n":${i}}`.padEnd(90, ' ')),
-    }));
+    const events = Array.from({ length: 40 }, (_, i) => entry(`key-${i % 3}`, i + 1));
+    const json = (line: number) => `{"n":${line}}`.padEnd(90, ' ');
     const full: Batch[] = [];
     for (const event of events) {
-      const batch = batcher.add(event.line % 2, event);
+      const batch = batcher.add(event.line % 2, event, body(json(event.line)));
       if (batch) full.push(batch);
     }
     const batches = [...full, ...batcher.flushAll()];
@@ -87,7 +87,7 @@ describe('ShardBatcher', () => {
         expect(r.explicitHashKey).toBe(['0', '17'][shard]);
         // What a consumer de-aggregates is exactly the events the record answers for.
         expect(deaggregate(r.data).map((u) => [u.partitionKey, Buffer.from(u.data).toString()])).toEqual(
-          r.events.map((e) => [e.partitionKey, Buffer.from(e.data).toString()]),
+          r.events.map((e) => [e.partitionKey, json(e.line)]),
         );
       }
       expect(records.flatMap((r) => r.events.map((e) => e.line))).toEqual(
@@ -101,6 +101,34 @@ describe('ShardBatcher', () => {
     expect(batcher.buffered).toBe(0);
   });
 
+  it('reuses the memory of a recycled aggregate, and never of one still out', () => {
+    const batcher = new ShardBatcher(1, { maxRecords: 1 }, { shardHashKeys: ['0'], maxBytes: 1_000 });
+    const records: OutgoingRecord[] = [];
+    const send = (n: number) => {
+      const batch = batcher.add(0, entry('k', n), body(`{"n":${n}}`.padEnd(300, ' ')));
+      if (batch) records.push(...batch.records);
+    };
+    const numbers = (record: OutgoingRecord | undefined) =>
+      deaggregate(record?.data ?? new Uint8Array()).map((u) => JSON.parse(Buffer.from(u.data).toString()).n);
+    // Three events an aggregate, one aggregate a call: the 7th event seals the second aggregate,
+    // which hands out the first.
+    for (let n = 1; n <= 7; n++) send(n);
+    const first = records[0] as OutgoingRecord;
+    batcher.recycle(first);
+    // The third aggregate (7-9) took its memory with event 7, before the recycling; the fourth takes it
+    // with event 10, from the recycled first.
+    for (let n = 8; n <= 12; n++) send(n);
+    records.push(...batcher.flushAll().flatMap((b) => b.records));
+    const [, second, third, fourth] = records;
+    expect(fourth?.data.buffer).toBe(first.data.buffer);
+    for (const other of [second, third]) expect(other?.data.buffer).not.toBe(first.data.buffer);
+    expect([second, third, fourth].map(numbers)).toEqual([
+      [4, 5, 6],
+      [7, 8, 9],
+      [10, 11, 12],
+    ]);
+  });
+
   it('refuses limits Kinesis does not allow', () => {
     expect(() => new ShardBatcher(1, { maxRecords: 501 })).toThrow(BatchLimitError);
     expect(() => new ShardBatcher(1, { maxBytes: 10 * 1024 * 1024 + 1 })).toThrow(BatchLimitError);
@@ -108,22 +136,27 @@ describe('ShardBatcher', () => {
   });
 });
 
-describe('RecordEncoder', () => {
-  it('refuses a record over 1 MiB including its partition key, and keeps one that fits exactly', () => {
-    const encoder = new RecordEncoder();
+describe('event size limit', () => {
+  it('keeps a record of one event within 1 MiB with its partition key, aggregated or not', () => {
     const key = '2053013555631882655';
-    const limit = KINESIS_LIMITS.maxRecordBytes - key.length;
-    expect(encoder.encode('x'.repeat(limit), limit)?.length).toBe(limit);
-    expect(encoder.encode('x'.repeat(limit + 1), limit)).toBeUndefined();
-    // Multi-byte characters count in bytes, not characters.
-    expect(encoder.encode('é'.repeat(limit / 2 + 1), limit)).toBeUndefined();
+    const plain = maxEventBytes(key, false);
+    expect(plain + key.length).toBe(KINESIS_LIMITS.maxRecordBytes);
+    // An aggregate of the largest event allowed is still a valid record.
+    const largest = maxEventBytes(key, true);
+    const builder = new AggregateBuilder();
+    builder.add(key, 'é'.repeat(Math.floor(largest / 2)));
+    const size = builder.size;
+    expect(size + key.length).toBeLessThanOrEqual(KINESIS_LIMITS.maxRecordBytes);
+    expect(builder.build().length).toBe(size);
   });
+});
 
+describe('RecordEncoder', () => {
   it('gives every record its own bytes though they share slabs', () => {
     const encoder = new RecordEncoder();
     const texts = Array.from({ length: 5_000 }, (_, i) => `{"n":${i},"s":"${'é'.repeat(i % 50)}"}`);
-    const encoded = texts.map((text) => encoder.encode(text, 1000));
-    expect(encoded.map((bytes) => Buffer.from(bytes as Uint8Array).toString('utf8'))).toEqual(texts);
+    const encoded = texts.map((text) => encoder.encode(text));
+    expect(encoded.map((bytes) => Buffer.from(bytes).toString('utf8'))).toEqual(texts);
   });
 });
 
