@@ -3,7 +3,7 @@
  * generate (or take) a Kaggle CSV, put it in local S3, replay it into Kinesis, aggregate, alert, deliver
  * to the lake, run every named query and verify the lot against the source CSV.
  */
-import { createReadStream, mkdirSync } from 'node:fs';
+import { createReadStream, mkdirSync, rmSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -27,6 +27,7 @@ import { itemToTotal } from '../consumers/user-activity-item.ts';
 import { EVENT_TYPES, type EventType } from '../core/event.ts';
 import { parseS3Url } from '../core/resources.ts';
 import { RAW_EVENTS_PREFIX } from '../core/tables.ts';
+import { saveMailDevEmails } from '../local/mail.ts';
 import { LOCAL_PIPELINE_DEFAULTS, startLocalPipeline } from '../local/pipeline.ts';
 import { startLocalStack } from '../local/stack.ts';
 import { generate } from '../producer/generate.ts';
@@ -53,7 +54,8 @@ export interface DemoSummary {
     botsInjected: number | null;
     botsAlerted: number | null;
     falseAlerts: number | null;
-    mailUrl?: string;
+    /** The alert mails as text files, saved before the stack (and its MailDev) stops. */
+    mailDirectory?: string;
   };
   queries: Record<string, QueryRow[]>;
   verify: { passed: boolean; checks: VerifyCheck[] };
@@ -158,6 +160,10 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
     const groundTruth = truthFile ? await loadGroundTruth(truthFile) : undefined;
     const botIds = new Set(groundTruth?.bots.map((bot) => bot.user_id));
     const emails = (await stack.sns.stats()).delivered;
+    // MailDev goes away with the stack at the end of the demo: keep its mails where people can read them.
+    const mailDirectory = join(workDir, 'mail');
+    rmSync(mailDirectory, { recursive: true, force: true }); // an earlier run's mails would mix in
+    const savedMails = stack.mailUrl ? await saveMailDevEmails(stack.mailUrl, mailDirectory) : [];
 
     const engine = await openLocalEngine({ s3: stack.s3, names: stack.names });
     try {
@@ -218,7 +224,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
           botsInjected: groundTruth ? groundTruth.bots.length : null,
           botsAlerted: groundTruth ? groundTruth.bots.filter((bot) => alerted.has(bot.user_id)).length : null,
           falseAlerts: groundTruth ? [...alerted.keys()].filter((user) => !botIds.has(user)).length : null,
-          ...(stack.mailUrl ? { mailUrl: stack.mailUrl } : {}),
+          ...(savedMails.length > 0 ? { mailDirectory } : {}),
         },
         queries,
         verify: { passed: checks.every((c) => c.ok), checks },
@@ -321,10 +327,8 @@ export function renderDemo(summary: DemoSummary): string {
   lines.push(
     `  alerts     ${n(a.sent)} sent, ${n(a.emails)} emails delivered${a.botsInjected !== null ? ` · bots alerted ${a.botsAlerted}/${a.botsInjected} · false alerts ${a.falseAlerts}` : ''}`,
   );
-  if (a.mailUrl)
-    lines.push(
-      `  mail       read them in MailDev while the stack runs (clickstream local up → ${a.mailUrl})`,
-    );
+  if (a.mailDirectory)
+    lines.push(`  mail       the ${n(a.emails)} alert emails, one text file each, in ${a.mailDirectory}`);
   lines.push(`  queries    ${Object.keys(summary.queries).length} named queries ran on the local lake`);
   const failed = summary.verify.checks.filter((c) => !c.ok);
   lines.push(

@@ -3,7 +3,7 @@
  * is an in-memory mailbox for tests, which can also be taken down and brought back on the same port
  * to rehearse an SMTP outage.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MailDev } from 'maildev';
@@ -79,16 +79,54 @@ export async function startMailDev(options: {
     smtp: { host, port: smtpPort },
     webUrl,
     emailApiUrl,
-    emails: async () => {
-      const response = await fetch(emailApiUrl);
-      if (!response.ok) throw new LocalMailError(`MailDev answered ${response.status} on ${emailApiUrl}`);
-      return (await response.json()) as MailDevEmail[];
-    },
+    emails: () => fetchMailDevEmails(webUrl),
     close: async () => {
       await maildev.stop();
       await rm(mailDirectory, { recursive: true, force: true });
     },
   };
+}
+
+/** The mails a MailDev at `webUrl` (its web UI, e.g. `http://127.0.0.1:1080/`) holds, oldest first. */
+export async function fetchMailDevEmails(webUrl: string): Promise<MailDevEmail[]> {
+  const url = new URL(MAILDEV_EMAIL_API_PATH, webUrl);
+  const response = await fetch(url);
+  if (!response.ok) throw new LocalMailError(`MailDev answered ${response.status} on ${url}`);
+  return (await response.json()) as MailDevEmail[];
+}
+
+/**
+ * Writes each mail a MailDev holds as a text file (headers, a blank line, the body) into `directory`,
+ * named by its order and subject, so the mails can be read after MailDev has stopped. Returns the files.
+ */
+export async function saveMailDevEmails(webUrl: string, directory: string): Promise<string[]> {
+  const emails = await fetchMailDevEmails(webUrl);
+  await mkdir(directory, { recursive: true });
+  const width = String(emails.length).length;
+  const files: string[] = [];
+  for (const [i, email] of emails.entries()) {
+    const slug = email.subject
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-|-$/g, '')
+      .slice(0, 80);
+    const path = join(directory, `${String(i + 1).padStart(width, '0')}-${slug || 'mail'}.txt`);
+    const addresses = (list: MailDevEmail['from']) => list.map((a) => a.address).join(', ');
+    const date = email.headers.date;
+    await writeFile(
+      path,
+      [
+        `From: ${addresses(email.from)}`,
+        `To: ${addresses(email.to)}`,
+        `Subject: ${email.subject}`,
+        ...(date ? [`Date: ${Array.isArray(date) ? date[0] : date}`] : []),
+        '',
+        email.text ?? '',
+      ].join('\n'),
+    );
+    files.push(path);
+  }
+  return files;
 }
 
 /**

@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import {
   CreateTopicCommand,
   DeleteTopicCommand,
@@ -12,7 +15,13 @@ import {
 } from '@aws-sdk/client-sns';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createSnsClient } from '../adapters/clients.ts';
-import { MAILDEV_EMAIL_API_PATH, type SmtpSink, startMailDev, startSmtpSink } from '../local/mail.ts';
+import {
+  MAILDEV_EMAIL_API_PATH,
+  type SmtpSink,
+  saveMailDevEmails,
+  startMailDev,
+  startSmtpSink,
+} from '../local/mail.ts';
 import { type RetryPolicy, type SnsServer, startSnsServer } from '../local/sns-server.ts';
 
 const HOST = '127.0.0.1';
@@ -293,6 +302,20 @@ describe('local SNS with MailDev', () => {
       expect(emails[0]?.subject).toBe('Bot alert');
       expect(emails[0]?.to.map((t) => t.address)).toEqual(['ops@example.com']);
       expect((await maildev.emails()).map((e) => e.subject)).toEqual(['Bot alert']);
+
+      // What the demo keeps once MailDev is gone: each mail as a readable text file.
+      const directory = mkdtempSync(join(tmpdir(), 'maildev-saved-'));
+      try {
+        await sns.send(new PublishCommand({ TopicArn, Subject: 'Second: user 8!', Message: 'user 8' }));
+        await server.idle();
+        const files = await saveMailDevEmails(maildev.webUrl, directory);
+        expect(files.map((f) => basename(f))).toEqual(['1-bot-alert.txt', '2-second-user-8.txt']);
+        expect(readFileSync(files[1] as string, 'utf8')).toMatch(
+          /^From: .+\nTo: ops@example\.com\nSubject: Second: user 8!\n(Date: .+\n)?\nuser 8/,
+        );
+      } finally {
+        rmSync(directory, { recursive: true, force: true });
+      }
     } finally {
       sns.destroy();
       await server.close();
