@@ -179,6 +179,14 @@ export function isAggregated(data: Uint8Array): boolean {
   );
 }
 
+/**
+ * The events a Kinesis record carries: the user records of a KPL aggregate, or the record itself (with
+ * its own partition key). Throws KplFormatError for a broken aggregate.
+ */
+export function userRecordsOf(data: Uint8Array, partitionKey: string): UserRecord[] {
+  return isAggregated(data) ? deaggregate(data) : [{ partitionKey, data }];
+}
+
 /** Reads protobuf fields of one message in [start, end) of `bytes`. */
 class FieldReader {
   at: number;

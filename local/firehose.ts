@@ -19,7 +19,7 @@ import {
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { duckdbType, quoteIdentifier, quoteLiteral } from '../analytics/ddl.ts';
-import { deaggregate, isAggregated, type UserRecord } from '../core/kpl.ts';
+import { type UserRecord, userRecordsOf } from '../core/kpl.ts';
 import {
   errorPrefix,
   type FirehoseErrorRecord,
@@ -185,14 +185,10 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
   function accept(record: _Record): void {
     const data = Buffer.from(record.Data ?? new Uint8Array());
     const arrival = record.ApproximateArrivalTimestamp?.getTime() ?? Date.now();
-    if (!isAggregated(data)) {
-      acceptOne(data, arrival);
-      return;
-    }
     // Firehose de-aggregates KPL records from a Kinesis source before anything else sees them.
     let events: UserRecord[];
     try {
-      events = deaggregate(data);
+      events = userRecordsOf(data, record.PartitionKey ?? '');
     } catch (error) {
       stats.received++;
       const message = error instanceof Error ? error.message : String(error);

@@ -5,8 +5,7 @@
  * with a 5xx. Failed entries are not forwarded, so they never reach the stream. Entry failures are drawn
  * from a seeded generator, or counted (every n-th entry); call failures are counted. Counted faults
  * hold whatever order concurrent callers' calls arrive in: a run with n or more calls or entries always
- * sees one. Counters tell tests what was injected. Everything
- * else passes through untouched.
+ * sees one. Counters tell tests what was injected. Everything else passes through untouched.
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';

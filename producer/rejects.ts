@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { RejectReason } from '../core/event.ts';
-import { deaggregate, isAggregated } from '../core/kpl.ts';
+import { userRecordsOf } from '../core/kpl.ts';
 import { fatalAwsError } from './errors.ts';
 import type { FailedRecord } from './sender.ts';
 
@@ -142,11 +142,9 @@ export function failedRecordsFile(path: string, options: { append?: boolean } = 
       for (const { record, errorCode, errorMessage } of failures) {
         const error = `"errorCode":${JSON.stringify(errorCode)},"errorMessage":${JSON.stringify(errorMessage)}`;
         // The bodies are in the record: the aggregate's events in order, or the one event.
-        const bodies = isAggregated(record.data)
-          ? deaggregate(record.data).map((u) => u.data)
-          : [record.data];
+        const bodies = userRecordsOf(record.data, record.partitionKey);
         record.events.forEach((event, i) => {
-          const data = bodies[i] ?? new Uint8Array();
+          const data = bodies[i]?.data ?? new Uint8Array();
           const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8');
           text += `{"line":${event.line},"partitionKey":${JSON.stringify(event.partitionKey)},${error},"record":${body}}\n`;
           events++;

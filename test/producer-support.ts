@@ -21,7 +21,7 @@ import kinesalite from 'kinesalite';
 import S3rver from 's3rver';
 import { createKinesisClient, createS3Client } from '../adapters/clients.ts';
 import { CSV_HEADER_LINE, toKaggleTime } from '../core/event.ts';
-import { deaggregate, isAggregated } from '../core/kpl.ts';
+import { userRecordsOf } from '../core/kpl.ts';
 
 export const STREAM = 'clickstream-events';
 
@@ -89,11 +89,7 @@ export async function readStream(kinesis: KinesisClient, StreamName = STREAM): P
     while (iterator) {
       const page = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
       for (const record of page.Records ?? []) {
-        const data = record.Data ?? new Uint8Array();
-        const events = isAggregated(data)
-          ? deaggregate(data)
-          : [{ partitionKey: record.PartitionKey ?? '', data }];
-        for (const event of events) {
+        for (const event of userRecordsOf(record.Data ?? new Uint8Array(), record.PartitionKey ?? '')) {
           const text = Buffer.from(event.data).toString('utf8');
           records.push({
             shardId: shard.ShardId ?? '',

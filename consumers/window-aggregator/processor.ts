@@ -24,7 +24,7 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DEFAULT_WINDOW_SECONDS, type UserWindowPartial } from '../../core/aggregate.ts';
-import { deaggregate, isAggregated, KplFormatError, type UserRecord } from '../../core/kpl.ts';
+import { isAggregated, KplFormatError, type UserRecord, userRecordsOf } from '../../core/kpl.ts';
 import {
   DEFAULT_FLUSH_AT_BYTES,
   emptyWindowState,
@@ -171,17 +171,10 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
       for (const record of event.Records) {
         const bytes = recordBytes(record);
         const sequenceNumber = record.kinesis.sequenceNumber;
-        if (!isAggregated(bytes)) {
-          events++;
-          const read = readEventRecord(bytes.toString('utf8'));
-          if (!read.ok) reject(record, read.reason, read.detail);
-          else if (foldEvent(state, read.event, read.eventMs, sequenceNumber, flushAtBytes))
-            appendAll(partials, takePartials(state, shardId));
-          continue;
-        }
+        const aggregated = isAggregated(bytes);
         let userRecords: UserRecord[];
         try {
-          userRecords = deaggregate(bytes);
+          userRecords = userRecordsOf(bytes, record.kinesis.partitionKey);
         } catch (error) {
           // Counted as one event: what it held cannot be known; the dead-letter copy keeps its bytes.
           events++;
@@ -194,9 +187,17 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
           const read = readEventRecord(
             Buffer.from(data.buffer, data.byteOffset, data.length).toString('utf8'),
           );
-          // The position names the event within its aggregate, so flushes and contribution ids stay per event.
-          if (!read.ok) reject(record, read.reason, read.detail, { index: i, data });
-          else if (foldEvent(state, read.event, read.eventMs, `${sequenceNumber}/${i}`, flushAtBytes))
+          // Inside an aggregate the position names the event, so flushes and contribution ids stay per event.
+          if (!read.ok) reject(record, read.reason, read.detail, aggregated ? { index: i, data } : undefined);
+          else if (
+            foldEvent(
+              state,
+              read.event,
+              read.eventMs,
+              aggregated ? `${sequenceNumber}/${i}` : sequenceNumber,
+              flushAtBytes,
+            )
+          )
             appendAll(partials, takePartials(state, shardId));
         }
       }
