@@ -15,16 +15,16 @@ import {
 } from '../local/chaos.ts';
 import { startLocalPipeline } from '../local/pipeline.ts';
 import { DEFAULT_LOCAL_PORTS, type LocalPorts, startLocalStack } from '../local/stack.ts';
+import { LOCAL_DEFAULT_CONTEXT } from '../local/synth.ts';
 import { ClickstreamError, type CommandContext, type CommandSpec } from './command.ts';
 import { isRunning, type LocalStackState, readStateFile, resolveSettings } from './config.ts';
+import { addTemplateOptions, resolveLocalTemplate, type TemplateFlags } from './stack-template.ts';
 
 type Action = 'up' | 'down' | 'status';
 
-export interface LocalOptions {
+export interface LocalOptions extends TemplateFlags {
   args: [string?];
   ports?: string;
-  eventsShards?: string;
-  userActivityShards?: string;
   /** `--no-consumers`: emulators only. */
   consumers?: boolean;
   /** `--chaos <profile>`: fault injection (local/chaos.ts). */
@@ -64,13 +64,14 @@ export async function local(options: LocalOptions, context: CommandContext): Pro
       'stop it with `clickstream local down`',
     );
   }
+  const { config } = await resolveLocalTemplate(options, context, {
+    defaults: LOCAL_DEFAULT_CONTEXT,
+    names: settings.names,
+    consumers: options.consumers !== false,
+  });
   const stack = await startLocalStack({
     ports: parsePorts(options.ports),
-    shardCount: {
-      events: positiveInt(options.eventsShards ?? '4', '--events-shards'),
-      userActivity: positiveInt(options.userActivityShards ?? '2', '--user-activity-shards'),
-    },
-    names: settings.names,
+    config,
     ...(chaos ? { chaos } : {}),
   });
   // The consumers run beside the emulators, so `replay --local` from another terminal flows through
@@ -199,7 +200,7 @@ export const localCommand: CommandSpec<LocalOptions, LocalSummary> = {
   name: 'local',
   summary: 'start, stop or inspect the embedded AWS stack (Kinesis, DynamoDB, S3, SNS, mail) on 127.0.0.1',
   configure: (command) =>
-    command
+    addTemplateOptions(command)
       .argument('[action]', 'up | down | status', 'status')
       .option(
         '--ports <list>',
@@ -207,8 +208,6 @@ export const localCommand: CommandSpec<LocalOptions, LocalSummary> = {
           .map(([k, v]) => `${k}=${v}`)
           .join(',')})`,
       )
-      .option('--events-shards <n>', 'shards of the events stream', '4')
-      .option('--user-activity-shards <n>', 'shards of the user-activity stream', '2')
       .option('--no-consumers', 'start the emulators only, without the aggregator, alerter and lake delivery')
       .option(
         '--chaos <profile>',
