@@ -77,7 +77,7 @@ export const FIREHOSE_TIMESTAMP_FORMATS = [
  * and bigger Parquet files compress better; 60 s keeps the lake about a minute behind the stream.
  */
 export const AWS_BUFFERING = { sizeMiB: 64, intervalSeconds: 60 } as const;
-/** Local buffering: small, so a demo's data is queryable seconds after the replay. */
+/** Buffering of a local Firehose started on its own (tests); the local pipeline passes the template's. */
 export const LOCAL_BUFFERING = { bytes: 1024 * 1024, ms: 5000 } as const;
 
 const DATE = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;

@@ -3,9 +3,11 @@
  * given one), synthesized with the user's context, cached by a hash of its inputs, and refusing what
  * the local runners cannot honour.
  */
+import { execFile } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClickstreamError, type CommandContext } from '../cli/command.ts';
 import { parseContextFlags, resolveLocalTemplate } from '../cli/stack-template.ts';
@@ -274,6 +276,45 @@ describe('--template and -c, as the commands take them', () => {
     expect(() => parseContextFlags(['batchSize=0'])).toThrow(
       'context batchSize must be an integer in 1..10000, got "0"',
     );
+  });
+});
+
+describe('the commands', () => {
+  const BIN = join(import.meta.dirname, '..', 'bin', 'clickstream.js');
+  async function cli(args: string[]) {
+    try {
+      await promisify(execFile)(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1' } });
+      return { code: 0, stderr: '' };
+    } catch (error) {
+      const failed = error as { code: number; stderr: string };
+      return { code: failed.code, stderr: failed.stderr };
+    }
+  }
+
+  it('take repeated -c and --template, and say in one line with a hint what is wrong with them', async () => {
+    const file = join(dir, 'given.template.json');
+    writeFileSync(file, JSON.stringify(template));
+    const both = await cli([
+      'local',
+      'up',
+      '--template',
+      file,
+      '-c',
+      'batchSize=100',
+      '--context',
+      'windowSeconds=30',
+    ]);
+    expect(both.code).toBe(2);
+    expect(both.stderr.trim().split('\n')).toEqual([
+      'error: context (batchSize=100 windowSeconds=30) cannot change a template that is already synthesized',
+      'hint: synthesize it with that context (npx cdk synth -c key=value), or drop --template',
+    ]);
+    const missing = await cli(['demo', '--template', join(dir, 'missing.json')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(`error: cannot read template ${join(dir, 'missing.json')}`);
+    const bad = await cli(['demo', '-c', 'batchSize=0']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('error: context batchSize must be an integer in 1..10000, got "0"');
   });
 });
 
