@@ -4,32 +4,11 @@
  * registers. `bin/clickstream.ts` only dispatches and holds the single top-level catch.
  */
 import type { Command } from 'commander';
-import type { ClientOptions, LocalEndpoints } from '../adapters/clients.ts';
-import type { ResourceNames } from '../core/resources.ts';
+import type { AwsTarget } from '../adapters/target.ts';
 
-/** Where AWS calls go: the embedded stack (endpoints set) or AWS (standard chain, region). */
-export interface AwsTarget {
-  mode: 'local' | 'aws';
-  region?: string;
-  /** Set in local mode: read from the local state file or from an in-process stack. */
-  endpoints?: LocalEndpoints;
-  names: ResourceNames;
-}
-
-export type AwsService = keyof LocalEndpoints;
-
-/** Client options for one service of a target; the only place local and AWS modes differ. */
-export function clientOptions(
-  target: AwsTarget,
-  service: AwsService,
-  extra: ClientOptions = {},
-): ClientOptions {
-  return {
-    ...(target.region ? { region: target.region } : {}),
-    ...(target.endpoints ? { endpoint: target.endpoints[service] } : {}),
-    ...extra,
-  };
-}
+export type { AwsService, AwsTarget } from '../adapters/target.ts';
+export { clientOptions } from '../adapters/target.ts';
+export { ClickstreamError } from '../core/errors.ts';
 
 export interface Progress {
   /** Set current value (and optional named payload values shown in the bar). */
@@ -70,16 +49,4 @@ export interface CommandSpec<Options = Record<string, unknown>, Summary extends 
   render?(summary: Summary): string;
   /** Exit code for a finished run (default 0), e.g. verify's mismatch is 1. */
   exitCode?(summary: Summary): number;
-}
-
-/** Base class for expected failures: printed as one line plus a hint, exit code 2. */
-export class ClickstreamError extends Error {
-  override name = 'ClickstreamError';
-  constructor(
-    message: string,
-    readonly hint?: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
 }

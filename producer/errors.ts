@@ -1,5 +1,5 @@
 /** Expected failures of the replay producer: one line plus a hint, non-zero exit (see ClickstreamError). */
-import { ClickstreamError } from '../cli/command.ts';
+import { ClickstreamError } from '../core/errors.ts';
 
 export class ProducerError extends ClickstreamError {
   override name = 'ProducerError';
