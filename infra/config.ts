@@ -28,7 +28,12 @@ export interface PipelineConfig {
   maxBatchingWindowSeconds: number;
   retryAttempts: number;
   maxRecordAgeSeconds: number;
-  /** Reserve Lambda concurrency equal to the shard count (the most a Kinesis mapping with parallelization 1 uses). */
+  /**
+   * Reserve Lambda concurrency equal to the shard count (the most a Kinesis mapping with parallelization 1
+   * uses). Off by default: Lambda keeps 100 executions of the account unreserved, and new accounts often
+   * have a quota of 10, so any reservation fails their first deploy.
+   * https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
+   */
   reserveConcurrency: boolean;
   /** JSON array of alert rules (core/rules.ts), passed verbatim to the alerter; none = its defaults. */
   alertRulesJson?: string;
@@ -55,7 +60,7 @@ export const DEFAULT_CONFIG: PipelineConfig = {
   maxBatchingWindowSeconds: 5,
   retryAttempts: 3,
   maxRecordAgeSeconds: 3600,
-  reserveConcurrency: true,
+  reserveConcurrency: false,
   ttlDays: 30,
   logRetentionDays: 30,
   athenaBytesScannedCutoff: 10 * 1024 ** 3,
