@@ -209,7 +209,9 @@ export class PipelineStack extends Stack {
         displayName: 'Clickstream pipeline alarms',
         email: config.alarmEmail,
       });
-      // CloudWatch publishes to the encrypted topic itself and needs the key for that.
+      // CloudWatch publishes to the encrypted topic itself and needs the key for that; the topic policy
+      // allowing it to publish is added with the alarms (PipelineAlarms).
+      // https://repost.aws/knowledge-center/cloudwatch-configure-alarm-sns
       this.key.key.addToResourcePolicy(
         new iam.PolicyStatement({
           sid: 'AllowCloudWatchAlarmsToPublish',

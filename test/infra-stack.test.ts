@@ -272,6 +272,36 @@ describe('encryption and public access', () => {
     }
   });
 
+  it("the alarm topic lets CloudWatch publish, for this stack's alarms only; the alert topic does not", () => {
+    // enforceSSL gives each topic a policy of its own, which replaces the default one that let the
+    // account's services publish: without an Allow, every alarm notification is refused.
+    const statementsOfTopic = (id: string) =>
+      ofType('AWS::SNS::TopicPolicy')
+        .filter(([, p]) => (p.Properties.Topics as Array<{ Ref: string }>).some((r) => r.Ref === id))
+        .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>);
+    const alarmTopic = logicalIdOf('AlarmTopic', 'AWS::SNS::Topic');
+    const alarmArns = ofType('AWS::CloudWatch::Alarm').map(([id]) => ({ 'Fn::GetAtt': [id, 'Arn'] }));
+    expect(alarmArns.length).toBeGreaterThan(0);
+    const allows = statementsOfTopic(alarmTopic).filter((s) => s.Effect === 'Allow');
+    expect(allows).toEqual([
+      {
+        Sid: 'AllowCloudWatchAlarmsToPublish',
+        Effect: 'Allow',
+        Principal: { Service: 'cloudwatch.amazonaws.com' },
+        Action: 'sns:Publish',
+        Resource: { Ref: alarmTopic },
+        Condition: {
+          ArnEquals: { 'aws:SourceArn': expect.arrayContaining(alarmArns) },
+          StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+        },
+      },
+    ]);
+    const condition = allows[0]!.Condition as { ArnEquals: { 'aws:SourceArn': unknown[] } };
+    expect(condition.ArnEquals['aws:SourceArn']).toHaveLength(alarmArns.length);
+    const alertTopic = logicalIdOf('AlertTopic', 'AWS::SNS::Topic');
+    expect(statementsOfTopic(alertTopic).filter((s) => s.Effect === 'Allow')).toEqual([]);
+  });
+
   it('email subscriptions from context', () => {
     const subs = ofType('AWS::SNS::Subscription').map(([, s]) => s.Properties);
     expect(

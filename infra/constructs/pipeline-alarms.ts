@@ -1,6 +1,7 @@
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -122,7 +123,30 @@ export class PipelineAlarms extends Construct {
         alarm.addAlarmAction(action);
         alarm.addOkAction(action);
       }
+      this.allowToPublish(props.alarmTopic);
     }
+  }
+
+  /**
+   * A topic with a policy of its own (enforceSSL makes one) no longer has SNS's default policy, so
+   * CloudWatch may publish only if a statement lets it; without one every alarm action fails with
+   * "is not authorized to perform: SNS:Publish". Scoped to these alarms' ARNs (aws:SourceArn) in this
+   * account. https://repost.aws/knowledge-center/cloudwatch-receive-sns-for-alarm-trigger
+   * The topic's KMS key must also let CloudWatch use it (PipelineKey).
+   */
+  private allowToPublish(topic: sns.ITopic): void {
+    topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'AllowCloudWatchAlarmsToPublish',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [topic.topicArn],
+        conditions: {
+          ArnEquals: { 'aws:SourceArn': this.alarms.map((alarm) => alarm.alarmArn) },
+          StringEquals: { 'aws:SourceAccount': Stack.of(this).account },
+        },
+      }),
+    );
   }
 
   private add(alarm: cloudwatch.Alarm): void {
