@@ -16,6 +16,7 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct, IConstruct } from 'constructs';
 import { DYNAMO_TABLES } from '../consumers/tables.ts';
+import { ERRORS_PREFIX } from '../core/lake.ts';
 import { LAMBDA_ENV } from '../core/lambda-env.ts';
 import { type LakeTableName, RAW_EVENTS_PREFIX } from '../core/tables.ts';
 import type { PipelineConfig } from './config.ts';
@@ -253,6 +254,7 @@ export class PipelineStack extends Stack {
           maxDataFreshness: Duration.seconds(config.firehoseBufferingSeconds * 3 + 300),
         },
       ],
+      errorOutput: { bucket: this.buckets.lake, prefix: ERRORS_PREFIX },
       ...(this.alarmTopic ? { alarmTopic: this.alarmTopic.topic } : {}),
     });
     this.dashboard = new PipelineDashboard(this, 'PipelineDashboard', {

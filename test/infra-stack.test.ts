@@ -11,7 +11,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ALERT_DEDUPE_KEY, TTL_ATTRIBUTE, USER_ACTIVITY_KEY } from '../consumers/tables.ts';
-import { FIREHOSE_TIMESTAMP_FORMATS, LAKE_COMPRESSION, LAKE_LAYOUTS } from '../core/lake.ts';
+import { ERRORS_PREFIX, FIREHOSE_TIMESTAMP_FORMATS, LAKE_COMPRESSION, LAKE_LAYOUTS } from '../core/lake.ts';
 import { LAMBDA_ENV } from '../core/lambda-env.ts';
 import { TABLE_NAMES, TABLES, tableParameters } from '../core/tables.ts';
 import { CUSTOM_METRICS } from '../infra/constructs/pipeline-dashboard.ts';
@@ -485,6 +485,9 @@ describe('CloudWatch', () => {
         ...Array(2).fill('ApproximateNumberOfMessagesVisible'),
         ...Array(2).fill('DeliveryToS3.Success'),
         ...Array(2).fill('DeliveryToS3.DataFreshness'),
+        ...Array(2).fill('FailedConversion.Records'),
+        ...Array(2).fill('PartitionCountExceeded'),
+        'PutRequests',
       ].sort(),
     );
     const alarmTopic = logicalIdOf('AlarmTopic', 'AWS::SNS::Topic');
@@ -494,6 +497,51 @@ describe('CloudWatch', () => {
     )!;
     // Tumbling window 60 s + batching window 5 s + 60 s margin.
     expect(aggregatorAge.Threshold).toBe(125_000);
+  });
+
+  it('lake failures alarm: records Firehose could not convert or partition, and any object under errors/', () => {
+    // DeliveryToS3.Success stays at 1 while records go to the error prefix, so it cannot see them.
+    const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+    const byMetric = (name: string) => alarms.filter((a) => a.MetricName === name);
+    const deliveries = ['EventsToLakeDelivery', 'UserActivityToLakeDelivery'].map((prefix) => ({
+      Ref: logicalIdOf(prefix, 'AWS::KinesisFirehose::DeliveryStream'),
+    }));
+    for (const [metric, statistic] of [
+      ['FailedConversion.Records', 'Sum'],
+      ['PartitionCountExceeded', 'Maximum'],
+    ] as const) {
+      const found = byMetric(metric);
+      expect(found.map((a) => a.Namespace)).toEqual(['AWS/Firehose', 'AWS/Firehose']);
+      expect(found.map((a) => a.Dimensions)).toEqual(
+        deliveries.map((d) => [{ Name: 'DeliveryStreamName', Value: d }]),
+      );
+      for (const a of found) {
+        expect(a.Statistic, metric).toBe(statistic);
+        expect([a.ComparisonOperator, a.Threshold], metric).toEqual(['GreaterThanThreshold', 0]);
+        expect(a.TreatMissingData, metric).toBe('notBreaching');
+      }
+    }
+    const lake = logicalIdOf('BucketsLake', 'AWS::S3::Bucket');
+    const filters = resources[lake]!.Properties.MetricsConfigurations as Array<{
+      Id: string;
+      Prefix: string;
+    }>;
+    const errorFilter = filters.find((f) => f.Prefix === ERRORS_PREFIX);
+    expect(errorFilter).toBeDefined();
+    const [errorObjects] = byMetric('PutRequests');
+    expect(errorObjects).toMatchObject({
+      Namespace: 'AWS/S3',
+      Statistic: 'Sum',
+      ComparisonOperator: 'GreaterThanThreshold',
+      Threshold: 0,
+      TreatMissingData: 'notBreaching',
+    });
+    expect(errorObjects!.Dimensions).toEqual(
+      expect.arrayContaining([
+        { Name: 'BucketName', Value: { Ref: lake } },
+        { Name: 'FilterId', Value: errorFilter!.Id },
+      ]),
+    );
   });
 
   it('the dashboard charts the custom metrics the handlers emit', () => {
