@@ -13,6 +13,15 @@ describe('parseConfig', () => {
     expect(DEFAULT_CONFIG.alertEmail).toBeUndefined();
   });
 
+  it('sizes the user-activity stream for the partials a --speed max replay makes (README, Capacity)', () => {
+    // 2,400 partials/s per full events shard over 1,000 records/s per user-activity shard.
+    expect(DEFAULT_CONFIG.eventsShards).toBe(2);
+    expect(DEFAULT_CONFIG.userActivityShards).toBe(5);
+    expect(parseConfig({ eventsShards: '4' }).userActivityShards).toBe(10);
+    expect(parseConfig({ eventsShards: '1' }).userActivityShards).toBe(3);
+    expect(parseConfig({ eventsShards: '4', userActivityShards: '2' }).userActivityShards).toBe(2);
+  });
+
   it('reserves no Lambda concurrency unless asked: a new account cannot spare any', () => {
     expect(parseConfig({}).reserveConcurrency).toBe(false);
     expect(parseConfig({ reserveConcurrency: 'true' }).reserveConcurrency).toBe(true);
@@ -85,7 +94,13 @@ const reservations = (template: Template) =>
 
 describe('reserved concurrency', () => {
   it('is absent from the default template, so the first deploy works on any account', () => {
-    expect(reservations(templateFor({}, 'Defaults'))).toEqual([undefined, undefined]);
+    const template = templateFor({}, 'Defaults');
+    expect(reservations(template)).toEqual([undefined, undefined]);
+    // The default streams: 2 events shards and the 5 user-activity shards their partials need.
+    const shards = Object.values(template.findResources('AWS::Kinesis::Stream')).map(
+      (stream) => stream.Properties.ShardCount,
+    );
+    expect(shards.sort()).toEqual([2, 5]);
   });
 
   it("with -c reserveConcurrency=true, reserves one execution per shard of each consumer's stream", () => {

@@ -10,6 +10,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PUT_RECORDS_RETRY_BUDGET_MS } from '../consumers/put-records.ts';
 import { ALERT_DEDUPE_KEY, TTL_ATTRIBUTE, USER_ACTIVITY_KEY } from '../consumers/tables.ts';
 import { ERRORS_PREFIX, FIREHOSE_TIMESTAMP_FORMATS, LAKE_COMPRESSION, LAKE_LAYOUTS } from '../core/lake.ts';
 import { LAMBDA_ENV } from '../core/lambda-env.ts';
@@ -100,7 +101,7 @@ describe('Kinesis streams', () => {
       expect(s.RetentionPeriodHours).toBe(24);
       expect(s.StreamModeDetails).toEqual({ StreamMode: 'PROVISIONED' });
     }
-    expect(streams.map((s) => s.ShardCount).sort()).toEqual([1, 2]);
+    expect(streams.map((s) => s.ShardCount).sort()).toEqual([2, 5]);
   });
 });
 
@@ -140,6 +141,11 @@ describe('Lambda consumers', () => {
       expect(resources[logGroupId]!.Properties.RetentionInDays).toBe(30);
     },
   );
+
+  it('the aggregator outlasts its put to the user-activity stream, retries included', () => {
+    const fn = resources[logicalIdOf('StreamToAggregatorFunction', 'AWS::Lambda::Function')]!.Properties;
+    expect(fn.Timeout * 1000).toBe(2 * PUT_RECORDS_RETRY_BUDGET_MS);
+  });
 
   it('the aggregator mapping: tumbling window 60 s and every failure-handling setting', () => {
     const queue = logicalIdOf('StreamToAggregatorFailureQueue', 'AWS::SQS::Queue');
