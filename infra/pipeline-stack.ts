@@ -15,7 +15,9 @@ import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct, IConstruct } from 'constructs';
+import { PUT_RECORDS_RETRY_BUDGET_MS } from '../consumers/put-records.ts';
 import { DYNAMO_TABLES } from '../consumers/tables.ts';
+import { ERRORS_PREFIX } from '../core/lake.ts';
 import { LAMBDA_ENV } from '../core/lambda-env.ts';
 import { type LakeTableName, RAW_EVENTS_PREFIX } from '../core/tables.ts';
 import type { PipelineConfig } from './config.ts';
@@ -107,9 +109,10 @@ export class PipelineStack extends Stack {
       stream: this.streams.events,
       entry: HANDLER_ENTRIES.aggregator,
       description: 'Clickstream window aggregator: events stream -> per-user window partials',
-      // The final invoke of a tumbling window flushes a whole window of state (up to 1 MB per shard).
+      // The final invoke of a tumbling window flushes a whole window of state (up to 1 MB per shard);
+      // its put to the user-activity stream may wait out throttling for its whole retry budget.
       memorySize: 1024,
-      timeout: Duration.minutes(2),
+      timeout: Duration.millis(2 * PUT_RECORDS_RETRY_BUDGET_MS),
       tumblingWindow: Duration.seconds(config.tumblingWindowSeconds),
       environment: {
         [LAMBDA_ENV.userActivityStream]: this.streams.userActivity.streamName,
@@ -209,7 +212,9 @@ export class PipelineStack extends Stack {
         displayName: 'Clickstream pipeline alarms',
         email: config.alarmEmail,
       });
-      // CloudWatch publishes to the encrypted topic itself and needs the key for that.
+      // CloudWatch publishes to the encrypted topic itself and needs the key for that; the topic policy
+      // allowing it to publish is added with the alarms (PipelineAlarms).
+      // https://repost.aws/knowledge-center/cloudwatch-configure-alarm-sns
       this.key.key.addToResourcePolicy(
         new iam.PolicyStatement({
           sid: 'AllowCloudWatchAlarmsToPublish',
@@ -251,6 +256,7 @@ export class PipelineStack extends Stack {
           maxDataFreshness: Duration.seconds(config.firehoseBufferingSeconds * 3 + 300),
         },
       ],
+      errorOutput: { bucket: this.buckets.lake, prefix: ERRORS_PREFIX },
       ...(this.alarmTopic ? { alarmTopic: this.alarmTopic.topic } : {}),
     });
     this.dashboard = new PipelineDashboard(this, 'PipelineDashboard', {

@@ -10,8 +10,9 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PUT_RECORDS_RETRY_BUDGET_MS } from '../consumers/put-records.ts';
 import { ALERT_DEDUPE_KEY, TTL_ATTRIBUTE, USER_ACTIVITY_KEY } from '../consumers/tables.ts';
-import { FIREHOSE_TIMESTAMP_FORMATS, LAKE_COMPRESSION, LAKE_LAYOUTS } from '../core/lake.ts';
+import { ERRORS_PREFIX, FIREHOSE_TIMESTAMP_FORMATS, LAKE_COMPRESSION, LAKE_LAYOUTS } from '../core/lake.ts';
 import { LAMBDA_ENV } from '../core/lambda-env.ts';
 import { TABLE_NAMES, TABLES, tableParameters } from '../core/tables.ts';
 import { CUSTOM_METRICS } from '../infra/constructs/pipeline-dashboard.ts';
@@ -100,7 +101,7 @@ describe('Kinesis streams', () => {
       expect(s.RetentionPeriodHours).toBe(24);
       expect(s.StreamModeDetails).toEqual({ StreamMode: 'PROVISIONED' });
     }
-    expect(streams.map((s) => s.ShardCount).sort()).toEqual([1, 2]);
+    expect(streams.map((s) => s.ShardCount).sort()).toEqual([2, 5]);
   });
 });
 
@@ -124,15 +125,15 @@ describe('Lambda consumers', () => {
   ];
 
   it.each([
-    ['StreamToAggregatorFunction', 2, aggregatorEnv],
-    ['UserActivityToAlerterFunction', 1, alerterEnv],
+    ['StreamToAggregatorFunction', aggregatorEnv],
+    ['UserActivityToAlerterFunction', alerterEnv],
   ])(
-    '%s: Node 22 on arm64, reserved concurrency = shards, its own log group, env from props',
-    (prefix, shards, env) => {
+    '%s: Node 22 on arm64, no reserved concurrency by default, its own log group, env from props',
+    (prefix, env) => {
       const fn = resources[logicalIdOf(prefix, 'AWS::Lambda::Function')]!.Properties;
       expect(fn.Runtime).toBe('nodejs22.x');
       expect(fn.Architectures).toEqual(['arm64']);
-      expect(fn.ReservedConcurrentExecutions).toBe(shards);
+      expect(fn.ReservedConcurrentExecutions).toBeUndefined();
       expect(fn.Handler).toBe('index.handler');
       expect(Object.keys(fn.Environment.Variables).sort()).toEqual([...env].sort());
       expect(fn.Environment.Variables[LAMBDA_ENV.windowSeconds] ?? '60').toBe('60');
@@ -140,6 +141,11 @@ describe('Lambda consumers', () => {
       expect(resources[logGroupId]!.Properties.RetentionInDays).toBe(30);
     },
   );
+
+  it('the aggregator outlasts its put to the user-activity stream, retries included', () => {
+    const fn = resources[logicalIdOf('StreamToAggregatorFunction', 'AWS::Lambda::Function')]!.Properties;
+    expect(fn.Timeout * 1000).toBe(2 * PUT_RECORDS_RETRY_BUDGET_MS);
+  });
 
   it('the aggregator mapping: tumbling window 60 s and every failure-handling setting', () => {
     const queue = logicalIdOf('StreamToAggregatorFailureQueue', 'AWS::SQS::Queue');
@@ -270,6 +276,36 @@ describe('encryption and public access', () => {
         expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
       );
     }
+  });
+
+  it("the alarm topic lets CloudWatch publish, for this stack's alarms only; the alert topic does not", () => {
+    // enforceSSL gives each topic a policy of its own, which replaces the default one that let the
+    // account's services publish: without an Allow, every alarm notification is refused.
+    const statementsOfTopic = (id: string) =>
+      ofType('AWS::SNS::TopicPolicy')
+        .filter(([, p]) => (p.Properties.Topics as Array<{ Ref: string }>).some((r) => r.Ref === id))
+        .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>);
+    const alarmTopic = logicalIdOf('AlarmTopic', 'AWS::SNS::Topic');
+    const alarmArns = ofType('AWS::CloudWatch::Alarm').map(([id]) => ({ 'Fn::GetAtt': [id, 'Arn'] }));
+    expect(alarmArns.length).toBeGreaterThan(0);
+    const allows = statementsOfTopic(alarmTopic).filter((s) => s.Effect === 'Allow');
+    expect(allows).toEqual([
+      {
+        Sid: 'AllowCloudWatchAlarmsToPublish',
+        Effect: 'Allow',
+        Principal: { Service: 'cloudwatch.amazonaws.com' },
+        Action: 'sns:Publish',
+        Resource: { Ref: alarmTopic },
+        Condition: {
+          ArnEquals: { 'aws:SourceArn': expect.arrayContaining(alarmArns) },
+          StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+        },
+      },
+    ]);
+    const condition = allows[0]!.Condition as { ArnEquals: { 'aws:SourceArn': unknown[] } };
+    expect(condition.ArnEquals['aws:SourceArn']).toHaveLength(alarmArns.length);
+    const alertTopic = logicalIdOf('AlertTopic', 'AWS::SNS::Topic');
+    expect(statementsOfTopic(alertTopic).filter((s) => s.Effect === 'Allow')).toEqual([]);
   });
 
   it('email subscriptions from context', () => {
@@ -455,6 +491,9 @@ describe('CloudWatch', () => {
         ...Array(2).fill('ApproximateNumberOfMessagesVisible'),
         ...Array(2).fill('DeliveryToS3.Success'),
         ...Array(2).fill('DeliveryToS3.DataFreshness'),
+        ...Array(2).fill('FailedConversion.Records'),
+        ...Array(2).fill('PartitionCountExceeded'),
+        'PutRequests',
       ].sort(),
     );
     const alarmTopic = logicalIdOf('AlarmTopic', 'AWS::SNS::Topic');
@@ -464,6 +503,51 @@ describe('CloudWatch', () => {
     )!;
     // Tumbling window 60 s + batching window 5 s + 60 s margin.
     expect(aggregatorAge.Threshold).toBe(125_000);
+  });
+
+  it('lake failures alarm: records Firehose could not convert or partition, and any object under errors/', () => {
+    // DeliveryToS3.Success stays at 1 while records go to the error prefix, so it cannot see them.
+    const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+    const byMetric = (name: string) => alarms.filter((a) => a.MetricName === name);
+    const deliveries = ['EventsToLakeDelivery', 'UserActivityToLakeDelivery'].map((prefix) => ({
+      Ref: logicalIdOf(prefix, 'AWS::KinesisFirehose::DeliveryStream'),
+    }));
+    for (const [metric, statistic] of [
+      ['FailedConversion.Records', 'Sum'],
+      ['PartitionCountExceeded', 'Maximum'],
+    ] as const) {
+      const found = byMetric(metric);
+      expect(found.map((a) => a.Namespace)).toEqual(['AWS/Firehose', 'AWS/Firehose']);
+      expect(found.map((a) => a.Dimensions)).toEqual(
+        deliveries.map((d) => [{ Name: 'DeliveryStreamName', Value: d }]),
+      );
+      for (const a of found) {
+        expect(a.Statistic, metric).toBe(statistic);
+        expect([a.ComparisonOperator, a.Threshold], metric).toEqual(['GreaterThanThreshold', 0]);
+        expect(a.TreatMissingData, metric).toBe('notBreaching');
+      }
+    }
+    const lake = logicalIdOf('BucketsLake', 'AWS::S3::Bucket');
+    const filters = resources[lake]!.Properties.MetricsConfigurations as Array<{
+      Id: string;
+      Prefix: string;
+    }>;
+    const errorFilter = filters.find((f) => f.Prefix === ERRORS_PREFIX);
+    expect(errorFilter).toBeDefined();
+    const [errorObjects] = byMetric('PutRequests');
+    expect(errorObjects).toMatchObject({
+      Namespace: 'AWS/S3',
+      Statistic: 'Sum',
+      ComparisonOperator: 'GreaterThanThreshold',
+      Threshold: 0,
+      TreatMissingData: 'notBreaching',
+    });
+    expect(errorObjects!.Dimensions).toEqual(
+      expect.arrayContaining([
+        { Name: 'BucketName', Value: { Ref: lake } },
+        { Name: 'FilterId', Value: errorFilter!.Id },
+      ]),
+    );
   });
 
   it('the dashboard charts the custom metrics the handlers emit', () => {
