@@ -212,6 +212,17 @@ describe('conditions', () => {
     expect(refused.unevaluated.map((u) => u.reason)).toEqual([
       'the value of aws:CurrentTime is not known to the local check',
     ]);
+    const variable = { Effect: 'Deny', Action: 'dynamodb:*', Resource: `${TABLE}-\${aws:username}` };
+    const byUser = decide(
+      [{ Effect: 'Allow', Action: '*', Resource: '*' }, variable],
+      'dynamodb:GetItem',
+      TABLE,
+    );
+    expect(byUser.allowed).toBe(false);
+    expect(byUser.unevaluated.map((u) => u.reason)).toEqual(['policy variables are not evaluated here']);
+    // A statement without Action/NotAction or Resource/NotResource is invalid and grants nothing.
+    expect(decide([{ Effect: 'Allow', Resource: '*' }], 'dynamodb:GetItem', TABLE).allowed).toBe(false);
+    expect(decide([{ Effect: 'Allow', Action: '*' }], 'dynamodb:GetItem', TABLE).allowed).toBe(false);
     const setOperator = {
       ...tagged,
       Condition: { 'ForAnyValue:StringEquals': { 'aws:CalledVia': 'athena.amazonaws.com' } },

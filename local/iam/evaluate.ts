@@ -74,26 +74,39 @@ export function evaluateStatement(
   request: { action: string; resource: string; context: RequestContext; resourcePolicy: boolean },
 ): StatementResult {
   const none: StatementResult = { applies: false, principal: 'none', undecided: false, unevaluated: [] };
+  // A statement must name its actions and resources (or their complement); one that does not is invalid.
+  if (statement.Action === undefined && statement.NotAction === undefined) return none;
+  if (statement.Resource === undefined && statement.NotResource === undefined) return none;
   const actionHit =
     statement.Action !== undefined
       ? list(statement.Action).some((pattern) => actionMatches(pattern, request.action))
       : !list(statement.NotAction).some((pattern) => actionMatches(pattern, request.action));
   if (!actionHit) return none;
   const deny = statement.Effect === 'Deny';
+  const patterns = list(statement.Resource ?? statement.NotResource);
+  // `${aws:username}` and other policy variables take their value from the request: not known here.
+  const variables = patterns
+    .filter((pattern) => pattern.includes('${'))
+    .map((pattern) => ({
+      operator: 'Resource',
+      key: pattern,
+      reason: 'policy variables are not evaluated here',
+    }));
   const resourceHit =
     statement.Resource !== undefined
-      ? list(statement.Resource).some((pattern) => resourceMatches(pattern, request.resource, deny))
-      : !list(statement.NotResource).some((pattern) => resourceMatches(pattern, request.resource, !deny));
-  if (!resourceHit) return none;
+      ? patterns.some((pattern) => resourceMatches(pattern, request.resource, deny))
+      : !patterns.some((pattern) => resourceMatches(pattern, request.resource, !deny));
+  if (!resourceHit && variables.length === 0) return none;
   const principal = request.resourcePolicy ? principalMatch(statement, request.context) : 'caller';
   if (principal === 'none') return none;
   const conditions = evaluateConditions(statement.Condition, request.context);
-  const decided = conditions.unevaluated.length === 0;
+  const unevaluated = [...variables, ...conditions.unevaluated];
+  const decided = unevaluated.length === 0;
   return {
     applies: conditions.holds && decided,
     principal,
     undecided: conditions.holds && !decided,
-    unevaluated: conditions.unevaluated,
+    unevaluated,
   };
 }
 
