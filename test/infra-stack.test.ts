@@ -195,7 +195,7 @@ describe('Lambda consumers', () => {
       },
       'kinesis:DescribeStream|kinesis:DescribeStreamConsumer|kinesis:DescribeStreamSummary|kinesis:GetRecords|kinesis:GetShardIterator|kinesis:ListShards|kinesis:ListStreams|kinesis:SubscribeToShard':
         { 'Fn::GetAtt': [logicalIdOf('StreamsEvents', 'AWS::Kinesis::Stream'), 'Arn'] },
-      'dynamodb:GetItem|dynamodb:UpdateItem': {
+      'dynamodb:UpdateItem': {
         'Fn::GetAtt': [logicalIdOf('AggregatorToUserActivityTable', 'AWS::DynamoDB::GlobalTable'), 'Arn'],
       },
       'kinesis:PutRecords': {
@@ -225,7 +225,7 @@ describe('Lambda consumers', () => {
       'dynamodb:DeleteItem|dynamodb:GetItem|dynamodb:PutItem|dynamodb:UpdateItem': {
         'Fn::GetAtt': [logicalIdOf('AlerterToAlertDedupeTable', 'AWS::DynamoDB::GlobalTable'), 'Arn'],
       },
-      'dynamodb:GetItem': {
+      'dynamodb:BatchGetItem': {
         'Fn::GetAtt': [logicalIdOf('AggregatorToUserActivityTable', 'AWS::DynamoDB::GlobalTable'), 'Arn'],
       },
       'sns:Publish': { Ref: logicalIdOf('AlertTopic', 'AWS::SNS::Topic') },
