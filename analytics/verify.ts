@@ -85,7 +85,7 @@ export async function computeSourceTruth(options: {
   let rejected = 0;
   for await (const chunk of readRowChunks(opened.stream)) {
     for (let i = 0; i < chunk.rows.length; i++) {
-      if (chunk.malformed?.has(i)) {
+      if (chunk.rejected?.has(i)) {
         rejected++;
         continue;
       }
