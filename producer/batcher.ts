@@ -50,6 +50,8 @@ export interface EventEntry {
   partitionKey: string;
   /** Source line, for the failed-records file. */
   line: number;
+  /** Bytes of its row in the source, for the replay's byte accounting. */
+  sourceBytes?: number;
   owner: Settlement;
 }
 
