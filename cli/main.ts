@@ -5,6 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import pc from 'picocolors';
+import { explainAwsError } from '../adapters/aws-errors.ts';
 import { ClickstreamError, type CommandSpec } from './command.ts';
 import { COMMANDS } from './commands.ts';
 import { resolveSettings } from './config.ts';
@@ -84,7 +85,7 @@ async function runCommand(
 
 /** Expected failures: one line and a hint, exit 2. Anything else keeps its stack, exit 1. */
 export function reportError(error: unknown): number {
-  const known = explainAwsError(error);
+  const known = explainError(error);
   if (known) {
     process.stderr.write(`${pc.red('error:')} ${known.message}\n`);
     if (known.hint) process.stderr.write(`${pc.dim('hint:')} ${known.hint}\n`);
@@ -96,33 +97,9 @@ export function reportError(error: unknown): number {
   return 1;
 }
 
-/** Maps the failures users actually hit (no credentials, missing resources, stack down) to a clear line. */
-export function explainAwsError(error: unknown): { message: string; hint?: string } | undefined {
+/** Our own expected failures, then the AWS setup problems users actually hit. */
+export function explainError(error: unknown): { message: string; hint?: string } | undefined {
   if (error instanceof ClickstreamError)
     return { message: error.message, ...(error.hint ? { hint: error.hint } : {}) };
-  if (!(error instanceof Error)) return undefined;
-  if (error.name === 'CredentialsProviderError') {
-    return {
-      message: 'no AWS credentials found',
-      hint: 'configure credentials (aws configure, AWS_PROFILE, SSO), or run against the local stack with --local',
-    };
-  }
-  if (
-    error.name === 'ResourceNotFoundException' ||
-    error.name === 'NoSuchBucket' ||
-    error.name === 'NoSuchKey'
-  ) {
-    return {
-      message: error.message,
-      hint: 'check the resource name and --region, or deploy the stack (npx cdk deploy)',
-    };
-  }
-  const code = (error as { code?: string }).code ?? (error.cause as { code?: string } | undefined)?.code;
-  if (code === 'ECONNREFUSED') {
-    return {
-      message: `cannot reach ${error.message.replace(/^connect ECONNREFUSED /, '')}`,
-      hint: 'is the local stack running? `clickstream local status`',
-    };
-  }
-  return undefined;
+  return explainAwsError(error);
 }

@@ -328,7 +328,7 @@ describe('sources', () => {
         ...files(),
       }).catch((e: unknown) => e);
       expect(missing).toBeInstanceOf(ProducerError);
-      expect((missing as ProducerError).message).toBe('source object not found: s3://raw/nope.csv');
+      expect((missing as ProducerError).message).toBe('object not found: s3://raw/nope.csv');
     } finally {
       await s3.stop();
     }
