@@ -159,7 +159,7 @@ describe('Athena', () => {
       input: { QueryExecutionId: 'q1' },
     };
     expect(() => mapper.accessOf(results)).toThrow(
-      /workgroup of query q1 \(its StartQueryExecution was not observed\)/,
+      /the workgroup of query q1 \(its StartQueryExecution was not observed\) is unknown/,
     );
     mapper.observe(start, { QueryExecutionId: 'q1' });
     expect(mapper.accessOf(results).map((a) => `${a.action} ${a.resource}`)).toEqual([

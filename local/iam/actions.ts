@@ -75,9 +75,6 @@ const DOCUMENT_COMMANDS: Record<string, string> = {
   BatchWrite: 'BatchWriteItem',
   TransactGet: 'TransactGetItems',
   TransactWrite: 'TransactWriteItems',
-  BatchExecuteStatement: 'BatchExecuteStatement',
-  ExecuteStatement: 'ExecuteStatement',
-  ExecuteTransaction: 'ExecuteTransaction',
 };
 
 /** The API operation a command sends: `BatchGetCommand` → `BatchGetItem`. */
@@ -133,6 +130,13 @@ class Input {
   optional(name: string): string | undefined {
     const value = this.fields[name];
     return typeof value === 'string' && value !== '' ? value : undefined;
+  }
+
+  /** What the template or earlier calls should have told and did not. */
+  unknown(what: string): UnmappedCallError {
+    return new UnmappedCallError(
+      `${this.service} ${this.operation}: ${what} is unknown, so its resources cannot be checked`,
+    );
   }
 
   missing(what: string): UnmappedCallError {
@@ -372,7 +376,8 @@ function athenaAccess(
   const execution = (input: Input) => {
     const id = input.string('QueryExecutionId');
     const known = executions.get(id);
-    if (!known) throw input.missing(`workgroup of query ${id} (its StartQueryExecution was not observed)`);
+    if (!known)
+      throw input.unknown(`the workgroup of query ${id} (its StartQueryExecution was not observed)`);
     return known;
   };
   return {
@@ -414,14 +419,14 @@ function athenaAccess(
     const context = (input.fields.QueryExecutionContext ?? {}) as { Database?: string };
     const database = context.Database ?? 'default';
     const tables = catalog.glueTables(database);
-    if (!tables) throw input.missing(`Glue database ${database} in the template`);
+    if (!tables) throw input.unknown(`Glue database ${database} (not in the template)`);
     const used = tablesOfQuery(input.string('QueryString'), database, tables);
     const results = resultsOf(workgroup, input);
-    if (!results) throw input.missing(`result location of workgroup ${workgroup}`);
+    if (!results) throw input.unknown(`the result location of workgroup ${workgroup}`);
     const via = 'athena';
     const read = (location: string | undefined, table: string) => {
       const parsed = location ? parseS3Location(location) : undefined;
-      if (!parsed) throw input.missing(`S3 location of Glue table ${database}.${table}`);
+      if (!parsed) throw input.unknown(`the S3 location of Glue table ${database}.${table}`);
       const bucket = arns.s3Bucket(env, parsed.bucket);
       return [
         { action: 's3:GetBucketLocation', resource: bucket, via },
