@@ -42,6 +42,9 @@ export const arns = {
   // The Arn attribute of AWS::Logs::LogGroup ends in `:*` (the group's streams).
   logGroup: (env: AwsEnvironment, name: string) =>
     `arn:${env.partition}:logs:${env.region}:${env.account}:log-group:${name}:*`,
+  // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html
+  cloudwatchAlarm: (env: AwsEnvironment, name: string) =>
+    `arn:${env.partition}:cloudwatch:${env.region}:${env.account}:alarm:${name}`,
   lambdaFunction: (env: AwsEnvironment, name: string) =>
     `arn:${env.partition}:lambda:${env.region}:${env.account}:function:${name}`,
   firehose: (env: AwsEnvironment, name: string) =>

@@ -44,6 +44,7 @@ const NAME_PROPERTIES: Record<string, string[]> = {
   'AWS::Glue::Table': ['TableInput', 'Name'],
   'AWS::Athena::WorkGroup': ['Name'],
   'AWS::KinesisFirehose::DeliveryStream': ['DeliveryStreamName'],
+  'AWS::CloudWatch::Alarm': ['AlarmName'],
 };
 
 export interface TemplateResolver {
@@ -126,6 +127,8 @@ export function createTemplateResolver(
       'AWS::Lambda::Function': { Arn: () => arns.lambdaFunction(env, n()) },
       'AWS::IAM::Role': { Arn: () => arns.iamRole(env, n(), policyPath(found)), RoleId: n },
       'AWS::KinesisFirehose::DeliveryStream': { Arn: () => arns.firehose(env, n()) },
+      // The alarm topic's policy names the alarms allowed to publish (aws:SourceArn).
+      'AWS::CloudWatch::Alarm': { Arn: () => arns.cloudwatchAlarm(env, n()) },
     };
     const get = byType[found.Type]?.[attr];
     if (!get) throw new TemplateResolveError(`Fn::GetAtt ${id}.${attr} (${found.Type}) is not supported`);
