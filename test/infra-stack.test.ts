@@ -10,12 +10,12 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CUSTOM_METRICS, METRICS_NAMESPACE, metricDimensions } from '../consumers/metrics.ts';
 import { PUT_RECORDS_RETRY_BUDGET_MS } from '../consumers/put-records.ts';
 import { ALERT_DEDUPE_KEY, TTL_ATTRIBUTE, USER_ACTIVITY_KEY } from '../consumers/tables.ts';
 import { ERRORS_PREFIX, FIREHOSE_TIMESTAMP_FORMATS, LAKE_COMPRESSION, LAKE_LAYOUTS } from '../core/lake.ts';
 import { LAMBDA_ENV } from '../core/lambda-env.ts';
 import { TABLE_NAMES, TABLES, tableParameters } from '../core/tables.ts';
-import { CUSTOM_METRICS } from '../infra/constructs/pipeline-dashboard.ts';
 import { buildApp } from '../infra/pipeline-app.ts';
 import { CDK_JSON_CONTEXT } from './infra-context.ts';
 
@@ -550,10 +550,13 @@ describe('CloudWatch', () => {
     );
   });
 
-  it('the dashboard charts the custom metrics the handlers emit', () => {
+  it('the dashboard charts the custom metrics the handlers emit, with their service dimension', () => {
     const body = JSON.stringify(ofType('AWS::CloudWatch::Dashboard')[0]![1].Properties.DashboardBody);
-    for (const name of [CUSTOM_METRICS.alertsSent, CUSTOM_METRICS.windowsWritten]) {
-      expect(body).toContain(`\\"${CUSTOM_METRICS.namespace}\\",\\"${name}\\"`);
+    for (const metric of Object.values(CUSTOM_METRICS)) {
+      const service = metricDimensions(metric).service;
+      expect(body).toContain(
+        `\\"${METRICS_NAMESPACE}\\",\\"${metric.name}\\",\\"service\\",\\"${service}\\"`,
+      );
     }
     expect(body).toContain('IteratorAge');
     expect(body).toContain('IncomingRecords');

@@ -23,6 +23,7 @@
  */
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import pLimit from 'p-limit';
 import { DEFAULT_WINDOW_SECONDS, type UserWindowPartial } from '../../core/aggregate.ts';
 import { isAggregated, KplFormatError, type UserRecord, userRecordsOf } from '../../core/kpl.ts';
 import {
@@ -35,7 +36,6 @@ import {
   takePartials,
   type WindowState,
 } from '../../core/window.ts';
-import { forEachLimited } from '../concurrency.ts';
 import { type DeadLetterSink, deadLetterKey, type MalformedRecord } from '../dead-letter.ts';
 import { ConsumerError } from '../errors.ts';
 import {
@@ -45,12 +45,18 @@ import {
   shardIdOf,
 } from '../kinesis-event.ts';
 import { type Logger, silentLogger } from '../logger.ts';
-import { emfCount, METRIC_NAMES } from '../metrics.ts';
+import {
+  CONSUMER_SERVICES,
+  CUSTOM_METRICS,
+  countMetric,
+  noMetrics,
+  type PublishingMetrics,
+} from '../metrics.ts';
 import { type PutRecordsOptions, putAllRecords } from '../put-records.ts';
 import { DEFAULT_TTL_DAYS } from '../tables.ts';
 import { mergePartial } from '../user-activity-item.ts';
 
-export const AGGREGATOR_NAME = 'window-aggregator';
+export const AGGREGATOR_NAME = CONSUMER_SERVICES.aggregator;
 
 export interface AggregatorConfig {
   dynamo: DynamoDBDocumentClient;
@@ -68,6 +74,8 @@ export interface AggregatorConfig {
   writeConcurrency?: number;
   putRecords?: PutRecordsOptions;
   logger?: Logger;
+  /** Powertools Metrics in Lambda; none = no metrics (local runs). */
+  metrics?: PublishingMetrics;
   /** Clock for the TTL attribute. */
   now?: () => number;
 }
@@ -100,6 +108,7 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
   const flushAtBytes = config.flushAtBytes ?? DEFAULT_FLUSH_AT_BYTES;
   const ttlSeconds = (config.ttlDays ?? DEFAULT_TTL_DAYS) * 86_400;
   const logger = config.logger ?? silentLogger;
+  const metrics = config.metrics ?? noMetrics;
   const now = config.now ?? Date.now;
   const totals: AggregatorSummary = {
     records: 0,
@@ -115,11 +124,20 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
     const counts = { merged: 0, alreadyMerged: 0 };
     if (partials.length === 0) return counts;
     const expiresAt = Math.floor(now() / 1000) + ttlSeconds;
-    await forEachLimited(partials, config.writeConcurrency ?? 16, async (partial) => {
-      const outcome = await mergePartial(config.dynamo, config.tableName, partial, expiresAt);
-      if (outcome === 'merged') counts.merged++;
+    // Per flush, not per processor: locally one handler serves several shards at once.
+    const mergeLimit = pLimit(config.writeConcurrency ?? 16);
+    // allSettled: a failed merge fails the flush only once the others have finished, so no merge is
+    // still in flight when Lambda retries the batch.
+    const outcomes = await Promise.allSettled(
+      partials.map((partial) =>
+        mergeLimit(() => mergePartial(config.dynamo, config.tableName, partial, expiresAt)),
+      ),
+    );
+    for (const outcome of outcomes) {
+      if (outcome.status === 'rejected') throw outcome.reason;
+      if (outcome.value === 'merged') counts.merged++;
       else counts.alreadyMerged++;
-    });
+    }
     // After the merge, so the alerter's consistent read of the total always includes this partial.
     // Put even when already merged: the earlier attempt may have died between merge and put.
     await putAllRecords(
@@ -216,8 +234,7 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
         totals.partials += partials.length;
         totals.merged += counts.merged;
         totals.alreadyMerged += counts.alreadyMerged;
-        if (counts.merged > 0)
-          logger.info('windows written', emfCount(METRIC_NAMES.windowsWritten, counts.merged, now()));
+        if (counts.merged > 0) countMetric(metrics, CUSTOM_METRICS.windowsWritten.name, counts.merged);
         logger.debug('aggregated batch', {
           shardId,
           records: event.Records.length,
