@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import pc from 'picocolors';
 import { explainAwsError } from '../adapters/aws-errors.ts';
+import { escapeControl, jsonLine, printable } from '../core/terminal-text.ts';
 import { ClickstreamError, type CommandSpec } from './command.ts';
 import { COMMANDS } from './commands.ts';
 import { resolveSettings } from './config.ts';
@@ -22,6 +23,10 @@ export async function main(argv: string[]): Promise<number> {
       '--config <file>',
       'config file (env CLICKSTREAM_CONFIG; default ./clickstream.config.json if present)',
     )
+    .configureOutput({
+      writeOut: (text) => process.stdout.write(printable(text, pc.isColorSupported)),
+      writeErr: (text) => process.stderr.write(printable(text, pc.isColorSupported)),
+    })
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
 
@@ -78,8 +83,13 @@ async function runCommand(
   // commander passes positional arguments first, then options and the command itself.
   const positional = args.slice(0, command.registeredArguments.length);
   const summary = await spec.run({ ...options, ...globals, args: positional }, context);
-  if (options.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-  else process.stdout.write(`${(spec.render ?? renderSummary)(summary)}\n`);
+  if (options.json) {
+    process.stdout.write(jsonLine(summary));
+  } else {
+    const text = (spec.render ?? renderSummary)(summary);
+    // On a terminal the rendering is for people; piped, it is data (a query's CSV, say): unchanged.
+    process.stdout.write(`${process.stdout.isTTY ? printable(text, pc.isColorSupported) : text}\n`);
+  }
   return spec.exitCode?.(summary) ?? 0;
 }
 
@@ -87,13 +97,12 @@ async function runCommand(
 export function reportError(error: unknown): number {
   const known = explainError(error);
   if (known) {
-    process.stderr.write(`${pc.red('error:')} ${known.message}\n`);
-    if (known.hint) process.stderr.write(`${pc.dim('hint:')} ${known.hint}\n`);
+    process.stderr.write(`${pc.red('error:')} ${escapeControl(known.message)}\n`);
+    if (known.hint) process.stderr.write(`${pc.dim('hint:')} ${escapeControl(known.hint)}\n`);
     return 2;
   }
-  process.stderr.write(
-    `${pc.red('unexpected error:')} ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-  );
+  const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  process.stderr.write(`${pc.red('unexpected error:')} ${escapeControl(detail)}\n`);
   return 1;
 }
 
