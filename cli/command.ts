@@ -1,7 +1,7 @@
 /**
  * The contract every `clickstream` subcommand follows: an exported async function that takes options
  * and returns a summary object (as in changesets), wrapped in a spec that the one command table
- * registers. `bin/clickstream.ts` only dispatches and holds the single top-level catch.
+ * (cli/commands.ts) lists. `bin/clickstream.ts` only dispatches and holds the single top-level catch.
  */
 import type { Command } from 'commander';
 import type { AwsTarget } from '../adapters/target.ts';
@@ -50,3 +50,18 @@ export interface CommandSpec<Options = Record<string, unknown>, Summary extends 
   /** Exit code for a finished run (default 0), e.g. verify's mismatch is 1. */
   exitCode?(summary: Summary): number;
 }
+
+/**
+ * A command made of actions, like `local up|down|status`: each action is a CommandSpec with its own
+ * options and help, and naming none runs `defaultAction`.
+ */
+export interface CommandGroup {
+  name: string;
+  summary: string;
+  // biome-ignore lint/suspicious/noExplicitAny: actions differ in their option and summary types
+  actions: ReadonlyArray<CommandSpec<any, any>>;
+  defaultAction: string;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: commands differ in their option and summary types
+export type AnyCommand = CommandSpec<any, any> | CommandGroup;

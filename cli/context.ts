@@ -4,6 +4,7 @@
  */
 import cliProgress from 'cli-progress';
 import pc from 'picocolors';
+import { escapeControl, printable } from '../core/terminal-text.ts';
 import type { AwsTarget, CommandContext, Progress } from './command.ts';
 import { type ResolvedSettings, targetFromSettings } from './config.ts';
 
@@ -26,11 +27,11 @@ export function createContext(options: ContextOptions): CommandContext {
     interactive,
     signal: options.signal,
     info: (message) => {
-      if (!options.json) stderr.write(`${message}\n`);
+      if (!options.json) stderr.write(`${printable(message, pc.isColorSupported)}\n`);
     },
-    warn: (message) => stderr.write(`${pc.yellow('warning:')} ${message}\n`),
+    warn: (message) => stderr.write(`${pc.yellow('warning:')} ${printable(message, pc.isColorSupported)}\n`),
     debug: (message) => {
-      if (options.verbose) stderr.write(`${pc.dim(message)}\n`);
+      if (options.verbose) stderr.write(`${pc.dim(printable(message, pc.isColorSupported))}\n`);
     },
     progress: (label, progressOptions = {}) =>
       interactive ? progressBar(stderr, label, progressOptions) : NO_PROGRESS,
@@ -78,7 +79,10 @@ export function renderSummary(summary: object): string {
     if (value && typeof value === 'object' && !Array.isArray(value)) {
       for (const [key, inner] of Object.entries(value)) walk(inner, prefix ? `${prefix}.${key}` : key);
     } else {
-      lines.push([prefix, Array.isArray(value) ? value.join(', ') : formatValue(value)]);
+      lines.push([
+        escapeControl(prefix),
+        Array.isArray(value) ? escapeControl(value.join(', ')) : formatValue(value),
+      ]);
     }
   };
   walk(summary, '');
@@ -89,5 +93,5 @@ export function renderSummary(summary: object): string {
 function formatValue(value: unknown): string {
   if (typeof value === 'number')
     return Number.isInteger(value) ? value.toLocaleString('en-US') : value.toFixed(2);
-  return String(value);
+  return escapeControl(String(value));
 }
