@@ -11,7 +11,11 @@ export const METRICS_NAMESPACE = 'Clickstream';
 export const METRIC_NAMES = {
   /** Bot alerter: alerts published to SNS in one invocation. */
   alertsSent: 'AlertsSent',
-  /** Window aggregator: partials merged into DynamoDB in one invocation (not counting re-sent ones). */
+  /**
+   * Window aggregator: partials merged into DynamoDB in one invocation. A partial Lambda delivers
+   * again (a retried batch, a re-sent final window) is merged again, which changes no total, and
+   * counted again: the merge is unconditional, so it cannot tell.
+   */
   windowsWritten: 'WindowsWritten',
 } as const;
 export type MetricName = (typeof METRIC_NAMES)[keyof typeof METRIC_NAMES];

@@ -122,7 +122,7 @@ export class PipelineStack extends Stack {
     this.aggregatorToUserActivity = new FunctionToTable(this, 'AggregatorToUserActivity', {
       spec: userActivitySpec,
       writer: aggregator,
-      // Conditional ADD guarded by the contribution-id set, then a read of the merged item.
+      // ADD of event-id sets, one UpdateItem per partial; GetItem reads an overflow count when an item spills.
       actions: ['dynamodb:UpdateItem', 'dynamodb:GetItem'],
     });
     aggregator.addEnvironment(LAMBDA_ENV.userActivityTable, this.aggregatorToUserActivity.table.tableName);
