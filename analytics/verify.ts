@@ -17,7 +17,7 @@ import pc from 'picocolors';
 import { createDynamoClient, createS3Client } from '../adapters/clients.ts';
 import { ClickstreamError, type CommandContext, type CommandSpec, clientOptions } from '../cli/command.ts';
 import { ALERT_DEDUPE_KEY } from '../consumers/tables.ts';
-import { itemToTotal } from '../consumers/user-activity-item.ts';
+import { totalsOfItems } from '../consumers/user-activity-item.ts';
 import { DEFAULT_WINDOW_SECONDS, type UserWindowTotal } from '../core/aggregate.ts';
 import { EVENT_TYPES, type EventType, parseRow } from '../core/event.ts';
 import { parseS3Url } from '../core/resources.ts';
@@ -237,7 +237,7 @@ export async function runChecks(inputs: VerifyInputs): Promise<VerifyCheck[]> {
   const { truth } = inputs;
   const checks: VerifyCheck[] = [];
   const sampled = userSampler(inputs.sampleShare ?? 1);
-  const totals = (await scanAll(inputs.dynamo, inputs.userActivityTable)).map(itemToTotal);
+  const totals = totalsOfItems(await scanAll(inputs.dynamo, inputs.userActivityTable));
   const stored = new Map<string, UserWindowTotal>();
   const dynamoByType = countsByType(totals);
   for (const total of totals) {
@@ -287,8 +287,9 @@ export async function runChecks(inputs: VerifyInputs): Promise<VerifyCheck[]> {
         : {}),
   });
 
+  // Distinct ids: an event a resumed producer sent twice is in the lake twice, and counts once.
   const lakeTypes = await inputs.engine.query(
-    'SELECT event_type, count(*) AS n FROM events GROUP BY event_type',
+    'SELECT event_type, count(DISTINCT event_id) AS n FROM events GROUP BY event_type',
     {
       ...(inputs.signal ? { signal: inputs.signal } : {}),
     },

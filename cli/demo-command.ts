@@ -23,7 +23,7 @@ import {
   scanAll,
   type VerifyCheck,
 } from '../analytics/verify.ts';
-import { itemToTotal } from '../consumers/user-activity-item.ts';
+import { totalsOfItems } from '../consumers/user-activity-item.ts';
 import { EVENT_TYPES, type EventType } from '../core/event.ts';
 import { parseS3Url } from '../core/resources.ts';
 import { RAW_EVENTS_PREFIX } from '../core/tables.ts';
@@ -153,7 +153,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
       await pipeline.stop();
     }
 
-    const totals = (await scanAll(dynamo, stack.names.userActivityTable)).map(itemToTotal);
+    const totals = totalsOfItems(await scanAll(dynamo, stack.names.userActivityTable));
     const byType = countsByType(totals);
     const alerted = await alertedUsers(dynamo, stack.names.alertDedupeTable);
     const alertsSent = [...alerted.values()].reduce((a, b) => a + b, 0);

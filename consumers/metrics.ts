@@ -23,7 +23,11 @@ export type Consumer = keyof typeof CONSUMER_SERVICES;
 
 /** Every custom metric, with the consumer that emits it. */
 export const CUSTOM_METRICS = {
-  /** Window aggregator: partials merged into DynamoDB in one invocation (not counting re-sent ones). */
+  /**
+   * Window aggregator: partials merged into DynamoDB in one invocation. A partial Lambda delivers again
+   * (a retried batch, a re-sent final window) is merged again, which changes no total, and counted
+   * again: the merge is unconditional, so it cannot tell.
+   */
   windowsWritten: { name: 'WindowsWritten', consumer: 'aggregator' },
   /** Bot alerter: alerts published to SNS in one invocation. */
   alertsSent: { name: 'AlertsSent', consumer: 'alerter' },

@@ -127,8 +127,8 @@ export class PipelineStack extends Stack {
     this.aggregatorToUserActivity = new FunctionToTable(this, 'AggregatorToUserActivity', {
       spec: userActivitySpec,
       writer: aggregator,
-      // Conditional ADD guarded by the contribution-id set; the merged item comes back in the same call.
-      actions: ['dynamodb:UpdateItem'],
+      // ADD of event-id sets, one UpdateItem per partial; GetItem reads an overflow count when an item spills.
+      actions: ['dynamodb:UpdateItem', 'dynamodb:GetItem'],
     });
     aggregator.addEnvironment(LAMBDA_ENV.userActivityTable, this.aggregatorToUserActivity.table.tableName);
     this.streams.userActivity.grant(aggregator, 'kinesis:PutRecords');

@@ -99,7 +99,10 @@ function entry(event: EventRecord): PutRecordsRequestEntry {
   return { Data: Buffer.from(JSON.stringify(event)), PartitionKey: event.category_id };
 }
 
+let eventCount = 0;
+
 function event(userId: string, type: EventType, n: number, session: string, eventMs: number): EventRecord {
+  eventCount++;
   return {
     event_time: isoSeconds(eventMs),
     event_type: type,
@@ -110,6 +113,7 @@ function event(userId: string, type: EventType, n: number, session: string, even
     price: 199.99,
     user_id: userId,
     user_session: session,
+    event_id: `latency${eventCount.toString(36)}`,
     replayed_at: new Date().toISOString(),
   };
 }

@@ -15,7 +15,7 @@
 import { createReadStream } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { parseRow } from '../../core/event.ts';
+import { eventId, parseRow } from '../../core/event.ts';
 import { AggregateBuilder, DEFAULT_AGGREGATE_BYTES } from '../../core/kpl.ts';
 import { emptyWindowState, foldEvent, takePartials, type WindowState } from '../../core/window.ts';
 import { DEFAULT_CONFIG } from '../../infra/config.ts';
@@ -119,7 +119,7 @@ export async function measureCapacity(file: string, options: CapacityOptions): P
       const key = parsed.event.category_id;
       const id = map.shardOf(key);
       const shard = shards[id] as Shard;
-      const json = eventRecordJson(parsed.event, REPLAYED_AT);
+      const json = eventRecordJson(parsed.event, eventId('capacity', rows), REPLAYED_AT);
       const bytes = Buffer.byteLength(json);
       if (
         shard.builder.count > 0 &&
