@@ -66,7 +66,7 @@ export interface DemoSummary {
 }
 
 /**
- * Sized to finish well within a minute on 2 cores (measured 38 s; 50k took 63 s; DESIGN §4): the run is
+ * Sized to finish well within a minute on 2 cores (measured 38 s; 50k took 63 s; emulator rates in docs/performance.md): the run is
  * bound by DynamoDB merges, one per (user, event-time window, shard) partial, which the local emulator
  * serves at a few hundred per second.
  * Larger runs work the same, only longer (`--events 200000`).
