@@ -73,6 +73,7 @@ const A = (service: string, resource: string) => `arn:aws:${service}:us-east-1:1
  */
 const PAIRS = {
   aggregator: [
+    `dynamodb:GetItem ${A('dynamodb', 'table/AggregatorToUserActivityTable')}`,
     `dynamodb:UpdateItem ${A('dynamodb', 'table/AggregatorToUserActivityTable')}`,
     `kinesis:DescribeStream ${A('kinesis', 'stream/StreamsEvents')}`,
     `kinesis:DescribeStreamSummary ${A('kinesis', 'stream/StreamsEvents')}`,
@@ -102,6 +103,7 @@ const PAIRS = {
     `sqs:SendMessage ${A('sqs', 'UserActivityToAlerterFailureQueue')}`,
   ],
   producer: [
+    `kinesis:DescribeStreamSummary ${A('kinesis', 'stream/StreamsEvents')}`,
     `kinesis:ListShards ${A('kinesis', 'stream/StreamsEvents')}`,
     `kinesis:PutRecords ${A('kinesis', 'stream/StreamsEvents')}`,
     's3:GetObject arn:aws:s3:::BucketsRaw/kaggle/sample.csv',
@@ -277,14 +279,19 @@ const functionEnv = (prefix: string) =>
 describe('Lambda handlers run as their function roles', () => {
   const results: Partial<Record<'aggregator' | 'alerter', Checked>> = {};
 
-  it(`window aggregator: ${PAIRS.aggregator.length} pairs allowed; merges, puts partials, dead-letters malformed records`, async () => {
+  it(`window aggregator: ${PAIRS.aggregator.length} pairs allowed; merges, spills a full item, puts partials, dead-letters malformed records`, async () => {
     const handler = createAggregatorHandler({
       ...aggregatorConfigFromEnv(functionEnv('StreamToAggregatorFunction')),
       logger: silentLogger,
     });
     const calls = await record(
       () => {
-        mocks.dynamodb.on(UpdateCommand).resolves({ Attributes: {} });
+        // The first merge finds its item full: the aggregator reads the overflow count and spills.
+        mocks.dynamodb
+          .on(UpdateCommand)
+          .rejectsOnce(Object.assign(new Error('full'), { name: 'ConditionalCheckFailedException' }))
+          .resolves({ Attributes: {} });
+        mocks.dynamodb.on(GetCommand).resolves({});
         mocks.kinesis.on(PutRecordsCommand).callsFake((input) => ({
           FailedRecordCount: 0,
           Records: input.Records.map(() => ({ SequenceNumber: '1' })),
@@ -303,7 +310,12 @@ describe('Lambda handlers run as their function roles', () => {
     );
     const fn = logicalIdOf('StreamToAggregatorFunction', 'AWS::Lambda::Function');
     results.aggregator = check(model.principal(fn), calls, model.lambdaServiceAccess(fn));
-    expect(results.aggregator.commands).toEqual(['PutObjectCommand', 'PutRecordsCommand', 'UpdateCommand']);
+    expect(results.aggregator.commands).toEqual([
+      'GetCommand',
+      'PutObjectCommand',
+      'PutRecordsCommand',
+      'UpdateCommand',
+    ]);
     expect(results.aggregator.denied.map((d) => d.message)).toEqual([]);
     expect(results.aggregator.unevaluated).toEqual([]);
     expect(results.aggregator.pairs).toEqual(PAIRS.aggregator);
@@ -317,12 +329,11 @@ describe('Lambda handlers run as their function roles', () => {
       user_id: user,
       window_start: '2019-10-01T00:00:00Z',
       window_seconds: 60,
-      view_count: 500,
-      total_count: 500,
+      // As the aggregator stores it: event ids per type, event seconds, contribution ids.
+      view_ids: new Set(Array.from({ length: 500 }, (_, i) => `e${i}`)),
+      event_seconds: new Set([Date.UTC(2019, 9, 1) / 1000, Date.UTC(2019, 9, 1) / 1000 + 59]),
+      contribution_ids: new Set(['c1']),
       sessions: new Set(['s1']),
-      first_event_time: '2019-10-01T00:00:00Z',
-      last_event_time: '2019-10-01T00:00:59Z',
-      contributions: 1,
     });
     let publishFails = false;
     let alreadyClaimed = false;

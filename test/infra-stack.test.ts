@@ -195,7 +195,7 @@ describe('Lambda consumers', () => {
       },
       'kinesis:DescribeStream|kinesis:DescribeStreamConsumer|kinesis:DescribeStreamSummary|kinesis:GetRecords|kinesis:GetShardIterator|kinesis:ListShards|kinesis:ListStreams|kinesis:SubscribeToShard':
         { 'Fn::GetAtt': [logicalIdOf('StreamsEvents', 'AWS::Kinesis::Stream'), 'Arn'] },
-      'dynamodb:UpdateItem': {
+      'dynamodb:GetItem|dynamodb:UpdateItem': {
         'Fn::GetAtt': [logicalIdOf('AggregatorToUserActivityTable', 'AWS::DynamoDB::GlobalTable'), 'Arn'],
       },
       'kinesis:PutRecords': {

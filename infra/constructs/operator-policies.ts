@@ -46,7 +46,9 @@ export class OperatorPolicies extends Construct {
       statements: [
         new iam.PolicyStatement({
           sid: 'PutEvents',
-          actions: ['kinesis:ListShards', 'kinesis:PutRecords'],
+          // DescribeStreamSummary: a checkpoint made for an earlier stream of the same name (deleted and
+          // created again) is stale, which the stream's creation time tells.
+          actions: ['kinesis:DescribeStreamSummary', 'kinesis:ListShards', 'kinesis:PutRecords'],
           resources: [props.eventsStream.streamArn],
         }),
         new iam.PolicyStatement({

@@ -471,6 +471,8 @@ export function tablesOfQuery(
   const byName = new Map(tables.map((table) => [table.name.toLowerCase(), table]));
   const used = new Map<string, { name: string; location?: string }>();
   for (const match of text.matchAll(/\b(?:FROM|JOIN)\s+("?\w+"?(?:\."?\w+"?)?)/gi)) {
+    // JOIN UNNEST(array) expands a column of a row already read: no table, no objects.
+    if (/^unnest$/i.test(match[1] ?? '') && text[(match.index ?? 0) + match[0].length] === '(') continue;
     const parts = (match[1] ?? '').replace(/"/g, '').toLowerCase().split('.');
     const qualified = parts.length === 2;
     const name = (qualified ? parts[1] : parts[0]) ?? '';
