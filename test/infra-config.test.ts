@@ -1,10 +1,7 @@
 /** Context → typed config, validated at the edge; and the stream-mode switch in the template. */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_ALERT_RULES } from '../core/rules.ts';
 import { ConfigError, DEFAULT_CONFIG, parseConfig } from '../infra/config.ts';
 import { PipelineStack } from '../infra/pipeline-stack.ts';
@@ -66,10 +63,7 @@ describe('parseConfig', () => {
 
 describe('on-demand streams', () => {
   it('switches both streams to ON_DEMAND, drops shard counts and reserved concurrency', () => {
-    const outdir = mkdtempSync(join(tmpdir(), 'infra-config-'));
-    onTestFinished(() => rmSync(outdir, { recursive: true, force: true }));
     const app = new App({
-      outdir,
       context: {
         ...CDK_JSON_CONTEXT,
         'aws:cdk:bundling-stacks': [],
