@@ -5,8 +5,7 @@
  * catch turns expected failures into one line plus a hint.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import type { Command } from 'commander';
-import { CommanderError } from 'commander';
+import { type Command, CommanderError } from 'commander';
 import pc from 'picocolors';
 import { explainAwsError } from '../adapters/aws-errors.ts';
 import { escapeControl, jsonLine, printable } from '../core/terminal-text.ts';

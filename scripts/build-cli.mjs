@@ -17,9 +17,10 @@ import * as esbuild from 'esbuild';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const ENTRY = 'bin/clickstream.ts';
 const DIST = join(ROOT, 'dist');
-// Native addons (duckdb, kinesalite's leveldown), packages that read their own files at run time
-// (maildev's web UI, dynalite's and kinesalite's per-action modules, s3rver), the dynoxide binary
-// (resolved by path), and tsx (handed to child processes by path).
+// Native addons (duckdb, kinesalite's leveldown), packages that load their own files by computed name
+// (maildev's web UI, dynalite's and kinesalite's per-action modules), the dynoxide binary (resolved by
+// path), tsx (handed to child processes by path), and s3rver with the other emulators, so `local up`
+// runs each emulator from node_modules exactly as the tests do.
 const KEEP_EXTERNAL = [
   '@duckdb/node-api',
   '@dynoxide/*',
@@ -43,8 +44,8 @@ const ownModulesStayApart = {
   },
 };
 
-/** Every source module reachable from the entry point, found by a bundling pass that writes nothing. */
-async function sourceModules() {
+/** Every source file reachable from the entry point, found by a bundling pass that writes nothing. */
+async function sourceFiles() {
   const result = await esbuild.build({
     absWorkingDir: ROOT,
     entryPoints: [ENTRY],
@@ -56,12 +57,14 @@ async function sourceModules() {
     packages: 'external',
     logLevel: 'error',
   });
-  return Object.keys(result.metafile.inputs).filter((path) => path.endsWith('.ts'));
+  return Object.keys(result.metafile.inputs).filter((path) => !path.startsWith('node_modules/'));
 }
 
 async function build() {
   const startedAt = Date.now();
-  const modules = await sourceModules();
+  const sources = await sourceFiles();
+  // TypeScript modules become files of their own; anything else they import (JSON) is built into them.
+  const modules = sources.filter((path) => path.endsWith('.ts'));
   const out = `${DIST}-${process.pid}.tmp`;
   rmSync(out, { recursive: true, force: true });
   await esbuild.build({
@@ -87,7 +90,7 @@ async function build() {
   symlinkSync('../sql', join(out, 'sql'), 'dir');
   const { describeCommands } = await import(pathToFileURL(join(out, 'cli', 'declarations.js')).href);
   writeFileSync(join(out, 'commands.json'), `${JSON.stringify(await describeCommands())}\n`);
-  const inputs = [...modules, ...EXTRA_INPUTS].sort();
+  const inputs = [...sources, ...EXTRA_INPUTS].sort();
   writeFileSync(join(out, 'build.json'), `${JSON.stringify({ startedAt, inputs }, null, 2)}\n`);
   rmSync(DIST, { recursive: true, force: true });
   renameSync(out, DIST);

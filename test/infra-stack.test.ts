@@ -84,11 +84,16 @@ describe('validation', () => {
   });
 
   it('cdk-nag is wired to fail synth on an unacknowledged finding', () => {
-    const app = new App({ outdir: mkdtempSync(join(tmpdir(), 'infra-nag-')) });
-    const stack = new Stack(app, 'Bad');
-    new s3.Bucket(stack, 'Plain');
-    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-    expect(() => app.synth()).toThrow(/AwsSolutions-S(1|10)/);
+    const nagOutdir = mkdtempSync(join(tmpdir(), 'infra-nag-'));
+    try {
+      const app = new App({ outdir: nagOutdir });
+      const stack = new Stack(app, 'Bad');
+      new s3.Bucket(stack, 'Plain');
+      Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+      expect(() => app.synth()).toThrow(/AwsSolutions-S(1|10)/);
+    } finally {
+      rmSync(nagOutdir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -414,7 +419,8 @@ describe('Glue catalog', () => {
   it('one table per definition in core/tables.ts: columns, types, partition keys, formats, projection', () => {
     const tables = ofType('AWS::Glue::Table').map(([, t]) => t.Properties.TableInput);
     expect(tables.map((t) => t.Name).sort()).toEqual([...TABLE_NAMES].sort());
-    const stack = new Stack();
+    // Only resolves tokens; an App of its own would synthesize into a fresh temporary directory.
+    const stack = new Stack(new App({ outdir }));
     for (const name of TABLE_NAMES) {
       const def = TABLES[name];
       const t = tables.find((x) => x.Name === name);

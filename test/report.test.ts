@@ -10,7 +10,7 @@ import {
   StartQueryExecutionCommand,
 } from '@aws-sdk/client-athena';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QueryColumn, QueryResult, QueryRow } from '../analytics/engine.ts';
 import {
   chartConfig,
@@ -310,7 +310,11 @@ const browserSkipReason =
     : `no ${CHROMIUM} and CLICKSTREAM_BROWSER_TESTS is not 1 (set it to install Chromium via scripts/ensure-chromium.sh)`;
 
 describe('the report in headless Chromium', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'clickstream-report-'));
+  // Made in a hook, not while collecting: a skipped describe runs no hooks, and would leave it behind.
+  let dir = '';
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'clickstream-report-'));
+  });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it.skipIf(browserSkipReason !== undefined)(
