@@ -59,7 +59,7 @@ import { type Decision, type IamModel, type IamPrincipal, loadIamModel } from '.
 import { generate } from '../producer/generate.ts';
 import { replay } from '../producer/replay.ts';
 import { kinesisRecord, makeEvent, windowEvent } from './consumers-factories.ts';
-import { CDK_JSON_CONTEXT } from './infra-context.ts';
+import { FULL_STACK_CONTEXT } from './infra-context.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const ENV: AwsEnvironment = { partition: 'aws', region: 'us-east-1', account: '123456789012' };
@@ -166,12 +166,7 @@ beforeAll(() => {
   outdir = mkdtempSync(join(tmpdir(), 'iam-contract-synth-'));
   const built = buildApp({
     outdir,
-    context: {
-      ...CDK_JSON_CONTEXT,
-      'aws:cdk:bundling-stacks': [],
-      alertEmail: 'ops@example.com',
-      alarmEmail: 'oncall@example.com',
-    },
+    context: FULL_STACK_CONTEXT,
   });
   template = built.app.synth().getStackByName('Clickstream').template as Template;
   model = loadIamModel(template, { env: ENV, names });

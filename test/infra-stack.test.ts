@@ -17,7 +17,7 @@ import { ERRORS_PREFIX, FIREHOSE_TIMESTAMP_FORMATS, LAKE_COMPRESSION, LAKE_LAYOU
 import { LAMBDA_ENV } from '../core/lambda-env.ts';
 import { TABLE_NAMES, TABLES, tableParameters } from '../core/tables.ts';
 import { buildApp } from '../infra/pipeline-app.ts';
-import { CDK_JSON_CONTEXT } from './infra-context.ts';
+import { FULL_STACK_CONTEXT } from './infra-context.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: synthesized CloudFormation JSON, probed by path
 type Resource = { Type: string; Properties: Record<string, any>; [key: string]: any };
@@ -51,12 +51,7 @@ beforeAll(() => {
   outdir = mkdtempSync(join(tmpdir(), 'infra-stack-'));
   const built = buildApp({
     outdir,
-    context: {
-      ...CDK_JSON_CONTEXT,
-      'aws:cdk:bundling-stacks': [],
-      alertEmail: 'ops@example.com',
-      alarmEmail: 'oncall@example.com',
-    },
+    context: FULL_STACK_CONTEXT,
   });
   stack = built.stack;
   // Throws when CloudFormation validation or cdk-nag reports an unacknowledged error.
