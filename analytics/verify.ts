@@ -13,8 +13,8 @@ import type { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { Command } from 'commander';
-import pc from 'picocolors';
 import { createDynamoClient, createS3Client } from '../adapters/clients.ts';
+import type { Colours } from '../cli/colours.ts';
 import { ClickstreamError, type CommandContext, type CommandSpec, clientOptions } from '../cli/command.ts';
 import { ALERT_DEDUPE_KEY } from '../consumers/tables.ts';
 import { totalsOfItems } from '../consumers/user-activity-item.ts';
@@ -420,7 +420,7 @@ export async function verify(options: VerifyOptions, context: CommandContext): P
   }
 }
 
-export function renderVerify(summary: VerifySummary): string {
+export function renderVerify(summary: VerifySummary, pc: Colours): string {
   const width = Math.max(...summary.checks.map((c) => c.name.length));
   const lines = summary.checks.map((c) => {
     const mark = c.ok ? pc.green('pass') : pc.red('FAIL');

@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import type { AwsTarget } from '../adapters/target.ts';
+import type { Colours } from './colours.ts';
 
 export type { AwsService, AwsTarget } from '../adapters/target.ts';
 export { clientOptions } from '../adapters/target.ts';
@@ -22,6 +23,8 @@ export interface CommandContext {
   json: boolean;
   /** stderr is a TTY and not --json: show progress bars and colours. */
   interactive: boolean;
+  /** Colours for text written through info/warn/debug (off unless stderr is a terminal). */
+  colours: Colours;
   /** Human-readable line on stderr (suppressed under --json unless it is a warning). */
   info(message: string): void;
   warn(message: string): void;
@@ -45,8 +48,8 @@ export interface CommandSpec<Options = Record<string, unknown>, Summary extends 
   /** Declare arguments and options on the commander command (it already has --json and --verbose). */
   configure(command: Command): void;
   run(options: Options, context: CommandContext): Promise<Summary>;
-  /** Human rendering of the summary for stdout (default: a key/value listing). */
-  render?(summary: Summary): string;
+  /** Human rendering of the summary for stdout (default: a key/value listing), in stdout's colours. */
+  render?(summary: Summary, colours: Colours): string;
   /** Exit code for a finished run (default 0), e.g. verify's mismatch is 1. */
   exitCode?(summary: Summary): number;
 }

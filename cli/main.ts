@@ -6,9 +6,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { type Command, CommanderError } from 'commander';
-import pc from 'picocolors';
 import { explainAwsError } from '../adapters/aws-errors.ts';
 import { escapeControl, jsonLine, printable } from '../core/terminal-text.ts';
+import { coloursFor } from './colours.ts';
 import { ClickstreamError, type CommandSpec } from './command.ts';
 import { COMMANDS } from './commands.ts';
 import { type CommandDeclaration, declareCommand, describeCommands } from './declarations.ts';
@@ -24,7 +24,9 @@ export async function main(argv: string[]): Promise<number> {
     interrupted++;
     // A second Ctrl-C means "now": the first one asks long work to stop cleanly with a summary.
     if (interrupted > 1) process.exit(130);
-    process.stderr.write(`\n${pc.yellow('stopping…')} (Ctrl-C again to quit at once)\n`);
+    process.stderr.write(
+      `\n${coloursFor(process.stderr).yellow('stopping…')} (Ctrl-C again to quit at once)\n`,
+    );
     abort.abort(new ClickstreamError('interrupted'));
   };
   process.on('SIGINT', onSigint);
@@ -94,9 +96,10 @@ async function runCommand(
   if (options.json) {
     process.stdout.write(jsonLine(summary));
   } else {
-    const text = (spec.render ?? renderSummary)(summary);
+    const colours = coloursFor(process.stdout);
+    const text = (spec.render ?? renderSummary)(summary, colours);
     // On a terminal the rendering is for people; piped, it is data (a query's CSV, say): unchanged.
-    process.stdout.write(`${process.stdout.isTTY ? printable(text, pc.isColorSupported) : text}\n`);
+    process.stdout.write(`${process.stdout.isTTY ? printable(text, colours.isColorSupported) : text}\n`);
   }
   return spec.exitCode?.(summary) ?? 0;
 }
@@ -104,6 +107,7 @@ async function runCommand(
 /** Expected failures: one line and a hint, exit 2. Anything else keeps its stack, exit 1. */
 export function reportError(error: unknown): number {
   const known = explainError(error);
+  const pc = coloursFor(process.stderr);
   if (known) {
     process.stderr.write(`${pc.red('error:')} ${escapeControl(known.message)}\n`);
     if (known.hint) process.stderr.write(`${pc.dim('hint:')} ${escapeControl(known.hint)}\n`);

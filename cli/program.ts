@@ -4,8 +4,8 @@
  * through `printable`.
  */
 import { Command } from 'commander';
-import pc from 'picocolors';
 import { printable } from '../core/terminal-text.ts';
+import { coloursFor } from './colours.ts';
 import { type AnyCommand, ClickstreamError, type CommandSpec } from './command.ts';
 
 export function createProgram(): Command {
@@ -21,8 +21,8 @@ export function createProgram(): Command {
     )
     .configureHelp({ showGlobalOptions: true })
     .configureOutput({
-      writeOut: (text) => process.stdout.write(printable(text, pc.isColorSupported)),
-      writeErr: (text) => process.stderr.write(printable(text, pc.isColorSupported)),
+      writeOut: (text) => process.stdout.write(printable(text, coloursFor(process.stdout).isColorSupported)),
+      writeErr: (text) => process.stderr.write(printable(text, coloursFor(process.stderr).isColorSupported)),
     })
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();

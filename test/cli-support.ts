@@ -20,6 +20,8 @@ export interface Ran {
 
 /** `main(argv)` in this process, with what it writes to stdout and stderr. */
 export async function runMain(argv: string[]): Promise<Ran> {
+  // The tests read the text; a developer's FORCE_COLOR must not change it.
+  vi.stubEnv('NO_COLOR', '1');
   let stdout = '';
   let stderr = '';
   const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
@@ -36,6 +38,7 @@ export async function runMain(argv: string[]): Promise<Ran> {
   } finally {
     out.mockRestore();
     err.mockRestore();
+    vi.unstubAllEnvs();
   }
 }
 

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderTable } from '../analytics/format.ts';
+import { coloursFor } from '../cli/colours.ts';
 import { renderSummary } from '../cli/context.ts';
 import { escapeControl, jsonLine, printable } from '../core/terminal-text.ts';
 import { runBin, tempDirs } from './cli-support.ts';
@@ -39,10 +40,32 @@ describe('escaping', () => {
   });
 
   it('escapes data values in the default summary rendering', () => {
-    const text = renderSummary({ file: `a${HOSTILE}.csv`, [`key${HOSTILE}`]: 1 });
+    const text = renderSummary(
+      { file: `a${HOSTILE}.csv`, [`key${HOSTILE}`]: 1 },
+      coloursFor({ isTTY: false }),
+    );
     for (const raw of ['\u001b[2J', '\u001b]', '\u0007', '\u009b', '\u007f', '\r', '\u0000'])
       expect(text).not.toContain(raw);
     expect(text).toContain('a\\x1b[2J');
+  });
+});
+
+describe('colours', () => {
+  const red = (stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv) => coloursFor(stream, env).red('x');
+
+  it('follow the stream: a terminal gets them, a pipe does not, even on a CI runner', () => {
+    expect(red({ isTTY: true }, {})).toBe('\u001b[31mx\u001b[39m');
+    expect(red({ isTTY: false }, {})).toBe('x');
+    // picocolors' own default colours every stream when CI is set; that broke text read by scripts.
+    expect(red({ isTTY: false }, { CI: 'true' })).toBe('x');
+    expect(red({ isTTY: true }, { TERM: 'dumb' })).toBe('x');
+  });
+
+  it('obey NO_COLOR over everything, and FORCE_COLOR over the stream', () => {
+    expect(red({ isTTY: true }, { NO_COLOR: '1' })).toBe('x');
+    expect(red({ isTTY: true }, { NO_COLOR: '1', FORCE_COLOR: '1' })).toBe('x');
+    expect(red({ isTTY: false }, { FORCE_COLOR: '1' })).toBe('\u001b[31mx\u001b[39m');
+    expect(red({ isTTY: true }, { FORCE_COLOR: '0' })).toBe('x');
   });
 });
 

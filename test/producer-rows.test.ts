@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { coloursFor } from '../cli/colours.ts';
 import { CSV_HEADER_LINE, REJECT_REASONS } from '../core/event.ts';
 import { ProducerError } from '../producer/errors.ts';
 import { REJECTS_HEADER } from '../producer/rejects.ts';
@@ -99,7 +100,7 @@ describe('bad rows', () => {
 /** The replay summary's byte line, as a person sees it. */
 const byteLine = (summary: Awaited<ReturnType<typeof replayToStream>>) =>
   replayCommand
-    .render?.(summary)
+    .render?.(summary, coloursFor({ isTTY: false }))
     .split('\n')
     .find((line) => line.startsWith('bytes:'));
 

@@ -20,6 +20,7 @@ import {
   renderReportHtml,
   report,
 } from '../analytics/report.ts';
+import { coloursFor } from '../cli/colours.ts';
 import type { AwsTarget, CommandContext } from '../cli/command.ts';
 import { DEFAULT_RESOURCE_NAMES } from '../core/resources.ts';
 
@@ -398,6 +399,7 @@ describe('clickstream report', () => {
     const context: CommandContext = {
       json: true,
       interactive: false,
+      colours: coloursFor({ isTTY: false }),
       signal: new AbortController().signal,
       info: () => undefined,
       warn: () => undefined,
