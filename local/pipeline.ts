@@ -76,13 +76,18 @@ interface BuiltHandler {
   destroy(): void;
 }
 
-/** A handler from its function's environment, exactly as the Lambda builds it, with clients of the local endpoints. */
+/**
+ * A handler from its function's environment, exactly as the Lambda builds it, with clients of the local
+ * endpoints. Logs go to the pipeline's logger, and no metrics are written: Powertools would print an EMF
+ * line on stdout after every invocation, which only CloudWatch reads.
+ */
 function buildHandler(fn: LocalFunction, endpoints: LocalEndpoints, logger: Logger): BuiltHandler {
+  const local = { logger, metrics: undefined };
   const dynamo = createDynamoClient({ endpoint: endpoints.dynamodb });
   if (fn.handler === 'aggregator') {
     const kinesis = createKinesisClient({ endpoint: endpoints.kinesis });
     const s3 = createS3Client({ endpoint: endpoints.s3 });
-    const config = { ...aggregatorConfigFromEnv(fn.environment, { dynamo, kinesis, s3 }), logger };
+    const config = { ...aggregatorConfigFromEnv(fn.environment, { dynamo, kinesis, s3 }), ...local };
     return {
       handler: createAggregatorHandler(config),
       windowSeconds: config.windowSeconds ?? DEFAULT_WINDOW_SECONDS,
@@ -93,7 +98,7 @@ function buildHandler(fn: LocalFunction, endpoints: LocalEndpoints, logger: Logg
   }
   const sns = createSnsClient({ endpoint: endpoints.sns });
   return {
-    handler: createAlerterHandler({ ...alerterConfigFromEnv(fn.environment, { dynamo, sns }), logger }),
+    handler: createAlerterHandler({ ...alerterConfigFromEnv(fn.environment, { dynamo, sns }), ...local }),
     destroy: () => {
       for (const client of [dynamo, sns]) client.destroy();
     },

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { coloursFor } from '../cli/colours.ts';
 import { ClickstreamError, type CommandContext } from '../cli/command.ts';
 import { parseContextFlags, resolveLocalTemplate } from '../cli/stack-template.ts';
 import { aggregatorConfigFromEnv } from '../consumers/window-aggregator/handler.ts';
@@ -61,6 +62,7 @@ function quietContext(lines: string[] = []): CommandContext {
   return {
     json: false,
     interactive: false,
+    colours: coloursFor({ isTTY: false }),
     info: (line) => lines.push(line),
     warn: (line) => lines.push(line),
     debug: () => undefined,

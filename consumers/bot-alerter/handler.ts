@@ -2,8 +2,11 @@
  * Lambda entry point of the bot alerter (Kinesis event source on the user-activity stream, with
  * FunctionResponseTypes ReportBatchItemFailures). One call into the record processor; the local
  * pipeline builds the same handler from the function's environment in the template with
- * `alerterConfigFromEnv`, passing clients of the local endpoints.
+ * `alerterConfigFromEnv`, passing clients of the local endpoints (and its own logger, no metrics). In
+ * Lambda it logs with Powertools Logger and writes its metrics with Powertools Metrics after each
+ * invocation.
  */
+import { Logger } from '@aws-lambda-powertools/logger';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createDynamoClient, createSnsClient } from '../../adapters/clients.ts';
@@ -12,7 +15,7 @@ import { DEFAULT_RESOURCE_NAMES } from '../../core/resources.ts';
 import { alertRulesFromJson } from '../../core/rules.ts';
 import { type Env, optionalPositiveInt, requiredEnv } from '../env.ts';
 import type { KinesisStreamBatchItemFailure, KinesisStreamEvent } from '../kinesis-event.ts';
-import { createJsonLogger } from '../logger.ts';
+import { CONSUMER_SERVICES, createConsumerMetrics, publishingAfterEach } from '../metrics.ts';
 import { type AlerterConfig, createAlerterProcessor } from './processor.ts';
 
 export type AlerterHandler = (
@@ -21,7 +24,7 @@ export type AlerterHandler = (
 
 export function createAlerterHandler(config: AlerterConfig): AlerterHandler {
   const processor = createAlerterProcessor(config);
-  return (event) => processor.process(event);
+  return publishingAfterEach(config.metrics, (event) => processor.process(event));
 }
 
 /** The AWS clients the alerter calls; absent ones are made for AWS with the standard chain. */
@@ -43,7 +46,9 @@ export function alerterConfigFromEnv(env: Env, clients: Partial<AlerterClients> 
     glueDatabase: env[LAMBDA_ENV.glueDatabase] || DEFAULT_RESOURCE_NAMES.glueDatabase,
     ...(athenaWorkgroup ? { athenaWorkgroup } : {}),
     ...(ttlDays ? { ttlDays } : {}),
-    logger: createJsonLogger(env.AWS_LAMBDA_LOG_LEVEL === 'DEBUG' ? 'debug' : 'info'),
+    // Powertools takes its level from the function's logging config (AWS_LAMBDA_LOG_LEVEL).
+    logger: new Logger({ serviceName: CONSUMER_SERVICES.alerter }),
+    metrics: createConsumerMetrics('alerter'),
   };
 }
 

@@ -2,8 +2,10 @@
  * Lambda entry point of the window aggregator (Kinesis event source on the events stream, tumbling
  * window). One call into the record processor; the local pipeline builds the same handler from the
  * function's environment in the template with `aggregatorConfigFromEnv`, passing clients of the local
- * endpoints.
+ * endpoints (and its own logger, no metrics). In Lambda it logs with Powertools Logger and writes its
+ * metrics with Powertools Metrics after each invocation.
  */
+import { Logger } from '@aws-lambda-powertools/logger';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -12,14 +14,14 @@ import { LAMBDA_ENV } from '../../core/lambda-env.ts';
 import { createLogDeadLetterSink, createS3DeadLetterSink } from '../dead-letter.ts';
 import { type Env, optionalPositiveInt, requiredEnv } from '../env.ts';
 import type { KinesisWindowEvent } from '../kinesis-event.ts';
-import { createJsonLogger } from '../logger.ts';
+import { CONSUMER_SERVICES, createConsumerMetrics, publishingAfterEach } from '../metrics.ts';
 import { type AggregatorConfig, type AggregatorResponse, createAggregatorProcessor } from './processor.ts';
 
 export type AggregatorHandler = (event: KinesisWindowEvent<unknown>) => Promise<AggregatorResponse>;
 
 export function createAggregatorHandler(config: AggregatorConfig): AggregatorHandler {
   const processor = createAggregatorProcessor(config);
-  return (event) => processor.process(event);
+  return publishingAfterEach(config.metrics, (event) => processor.process(event));
 }
 
 /** The AWS clients the aggregator calls; absent ones are made for AWS with the standard chain. */
@@ -33,7 +35,8 @@ export function aggregatorConfigFromEnv(
   env: Env,
   clients: Partial<AggregatorClients> = {},
 ): AggregatorConfig {
-  const logger = createJsonLogger(env.AWS_LAMBDA_LOG_LEVEL === 'DEBUG' ? 'debug' : 'info');
+  // Powertools takes its level from the function's logging config (AWS_LAMBDA_LOG_LEVEL).
+  const logger = new Logger({ serviceName: CONSUMER_SERVICES.aggregator });
   const deadLetterBucket = env[LAMBDA_ENV.deadLetterBucket];
   const windowSeconds = optionalPositiveInt(env, LAMBDA_ENV.windowSeconds);
   const ttlDays = optionalPositiveInt(env, LAMBDA_ENV.ttlDays);
@@ -48,6 +51,7 @@ export function aggregatorConfigFromEnv(
     ...(windowSeconds ? { windowSeconds } : {}),
     ...(ttlDays ? { ttlDays } : {}),
     logger,
+    metrics: createConsumerMetrics('aggregator'),
   };
 }
 
