@@ -21,7 +21,8 @@ describe('embedded AWS stack, through the real SDK clients', () => {
     stack = await startLocalStack({
       ports: 'ephemeral',
       mail: 'sink',
-      config: await localConfig({ eventsShards: '3' }),
+      // One user-activity shard: the records put below all land where they are read back.
+      config: await localConfig({ eventsShards: '3', userActivityShards: '1' }),
     });
   });
   afterAll(() => stack?.stop());

@@ -10,7 +10,7 @@ import { ListShardsCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_RESOURCE_NAMES } from '../core/resources.ts';
-import { DEFAULT_CONFIG } from '../infra/config.ts';
+import { DEFAULT_CONFIG, userActivityShardsFor } from '../infra/config.ts';
 import { type LocalPipeline, startLocalPipeline } from '../local/pipeline.ts';
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
 import { LOCAL_DEFAULT_CONTEXT, loadTemplate } from '../local/synth.ts';
@@ -47,7 +47,8 @@ describe('the local run follows the synthesized template', () => {
     const shards = async (StreamName: string) =>
       (await stack.kinesis.send(new ListShardsCommand({ StreamName }))).Shards?.length;
     expect(await shards(DEFAULT_RESOURCE_NAMES.eventsStream)).toBe(3);
-    expect(await shards(DEFAULT_RESOURCE_NAMES.userActivityStream)).toBe(DEFAULT_CONFIG.userActivityShards);
+    // The user-activity stream follows the events stream's shards, as the CDK app sizes it.
+    expect(await shards(DEFAULT_RESOURCE_NAMES.userActivityStream)).toBe(userActivityShardsFor(3));
   });
 
   it("runs each event source mapping with the template's settings", () => {
@@ -87,6 +88,8 @@ describe('the local run follows the synthesized template', () => {
       price: 489.07,
       user_id: '520088904',
       user_session: 's1',
+      // Every event carries the producer's id; the aggregator dead-letters one without.
+      event_id: 'templaterun1',
       replayed_at: '2024-01-01T00:00:00.000Z',
     };
     await stack.kinesis.send(
