@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import type { ResourceNames } from '../core/resources.ts';
 import { CONTEXT_KEYS, ConfigError, parseConfig } from '../infra/config.ts';
 import { formatContext, type LoadedTemplate, loadLocalConfig } from '../local/synth.ts';
-import { consumerOf, type LocalConfig, TemplateError } from '../local/template.ts';
+import { consumerOf, type LocalConfig } from '../local/template.ts';
 import { ClickstreamError, type CommandContext } from './command.ts';
 
 export interface TemplateFlags {
@@ -81,21 +81,14 @@ export async function resolveLocalTemplate(
 ): Promise<ResolvedTemplate> {
   const user = parseContextFlags(flags.context);
   const effective = flags.template ? user : { ...options.defaults, ...user };
-  let loaded: Awaited<ReturnType<typeof loadLocalConfig>>;
-  try {
-    loaded = await loadLocalConfig({
-      ...(flags.template ? { templateFile: flags.template } : {}),
-      context: effective,
-      ...(options.names ? { names: options.names } : {}),
-    });
-    if (options.consumers)
-      for (const kind of ['aggregator', 'alerter'] as const) consumerOf(loaded.config, kind);
-  } catch (error) {
-    if (error instanceof TemplateError) {
-      throw new ClickstreamError(error.message, error.hint, { cause: error });
-    }
-    throw error;
-  }
+  // A TemplateError is a ClickstreamError: the CLI prints it as one line and its hint.
+  const loaded = await loadLocalConfig({
+    ...(flags.template ? { templateFile: flags.template } : {}),
+    context: effective,
+    ...(options.names ? { names: options.names } : {}),
+  });
+  if (options.consumers)
+    for (const kind of ['aggregator', 'alerter'] as const) consumerOf(loaded.config, kind);
   const { source, path, ms } = loaded.template;
   const given = Object.keys(effective).filter((key) => !(key in user));
   const defaults = given.length

@@ -17,17 +17,23 @@ import { LOCAL_REGION } from '../adapters/clients.ts';
 import { ALERTER_NAME } from '../consumers/bot-alerter/processor.ts';
 import type { KeyAttribute } from '../consumers/tables.ts';
 import { AGGREGATOR_NAME } from '../consumers/window-aggregator/processor.ts';
-import { LOCAL_ACCOUNT_ID, type ResourceNames } from '../core/resources.ts';
-import { type LakeTableName, TABLE_NAMES } from '../core/tables.ts';
 import {
-  type CfnResource,
+  DEFAULT_RESOURCE_NAMES,
+  LOCAL_ACCOUNT_ID,
+  localResourceName,
+  type ResourceNames,
+} from '../core/resources.ts';
+import { type LakeTableName, TABLE_NAMES } from '../core/tables.ts';
+import type { AwsEnvironment } from './template/arns.ts';
+import {
   type CfnTemplate,
-  type LocalNamed,
+  createTemplateResolver,
   TemplateError,
-  TemplateResolver,
-} from './template-resolver.ts';
+  type TemplateResolver,
+  type TemplateResource,
+} from './template/intrinsics.ts';
 
-export { type CfnTemplate, type LocalNamed, TemplateError, TemplateResolver } from './template-resolver.ts';
+export { type CfnTemplate, TemplateError } from './template/intrinsics.ts';
 
 /**
  * The handler modules the local pipeline runs, by the construct id of their function in the CDK app
@@ -46,6 +52,20 @@ export type HandlerKind = keyof typeof LOCAL_HANDLERS;
  * stream starts and stays at 4. https://docs.aws.amazon.com/streams/latest/dev/how-do-i-size-a-stream.html
  */
 export const ON_DEMAND_LOCAL_SHARDS = 4;
+
+/** A resource as the local stack names it. */
+export interface LocalNamed {
+  logicalId: string;
+  name: string;
+  arn: string;
+}
+
+/** Where the local emulators say the resources are: ARNs name this partition, region and account. */
+export const LOCAL_ENV: AwsEnvironment = {
+  partition: 'aws',
+  region: LOCAL_REGION,
+  account: LOCAL_ACCOUNT_ID,
+};
 
 export interface LocalStream {
   logicalId: string;
@@ -138,23 +158,19 @@ export function localConfigFromTemplate(
   if (typeof template.Resources !== 'object' || template.Resources === null) {
     throw new TemplateError('the template has no Resources', 'give the .template.json file from cdk.out');
   }
-  // A consumer's function is named after its handler (window-aggregator), as the runner reports it.
-  const resolver = new TemplateResolver(template, options.names ?? {}, (id, resource) => {
-    const kind = handlerOf(id, resource);
-    return kind ? LOCAL_HANDLERS[kind].functionName : undefined;
-  });
+  const { resolver, names } = localResolver(template, options.names ?? {});
   const ofType = (...types: string[]) =>
     Object.entries(template.Resources).filter(([, resource]) => types.includes(resource.Type));
   const functions = ofType('AWS::Lambda::Function').map(([id]) => readFunction(resolver, id));
   return {
     region: LOCAL_REGION,
     accountId: LOCAL_ACCOUNT_ID,
-    names: resolver.names(),
+    names,
     streams: ofType('AWS::Kinesis::Stream').map(([id]) => readStream(resolver, id)),
     tables: ofType('AWS::DynamoDB::Table', 'AWS::DynamoDB::GlobalTable').map(([id, r]) =>
       readTable(resolver, id, r),
     ),
-    buckets: ofType('AWS::S3::Bucket').map(([id]) => resolver.named(id)),
+    buckets: ofType('AWS::S3::Bucket').map(([id]) => named(resolver, id)),
     topics: ofType('AWS::SNS::Topic').map(([id]) => readTopic(resolver, id)),
     functions,
     eventSourceMappings: ofType('AWS::Lambda::EventSourceMapping').map(([id, r]) =>
@@ -164,6 +180,88 @@ export function localConfigFromTemplate(
       readDelivery(resolver, id, r),
     ),
   };
+}
+
+/** Marks a resolved `Ref` inside a string, so the ClickstreamConfig output shows which resource plays which role. */
+const REF_MARK = '\u0000ref:';
+
+/**
+ * The resolver for the local stack: ARNs in the local account, and a deterministic physical name for
+ * every resource. The resource that plays a role for the CLI (the ClickstreamConfig output says which)
+ * gets the name from the config file or environment, else its default name (core/resources.ts); an
+ * explicit name in the template is kept; a consumer's function is named after its handler
+ * (window-aggregator), as the runner reports it; any other resource after its logical id.
+ */
+function localResolver(
+  template: CfnTemplate,
+  overrides: Partial<ResourceNames>,
+): { resolver: TemplateResolver; names: ResourceNames } {
+  const { roles, literal } = readRoles(template);
+  const resolver = createTemplateResolver(template, {
+    env: LOCAL_ENV,
+    overrides: (id) => {
+      const role = roles.get(id);
+      return role ? overrides[role] : undefined;
+    },
+    names: (id, resource) => {
+      const role = roles.get(id);
+      if (role) return DEFAULT_RESOURCE_NAMES[role];
+      const kind = handlerOf(id, resource);
+      return kind ? LOCAL_HANDLERS[kind].functionName : localResourceName(id);
+    },
+  });
+  const names: Partial<ResourceNames> = { ...literal };
+  for (const [id, role] of roles) names[role] = resolver.name(id);
+  for (const role of Object.keys(DEFAULT_RESOURCE_NAMES) as Array<keyof ResourceNames>) {
+    if (overrides[role]) names[role] = overrides[role];
+    if (names[role] === undefined) {
+      throw new TemplateError(
+        `the template's ClickstreamConfig output names no ${role}`,
+        'synthesize the CDK app in infra/ (its stack outputs ClickstreamConfig)',
+      );
+    }
+  }
+  return { resolver, names: names as ResourceNames };
+}
+
+/**
+ * Reads the ClickstreamConfig output: which logical id plays which role (each `Ref` to a resource is
+ * marked before the output is resolved), and the names it gives as literals.
+ */
+function readRoles(template: CfnTemplate): {
+  roles: Map<string, keyof ResourceNames>;
+  literal: Partial<ResourceNames>;
+} {
+  const roles = new Map<string, keyof ResourceNames>();
+  const literal: Partial<ResourceNames> = {};
+  const output = template.Outputs?.ClickstreamConfig?.Value;
+  if (output === undefined) return { roles, literal };
+  const markRefs = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(markRefs);
+    if (typeof value !== 'object' || value === null) return value;
+    const ref = (value as { Ref?: unknown }).Ref;
+    if (typeof ref === 'string' && ref in template.Resources) return `${REF_MARK}${ref}\u0000`;
+    return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, markRefs(inner)]));
+  };
+  const resolver = createTemplateResolver(template, { env: LOCAL_ENV, names: localResourceName });
+  const text = resolver.string(markRefs(output), 'output ClickstreamConfig');
+  let parsed: { names?: Record<string, string> };
+  try {
+    parsed = JSON.parse(text.replaceAll('\u0000', '\\u0000'));
+  } catch (error) {
+    throw new TemplateError('the ClickstreamConfig output is not JSON', undefined, { cause: error });
+  }
+  for (const [role, value] of Object.entries(parsed.names ?? {})) {
+    if (!(role in DEFAULT_RESOURCE_NAMES)) continue;
+    const ref = new RegExp(`^${REF_MARK}([^\\u0000]+)\\u0000$`).exec(value);
+    if (ref?.[1]) roles.set(ref[1], role as keyof ResourceNames);
+    else literal[role as keyof ResourceNames] = value;
+  }
+  return { roles, literal };
+}
+
+function named(resolver: TemplateResolver, id: string): LocalNamed {
+  return { logicalId: id, name: resolver.name(id), arn: resolver.arn(id) };
 }
 
 /** The function that runs `kind`'s handler and the mapping that feeds it; a clear error when either is missing. */
@@ -203,10 +301,10 @@ function readStream(resolver: TemplateResolver, id: string): LocalStream {
   const mode = modeDetails?.StreamMode === 'ON_DEMAND' ? 'on-demand' : 'provisioned';
   const shardCount =
     mode === 'on-demand' ? ON_DEMAND_LOCAL_SHARDS : integer(props.ShardCount ?? 1, `${id}.ShardCount`);
-  return { ...resolver.named(id), shardCount, mode };
+  return { ...named(resolver, id), shardCount, mode };
 }
 
-function readTable(resolver: TemplateResolver, id: string, resource: CfnResource): LocalTable {
+function readTable(resolver: TemplateResolver, id: string, resource: TemplateResource): LocalTable {
   const props = resolver.properties(id);
   const definitions = (props.AttributeDefinitions ?? []) as Array<{
     AttributeName: string;
@@ -224,7 +322,7 @@ function readTable(resolver: TemplateResolver, id: string, resource: CfnResource
   const ttl = props.TimeToLiveSpecification as { AttributeName?: string; Enabled?: boolean } | undefined;
   return {
     logicalId: id,
-    name: resolver.nameOf(id),
+    name: resolver.name(id),
     keys,
     ...(ttl?.Enabled && ttl.AttributeName ? { ttlAttribute: ttl.AttributeName } : {}),
   };
@@ -238,7 +336,7 @@ function readTopic(resolver: TemplateResolver, id: string): LocalTopic {
   const separate = Object.keys(resolver.template.Resources)
     .filter((sid) => resolver.resource(sid).Type === 'AWS::SNS::Subscription')
     .map((sid) => ({ sid, props: resolver.properties(sid) }))
-    .filter(({ props }) => props.TopicArn === resolver.arnOf(id))
+    .filter(({ props }) => props.TopicArn === resolver.arn(id))
     .map(({ sid, props }) => ({ sid, Protocol: String(props.Protocol), Endpoint: String(props.Endpoint) }));
   const emails: string[] = [];
   for (const subscription of [...inline.map((s) => ({ sid: id, ...s })), ...separate]) {
@@ -249,7 +347,7 @@ function readTopic(resolver: TemplateResolver, id: string): LocalTopic {
     }
     emails.push(subscription.Endpoint);
   }
-  return { ...resolver.named(id), emails };
+  return { ...named(resolver, id), emails };
 }
 
 function readFunction(resolver: TemplateResolver, id: string): LocalFunction {
@@ -271,7 +369,7 @@ function readFunction(resolver: TemplateResolver, id: string): LocalFunction {
   const role = resolver.resource(id).Properties?.Role;
   const roleLogicalId = resolver.referencedId(role);
   return {
-    ...resolver.named(id),
+    ...named(resolver, id),
     handler,
     environment,
     ...(roleLogicalId ? { roleLogicalId } : {}),
@@ -280,7 +378,7 @@ function readFunction(resolver: TemplateResolver, id: string): LocalFunction {
 }
 
 /** By the `aws:cdk:path` metadata when `cdk synth` wrote it, else by the head of the logical id. */
-function handlerOf(id: string, resource: CfnResource): HandlerKind | undefined {
+function handlerOf(id: string, resource: TemplateResource): HandlerKind | undefined {
   if (resource.Type !== 'AWS::Lambda::Function') return undefined;
   const path = resource.Metadata?.['aws:cdk:path'];
   for (const [kind, { constructId }] of Object.entries(LOCAL_HANDLERS) as Array<
@@ -293,7 +391,11 @@ function handlerOf(id: string, resource: CfnResource): HandlerKind | undefined {
 }
 
 /** AWS defaults for absent properties: https://docs.aws.amazon.com/lambda/latest/dg/services-kinesis-parameters.html */
-function readMapping(resolver: TemplateResolver, id: string, resource: CfnResource): LocalEventSourceMapping {
+function readMapping(
+  resolver: TemplateResolver,
+  id: string,
+  resource: TemplateResource,
+): LocalEventSourceMapping {
   const raw = resource.Properties ?? {};
   const props = resolver.properties(id);
   const functionLogicalId = resolver.referencedId(raw.FunctionName);
@@ -327,7 +429,7 @@ function readMapping(resolver: TemplateResolver, id: string, resource: CfnResour
     (raw.DestinationConfig as { OnFailure?: { Destination?: unknown } } | undefined)?.OnFailure?.Destination,
   );
   if (destination)
-    mapping.onFailure = { ...resolver.named(destination), type: resolver.resource(destination).Type };
+    mapping.onFailure = { ...named(resolver, destination), type: resolver.resource(destination).Type };
   checkMapping(mapping, props, where);
   return mapping;
 }
@@ -359,7 +461,7 @@ function checkMapping(mapping: LocalEventSourceMapping, props: Record<string, un
   }
 }
 
-function readDelivery(resolver: TemplateResolver, id: string, resource: CfnResource): LocalDelivery {
+function readDelivery(resolver: TemplateResolver, id: string, resource: TemplateResource): LocalDelivery {
   const raw = resource.Properties ?? {};
   const props = resolver.properties(id);
   const where = `delivery stream ${id}`;
@@ -378,7 +480,7 @@ function readDelivery(resolver: TemplateResolver, id: string, resource: CfnResou
     | { Enabled?: boolean; SchemaConfiguration?: { TableName?: unknown } }
     | undefined;
   const glueTable = resolver.referencedId(conversion?.SchemaConfiguration?.TableName);
-  const tableName = glueTable ? resolver.nameOf(glueTable) : undefined;
+  const tableName = glueTable ? resolver.name(glueTable) : undefined;
   if (
     !conversion?.Enabled ||
     !TABLE_NAMES.includes(tableName as LakeTableName) ||
@@ -404,7 +506,7 @@ function readDelivery(resolver: TemplateResolver, id: string, resource: CfnResou
   }
   const hints = (s3.BufferingHints ?? {}) as { IntervalInSeconds?: unknown; SizeInMBs?: unknown };
   return {
-    ...resolver.named(id),
+    ...named(resolver, id),
     sourceStreamLogicalId,
     bucketLogicalId,
     table: tableName as LakeTableName,
