@@ -13,8 +13,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   type CfnTemplate,
   type LocalConfig,
@@ -23,8 +23,11 @@ import {
   TemplateError,
 } from './template.ts';
 
-/** The project whose CDK app is synthesized (the directory holding cdk.json). */
-export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/[\\/]$/, '');
+/**
+ * The project whose CDK app is synthesized: the nearest directory above this module that holds cdk.json
+ * (the project root for the sources, and for the built CLI in dist/ as well).
+ */
+export const PROJECT_ROOT = findProjectRoot(dirname(fileURLToPath(import.meta.url)));
 export const DEFAULT_TEMPLATE_CACHE = join('.clickstream', 'templates');
 
 /** Bumped when what this module feeds the synthesis changes, so older cache entries are not reused. */
@@ -103,10 +106,7 @@ export async function loadLocalConfig(
 /** Synthesizes the CDK app in this process and returns its one stack's template. */
 export async function synthesizeTemplate(context: Readonly<Record<string, string>>): Promise<CfnTemplate> {
   // Loaded only on a cache miss: aws-cdk-lib and cdk-nag take seconds to import.
-  const [{ buildApp }, { ConfigError }] = await Promise.all([
-    import('../infra/pipeline-app.ts'),
-    import('../infra/config.ts'),
-  ]);
+  const { buildApp } = await importCdkApp();
   const outdir = await mkdtemp(join(tmpdir(), 'clickstream-synth-'));
   try {
     const { app, stack } = buildApp({
@@ -116,12 +116,36 @@ export async function synthesizeTemplate(context: Readonly<Record<string, string
     });
     return app.synth().getStackArtifact(stack.artifactId).template as CfnTemplate;
   } catch (error) {
-    if (error instanceof ConfigError) {
+    // By name: the built CLI's own copy of infra/config.ts is not the one the app was loaded with.
+    if (error instanceof Error && error.name === 'ConfigError') {
       throw new TemplateError(error.message, 'fix the -c/--context value', { cause: error });
     }
     throw error;
   } finally {
     rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The CDK app, always from its sources (infra/*.ts): the built CLI (dist/) carries no copy of it, since
+ * aws-cdk-lib finds files of its own next to its modules and cannot be bundled. From the sources (tsx,
+ * vitest) TypeScript imports already work; the built CLI registers tsx first, as bin/clickstream.js does
+ * when it runs the sources. The path is computed, so the build does not follow it into infra/.
+ */
+async function importCdkApp(): Promise<typeof import('../infra/pipeline-app.ts')> {
+  if (!new URL(import.meta.url).pathname.endsWith('.ts')) {
+    const { register } = await import('tsx/esm/api');
+    register();
+  }
+  const app = pathToFileURL(join(PROJECT_ROOT, 'infra', 'pipeline-app.ts')).href;
+  return (await import(app)) as typeof import('../infra/pipeline-app.ts');
+}
+
+function findProjectRoot(start: string): string {
+  for (let dir = start; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'cdk.json'))) return dir;
+    // None found: the parent of local/, where it is in the sources; reading cdk.json then says it is missing.
+    if (dirname(dir) === dir) return dirname(start);
   }
 }
 
