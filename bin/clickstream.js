@@ -11,6 +11,21 @@ const entry = fileURLToPath(new URL('./clickstream.ts', import.meta.url));
 const legacy = '--openssl-legacy-provider';
 const hasLegacy = process.execArgv.includes(legacy) || (process.env.NODE_OPTIONS ?? '').includes(legacy);
 if (hasLegacy) {
+  // Run by the launcher below, which only relays: if it dies, even by kill -9, this process is told to
+  // stop as the launcher's SIGTERM relay would have told it, instead of running on as an orphan (e.g. a
+  // `local up` holding its ports). Checked before anything else loads, so no launcher death is missed.
+  const launcher = process.env.CLICKSTREAM_LAUNCHER_PID;
+  delete process.env.CLICKSTREAM_LAUNCHER_PID;
+  if (launcher) {
+    const orphaned = () => process.ppid !== Number(launcher);
+    if (orphaned()) process.kill(process.pid, 'SIGTERM');
+    const watch = setInterval(() => {
+      if (!orphaned()) return;
+      clearInterval(watch);
+      process.kill(process.pid, 'SIGTERM');
+    }, 500);
+    watch.unref();
+  }
   const { register } = await import('tsx/esm/api');
   register();
   await import(entry);
@@ -20,6 +35,8 @@ if (hasLegacy) {
     [legacy, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
     {
       stdio: 'inherit',
+      // Lets the child see when this relay is gone, even by kill -9.
+      env: { ...process.env, CLICKSTREAM_LAUNCHER_PID: String(process.pid) },
     },
   );
   // The child sees Ctrl-C itself (same process group); the parent only waits for it.
