@@ -51,15 +51,26 @@ export function toSnsSubject(text: string): string {
   return ascii.length <= SNS_SUBJECT_MAX_CHARS ? ascii : `${ascii.slice(0, SNS_SUBJECT_MAX_CHARS - 3)}...`;
 }
 
-/** Athena SQL for one user's activity on the window's day (lake partition `dt`), deduplicated by contribution. */
+/**
+ * Athena SQL for one user's activity on the window's day (lake partition `dt`): distinct event ids
+ * over the window's partials, so a redelivered partial or a re-sent event counts once.
+ */
 export function userActivitySql(userId: string, windowStart: string, glueDatabase: string): string {
   const day = windowStart.slice(0, 10);
   const id = userId.replace(/'/g, "''");
+  const distinct = (column: string, name: string) =>
+    `         cardinality(array_distinct(flatten(array_agg(${column})))) AS ${name}`;
   return [
-    'SELECT window_start, sum(total_count) AS events, sum(view_count) AS views, sum(cart_count) AS carts,',
-    '       sum(remove_from_cart_count) AS removes, sum(purchase_count) AS purchases, sum(revenue) AS revenue',
-    `FROM (SELECT DISTINCT * FROM "${glueDatabase}"."user_activity" WHERE dt = '${day}' AND user_id = '${id}')`,
-    'GROUP BY window_start',
+    'SELECT window_start, views + carts + removes + purchases AS events, views, carts, removes, purchases',
+    'FROM (',
+    '  SELECT window_start,',
+    `${distinct('view_ids', 'views')},`,
+    `${distinct('cart_ids', 'carts')},`,
+    `${distinct('remove_from_cart_ids', 'removes')},`,
+    distinct('purchases', 'purchases'),
+    `  FROM "${glueDatabase}"."user_activity" WHERE dt = '${day}' AND user_id = '${id}'`,
+    '  GROUP BY window_start',
+    ')',
     'ORDER BY window_start;',
   ].join('\n');
 }

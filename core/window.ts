@@ -1,20 +1,33 @@
 /**
  * The window fold: events → per-(user, event-time window) partial aggregates, carried as Lambda
  * tumbling-window state between invocations and emitted as UserWindowPartial with deterministic
- * contribution ids.
+ * contribution ids. Entries keep the ids of their events, not counts, so every merge downstream is a
+ * union and an event that arrives twice (a resumed producer) counts once.
  *
  * Pure code: no AWS SDK, no process.env. The state is plain JSON because Lambda serializes it between
  * invocations; the fold mutates it in place so an invocation pays no conversion per record.
  */
 import { hash } from 'node:crypto';
-import { DEFAULT_WINDOW_SECONDS, type UserWindowPartial, type UserWindowTotal } from './aggregate.ts';
-import { type ClickEvent, type EventRecord, isEventType, toIsoSeconds } from './event.ts';
+import {
+  addPartial,
+  DEFAULT_WINDOW_SECONDS,
+  emptyMergedWindow,
+  type MergedWindow,
+  purchaseEntry,
+  totalOf,
+  type UserWindowPartial,
+  type UserWindowTotal,
+} from './aggregate.ts';
+import { type ClickEvent, type EventRecord, isEventId, isEventType, toIsoSeconds } from './event.ts';
+
+export type { MergedWindow } from './aggregate.ts';
 
 /** AWS: tumbling-window state is at most 1 MB per shard; beyond it Lambda terminates the window early. */
 export const LAMBDA_STATE_LIMIT_BYTES = 1024 * 1024;
 /**
  * Flush well before the limit: one more record adds at most a few hundred bytes (ids are capped below),
  * and partials merge exactly anyway, so an early flush costs only an extra DynamoDB write per user.
+ * Every event adds its id (about 15 bytes), so a shard's state holds some 50,000 events at most.
  */
 export const DEFAULT_FLUSH_AT_BYTES = 800 * 1024;
 /** AWS: TumblingWindowInSeconds ≤ 900. */
@@ -28,10 +41,11 @@ export interface WindowEntry {
   u: string;
   /** window start, epoch seconds */
   w: number;
-  /** counts in EVENT_TYPES order: view, cart, remove_from_cart, purchase */
-  n: [number, number, number, number];
-  /** purchase revenue in integer cents, so sums do not depend on batching (float addition is not associative) */
-  r: number;
+  /**
+   * Event ids in EVENT_TYPES order: view, cart, remove_from_cart, purchase (purchases as
+   * `<id>:<cents>`). Ids, not counts: a merge of ids is idempotent per event.
+   */
+  e: [string[], string[], string[], string[]];
   /** first and last event time, epoch seconds */
   f: number;
   l: number;
@@ -41,7 +55,8 @@ export interface WindowEntry {
 }
 
 export interface WindowState {
-  v: 1;
+  /** 2 since entries hold event ids instead of counts. */
+  v: 2;
   /** Window length the entries were folded with. */
   ws: number;
   /** Positions (sequence numbers) of the first and last record folded since the last flush. */
@@ -55,12 +70,11 @@ export interface WindowState {
 
 // `{"v":1,"ws":…,"first":"<seq>","last":"<seq>","bytes":…,"entries":{}}` with 64-char positions.
 const STATE_BASE_BYTES = 256;
-// `"<w>|<u>":{"u":"<u>","w":…,"n":[…],"r":…,"f":…,"l":…,"s":[],"p":[]},` without the two user ids,
-// with room for 8-digit counts and a 12-digit revenue.
+// `"<w>|<u>":{"u":"<u>","w":…,"e":[[],[],[],[]],"f":…,"l":…,"s":[],"p":[]},` without the two user ids.
 const ENTRY_BASE_BYTES = 160;
 
 export function emptyWindowState(windowSeconds: number): WindowState {
-  return { v: 1, ws: windowSeconds, first: null, last: null, bytes: STATE_BASE_BYTES, entries: {} };
+  return { v: 2, ws: windowSeconds, first: null, last: null, bytes: STATE_BASE_BYTES, entries: {} };
 }
 
 /** Accepts what Lambda hands back (`{}` on the first invoke of a window, or our own state). */
@@ -68,7 +82,7 @@ export function isWindowState(value: unknown): value is WindowState {
   if (typeof value !== 'object' || value === null) return false;
   const state = value as Partial<WindowState>;
   return (
-    state.v === 1 &&
+    state.v === 2 &&
     typeof state.ws === 'number' &&
     typeof state.entries === 'object' &&
     state.entries !== null
@@ -141,6 +155,9 @@ function indexOf(state: WindowState): FoldIndex {
  * the caller then emits the partials and starts a fresh state. Deciding this per record (never per
  * batch) makes the flush points, and so the contribution ids, independent of how Lambda batched the
  * records: a retried or bisected batch reproduces the same contributions.
+ *
+ * `eventId` names the event in the merge (the record's event_id); by default its position, for callers
+ * whose events are all distinct (verify's one-pass fold of the source).
  */
 export function foldEvent(
   state: WindowState,
@@ -148,6 +165,7 @@ export function foldEvent(
   eventMs: number,
   position: string,
   flushAtBytes = DEFAULT_FLUSH_AT_BYTES,
+  eventId = position,
 ): boolean {
   const index = indexOf(state);
   // Integer arithmetic: the same window start as flooring the instant to the window in milliseconds.
@@ -166,7 +184,7 @@ export function foldEvent(
   const second = Math.floor(eventMs / 1000);
   let indexed = users.get(userId);
   if (indexed === undefined) {
-    const entry: WindowEntry = { u: userId, w, n: [0, 0, 0, 0], r: 0, f: second, l: second, s: [], p: [] };
+    const entry: WindowEntry = { u: userId, w, e: [[], [], [], []], f: second, l: second, s: [], p: [] };
     state.entries[`${w}|${userId}`] = entry;
     state.bytes += ENTRY_BASE_BYTES + 2 * jsonStringBytes(userId);
     indexed = { entry, sessions: undefined, products: undefined };
@@ -177,18 +195,23 @@ export function foldEvent(
   if (second > entry.l) entry.l = second;
   switch (event.event_type) {
     case 'view':
-      entry.n[0]++;
+      entry.e[0].push(eventId);
+      state.bytes += jsonStringBytes(eventId) + 1;
       break;
     case 'cart':
-      entry.n[1]++;
+      entry.e[1].push(eventId);
+      state.bytes += jsonStringBytes(eventId) + 1;
       break;
     case 'remove_from_cart':
-      entry.n[2]++;
+      entry.e[2].push(eventId);
+      state.bytes += jsonStringBytes(eventId) + 1;
       break;
-    case 'purchase':
-      entry.n[3]++;
-      entry.r += Math.round(event.price * 100);
+    case 'purchase': {
+      const purchase = purchaseEntry(eventId, event.price);
+      entry.e[3].push(purchase);
+      state.bytes += jsonStringBytes(purchase) + 1;
       break;
+    }
   }
   const session = event.user_session;
   if (session !== null) {
@@ -215,12 +238,11 @@ export function foldEvent(
 
 /**
  * Deterministic id of one flush's contributions: the source (shard) and the position range it covers.
- * Each (user, window) gets at most one partial per flush, so the id is unique within a (user, window),
- * which is all the merge needs (DynamoDB keeps the ids per user-window item; the lake's queries
- * deduplicate on (user_id, window_start, contribution_id)). The same records folded from the same
- * state always yield the same id, so a retried or re-sent flush merges once. One id per flush, not per
- * partial: the lake's contribution_id column then holds a few distinct values per file, which Parquet
- * dictionary-encodes to almost nothing, where per-partial hashes were the biggest column Athena scanned.
+ * Each (user, window) gets at most one partial per flush, so the id is unique within a (user, window).
+ * Exactness no longer hangs on it (merges are unions of event ids), but it still names where a partial
+ * came from, and counts how many partials a window merged. One id per flush, not per partial: the
+ * lake's contribution_id column then holds a few distinct values per file, which Parquet
+ * dictionary-encodes to almost nothing.
  */
 export function contributionId(source: string, first: string, last: string): string {
   // One-shot hash: createHash's object setup costs more than the digest.
@@ -245,25 +267,18 @@ export function takePartials(state: WindowState, source: string): UserWindowPart
   };
   for (const key in state.entries) {
     const entry = state.entries[key] as WindowEntry;
-    const windowStart = iso(entry.w);
-    const n = entry.n;
-    const view = n[0];
-    const cart = n[1];
-    const removeFromCart = n[2];
-    const purchase = n[3];
+    const e = entry.e;
     partials.push({
       user_id: entry.u,
-      window_start: windowStart,
+      window_start: iso(entry.w),
       window_seconds: state.ws,
       contribution_id: contribution,
-      view_count: view,
-      cart_count: cart,
-      remove_from_cart_count: removeFromCart,
-      purchase_count: purchase,
-      total_count: view + cart + removeFromCart + purchase,
+      view_ids: e[0],
+      cart_ids: e[1],
+      remove_from_cart_ids: e[2],
+      purchases: e[3],
       sessions: entry.s,
       products: entry.p,
-      revenue: entry.r / 100,
       first_event_time: iso(entry.f),
       last_event_time: iso(entry.l),
     });
@@ -275,16 +290,10 @@ export function takePartials(state: WindowState, source: string): UserWindowPart
   return partials;
 }
 
-/** A merged (user, window) with its sets, as DynamoDB holds it. */
-export interface MergedWindow extends Omit<UserWindowTotal, 'distinct_sessions' | 'distinct_products'> {
-  sessions: Set<string>;
-  products: Set<string>;
-  contributionIds: Set<string>;
-}
-
 /**
- * Merges partials exactly as the DynamoDB update does (a contribution id merges once), in memory:
- * the reference the integration tests and `verify` compare DynamoDB against.
+ * Merges partials exactly as the DynamoDB update does (a union of event ids, so an event or a partial
+ * seen twice counts once), in memory: the reference the integration tests and `verify` compare
+ * DynamoDB against.
  */
 export function mergePartials(partials: Iterable<UserWindowPartial>): Map<string, MergedWindow> {
   const merged = new Map<string, MergedWindow>();
@@ -292,50 +301,27 @@ export function mergePartials(partials: Iterable<UserWindowPartial>): Map<string
     const key = `${partial.user_id}|${partial.window_start}`;
     let total = merged.get(key);
     if (total === undefined) {
-      total = {
-        user_id: partial.user_id,
-        window_start: partial.window_start,
-        window_seconds: partial.window_seconds,
-        view_count: 0,
-        cart_count: 0,
-        remove_from_cart_count: 0,
-        purchase_count: 0,
-        total_count: 0,
-        revenue: 0,
-        first_event_time: partial.first_event_time,
-        last_event_time: partial.last_event_time,
-        contributions: 0,
-        sessions: new Set(),
-        products: new Set(),
-        contributionIds: new Set(),
-      };
+      total = emptyMergedWindow(
+        partial.user_id,
+        partial.window_start,
+        partial.window_seconds,
+        partial.first_event_time,
+        partial.last_event_time,
+      );
       merged.set(key, total);
     }
-    if (total.contributionIds.has(partial.contribution_id)) continue;
-    total.contributionIds.add(partial.contribution_id);
-    total.contributions++;
-    total.view_count += partial.view_count;
-    total.cart_count += partial.cart_count;
-    total.remove_from_cart_count += partial.remove_from_cart_count;
-    total.purchase_count += partial.purchase_count;
-    total.total_count += partial.total_count;
-    total.revenue = Math.round((total.revenue + partial.revenue) * 100) / 100;
-    if (partial.first_event_time < total.first_event_time) total.first_event_time = partial.first_event_time;
-    if (partial.last_event_time > total.last_event_time) total.last_event_time = partial.last_event_time;
-    for (const session of partial.sessions) total.sessions.add(session);
-    for (const product of partial.products) total.products.add(product);
+    addPartial(total, partial);
   }
   return merged;
 }
 
 export function toUserWindowTotal(merged: MergedWindow): UserWindowTotal {
-  const { sessions, products, contributionIds: _ids, ...rest } = merged;
-  return { ...rest, distinct_sessions: sessions.size, distinct_products: products.size };
+  return totalOf(merged);
 }
 
 /** Aggregates a whole event list in one pass: the expected totals for tests and `verify`. */
 export function aggregateEvents(
-  events: Iterable<ClickEvent>,
+  events: Iterable<ClickEvent & { event_id?: string }>,
   windowSeconds = DEFAULT_WINDOW_SECONDS,
 ): Map<string, MergedWindow> {
   const state = emptyWindowState(windowSeconds);
@@ -343,7 +329,8 @@ export function aggregateEvents(
   const partials: UserWindowPartial[] = [];
   for (const event of events) {
     position++;
-    if (foldEvent(state, event, Date.parse(event.event_time), String(position))) {
+    const at = String(position);
+    if (foldEvent(state, event, Date.parse(event.event_time), at, undefined, event.event_id ?? at)) {
       partials.push(...takePartials(state, 'reference'));
     }
   }
@@ -448,6 +435,9 @@ export function readEventRecord(json: string): EventReadResult {
   if (typeof price !== 'number' || !Number.isFinite(price) || price < 0) {
     return bad('bad_field', 'price is not a non-negative number');
   }
+  const eventId = record.event_id;
+  if (eventId === undefined) return bad('missing_field', 'event_id is missing');
+  if (!isEventId(eventId)) return bad('bad_field', 'event_id is not 1-64 characters of [0-9A-Za-z_-]');
   // Unrolled (no loop over a field table): this is the per-record hot path.
   const problem =
     idProblem(record.user_id, 'user_id', false) ??

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { UserWindowPartial } from '../core/aggregate.ts';
+import { totalOf, type UserWindowPartial } from '../core/aggregate.ts';
 import {
   aggregateEvents,
   emptyWindowState,
@@ -13,14 +13,25 @@ import {
 } from '../core/window.ts';
 import { eventsOfType, makeEvent } from './consumers-factories.ts';
 
-function foldAll(events: ReturnType<typeof makeEvent>[], windowSeconds = 60) {
+function foldAll(events: ReturnType<typeof makeEvent>[], windowSeconds = 60, firstPosition = 1) {
   const state = emptyWindowState(windowSeconds);
-  events.forEach((event, i) => foldEvent(state, event, Date.parse(event.event_time), String(i + 1)));
+  events.forEach((event, i) =>
+    foldEvent(
+      state,
+      event,
+      Date.parse(event.event_time),
+      String(firstPosition + i),
+      undefined,
+      event.event_id,
+    ),
+  );
   return takePartials(state, 'shard-a');
 }
 
+const totalOfPartials = (partials: UserWindowPartial[]) => [...mergePartials(partials).values()].map(totalOf);
+
 describe('window fold', () => {
-  it('counts per type, distinct sessions and products, purchase revenue and first/last time per (user, window)', () => {
+  it('names events per type, distinct sessions and products, purchase prices and first/last time per (user, window)', () => {
     const events = [
       makeEvent({
         event_time: '2019-10-01T00:00:59Z',
@@ -57,21 +68,28 @@ describe('window fold', () => {
     const first = partials.find(
       (p) => p.user_id === '512345678' && p.window_start === '2019-10-01T00:00:00Z',
     );
+    const ids = events.map((e) => e.event_id);
     expect(first).toMatchObject({
       window_seconds: 60,
+      view_ids: [ids[0]],
+      cart_ids: [ids[1]],
+      remove_from_cart_ids: [ids[4]],
+      purchases: [`${ids[2]}:10`, `${ids[3]}:20`],
+      first_event_time: '2019-10-01T00:00:01Z',
+      last_event_time: '2019-10-01T00:00:59Z',
+    });
+    expect(totalOfPartials(first ? [first] : [])[0]).toMatchObject({
       view_count: 1,
       cart_count: 1,
       remove_from_cart_count: 1,
       purchase_count: 2,
       total_count: 5,
       revenue: 0.3,
-      first_event_time: '2019-10-01T00:00:01Z',
-      last_event_time: '2019-10-01T00:00:59Z',
     });
     expect(new Set(first?.sessions)).toEqual(new Set(['s1', 's2', 'c6f1a1c2-0000-4000-8000-000000000001']));
     expect(new Set(first?.products)).toEqual(new Set(['1', '2', '3']));
     const next = partials.find((p) => p.window_start === '2019-10-01T00:01:00Z');
-    expect(next?.total_count).toBe(1);
+    expect(next?.view_ids).toEqual([ids[5]]);
   });
 
   it('uses the configured window length', () => {
@@ -112,7 +130,8 @@ describe('window fold', () => {
     const [second] = takePartials(state, 'shard-a');
     expect(second?.contribution_id).not.toBe(first[0]?.contribution_id);
     const merged = mergePartials([...first, ...(second ? [second] : []), ...first]);
-    expect(merged.get('1|2019-10-01T00:00:00Z')?.total_count).toBe(2);
+    const total = merged.get('1|2019-10-01T00:00:00Z');
+    expect(total && totalOf(total)).toMatchObject({ total_count: 2, contributions: 2 });
   });
 
   it('flushes at the same records whatever the batching, with state serialized between batches as Lambda does', () => {
@@ -188,7 +207,7 @@ describe('window fold', () => {
     expect(partial?.sessions).toHaveLength(32); // s0..s39 without the multiples of 5 (those events have no session)
   });
 
-  it('merges partials exactly, counting a contribution id once', () => {
+  it('merges partials exactly, counting a partial delivered twice once', () => {
     const partials = foldAll(eventsOfType('view', 4));
     const twice = mergePartials([...partials, ...partials]);
     expect([...twice.values()].map(toUserWindowTotal)[0]).toMatchObject({
@@ -197,7 +216,27 @@ describe('window fold', () => {
       contributions: 1,
     });
     const reference = aggregateEvents(eventsOfType('view', 4));
-    expect([...reference.values()][0]?.total_count).toBe(4);
+    expect([...reference.values()].map(totalOf)[0]?.total_count).toBe(4);
+  });
+
+  it('counts an event re-sent by a resumed producer once: same id, another partial and contribution', () => {
+    const events = [
+      ...eventsOfType('view', 3),
+      makeEvent({ event_type: 'purchase', price: 12.34, user_session: 's9', product_id: '77' }),
+      makeEvent({ event_type: 'cart', event_time: '2019-10-01T00:00:50Z' }),
+    ];
+    const reference = totalOfPartials(foldAll(events));
+    // The resumed run sends the last three again: new records at later positions, so a later flush.
+    const resent = foldAll(events.slice(2), 60, 1_000);
+    expect(resent[0]?.contribution_id).not.toBe(foldAll(events)[0]?.contribution_id);
+    const merged = totalOfPartials([...foldAll(events), ...resent]);
+    expect(merged.map(({ contributions: _c, ...total }) => total)).toEqual(
+      reference.map(({ contributions: _c, ...total }) => total),
+    );
+    expect(merged[0]).toMatchObject({ total_count: 5, purchase_count: 1, revenue: 12.34, contributions: 2 });
+    // The same events under new ids are new events: this is what the ids decide.
+    const renamed = events.slice(2).map((event) => ({ ...event, event_id: `${event.event_id}r` }));
+    expect(totalOfPartials([...foldAll(events), ...foldAll(renamed, 60, 1_000)])[0]?.total_count).toBe(8);
   });
 });
 
@@ -241,6 +280,9 @@ describe('readEventRecord', () => {
     ['unknown type', JSON.stringify({ ...makeEvent(), event_type: 'click' }), 'bad_field'],
     ['price as string', JSON.stringify({ ...makeEvent(), price: '1.00' }), 'bad_field'],
     ['missing session', JSON.stringify({ ...makeEvent(), user_session: undefined }), 'missing_field'],
+    ['missing event id', JSON.stringify({ ...makeEvent(), event_id: undefined }), 'missing_field'],
+    ['event id with a colon', JSON.stringify(makeEvent({ event_id: 'a:1' })), 'bad_field'],
+    ['oversize event id', JSON.stringify(makeEvent({ event_id: 'a'.repeat(65) })), 'bad_field'],
     ['oversize product id', JSON.stringify(makeEvent({ product_id: '1'.repeat(300) })), 'bad_field'],
   ])('rejects %s', (_name, json, reason) => {
     const result = readEventRecord(json);

@@ -24,6 +24,7 @@ function syntheticEvent(n: number): EventRecord {
     price: 12.34,
     user_id: String(500_000_000 + (n % 2_000)),
     user_session: `session-${n % 4_000}`,
+    event_id: `Xk3_a9Qz${n.toString(36)}`,
     replayed_at: '2024-01-01T00:00:00Z',
   };
 }
