@@ -18,7 +18,7 @@ import { DEFAULT_ALERT_RULES } from '../core/rules.ts';
 import { parseConfig } from '../infra/config.ts';
 import { PipelineStack } from '../infra/pipeline-stack.ts';
 import { eventsOfType, kinesisRecord, makeEvent, windowEvent } from './consumers-factories.ts';
-import { CDK_JSON_CONTEXT } from './infra-context.ts';
+import { unvalidatedTemplate } from './infra-context.ts';
 
 const NOW = Date.UTC(2024, 0, 1);
 
@@ -165,14 +165,7 @@ describe('handlers emit their metric once per invocation, only when non-zero', (
 describe('EMF lines CloudWatch extracts, graphed by the dashboard', () => {
   let dashboardMetrics: unknown[][];
   beforeAll(() => {
-    const app = new App({
-      context: {
-        ...CDK_JSON_CONTEXT,
-        'aws:cdk:bundling-stacks': [],
-        '@aws-cdk/core:validateAgainstDefaultRules': false,
-      },
-    });
-    const template = Template.fromStack(new PipelineStack(app, 'Metrics', { config: parseConfig({}) }));
+    const template = unvalidatedTemplate({}, 'Metrics');
     const [dashboard] = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
     const body = dashboard?.Properties.DashboardBody as string | { 'Fn::Join': [string, unknown[]] };
     // Tokens (function names, the region) sit inside JSON strings: any text keeps the body parseable.
