@@ -7,16 +7,12 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { App } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
 import { createAlerterHandler } from '../consumers/bot-alerter/handler.ts';
 import { createMemoryDeadLetterSink } from '../consumers/dead-letter.ts';
 import { createConsumerMetrics } from '../consumers/metrics.ts';
 import { createAggregatorHandler } from '../consumers/window-aggregator/handler.ts';
 import { DEFAULT_ALERT_RULES } from '../core/rules.ts';
-import { parseConfig } from '../infra/config.ts';
-import { PipelineStack } from '../infra/pipeline-stack.ts';
 import { eventsOfType, kinesisRecord, makeEvent, windowEvent } from './consumers-factories.ts';
 import { unvalidatedTemplate } from './infra-context.ts';
 
