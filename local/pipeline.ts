@@ -155,7 +155,12 @@ export async function startLocalPipeline(
   }
   const deliveries: Record<string, LocalFirehose> = {};
   for (const delivery of config.deliveries) {
-    deliveries[delivery.name] = await startDelivery(config, delivery, { kinesis, s3 });
+    // Temp files in the stack's own directory, which it removes at stop.
+    deliveries[delivery.name] = await startDelivery(config, delivery, {
+      kinesis,
+      s3,
+      tempDirectory: stack.tempDirectory,
+    });
   }
   const aggregator = runners.aggregator as LambdaRunner;
   const alerter = runners.alerter as LambdaRunner;
@@ -183,7 +188,7 @@ export async function startLocalPipeline(
 function startDelivery(
   config: LocalConfig,
   delivery: LocalDelivery,
-  clients: Pick<Parameters<typeof startLocalFirehose>[0], 'kinesis' | 's3'>,
+  clients: Pick<Parameters<typeof startLocalFirehose>[0], 'kinesis' | 's3' | 'tempDirectory'>,
 ): Promise<LocalFirehose> {
   const stream = config.streams.find((s) => s.logicalId === delivery.sourceStreamLogicalId);
   const bucket = config.buckets.find((b) => b.logicalId === delivery.bucketLogicalId);
