@@ -16,6 +16,7 @@ import {
 import { startLocalPipeline } from '../local/pipeline.ts';
 import { Ownership } from '../local/processes.ts';
 import {
+  checkLocalPorts,
   DEFAULT_LOCAL_PORTS,
   LocalPortInUseError,
   type LocalPorts,
@@ -96,15 +97,19 @@ async function up(
       'stop it with `clickstream local down`; a second stack needs its own CLICKSTREAM_STATE_FILE and --ports',
     );
   }
-  // Before anything is cleared or started: a template that cannot run fails with nothing touched.
+  const leftovers = await clearLeftovers(files, earlier);
+  if (leftovers.length > 0)
+    context.warn(`an earlier stack ended without stopping; cleared what it left: ${leftovers.join('; ')}`);
+  // A taken port fails at once (one line), not after a synthesis of the template that may take half a
+  // minute; a template that cannot run fails before anything is started.
+  await checkLocalPorts({ ports }).catch((error: unknown) => {
+    throw stackError(error);
+  });
   const { config } = await resolveLocalTemplate(options, context, {
     defaults: LOCAL_DEFAULT_CONTEXT,
     names,
     consumers: options.consumers !== false,
   });
-  const leftovers = await clearLeftovers(files, earlier);
-  if (leftovers.length > 0)
-    context.warn(`an earlier stack ended without stopping; cleared what it left: ${leftovers.join('; ')}`);
 
   // Asked to stop while still starting, it stops as soon as it is up.
   const stopped = new Promise<string>((resolve) => {

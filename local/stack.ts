@@ -140,7 +140,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const mail = options.mail ?? 'maildev';
   // Every port is checked before anything starts or talks to it: a clash then leaves nothing behind,
   // and no reply from a foreign server is ever read as an emulator's.
-  await checkPortsFree(ports, mail === 'maildev' ? ['smtp', 'mailWeb'] : mail === 'sink' ? ['smtp'] : []);
+  await checkPortsFree(ports, mailServices(mail));
   const names = config.names;
   const ownership = options.ownership;
   const stops: Array<() => Promise<void>> = [];
@@ -392,6 +392,19 @@ async function resolvePorts(ports: LocalStackOptions['ports']): Promise<LocalPor
     Object.keys(DEFAULT_LOCAL_PORTS).map(async (name) => [name, await freePort(LOCAL_HOST)] as const),
   );
   return Object.fromEntries(entries) as LocalPorts;
+}
+
+/**
+ * Fails with LocalPortInUseError when a port the stack would listen on is taken, and starts nothing:
+ * for a caller with slow work to do before `startLocalStack`, which checks again.
+ */
+export async function checkLocalPorts(options: Pick<LocalStackOptions, 'ports' | 'mail'>): Promise<void> {
+  if (options.ports === 'ephemeral') return;
+  await checkPortsFree(await resolvePorts(options.ports), mailServices(options.mail ?? 'maildev'));
+}
+
+function mailServices(mail: NonNullable<LocalStackOptions['mail']>): Array<keyof LocalPorts> {
+  return mail === 'maildev' ? ['smtp', 'mailWeb'] : mail === 'sink' ? ['smtp'] : [];
 }
 
 async function checkPortsFree(ports: LocalPorts, mailServices: Array<keyof LocalPorts>): Promise<void> {
