@@ -590,15 +590,17 @@ export async function redriveToStream(options: RedriveToStreamOptions): Promise<
         } finally {
           // Kept messages are visible again at once: the next run (or a person) sees them now.
           for (const receipt of held.values()) {
-            await sqsQueue.sqs
-              .send(
+            try {
+              await sqsQueue.sqs.send(
                 new ChangeMessageVisibilityCommand({
                   QueueUrl: sqsQueue.queueUrl,
                   ReceiptHandle: receipt,
                   VisibilityTimeout: 0,
                 }),
-              )
-              .catch(() => undefined);
+              );
+            } catch {
+              // Best effort: the message comes back anyway when its visibility timeout ends.
+            }
           }
         }
         if (dryRun) queue.kept = held.size;
