@@ -100,11 +100,9 @@ beforeEach(() => {
   kinesisMock
     .on(DescribeStreamSummaryCommand)
     .resolves({ StreamDescriptionSummary: { RetentionPeriodHours: 24 } as never });
-  kinesisMock
-    .on(GetShardIteratorCommand)
-    .callsFake((input) => ({
-      ShardIterator: `at:${Math.max(trimHorizon, Number(input.StartingSequenceNumber))}`,
-    }));
+  kinesisMock.on(GetShardIteratorCommand).callsFake((input) => ({
+    ShardIterator: `at:${Math.max(trimHorizon, Number(input.StartingSequenceNumber))}`,
+  }));
   kinesisMock.on(GetRecordsCommand).callsFake((input) => {
     const from = Number(String(input.ShardIterator).slice(3));
     const page = streamRecords.filter((r) => Number(r.SequenceNumber) >= from).slice(0, 4);
@@ -212,13 +210,11 @@ describe('the SQS failure queue', () => {
   });
 
   it('keeps a range whose shard is gone, and one Kinesis refuses to take back', async () => {
-    kinesisMock
-      .on(GetShardIteratorCommand, { ShardId: 'shardId-000000000009' })
-      .rejects(
-        Object.assign(new Error('Shard shardId-000000000009 does not exist'), {
-          name: 'ResourceNotFoundException',
-        }),
-      );
+    kinesisMock.on(GetShardIteratorCommand, { ShardId: 'shardId-000000000009' }).rejects(
+      Object.assign(new Error('Shard shardId-000000000009 does not exist'), {
+        name: 'ResourceNotFoundException',
+      }),
+    );
     kinesisMock.on(PutRecordsCommand).callsFake((input) => ({
       FailedRecordCount: input.Records.length,
       Records: input.Records.map(() => ({
