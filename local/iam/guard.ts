@@ -34,16 +34,11 @@ export interface LocalIam {
 
 /** Any SDK v3 client (a DynamoDB document client shares its base client's stack). */
 export interface GuardableClient {
-  middlewareStack: {
-    add(
-      middleware: (
-        next: (args: { input: unknown }) => Promise<{ output: unknown }>,
-        context: CommandContext,
-      ) => (args: { input: unknown }) => Promise<{ output: unknown }>,
-      options: { step: 'initialize'; priority: 'high'; name: string },
-    ): void;
-  };
+  // biome-ignore lint/suspicious/noExplicitAny: every client's stack, whatever its input and output types
+  middlewareStack: { add(middleware: any, options: any): void };
 }
+
+type Handler = (args: { input: unknown }) => Promise<{ output: unknown }>;
 
 interface CommandContext {
   clientName?: string;
@@ -84,20 +79,21 @@ export function createLocalIam(model: IamModel, options: { onDenied?: DeniedList
       // One mapper per client: an Athena query's later calls depend on what its first returned.
       const mapper = createAccessMapper(model.env, model.catalog);
       client.middlewareStack.add(
-        (next, context: CommandContext) => async (args) => {
-          const call = {
-            service: context.clientName ?? 'unknown',
-            command: context.commandName ?? 'unknown',
-            input: args.input as Record<string, unknown>,
-          };
-          for (const access of mapper.accessOf(call)) {
-            const decision = decide(functionLogicalId, principal, access);
-            if (!decision.allowed) throw new AccessDeniedError(decision, serviceOf(call.service));
-          }
-          const result = await next(args);
-          mapper.observe(call, result.output);
-          return result;
-        },
+        (next: Handler, context: CommandContext): Handler =>
+          async (args) => {
+            const call = {
+              service: context.clientName ?? 'unknown',
+              command: context.commandName ?? 'unknown',
+              input: args.input as Record<string, unknown>,
+            };
+            for (const access of mapper.accessOf(call)) {
+              const decision = decide(functionLogicalId, principal, access);
+              if (!decision.allowed) throw new AccessDeniedError(decision, serviceOf(call.service));
+            }
+            const result = await next(args);
+            mapper.observe(call, result.output);
+            return result;
+          },
         // Before anything else: a refused call must not reach the emulator, nor be retried by the SDK.
         { step: 'initialize', priority: 'high', name: 'localIamCheck' },
       );
