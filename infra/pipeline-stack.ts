@@ -332,7 +332,7 @@ export class PipelineStack extends Stack {
     output(
       'ProducerPolicyArn',
       this.operatorPolicies.producer.managedPolicyArn,
-      'Attach to whoever runs clickstream replay and generate',
+      'Attach to whoever runs clickstream replay, generate and redrive',
     );
     output(
       'AnalystPolicyArn',

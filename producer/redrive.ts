@@ -130,7 +130,9 @@ export interface RedriveToStreamOptions {
 
 export interface RedriveProgress {
   source: SourceName;
+  /** Events, dead letters or ranges read, by source. */
   read: number;
+  /** Events (or, for the failure queue, stream records) acknowledged by Kinesis so far. */
   resent: number;
   stillFailing: number;
   lostToRetention: number;
@@ -238,6 +240,13 @@ export async function redriveToStream(options: RedriveToStreamOptions): Promise<
       ? { shardHashKeys: shardMap.shards.map((shard) => shard.startingHashKey.toString()) }
       : undefined,
   );
+  const progress: RedriveProgress = {
+    source: 'failed records',
+    read: 0,
+    resent: 0,
+    stillFailing: 0,
+    lostToRetention: 0,
+  };
   const failedFile = failedRecordsFile(options.failedOut);
   const sender = new KinesisSender({
     kinesis: options.kinesis,
@@ -250,6 +259,8 @@ export async function redriveToStream(options: RedriveToStreamOptions): Promise<
     onSent: (records) => {
       for (const record of records) {
         for (const event of record.events) outcomeOf(event.owner).sent++;
+        // Live count for the progress bar (events, or records of a range); the summary counts per item.
+        progress.resent += record.events.length;
         batcher.recycle(record);
       }
     },
@@ -264,13 +275,6 @@ export async function redriveToStream(options: RedriveToStreamOptions): Promise<
     },
   });
 
-  const progress: RedriveProgress = {
-    source: 'failed records',
-    read: 0,
-    resent: 0,
-    stillFailing: 0,
-    lostToRetention: 0,
-  };
   const timer = options.onProgress
     ? setInterval(() => options.onProgress?.({ ...progress }), options.progressIntervalMs ?? 250)
     : undefined;
@@ -285,6 +289,7 @@ export async function redriveToStream(options: RedriveToStreamOptions): Promise<
     if (bytes > maxEventBytes(key, aggregate)) return false;
     if (dryRun) {
       owner.sent++;
+      progress.resent++;
       return true;
     }
     const full = batcher.add(shardMap.shardOf(key), { partitionKey: key, line, owner }, { json, bytes });
@@ -421,7 +426,6 @@ export async function redriveToStream(options: RedriveToStreamOptions): Promise<
         const outcome = await redriveRange(range, label);
         if (outcome === 'resent') {
           queue.resent++;
-          progress.resent++;
           return true;
         }
         if (outcome === 'lost_to_retention') {
@@ -488,7 +492,10 @@ export async function redriveToStream(options: RedriveToStreamOptions): Promise<
         records: readonly KinesisRecord[],
       ): Promise<{ sent: number; refused: number }> => {
         const outcome = new Outcome();
-        if (dryRun) return { sent: records.length, refused: 0 };
+        if (dryRun) {
+          progress.resent += records.length;
+          return { sent: records.length, refused: 0 };
+        }
         const open = new Map<number, Batch>();
         for (const record of records) {
           const key = record.PartitionKey ?? '';
