@@ -2,9 +2,10 @@
  * The AWS-only paths of `clickstream redrive`, against recorded clients (aws-sdk-client-mock): the SQS
  * failure queue (receive, delete after a full re-send, keep and make visible again otherwise), ranges
  * past the retention or cut short, the S3 dead letters, a dry run, records Kinesis refuses again, and
- * bad input that stops the run before anything is sent.
+ * bad input that stops the run before anything is sent. The local on-failure file, which stands in
+ * for the queue on the embedded stack, is taken the same way (a message deleted = a line removed).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -355,5 +356,68 @@ describe('failed records', () => {
     expect(kinesisMock.commandCalls(PutRecordsCommand)).toHaveLength(0);
     expect(kinesisMock.commandCalls(ListShardsCommand)).toHaveLength(0);
     expect(readFileSync(csv, 'utf8')).toMatch(/^event_time/);
+  });
+});
+
+describe('the local on-failure file, taken like a queue', () => {
+  const file = () => join(dir, `on-failure-${Math.random()}.jsonl`);
+  const runFile = (path: string, options: Partial<RedriveToStreamOptions> = {}) =>
+    run({ failureQueue: { kind: 'file', path }, ...options });
+
+  it('keeps only the lines it could not re-drive, and leaves no claim behind', async () => {
+    const path = file();
+    writeFileSync(path, `${range(3, 6, 2)}\n${range(1, 2, 30)}\n`);
+    const summary = await runFile(path);
+    expect(summary.failureQueue).toMatchObject({
+      read: 2,
+      resent: 1,
+      lostToRetention: 1,
+      deleted: 1,
+      kept: 1,
+    });
+    expect(readFileSync(path, 'utf8')).toBe(`${range(1, 2, 30)}\n`);
+    expect(existsSync(`${path}.redriving`)).toBe(false);
+  });
+
+  it('takes up the lines a run that died was holding, before the new ones', async () => {
+    const path = file();
+    writeFileSync(`${path}.redriving`, `${range(3, 4, 2)}\n`);
+    writeFileSync(path, `${range(5, 6, 2)}\n`);
+    const summary = await runFile(path);
+    expect(summary.failureQueue).toMatchObject({ read: 2, resent: 2, deleted: 2, kept: 0 });
+    expect(put.map((p) => JSON.parse(p.data).event_id)).toEqual(['seq3', 'seq4', 'seq5', 'seq6']);
+    expect(existsSync(`${path}.redriving`)).toBe(false);
+  });
+
+  it('a line that is no on-failure record stops the run and leaves the file as it was', async () => {
+    const path = file();
+    const text = `${range(3, 6, 2)}\n{"not":"a range"}\n`;
+    writeFileSync(path, text);
+    await expect(runFile(path)).rejects.toThrow(/:2 is not an on-failure record \(no KinesisBatchInfo\)/);
+    expect(readFileSync(path, 'utf8')).toBe(text);
+    expect(existsSync(`${path}.redriving`)).toBe(false);
+    expect(kinesisMock.commandCalls(PutRecordsCommand)).toHaveLength(0);
+  });
+
+  it('stopped (Ctrl-C) before a line, keeps that line and every one after it', async () => {
+    const path = file();
+    const text = `${range(3, 4, 2)}\n${range(5, 6, 2)}\n`;
+    writeFileSync(path, text);
+    const abort = new AbortController();
+    abort.abort();
+    const summary = await runFile(path, { signal: abort.signal });
+    expect(summary).toMatchObject({ interrupted: true, complete: false });
+    expect(readFileSync(path, 'utf8')).toBe(text);
+    expect(put).toEqual([]);
+  });
+
+  it('in a dry run reads the file and changes nothing', async () => {
+    const path = file();
+    const text = `${range(3, 6, 2)}\n`;
+    writeFileSync(path, text);
+    const summary = await runFile(path, { dryRun: true });
+    expect(summary.failureQueue).toMatchObject({ read: 1, resent: 1, recordsResent: 4, deleted: 0, kept: 1 });
+    expect(readFileSync(path, 'utf8')).toBe(text);
+    expect(put).toEqual([]);
   });
 });
