@@ -901,20 +901,14 @@ export async function redrive(options: RedriveOptions, context: CommandContext):
   const workDir = options.workDir ?? DEFAULT_LOCAL_WORK_DIR;
   if (options.workDir && !local)
     context.warn('--work-dir applies to the local stack only (add --local); AWS reads S3 and SQS');
-  const kinesis = createKinesisClient(clientOptions(target, 'kinesis', { maxAttempts: 1 }));
-  const reader = createKinesisClient(clientOptions(target, 'kinesis', { maxAttempts: 8 }));
-  const s3 =
-    !local && options.deadLetters !== undefined ? createS3Client(clientOptions(target, 's3')) : undefined;
-  const sqs =
-    !local && options.failureQueue !== undefined
-      ? createSqsClient(target.region ? { region: target.region } : {})
-      : undefined;
   const streamName = options.stream ?? target.names.eventsStream;
   const failedOut =
     options.failedOut ??
     join('.clickstream', `redrive-${new Date().toISOString().replace(/[:.]/g, '-')}.failed.jsonl`);
 
+  // Every flag checked before a client is made: a wrong one costs no connection.
   let deadLetters: DeadLetterLocation | undefined;
+  let deadLetterBucket: { bucket: string; prefix: string } | undefined;
   if (options.deadLetters !== undefined) {
     const given = typeof options.deadLetters === 'string' ? options.deadLetters : undefined;
     if (given?.startsWith('s3://') || (!given && !local)) {
@@ -925,18 +919,25 @@ export async function redrive(options: RedriveOptions, context: CommandContext):
           local
             ? '--dead-letters s3://… needs AWS (drop --local)'
             : `--dead-letters ${url} is not s3://bucket/prefix/`,
-          'locally the dead letters are files: --dead-letters DIR, or the default under --work-dir',
+          local
+            ? 'locally the dead letters are files: --dead-letters DIR, or the default under --work-dir'
+            : `e.g. s3://<raw bucket>/${AGGREGATOR_DEAD_LETTERS} (the default), or a directory of dead-letter files`,
         );
       }
-      deadLetters = {
-        kind: 's3',
-        s3: s3 as S3Client,
-        bucket: match[1] as string,
-        prefix: match[2] as string,
-      };
-    } else deadLetters = { kind: 'directory', path: given ?? join(workDir, AGGREGATOR_DEAD_LETTERS) };
+      deadLetterBucket = { bucket: match[1] as string, prefix: match[2] as string };
+    } else {
+      // A directory in either mode: locally the stack's, or a copy of the S3 prefix you corrected.
+      if (given !== undefined && !existsSync(given)) {
+        throw new RedriveError(
+          `--dead-letters ${given}: no such directory`,
+          `pass s3://bucket/prefix/ or a directory of dead-letter .jsonl files (e.g. a copy of s3://<raw bucket>/${AGGREGATOR_DEAD_LETTERS})`,
+        );
+      }
+      deadLetters = { kind: 'directory', path: given ?? join(workDir, AGGREGATOR_DEAD_LETTERS) };
+    }
   }
   let failureQueue: FailureQueueLocation | undefined;
+  let queueUrl: string | undefined;
   if (options.failureQueue !== undefined) {
     const given = typeof options.failureQueue === 'string' ? options.failureQueue : undefined;
     if (local) {
@@ -959,9 +960,16 @@ export async function redrive(options: RedriveOptions, context: CommandContext):
           "save the stack's ClickstreamConfig output as clickstream.config.json, or pass --failure-queue URL",
         );
       }
-      failureQueue = { kind: 'sqs', sqs: sqs as SQSClient, queueUrl: url };
+      queueUrl = url;
     }
   }
+
+  const kinesis = createKinesisClient(clientOptions(target, 'kinesis', { maxAttempts: 1 }));
+  const reader = createKinesisClient(clientOptions(target, 'kinesis', { maxAttempts: 8 }));
+  const s3 = deadLetterBucket ? createS3Client(clientOptions(target, 's3')) : undefined;
+  const sqs = queueUrl ? createSqsClient(target.region ? { region: target.region } : {}) : undefined;
+  if (s3 && deadLetterBucket) deadLetters = { kind: 's3', s3, ...deadLetterBucket };
+  if (sqs && queueUrl) failureQueue = { kind: 'sqs', sqs, queueUrl };
 
   const bar = context.progress('redrive', { fields: ['source', 'read', 'resent', 'failing', 'lost'] });
   try {
@@ -1077,7 +1085,7 @@ export const redriveCommand: CommandSpec<RedriveOptions, RedriveSummary> = {
       )
       .option(
         '--dead-letters [location]',
-        `the aggregator's dead letters (default: s3://<raw bucket>/${AGGREGATOR_DEAD_LETTERS}; with --local <work-dir>/${AGGREGATOR_DEAD_LETTERS}); left in place`,
+        `the aggregator's dead letters, s3://… or a directory (default: s3://<raw bucket>/${AGGREGATOR_DEAD_LETTERS}; with --local <work-dir>/${AGGREGATOR_DEAD_LETTERS}); left in place`,
       )
       .option(
         '--failure-queue [url|file]',

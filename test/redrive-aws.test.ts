@@ -29,6 +29,7 @@ import { createKinesisClient, createS3Client, createSqsClient } from '../adapter
 import { userRecordsOf } from '../core/kpl.ts';
 import { type RedriveToStreamOptions, redriveToStream } from '../producer/redrive.ts';
 import { parseFailedRecords, RedriveError } from '../producer/redrive-sources.ts';
+import { runMain } from './cli-support.ts';
 import { makeEvent } from './consumers-factories.ts';
 
 const kinesisMock = mockClient(KinesisClient);
@@ -419,5 +420,34 @@ describe('the local on-failure file, taken like a queue', () => {
     expect(summary.failureQueue).toMatchObject({ read: 1, resent: 1, recordsResent: 4, deleted: 0, kept: 1 });
     expect(readFileSync(path, 'utf8')).toBe(text);
     expect(put).toEqual([]);
+  });
+});
+
+describe('the command’s flags', () => {
+  it('answer a missing source, a queue that is no URL and an unknown stack queue with one line and a hint, before any call', async () => {
+    const cases: Array<[string[], string]> = [
+      [[], 'error: nothing to re-drive'],
+      [['--failure-queue', 'failures'], 'error: --failure-queue failures is not a queue URL'],
+      [
+        ['--failure-queue'],
+        'error: the failure queue is not known (names.aggregatorFailureQueue is "clickstream-window-aggregator-failures", not a queue URL)',
+      ],
+      [['--dead-letters', 'raw/dead-letter/'], 'error: --dead-letters raw/dead-letter/: no such directory'],
+      [['--dead-letters', 's3://raw'], 'error: --dead-letters s3://raw is not s3://bucket/prefix/'],
+      [
+        ['--failed-records', 'x.jsonl', '--partition-key', 'brand'],
+        'error: --partition-key brand is not supported',
+      ],
+    ];
+    for (const [flags, message] of cases) {
+      const ran = await runMain(['redrive', '--region', 'us-east-1', ...flags, '--json']);
+      expect(ran.code, flags.join(' ')).toBe(2);
+      expect(ran.stdout).toBe('');
+      const [error, hint] = ran.stderr.trim().split('\n');
+      expect(error).toBe(message);
+      expect(hint).toMatch(/^hint: /);
+    }
+    expect(kinesisMock.calls()).toHaveLength(0);
+    expect(sqsMock.calls()).toHaveLength(0);
   });
 });
