@@ -409,7 +409,6 @@ export async function redriveToStream(options: RedriveToStreamOptions): Promise<
       };
       summary.failureQueue = queue;
       const keep = (reason: string) => {
-        queue.kept++;
         queue.byReason[reason] = (queue.byReason[reason] ?? 0) + 1;
       };
       const handle = async (body: string, label: string): Promise<boolean> => {
@@ -528,90 +527,13 @@ export async function redriveToStream(options: RedriveToStreamOptions): Promise<
         return { sent: outcome.sent, refused: outcome.refused };
       };
 
-      if (options.failureQueue.kind === 'file') {
-        const claimed = await claimFailureFile(options.failureQueue.path, dryRun);
-        // Whatever happens (an error, Ctrl-C), every line not re-driven in full goes back to the file.
-        const done = new Set<number>();
-        try {
-          for (const [i, line] of claimed.lines.entries()) {
-            if (signal?.aborted) {
-              interrupted = true;
-              break;
-            }
-            if ((await handle(line, `${options.failureQueue.path}:${i + 1}`)) && !dryRun) {
-              done.add(i);
-              queue.deleted++;
-            }
-          }
-        } finally {
-          await claimed.release(claimed.lines.filter((_, i) => !done.has(i)));
-        }
-        queue.kept = claimed.lines.length - done.size;
-      } else {
-        const sqsQueue = options.failureQueue;
-        const held = new Map<string, string>();
-        try {
-          for (;;) {
-            if (signal?.aborted) {
-              interrupted = true;
-              break;
-            }
-            const received = await sqsCall(sqsQueue, () =>
-              sqsQueue.sqs.send(
-                new ReceiveMessageCommand({
-                  QueueUrl: sqsQueue.queueUrl,
-                  MaxNumberOfMessages: 10,
-                  // Long polling asks every SQS server, so an empty answer means an empty queue.
-                  WaitTimeSeconds: sqsQueue.waitSeconds ?? 2,
-                  VisibilityTimeout: sqsQueue.visibilityTimeoutSeconds ?? VISIBILITY_TIMEOUT_SECONDS,
-                }),
-              ),
-            );
-            const messages = received.Messages ?? [];
-            if (messages.length === 0) break;
-            let fresh = 0;
-            for (const message of messages) {
-              const id = message.MessageId ?? message.ReceiptHandle ?? '';
-              if (!message.ReceiptHandle) continue;
-              if (held.has(id)) {
-                // Seen in this run already (its visibility ran out): keep the newest handle.
-                held.set(id, message.ReceiptHandle);
-                continue;
-              }
-              fresh++;
-              const done = await handle(message.Body ?? '', `message ${id}`);
-              if (done && !dryRun) {
-                await sqsCall(sqsQueue, () =>
-                  sqsQueue.sqs.send(
-                    new DeleteMessageCommand({
-                      QueueUrl: sqsQueue.queueUrl,
-                      ReceiptHandle: message.ReceiptHandle,
-                    }),
-                  ),
-                );
-                queue.deleted++;
-              } else held.set(id, message.ReceiptHandle);
-            }
-            if (fresh === 0) break;
-          }
-        } finally {
-          // Kept messages are visible again at once: the next run (or a person) sees them now.
-          for (const receipt of held.values()) {
-            try {
-              await sqsQueue.sqs.send(
-                new ChangeMessageVisibilityCommand({
-                  QueueUrl: sqsQueue.queueUrl,
-                  ReceiptHandle: receipt,
-                  VisibilityTimeout: 0,
-                }),
-              );
-            } catch {
-              // Best effort: the message comes back anyway when its visibility timeout ends.
-            }
-          }
-        }
-        if (dryRun) queue.kept = held.size;
-      }
+      const drained =
+        options.failureQueue.kind === 'file'
+          ? await drainFailureFile(options.failureQueue.path, dryRun, signal, handle)
+          : await drainFailureQueue(options.failureQueue, dryRun, signal, handle);
+      queue.deleted = drained.deleted;
+      queue.kept = drained.kept;
+      if (drained.interrupted) interrupted = true;
     }
   } finally {
     if (timer) clearInterval(timer);
@@ -772,6 +694,112 @@ async function claimFailureFile(
     }
   }
   return { lines, release };
+}
+
+type HandleMessage = (body: string, label: string) => Promise<boolean>;
+interface Drained {
+  /** Messages (lines) removed because their range is back on the stream, and kept. */
+  deleted: number;
+  kept: number;
+  interrupted: boolean;
+}
+
+/**
+ * The local on-failure file as a queue: each line is handed to `handle`; the lines it re-drove in full
+ * are removed (none in a dry run), every other one stays, whatever happens (an error, Ctrl-C).
+ */
+async function drainFailureFile(
+  path: string,
+  dryRun: boolean,
+  signal: AbortSignal | undefined,
+  handle: HandleMessage,
+): Promise<Drained> {
+  const claimed = await claimFailureFile(path, dryRun);
+  const done = new Set<number>();
+  let interrupted = false;
+  try {
+    for (const [i, line] of claimed.lines.entries()) {
+      if (signal?.aborted) {
+        interrupted = true;
+        break;
+      }
+      if ((await handle(line, `${path}:${i + 1}`)) && !dryRun) done.add(i);
+    }
+  } finally {
+    await claimed.release(claimed.lines.filter((_, i) => !done.has(i)));
+  }
+  return { deleted: done.size, kept: claimed.lines.length - done.size, interrupted };
+}
+
+/**
+ * The SQS failure queue: messages are received (invisible to others meanwhile) until the queue is empty,
+ * each handed to `handle`; one re-driven in full is deleted (none in a dry run), every other one is made
+ * visible again at the end, so the next run or a person sees it at once.
+ */
+async function drainFailureQueue(
+  queue: Extract<FailureQueueLocation, { kind: 'sqs' }>,
+  dryRun: boolean,
+  signal: AbortSignal | undefined,
+  handle: HandleMessage,
+): Promise<Drained> {
+  const held = new Map<string, string>();
+  let deleted = 0;
+  let interrupted = false;
+  try {
+    for (;;) {
+      if (signal?.aborted) {
+        interrupted = true;
+        break;
+      }
+      const received = await sqsCall(queue, () =>
+        queue.sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: queue.queueUrl,
+            MaxNumberOfMessages: 10,
+            // Long polling asks every SQS server, so an empty answer means an empty queue.
+            WaitTimeSeconds: queue.waitSeconds ?? 2,
+            VisibilityTimeout: queue.visibilityTimeoutSeconds ?? VISIBILITY_TIMEOUT_SECONDS,
+          }),
+        ),
+      );
+      const messages = received.Messages ?? [];
+      if (messages.length === 0) break;
+      let fresh = 0;
+      for (const message of messages) {
+        const receipt = message.ReceiptHandle;
+        if (!receipt) continue;
+        const id = message.MessageId ?? receipt;
+        if (held.has(id)) {
+          // Seen in this run already (its visibility ran out): keep the newest handle.
+          held.set(id, receipt);
+          continue;
+        }
+        fresh++;
+        if ((await handle(message.Body ?? '', `message ${id}`)) && !dryRun) {
+          await sqsCall(queue, () =>
+            queue.sqs.send(new DeleteMessageCommand({ QueueUrl: queue.queueUrl, ReceiptHandle: receipt })),
+          );
+          deleted++;
+        } else held.set(id, receipt);
+      }
+      if (fresh === 0) break;
+    }
+  } finally {
+    for (const receipt of held.values()) {
+      try {
+        await queue.sqs.send(
+          new ChangeMessageVisibilityCommand({
+            QueueUrl: queue.queueUrl,
+            ReceiptHandle: receipt,
+            VisibilityTimeout: 0,
+          }),
+        );
+      } catch {
+        // Best effort: the message comes back anyway when its visibility timeout ends.
+      }
+    }
+  }
+  return { deleted, kept: held.size, interrupted };
 }
 
 async function streamRetentionHours(kinesis: KinesisClient, streamName: string): Promise<number> {
