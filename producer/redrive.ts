@@ -41,6 +41,8 @@ import type { Command } from 'commander';
 import { createKinesisClient, createS3Client, createSqsClient } from '../adapters/clients.ts';
 import type { Colours } from '../cli/colours.ts';
 import { type CommandContext, type CommandSpec, clientOptions } from '../cli/command.ts';
+import { resolveSettings } from '../cli/config.ts';
+import { stackFiles } from '../cli/local-lifecycle.ts';
 import { DEAD_LETTER_PREFIX } from '../consumers/dead-letter.ts';
 import type { EventRecord } from '../core/event.ts';
 import {
@@ -77,8 +79,6 @@ export { RedriveError } from './redrive-sources.ts';
 export const REDRIVEN_CONSUMER = 'window-aggregator';
 /** The aggregator's dead letters: under this prefix in the raw bucket, or this folder of a local work dir. */
 export const AGGREGATOR_DEAD_LETTERS = `${DEAD_LETTER_PREFIX}${REDRIVEN_CONSUMER}/`;
-/** The local runner's on-failure file in a local work dir (local/pipeline.ts). */
-export const LOCAL_FAILURE_FILE = `${REDRIVEN_CONSUMER}.on-failure.jsonl`;
 /** While a run re-drives the local on-failure file, its lines are here; a crashed run's are taken up next time. */
 const CLAIM_SUFFIX = '.redriving';
 /** How long a received message stays invisible to others while this run works on it. */
@@ -900,6 +900,9 @@ export interface RedriveOptions {
   /** true: the default queue (AWS) or file (--local); a string: a queue URL or a file. */
   failureQueue?: boolean | string;
   workDir?: string;
+  /** Global flags: where the config and the local stack's state file are. */
+  config?: string;
+  local?: boolean;
   stream?: string;
   partitionKey?: string;
   failedOut?: string;
@@ -907,8 +910,6 @@ export interface RedriveOptions {
   aggregate?: boolean;
   maxRetries?: string;
 }
-
-export const DEFAULT_LOCAL_WORK_DIR = join('.clickstream', 'local');
 
 export async function redrive(options: RedriveOptions, context: CommandContext): Promise<RedriveSummary> {
   const failedRecords = options.failedRecords ?? [];
@@ -926,7 +927,8 @@ export async function redrive(options: RedriveOptions, context: CommandContext):
     throw new RedriveError(`--max-retries must be an integer ≥ 0, got ${options.maxRetries}`);
   const target = await context.target();
   const local = target.mode === 'local';
-  const workDir = options.workDir ?? DEFAULT_LOCAL_WORK_DIR;
+  // `local up` keeps its work dir beside its state file (.clickstream/local-stack/ by default).
+  const workDir = options.workDir ?? stackFiles(resolveSettings(options, process.env).stateFile).workDir;
   if (options.workDir && !local)
     context.warn('--work-dir applies to the local stack only (add --local); AWS reads S3 and SQS');
   const streamName = options.stream ?? target.names.eventsStream;
@@ -939,29 +941,26 @@ export async function redrive(options: RedriveOptions, context: CommandContext):
   let deadLetterBucket: { bucket: string; prefix: string } | undefined;
   if (options.deadLetters !== undefined) {
     const given = typeof options.deadLetters === 'string' ? options.deadLetters : undefined;
-    if (given?.startsWith('s3://') || (!given && !local)) {
+    if (given === undefined || given.startsWith('s3://')) {
+      // The aggregator writes them to the raw bucket, in AWS and on the local stack alike.
       const url = given ?? `s3://${target.names.rawBucket}/${AGGREGATOR_DEAD_LETTERS}`;
       const match = /^s3:\/\/([^/]+)\/(.*)$/.exec(url);
-      if (!match || local) {
+      if (!match) {
         throw new RedriveError(
-          local
-            ? '--dead-letters s3://… needs AWS (drop --local)'
-            : `--dead-letters ${url} is not s3://bucket/prefix/`,
-          local
-            ? 'locally the dead letters are files: --dead-letters DIR, or the default under --work-dir'
-            : `e.g. s3://<raw bucket>/${AGGREGATOR_DEAD_LETTERS} (the default), or a directory of dead-letter files`,
+          `--dead-letters ${url} is not s3://bucket/prefix/`,
+          `e.g. s3://<raw bucket>/${AGGREGATOR_DEAD_LETTERS} (the default), or a directory of dead-letter files`,
         );
       }
       deadLetterBucket = { bucket: match[1] as string, prefix: match[2] as string };
     } else {
-      // A directory in either mode: locally the stack's, or a copy of the S3 prefix you corrected.
-      if (given !== undefined && !existsSync(given)) {
+      // A directory of dead-letter files: e.g. a copy of the S3 prefix whose records you corrected.
+      if (!existsSync(given)) {
         throw new RedriveError(
           `--dead-letters ${given}: no such directory`,
           `pass s3://bucket/prefix/ or a directory of dead-letter .jsonl files (e.g. a copy of s3://<raw bucket>/${AGGREGATOR_DEAD_LETTERS})`,
         );
       }
-      deadLetters = { kind: 'directory', path: given ?? join(workDir, AGGREGATOR_DEAD_LETTERS) };
+      deadLetters = { kind: 'directory', path: given };
     }
   }
   let failureQueue: FailureQueueLocation | undefined;
@@ -974,7 +973,11 @@ export async function redrive(options: RedriveOptions, context: CommandContext):
           'an SQS queue needs AWS (drop --local)',
           'locally the failure queue is a file',
         );
-      failureQueue = { kind: 'file', path: given ?? join(workDir, LOCAL_FAILURE_FILE) };
+      // The local runner writes each on-failure destination to `<work dir>/<queue name>.jsonl`.
+      failureQueue = {
+        kind: 'file',
+        path: given ?? join(workDir, `${target.names.aggregatorFailureQueue}.jsonl`),
+      };
     } else if (given && !given.startsWith('https://')) {
       throw new RedriveError(
         `--failure-queue ${given} is not a queue URL`,
@@ -1113,15 +1116,15 @@ export const redriveCommand: CommandSpec<RedriveOptions, RedriveSummary> = {
       )
       .option(
         '--dead-letters [location]',
-        `the aggregator's dead letters, s3://… or a directory (default: s3://<raw bucket>/${AGGREGATOR_DEAD_LETTERS}; with --local <work-dir>/${AGGREGATOR_DEAD_LETTERS}); left in place`,
+        `the aggregator's dead letters, s3://bucket/prefix/ or a directory of them (default: s3://<raw bucket>/${AGGREGATOR_DEAD_LETTERS}, the local stack's with --local); left in place`,
       )
       .option(
         '--failure-queue [url|file]',
-        `the aggregator's on-failure queue (default: names.aggregatorFailureQueue of the config; with --local <work-dir>/${LOCAL_FAILURE_FILE})`,
+        "the aggregator's on-failure queue (default: names.aggregatorFailureQueue of the config; with --local <work-dir>/<that name>.jsonl)",
       )
       .option(
         '--work-dir <dir>',
-        `the local stack's work dir, with --local (default ${DEFAULT_LOCAL_WORK_DIR}; the demo's: .clickstream/demo)`,
+        "the local stack's work dir, with --local (default: beside its state file, .clickstream/local-stack/)",
       )
       .option('--stream <name>', "Kinesis stream to send to (default: the stack's events stream)")
       .option(

@@ -7,24 +7,17 @@
  * - replay through a proxy that refuses every 3rd PutRecords entry, with no retries: those events land
  *   in the failed-records file;
  * - records the aggregator cannot parse (price sent as a string, and one that is no JSON at all) land in
- *   its dead letters; the string prices are then corrected in the dead-letter files, the other one is
- *   left as it is;
+ *   its dead letters in the local raw bucket; the string prices are then corrected there, the other
+ *   one is left as it is;
  * - records that make the aggregator fail until it is "fixed": their batches exhaust their retries and
  *   the local on-failure file gets their shard/sequence ranges; a range older than the stream's
  *   retention is added by hand.
  */
-import {
-  appendFileSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDynamoClient, createKinesisClient } from '../adapters/clients.ts';
 import { computeSourceTruth, scanAll } from '../analytics/verify.ts';
@@ -35,17 +28,17 @@ import { CSV_HEADER_LINE } from '../core/event.ts';
 import { DEFAULT_ALERT_RULES, evaluateRules } from '../core/rules.ts';
 import { createSyntheticGenerator } from '../core/synthetic.ts';
 import { type ChaosProxy, startKinesisChaosProxy } from '../local/kinesis-chaos-proxy.ts';
-import { LOCAL_PIPELINE_DEFAULTS, type LocalPipeline, startLocalPipeline } from '../local/pipeline.ts';
+import { type LocalPipeline, startLocalPipeline } from '../local/pipeline.ts';
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
 import type { RedriveSummary } from '../producer/redrive.ts';
 import { type ReplaySummary, replayToStream } from '../producer/replay.ts';
 import { alertKey, mailsPerAlert } from './alert-mail.ts';
 import { runMain } from './cli-support.ts';
+import { localConfig } from './local-config.ts';
 
 // Monotonic rules only: between the failures and the re-drive the totals are short, and a rule that
 // can hold on a part and not on the whole (views without a cart) would mail about the part.
 const RULES = DEFAULT_ALERT_RULES.filter((rule) => rule.metric !== 'views_without_cart_or_purchase');
-const WINDOW_SECONDS = LOCAL_PIPELINE_DEFAULTS.windowSeconds;
 /** Events sent malformed (price as a string), later corrected in the dead letters. */
 const FIXABLE_USER = '900000001';
 /** Events the aggregator fails on until it is fixed: their ranges go to the on-failure file. */
@@ -55,8 +48,7 @@ const dir = mkdtempSync(join(tmpdir(), 'redrive-local-'));
 const workDir = join(dir, 'work');
 const csvPath = join(dir, 'events.csv');
 const failedFile = join(dir, 'events.failed.jsonl');
-const failureFile = join(workDir, 'window-aggregator.on-failure.jsonl');
-const deadLetterDir = join(workDir, 'dead-letter', 'window-aggregator');
+const DEAD_LETTERS = 'dead-letter/window-aggregator/';
 
 const generator = createSyntheticGenerator({ events: 4_000, bots: 2, seed: 7, rate: 10 });
 writeFileSync(csvPath, [...generator.chunks()].join(''));
@@ -155,27 +147,20 @@ async function redriveCli(): Promise<(typeof runs)[number]> {
   };
 }
 
-beforeAll(async () => {
-  const truth = await computeSourceTruth({ source: csvPath, windowSeconds: WINDOW_SECONDS });
-  const extraTruth = await computeSourceTruth({ source: extraCsv, windowSeconds: WINDOW_SECONDS });
-  expected = new Map();
-  for (const [key, { contributions: _one, ...total }] of [...truth.windows, ...extraTruth.windows])
-    expected.set(key, total);
-  expectedAlerts = [...truth.windows.values(), ...extraTruth.windows.values()]
-    .flatMap((total) =>
-      evaluateRules(RULES, total).map((m) => `${total.user_id}|${total.window_start}|${m.rule.id}`),
-    )
-    .sort();
+/** The aggregator's on-failure file: the local runner names it after the template's queue. */
+let failureFile: string;
 
-  stack = await startLocalStack({
-    ports: 'ephemeral',
-    mail: 'sink',
-    shardCount: { events: 2, userActivity: 1 },
+beforeAll(async () => {
+  // Two events shards, no batching window, only monotonic rules: CDK context, as a user sets it.
+  const config = await localConfig({
+    eventsShards: '2',
+    maxBatchingWindowSeconds: '0',
+    alertRules: JSON.stringify(RULES),
   });
+  stack = await startLocalStack({ ports: 'ephemeral', mail: 'sink', config });
+  failureFile = join(workDir, `${stack.names.aggregatorFailureQueue}.jsonl`);
   pipeline = await startLocalPipeline(stack, {
     workDir,
-    rules: RULES,
-    maxBatchingWindowMs: 50,
     hooks: {
       aggregator: {
         beforeInvoke(_n, event) {
@@ -187,6 +172,18 @@ beforeAll(async () => {
       },
     },
   });
+  const windowSeconds = pipeline.windowSeconds;
+  const truth = await computeSourceTruth({ source: csvPath, windowSeconds });
+  const extraTruth = await computeSourceTruth({ source: extraCsv, windowSeconds });
+  expected = new Map();
+  for (const [key, { contributions: _one, ...total }] of [...truth.windows, ...extraTruth.windows])
+    expected.set(key, total);
+  expectedAlerts = [...truth.windows.values(), ...extraTruth.windows.values()]
+    .flatMap((total) =>
+      evaluateRules(RULES, total).map((m) => `${total.user_id}|${total.window_start}|${m.rule.id}`),
+    )
+    .sort();
+
   proxy = await startKinesisChaosProxy({ upstream: stack.endpoints.kinesis, failEveryNthEntry: 3 });
   const throughProxy = createKinesisClient({ endpoint: proxy.endpoint, maxAttempts: 1 });
   try {
@@ -216,8 +213,8 @@ beforeAll(async () => {
   );
   await pipeline.drain();
   before.totals = await totalsNow();
-  before.deadLetters = deadLetterFiles().flatMap((file) =>
-    readFileSync(file, 'utf8')
+  before.deadLetters = [...(await deadLetterObjects()).values()].flatMap((text) =>
+    text
       .trim()
       .split('\n')
       .map((line) => JSON.parse(line) as MalformedRecord),
@@ -230,19 +227,21 @@ beforeAll(async () => {
   // The fixes: the aggregator handles the poison user now, and the string prices are corrected in the
   // dead-letter files (the record that is no JSON stays as it is).
   poisoned = false;
-  for (const file of deadLetterFiles()) {
-    const lines = readFileSync(file, 'utf8').trim().split('\n');
-    const fixed = lines.map((line) => {
-      const letter = JSON.parse(line) as MalformedRecord;
-      const text = Buffer.from(letter.data, 'base64').toString('utf8');
-      if (!text.startsWith('{')) return line;
-      const event = JSON.parse(text);
-      return JSON.stringify({
-        ...letter,
-        data: Buffer.from(JSON.stringify({ ...event, price: Number(event.price) })).toString('base64'),
+  for (const [key, text] of await deadLetterObjects()) {
+    const fixed = text
+      .trim()
+      .split('\n')
+      .map((line) => {
+        const letter = JSON.parse(line) as MalformedRecord;
+        const data = Buffer.from(letter.data, 'base64').toString('utf8');
+        if (!data.startsWith('{')) return line;
+        const event = JSON.parse(data);
+        const corrected = JSON.stringify({ ...event, price: Number(event.price) });
+        return JSON.stringify({ ...letter, data: Buffer.from(corrected).toString('base64') });
       });
-    });
-    writeFileSync(file, `${fixed.join('\n')}\n`);
+    await stack.s3.send(
+      new PutObjectCommand({ Bucket: stack.names.rawBucket, Key: key, Body: `${fixed.join('\n')}\n` }),
+    );
   }
   // A batch parked three days ago: past the local stream's 24 h retention.
   const streamArn = JSON.parse(readFileSync(failureFile, 'utf8').split('\n')[0] as string).KinesisBatchInfo
@@ -289,11 +288,18 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function deadLetterFiles(): string[] {
-  if (!existsSync(deadLetterDir)) return [];
-  return readdirSync(deadLetterDir, { recursive: true, withFileTypes: true })
-    .filter((entry) => entry.isFile() && entry.name.endsWith('.jsonl'))
-    .map((entry) => join(entry.parentPath, entry.name));
+/** The aggregator's dead-letter objects in the local raw bucket, by key. */
+async function deadLetterObjects(): Promise<Map<string, string>> {
+  const listed = await stack.s3.send(
+    new ListObjectsV2Command({ Bucket: stack.names.rawBucket, Prefix: DEAD_LETTERS }),
+  );
+  const objects = new Map<string, string>();
+  for (const { Key } of listed.Contents ?? []) {
+    if (!Key) continue;
+    const got = await stack.s3.send(new GetObjectCommand({ Bucket: stack.names.rawBucket, Key }));
+    objects.set(Key, (await got.Body?.transformToString('utf8')) ?? '');
+  }
+  return objects;
 }
 
 describe('redrive after a run with injected failures, on the embedded stack', () => {
@@ -371,12 +377,12 @@ describe('redrive after a run with injected failures, on the embedded stack', ()
     expect([...mailsPerAlert(stack.mailbox?.messages ?? [])].filter(([, count]) => count !== 1)).toEqual([]);
   });
 
-  it('keeps what it could not re-drive: the range past retention in the on-failure file, the dead letters in place', () => {
+  it('keeps what it could not re-drive: the range past retention in the on-failure file, the dead letters in place', async () => {
     const left = readFileSync(failureFile, 'utf8').trim().split('\n');
     expect(left).toHaveLength(1);
     expect(JSON.parse(left[0] as string).KinesisBatchInfo.startSequenceNumber).toBe('1');
     expect(existsSync(`${failureFile}.redriving`)).toBe(false);
-    expect(deadLetterFiles().length).toBeGreaterThan(0);
+    expect((await deadLetterObjects()).size).toBeGreaterThan(0);
     expect(existsSync(failedFile)).toBe(true);
   });
 
