@@ -257,6 +257,7 @@ function authorize(
       'aws:CalledVia': access.via ? [`${access.via}.amazonaws.com`] : undefined,
       'kms:ViaService': access.via ? `${access.via}.${env.region}.amazonaws.com` : undefined,
       'kms:CallerAccount': env.account,
+      ...access.context,
     },
   };
   const governing = resourcePolicies.filter((p) => p.covers(access.resource));
