@@ -334,10 +334,14 @@ export function startChaosSchedule(
       }
     })();
   }
+  // A failed injection ends the schedule and is said at once, not left to surface when it is stopped.
+  loop = loop.catch((error: unknown) => {
+    log(`chaos: schedule stopped: ${error instanceof Error ? error.message : String(error)}`);
+  });
   return async () => {
     stopped = true;
     abort.abort();
-    await loop.catch(() => undefined);
+    await loop;
   };
 }
 

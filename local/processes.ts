@@ -224,10 +224,25 @@ export async function spawnTethered(
 async function execed(pid: number, binary: string): Promise<ProcessIdentity | undefined> {
   for (let waited = 0; waited < 5_000; waited += 10) {
     const identity = identify(pid);
-    if (!identity || identity.command.startsWith(binary)) return identity;
+    if (identity?.command.startsWith(binary)) return identity;
+    // In the middle of execve the new image has no arguments yet, so its command line reads empty and
+    // `identify` says undefined although the process lives on: only a process that is gone ends the wait.
+    if (!identity && !exists(pid)) return undefined;
     await sleep(10);
   }
   return identify(pid);
+}
+
+/** True while `pid` is a process that has not exited (a zombie has). */
+function exists(pid: number): boolean {
+  if (!HAS_PROC) return identify(pid) !== undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
 }
 
 function sleep(ms: number): Promise<void> {
