@@ -6,8 +6,9 @@
  * window therefore fails the condition instead of counting twice, and ConditionalCheckFailed means
  * "already merged", which is success.
  */
-import { BatchGetCommand, type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { UserWindowPartial, UserWindowTotal } from '../core/aggregate.ts';
+import type { WindowActivity } from '../core/horizon.ts';
 import { ConsumerError, isAwsError } from './errors.ts';
 import { TTL_ATTRIBUTE, USER_ACTIVITY_KEY } from './tables.ts';
 
@@ -162,50 +163,48 @@ export function itemToTotal(item: Record<string, unknown>): UserWindowTotal {
   };
 }
 
-/** BatchGetItem takes at most 100 keys per call. */
-const BATCH_GET_MAX_KEYS = 100;
-const UNPROCESSED_RETRIES = 8;
+/** A stored item with its session and product id sets: a horizon's distinct counts are unions of them. */
+export function itemToActivity(item: Record<string, unknown>): WindowActivity {
+  const ids = (name: string): ReadonlySet<string> => {
+    const value = item[name];
+    return value instanceof Set ? (value as Set<string>) : new Set();
+  };
+  return { total: itemToTotal(item), sessions: ids('sessions'), products: ids('products') };
+}
 
 /**
- * The merged totals of many (user, window)s in BatchGetItem calls of 100 keys, consistent reads. One
- * call instead of one GetItem per group: the alerter reads a total for every group of a batch, and the
- * per-call cost is what bounds it. Keys DynamoDB leaves unprocessed (throttling) are asked for again
- * with backoff; a key without an item is absent from the map.
+ * One user's merged windows whose start lies in [fromStart, toStart] (ISO-8601 UTC strings, which sort
+ * like the instants they name), ascending. One Query instead of a BatchGetItem of every window start in
+ * the range: it returns only the windows the user was active in, and DynamoDB charges a Query by the
+ * total size of what it returns (rounded up to 4 KB once) where BatchGetItem charges each key at least
+ * 4 KB, found or not:
+ * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html
  */
-export async function readUserWindowTotals(
+export async function readUserWindows(
   dynamo: DynamoDBDocumentClient,
   tableName: string,
-  keys: ReadonlyArray<{ user_id: string; window_start: string }>,
-): Promise<Map<string, UserWindowTotal>> {
-  const totals = new Map<string, UserWindowTotal>();
-  for (let start = 0; start < keys.length; start += BATCH_GET_MAX_KEYS) {
-    let pending: Array<Record<string, unknown>> = keys
-      .slice(start, start + BATCH_GET_MAX_KEYS)
-      .map((key) => ({
-        [USER_ACTIVITY_KEY.partition]: key.user_id,
-        [USER_ACTIVITY_KEY.sort]: key.window_start,
-      }));
-    for (let attempt = 0; pending.length > 0; attempt++) {
-      if (attempt > UNPROCESSED_RETRIES) {
-        throw new ConsumerError(
-          `${pending.length} user-activity totals stayed unprocessed after ${UNPROCESSED_RETRIES} retries`,
-        );
-      }
-      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.random() * 25 * 2 ** attempt));
-      const result = await dynamo.send(
-        new BatchGetCommand({
-          // Consistent: the aggregator merged before it put the partial on stream 2; this read sees it.
-          RequestItems: { [tableName]: { Keys: pending, ConsistentRead: true } },
-        }),
-      );
-      for (const item of result.Responses?.[tableName] ?? []) {
-        const total = itemToTotal(item);
-        totals.set(userWindowKey(total.user_id, total.window_start), total);
-      }
-      pending = (result.UnprocessedKeys?.[tableName]?.Keys ?? []) as Array<Record<string, unknown>>;
-    }
-  }
-  return totals;
+  userId: string,
+  fromStart: string,
+  toStart: string,
+): Promise<WindowActivity[]> {
+  const windows: WindowActivity[] = [];
+  let ExclusiveStartKey: Record<string, unknown> | undefined;
+  do {
+    const page = await dynamo.send(
+      new QueryCommand({
+        TableName: tableName,
+        KeyConditionExpression: '#user = :user AND #start BETWEEN :from AND :to',
+        ExpressionAttributeNames: { '#user': USER_ACTIVITY_KEY.partition, '#start': USER_ACTIVITY_KEY.sort },
+        ExpressionAttributeValues: { ':user': userId, ':from': fromStart, ':to': toStart },
+        // Consistent: the aggregator merged before it put the partial on stream 2; this read sees it.
+        ConsistentRead: true,
+        ExclusiveStartKey,
+      }),
+    );
+    for (const item of page.Items ?? []) windows.push(itemToActivity(item));
+    ExclusiveStartKey = page.LastEvaluatedKey;
+  } while (ExclusiveStartKey);
+  return windows;
 }
 
 export function userWindowKey(userId: string, windowStart: string): string {

@@ -160,8 +160,8 @@ export class PipelineStack extends Stack {
       actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem'],
     });
     alerter.addEnvironment(LAMBDA_ENV.alertDedupeTable, this.alerterToAlertDedupe.table.tableName);
-    // Rules fire on the merged total, which only the user-activity table holds.
-    this.aggregatorToUserActivity.table.grant(alerter, 'dynamodb:GetItem');
+    // Rules fire on merged totals over horizons: one Query of the user's windows around the changed ones.
+    this.aggregatorToUserActivity.table.grant(alerter, 'dynamodb:Query');
     // grantPublish would add kms:GenerateDataKey*; publishing to an encrypted topic needs exactly these two.
     this.alertTopic.topic.grants.actions(alerter, ['sns:Publish'], {
       keyActions: ['kms:GenerateDataKey', 'kms:Decrypt'],

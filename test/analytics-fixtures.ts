@@ -7,14 +7,10 @@ import { join } from 'node:path';
 import type { UserWindowPartial } from '../core/aggregate.ts';
 import { type ClickEvent, CSV_HEADER_LINE, parseRow } from '../core/event.ts';
 
-export const KAGGLE_SAMPLE = join(
-  import.meta.dirname,
-  '..',
-  '..',
-  'shared',
-  'data',
-  'kaggle-2019-oct-nov-heads.csv',
-);
+/** Beside the repository; CLICKSTREAM_KAGGLE_SAMPLE names it for a checkout that lives elsewhere. */
+export const KAGGLE_SAMPLE =
+  process.env.CLICKSTREAM_KAGGLE_SAMPLE ??
+  join(import.meta.dirname, '..', '..', 'shared', 'data', 'kaggle-2019-oct-nov-heads.csv');
 
 /** The source rows as raw CSV fields (the Kaggle files hold no quoted fields). */
 export interface Source {

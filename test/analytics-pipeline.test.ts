@@ -10,8 +10,10 @@ import { type LocalEngine, openLocalEngine, runNamedQuery } from '../analytics/l
 import { loadNamedQueries } from '../analytics/named-queries.ts';
 import type { UserWindowPartial } from '../core/aggregate.ts';
 import type { ClickEvent } from '../core/event.ts';
-import { DEFAULT_ALERT_RULES, evaluateRules } from '../core/rules.ts';
+import { activityByUser } from '../core/horizon.ts';
+import { DEFAULT_ALERT_RULES, evaluateUserWindows } from '../core/rules.ts';
 import { RAW_EVENTS_PREFIX } from '../core/tables.ts';
+import { mergePartials } from '../core/window.ts';
 import { startLocalFirehose } from '../local/firehose.ts';
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
 import {
@@ -32,7 +34,8 @@ const botA = [
   partial('900000001', WINDOW, 'shardId-000000000000', botEvents('900000001', WINDOW, 35, 'view', ['a1'])),
   partial('900000001', WINDOW, 'shardId-000000000001', botEvents('900000001', WINDOW, 35, 'cart', ['a1'])),
 ];
-// 20 + 20 events, one partial redelivered twice: 40 once deduplicated, 80 (a false alert) if not.
+// 20 + 20 carts, one partial redelivered twice: 40 once deduplicated (a 10-minute cart alert), 80 if
+// not (and then the one-minute events rule would fire too).
 const botB = [
   partial('900000002', WINDOW, 'shardId-000000000000', botEvents('900000002', WINDOW, 20, 'cart', ['b1'])),
   partial('900000002', WINDOW, 'shardId-000000000001', botEvents('900000002', WINDOW, 20, 'cart', ['b1'])),
@@ -299,50 +302,39 @@ describe(`named queries over the lake (${source.label}, ${source.rows.length} ro
     }
   });
 
-  it('bot_suspects: exactly the windows the alert rules flag on merged, deduplicated partials', async () => {
-    const merged = new Map<string, UserWindowPartial[]>();
-    for (const p of uniquePartials) {
-      const key = `${p.user_id}|${p.window_start}`;
-      merged.set(key, [...(merged.get(key) ?? []), p]);
+  it('bot_suspects: exactly the (window, horizon)s the alert rules flag on merged, deduplicated partials', async () => {
+    const flagged: string[] = [];
+    for (const windows of activityByUser(mergePartials(uniquePartials).values()).values()) {
+      const starts = new Set(windows.map((w) => w.total.window_start));
+      for (const match of evaluateUserWindows(DEFAULT_ALERT_RULES, windows, starts)) {
+        const { user_id, window_start, horizon_minutes } = match.total;
+        flagged.push(
+          `${user_id} ${window_start.slice(0, 10)} ${window_start.slice(11, 19)}.000 ${horizon_minutes}`,
+        );
+      }
     }
-    const flagged = [...merged.values()]
-      .map((parts) => {
-        const sum = (f: (p: UserWindowPartial) => number) => parts.reduce((s, p) => s + f(p), 0);
-        const first = parts[0] as UserWindowPartial;
-        return {
-          user_id: first.user_id,
-          window_start: `${first.window_start.slice(0, 10)} ${first.window_start.slice(11, 19)}.000`,
-          total: {
-            user_id: first.user_id,
-            window_start: first.window_start,
-            window_seconds: 60,
-            view_count: sum((p) => p.view_count),
-            cart_count: sum((p) => p.cart_count),
-            remove_from_cart_count: sum((p) => p.remove_from_cart_count),
-            purchase_count: sum((p) => p.purchase_count),
-            total_count: sum((p) => p.total_count),
-            distinct_sessions: new Set(parts.flatMap((p) => p.sessions)).size,
-            distinct_products: new Set(parts.flatMap((p) => p.products)).size,
-            revenue: sum((p) => p.revenue),
-            first_event_time: first.first_event_time,
-            last_event_time: first.last_event_time,
-            contributions: parts.length,
-          },
-        };
-      })
-      .filter((w) => evaluateRules(DEFAULT_ALERT_RULES, w.total).length > 0)
-      .map((w) => `${w.user_id} ${w.window_start}`)
-      .sort();
-    expect(flagged).toEqual(['900000001 2019-10-01 01:00:00.000', '900000004 2019-10-01 01:00:00.000']);
+    // A: 70 events in a minute, and 35 carts without a purchase. B: 40 carts without a purchase once
+    // its redelivered partial is dropped. D: 6 sessions in a minute. C: 5 sessions, under the rule.
+    expect([...new Set(flagged)].sort()).toEqual([
+      '900000001 2019-10-01 01:00:00.000 1',
+      '900000001 2019-10-01 01:00:00.000 10',
+      '900000002 2019-10-01 01:00:00.000 10',
+      '900000004 2019-10-01 01:00:00.000 1',
+    ]);
     const result = await runNamedQuery(engine, 'bot_suspects');
-    expect(result.rows.map((r) => `${r.user_id} ${r.window_start}`).sort()).toEqual(flagged);
+    expect(result.rows.map((r) => `${r.user_id} ${r.window_start} ${r.horizon_minutes}`).sort()).toEqual(
+      [...new Set(flagged)].sort(),
+    );
     expect(result.rows[0]).toMatchObject({
       user_id: '900000001',
+      horizon_minutes: 1,
+      windows: 1,
       events: 70,
       views: 35,
       carts: 35,
       sessions: 1,
     });
+    expect(result.rows.find((r) => r.user_id === '900000002')).toMatchObject({ events: 40, carts: 40 });
   });
 
   it('user_activity_for_user: one user, windows merged, the parameter bound (not spliced)', async () => {

@@ -1,7 +1,13 @@
 /**
- * The bot alerter's record processor: for each (user, window) seen on the user-activity stream, read
- * the merged total (never one shard's partial), evaluate the rules, and send each broken rule's alert
- * once.
+ * The bot alerter's record processor: for each user seen on the user-activity stream, read the user's
+ * merged windows around the changed ones (never one shard's partial), evaluate the rules over their
+ * horizons, and send each broken rule's alert once.
+ *
+ * A partial for window W changes every horizon that holds W: those evaluated at W and at the user's
+ * windows up to one horizon after it (core/horizon.ts). So the alerter reads the user's windows from one
+ * longest horizon before the earliest changed window to one after the latest, and evaluates each
+ * affected window. Whichever partial of a horizon arrives last, its evaluation sees all of them: the
+ * aggregator merged each one before putting it on the stream, and the read is consistent.
  *
  * Exactly one email per (user, window, rule), as far as SNS allows. A standard topic (email needs one)
  * has no deduplication, so the alert-dedupe item is a claim with a state machine:
@@ -27,9 +33,10 @@ import {
   PutCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { UserWindowPartial, UserWindowTotal } from '../../core/aggregate.ts';
+import type { UserWindowPartial } from '../../core/aggregate.ts';
 import { type AlertContext, buildAlertMessage } from '../../core/alert-message.ts';
-import { type AlertRule, evaluateRules, type RuleMatch } from '../../core/rules.ts';
+import { toIsoSeconds } from '../../core/event.ts';
+import { type AlertRule, evaluateUserWindows, type HorizonMatch, ruleHorizons } from '../../core/rules.ts';
 import { forEachLimited } from '../concurrency.ts';
 import { ConsumerError, isAwsError } from '../errors.ts';
 import type {
@@ -41,7 +48,7 @@ import { recordText } from '../kinesis-event.ts';
 import { type Logger, silentLogger } from '../logger.ts';
 import { emfCount, METRIC_NAMES } from '../metrics.ts';
 import { ALERT_DEDUPE_KEY, DEFAULT_TTL_DAYS, TTL_ATTRIBUTE } from '../tables.ts';
-import { readUserWindowTotals, userWindowKey } from '../user-activity-item.ts';
+import { readUserWindows } from '../user-activity-item.ts';
 
 export const ALERTER_NAME = 'bot-alerter';
 /** Longer than the alerter's Lambda timeout, so a live invocation never loses its claim. */
@@ -56,7 +63,7 @@ export interface AlerterConfig extends AlertContext {
   rules: readonly AlertRule[];
   ttlDays?: number;
   claimLeaseMs?: number;
-  /** (user, window) groups evaluated in parallel. */
+  /** Users evaluated in parallel. */
   concurrency?: number;
   logger?: Logger;
   now?: () => number;
@@ -112,12 +119,8 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
     failedRecords: 0,
   };
 
-  async function claim(
-    id: string,
-    match: RuleMatch,
-    total: UserWindowTotal,
-    token: string,
-  ): Promise<boolean> {
+  async function claim(id: string, match: HorizonMatch, token: string): Promise<boolean> {
+    const total = match.total;
     const at = now();
     try {
       await config.dynamo.send(
@@ -131,6 +134,7 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
             user_id: total.user_id,
             window_start: total.window_start,
             rule_id: match.rule.id,
+            horizon_minutes: total.horizon_minutes,
             severity: match.rule.severity,
             value: match.value,
             [TTL_ATTRIBUTE]: Math.floor(at / 1000) + ttlSeconds,
@@ -167,13 +171,14 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
     return result.Item?.status === 'sent' ? 'sent' : 'sending';
   }
 
-  async function deliver(match: RuleMatch, total: UserWindowTotal): Promise<AlertOutcome> {
+  async function deliver(match: HorizonMatch): Promise<AlertOutcome> {
+    const total = match.total;
     const id = alertId(total.user_id, total.window_start, match.rule.id);
     const token = randomUUID();
-    if (!(await claim(id, match, total, token))) {
+    if (!(await claim(id, match, token))) {
       return (await claimHolder(id)) === 'sent' ? 'already-sent' : 'claimed-elsewhere';
     }
-    const message = buildAlertMessage(match, total, config);
+    const message = buildAlertMessage(match, config);
     let messageId: string | undefined;
     try {
       const published = await config.sns.send(
@@ -234,21 +239,17 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
   }
 
   /** `invocation` counts this invocation's alerts (the handler may run for several shards at once). */
-  async function evaluateGroup(
-    key: PartialKey,
-    total: UserWindowTotal | undefined,
-    invocation: { sent: number },
-  ): Promise<void> {
-    totals.evaluated++;
-    if (!total) {
+  async function evaluateUser(group: UserGroup, invocation: { sent: number }): Promise<void> {
+    totals.evaluated += group.changed.size;
+    const { matches, missing } = await evaluateStoredUser(config, group.userId, group.changed);
+    for (const start of missing) {
       // The aggregator merges before it puts the partial, so only TTL expiry gets here.
       totals.missingTotals++;
-      logger.warn('no merged total for partial (expired?)', { ...key });
-      return;
+      logger.warn('no merged total for partial (expired?)', { user_id: group.userId, window_start: start });
     }
     let pendingElsewhere = 0;
-    for (const match of evaluateRules(config.rules, total)) {
-      const outcome = await deliver(match, total);
+    for (const match of matches) {
+      const outcome = await deliver(match);
       if (outcome === 'sent') {
         totals.sent++;
         invocation.sent++;
@@ -256,16 +257,14 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
       else pendingElsewhere++;
     }
     if (pendingElsewhere > 0) {
-      throw new ConsumerError(
-        `${pendingElsewhere} alerts for ${key.user_id} ${key.window_start} are claimed by a live attempt`,
-      );
+      throw new ConsumerError(`${pendingElsewhere} alerts for ${group.userId} are claimed by a live attempt`);
     }
   }
 
   return {
     summary: () => ({ ...totals }),
     async process(event) {
-      const groups = new Map<string, { key: PartialKey; sequenceNumbers: string[] }>();
+      const groups = new Map<string, UserGroup>();
       for (const record of event.Records) {
         const key = readPartialKey(record);
         if (!key) {
@@ -277,31 +276,22 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
           });
           continue;
         }
-        const id = userWindowKey(key.user_id, key.window_start);
-        const group = groups.get(id) ?? { key, sequenceNumbers: [] };
+        let group = groups.get(key.user_id);
+        if (!group) {
+          group = { userId: key.user_id, changed: new Set(), sequenceNumbers: [] };
+          groups.set(key.user_id, group);
+        }
+        group.changed.add(key.window_start);
         group.sequenceNumbers.push(record.kinesis.sequenceNumber);
-        groups.set(id, group);
       }
       const failures: KinesisStreamBatchItemFailure[] = [];
       const invocation = { sent: 0 };
-      let merged: Map<string, UserWindowTotal>;
-      try {
-        merged = await readUserWindowTotals(
-          config.dynamo,
-          config.userActivityTable,
-          [...groups.values()].map((g) => g.key),
-        );
-      } catch (error) {
-        // Without the totals nothing can be evaluated: the whole batch is retried.
-        logger.warn('reading merged totals failed; the batch will be retried', { error: String(error) });
-        throw error;
-      }
-      await forEachLimited([...groups.entries()], config.concurrency ?? 8, async ([id, group]) => {
+      await forEachLimited([...groups.values()], config.concurrency ?? 8, async (group) => {
         try {
-          await evaluateGroup(group.key, merged.get(id), invocation);
+          await evaluateUser(group, invocation);
         } catch (error) {
           logger.warn('alert evaluation failed; the records will be retried', {
-            ...group.key,
+            user_id: group.userId,
             error: String(error),
           });
           for (const sequenceNumber of group.sequenceNumbers)
@@ -314,5 +304,47 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
         logger.info('alerts sent', emfCount(METRIC_NAMES.alertsSent, invocation.sent, now()));
       return { batchItemFailures: failures };
     },
+  };
+}
+
+/**
+ * The stream path's verdict on one user: the user's merged windows read around the changed ones, and
+ * every rule broken at a window whose horizon holds a change. `missing` are changed windows with no
+ * stored total.
+ */
+export async function evaluateStoredUser(
+  config: Pick<AlerterConfig, 'dynamo' | 'userActivityTable' | 'rules'>,
+  userId: string,
+  changed: ReadonlySet<string>,
+): Promise<{ matches: HorizonMatch[]; missing: string[] }> {
+  const { readFrom, readTo } = readRange(changed, Math.max(...ruleHorizons(config.rules)));
+  const windows = await readUserWindows(config.dynamo, config.userActivityTable, userId, readFrom, readTo);
+  const stored = new Set(windows.map((window) => window.total.window_start));
+  const present = new Set([...changed].filter((start) => stored.has(start)));
+  const missing = [...changed].filter((start) => !stored.has(start));
+  return { matches: evaluateUserWindows(config.rules, windows, present), missing };
+}
+
+/** One user's records in a batch and the windows they changed. */
+interface UserGroup {
+  userId: string;
+  changed: Set<string>;
+  sequenceNumbers: string[];
+}
+
+/**
+ * The window starts a change can matter to: one longest horizon before the earliest changed window
+ * (the horizons evaluated at it) to one after the latest (the horizons that hold it). Bounds need not
+ * be window starts: the Query compares ISO-8601 strings.
+ */
+export function readRange(
+  changed: ReadonlySet<string>,
+  horizonMinutes: number,
+): { readFrom: string; readTo: string } {
+  const starts = [...changed].map((start) => Date.parse(start));
+  const reach = horizonMinutes * 60_000 - 1000;
+  return {
+    readFrom: toIsoSeconds(Math.min(...starts) - reach),
+    readTo: toIsoSeconds(Math.max(...starts) + reach),
   };
 }
