@@ -38,7 +38,7 @@ function total(overrides: Partial<UserWindowTotal> = {}): UserWindowTotal {
 }
 
 describe('alert rules', () => {
-  it('default one-minute thresholds sit at or above every normal-user bound and below every bot kind level', () => {
+  it('default one-minute thresholds sit at or above every normal-user bound', () => {
     const normalOf: Partial<Record<string, number>> = {
       total_count: NORMAL_USER_BOUNDS.maxEvents,
       views_without_cart_or_purchase: NORMAL_USER_BOUNDS.maxViews,
@@ -48,17 +48,18 @@ describe('alert rules', () => {
     const perMinute = DEFAULT_ALERT_RULES.filter((rule) => rule.horizonMinutes === 1);
     expect(perMinute.length).toBe(4);
     for (const rule of perMinute) expect(rule.threshold).toBeGreaterThanOrEqual(normalOf[rule.metric]!);
-    const metricOf = {
-      total_count: 'total_count',
-      view_count: 'views_without_cart_or_purchase',
-      distinct_sessions: 'distinct_sessions',
-      purchase_count: 'purchase_count',
-    } as const;
-    for (const bot of BOT_KINDS) {
-      const rule = perMinute.find((r) => r.metric === metricOf[bot.signal]);
-      expect(rule, bot.kind).toBeDefined();
-      expect(bot.level, bot.kind).toBeGreaterThan(rule!.threshold);
+  });
+
+  it('have a default rule below the level of every bot kind, over the horizon that shows the kind', () => {
+    for (const kind of BOT_KINDS) {
+      const rule = DEFAULT_ALERT_RULES.find(
+        (r) => r.metric === kind.signal && r.horizonMinutes === kind.horizonMinutes,
+      );
+      expect(rule, kind.kind).toBeDefined();
+      expect(kind.level, kind.kind).toBeGreaterThan(rule!.threshold);
     }
+    // At least four kinds pace themselves below every one-minute rule.
+    expect(BOT_KINDS.filter((kind) => kind.paced).length).toBeGreaterThanOrEqual(4);
   });
 
   it('fires strictly above the threshold, on the merged total', () => {
@@ -246,8 +247,8 @@ describe('rules over horizons', () => {
     expect(flagged).toEqual(new Map());
   });
 
-  it('flag every generated bot and no generated normal user', () => {
-    const generator = createSyntheticGenerator({ events: 60_000, seed: 5 });
+  it('flag every generated bot and no normal user or heavy shopper; paced bots only over horizons', () => {
+    const generator = createSyntheticGenerator({ events: 60_000, seed: 5, bots: 16 });
     const events: ClickEvent[] = [];
     for (const chunk of generator.chunks()) {
       for (const line of chunk.split('\n')) {
@@ -257,8 +258,17 @@ describe('rules over horizons', () => {
     }
     const flagged = flaggedUsers(events);
     const bots = new Set(generator.truth.bots.map((bot) => bot.user_id));
+    expect(generator.truth.heavyShoppers.length).toBe(6);
     expect([...flagged.keys()].filter((user) => !bots.has(user))).toEqual([]);
     expect([...bots].filter((user) => !flagged.has(user))).toEqual([]);
+    const perMinute = new Set(DEFAULT_ALERT_RULES.filter((r) => r.horizonMinutes === 1).map((r) => r.id));
+    const paced = new Set<string>(BOT_KINDS.filter((kind) => kind.paced).map((kind) => kind.kind));
+    expect(new Set(generator.truth.bots.map((bot) => bot.kind)).size).toBe(BOT_KINDS.length);
+    for (const bot of generator.truth.bots) {
+      const oneMinute = [...(flagged.get(bot.user_id) ?? [])].filter((id) => perMinute.has(id));
+      if (paced.has(bot.kind)) expect(oneMinute, bot.kind).toEqual([]);
+      else expect(oneMinute.length, bot.kind).toBeGreaterThan(0);
+    }
   });
 });
 
