@@ -14,6 +14,8 @@ import {
   horizonTotalsAt,
   type WindowActivity,
 } from './horizon.ts';
+import { DEFAULT_INCIDENT_SETTINGS, type IncidentSettings, incidentSettingsSchema } from './incident.ts';
+import { SEVERITIES } from './severity.ts';
 import type { MergedWindow } from './window.ts';
 
 export const ALERT_METRICS = [
@@ -25,8 +27,7 @@ export const ALERT_METRICS = [
 ] as const;
 export type AlertMetric = (typeof ALERT_METRICS)[number];
 
-export const SEVERITIES = ['low', 'medium', 'high', 'critical'] as const;
-export type Severity = (typeof SEVERITIES)[number];
+export { SEVERITIES, type Severity } from './severity.ts';
 
 export const MAX_HORIZON_MINUTES = 60;
 
@@ -168,6 +169,21 @@ export class AlertRulesError extends Error {
   override name = 'AlertRulesError';
 }
 
+/** A rules file: the rules, and how their alerts group into incidents. */
+export interface AlertSettings {
+  rules: AlertRule[];
+  incidents: IncidentSettings;
+}
+
+function describeIssues(error: z.ZodError, prefix: readonly PropertyKey[] = []): string {
+  return error.issues
+    .map((issue) => {
+      const path = [...prefix, ...issue.path];
+      return `${path.length > 0 ? `[${path.map(String).join('.')}] ` : ''}${issue.message}`;
+    })
+    .join('; ');
+}
+
 /**
  * Validates rules from any source (parsed JSON file, CDK context, env). `origin` names the source in
  * the error, e.g. `rules.json` or `CLICKSTREAM_ALERT_RULES`.
@@ -175,24 +191,72 @@ export class AlertRulesError extends Error {
 export function parseAlertRules(value: unknown, origin: string): AlertRule[] {
   const result = rulesSchema.safeParse(value);
   if (result.success) return result.data;
-  const problems = result.error.issues
-    .map((issue) => `${issue.path.length > 0 ? `[${issue.path.join('.')}] ` : ''}${issue.message}`)
-    .join('; ');
-  throw new AlertRulesError(`invalid alert rules in ${origin}: ${problems}`, { cause: result.error });
+  throw new AlertRulesError(`invalid alert rules in ${origin}: ${describeIssues(result.error)}`, {
+    cause: result.error,
+  });
 }
 
-/** Rules from JSON text; absent or blank text means the defaults. */
-export function alertRulesFromJson(text: string | undefined, origin: string): AlertRule[] {
-  if (text === undefined || text.trim() === '') return [...DEFAULT_ALERT_RULES];
-  let value: unknown;
+/**
+ * A rules file is either a JSON array of rules (incidents then group with the defaults) or an object
+ * `{ "rules": [...], "incidents": { "quietMinutes", "followUpMinutes", "closeGraceSeconds" } }`, either
+ * part optional.
+ */
+export function parseAlertSettings(value: unknown, origin: string): AlertSettings {
+  if (Array.isArray(value))
+    return { rules: parseAlertRules(value, origin), incidents: DEFAULT_INCIDENT_SETTINGS };
+  if (typeof value !== 'object' || value === null) {
+    throw new AlertRulesError(
+      `invalid alert rules in ${origin}: expected an array of rules or an object with "rules" and "incidents"`,
+    );
+  }
+  const { rules, incidents, ...rest } = value as Record<string, unknown>;
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0) {
+    throw new AlertRulesError(
+      `invalid alert rules in ${origin}: unknown key(s) ${unknown.map((k) => `"${k}"`).join(', ')}; expected "rules" and "incidents"`,
+    );
+  }
+  const settings = incidentSettingsSchema.safeParse(incidents ?? {});
+  if (!settings.success) {
+    throw new AlertRulesError(
+      `invalid alert rules in ${origin}: ${describeIssues(settings.error, ['incidents'])}`,
+      { cause: settings.error },
+    );
+  }
+  let parsedRules: AlertRule[] = [...DEFAULT_ALERT_RULES];
+  if (rules !== undefined) {
+    const result = rulesSchema.safeParse(rules);
+    if (!result.success) {
+      throw new AlertRulesError(
+        `invalid alert rules in ${origin}: ${describeIssues(result.error, ['rules'])}`,
+        { cause: result.error },
+      );
+    }
+    parsedRules = result.data;
+  }
+  return { rules: parsedRules, incidents: settings.data };
+}
+
+function parseJson(text: string, origin: string): unknown {
   try {
-    value = JSON.parse(text);
+    return JSON.parse(text);
   } catch (cause) {
     throw new AlertRulesError(`invalid alert rules in ${origin}: not JSON (${(cause as Error).message})`, {
       cause,
     });
   }
-  return parseAlertRules(value, origin);
+}
+
+/** Rules from JSON text; absent or blank text means the defaults. */
+export function alertRulesFromJson(text: string | undefined, origin: string): AlertRule[] {
+  return alertSettingsFromJson(text, origin).rules;
+}
+
+/** Rules and incident settings from JSON text; absent or blank text means the defaults. */
+export function alertSettingsFromJson(text: string | undefined, origin: string): AlertSettings {
+  if (text === undefined || text.trim() === '')
+    return { rules: [...DEFAULT_ALERT_RULES], incidents: DEFAULT_INCIDENT_SETTINGS };
+  return parseAlertSettings(parseJson(text, origin), origin);
 }
 
 export function metricValue(metric: AlertMetric, total: UserWindowTotal): number {

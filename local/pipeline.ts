@@ -16,6 +16,7 @@ import { createFileDeadLetterSink } from '../consumers/dead-letter.ts';
 import type { Logger } from '../consumers/logger.ts';
 import { createAggregatorHandler } from '../consumers/window-aggregator/handler.ts';
 import { DEFAULT_WINDOW_SECONDS } from '../core/aggregate.ts';
+import type { IncidentSettings } from '../core/incident.ts';
 import { type AlertRule, DEFAULT_ALERT_RULES } from '../core/rules.ts';
 import { type ChaosProfileName, chainHooks, type PipelineChaos, pipelineChaos } from './chaos.ts';
 import { type LocalFirehose, startLocalFirehose } from './firehose.ts';
@@ -36,6 +37,8 @@ export interface LocalPipelineOptions {
   batchSize?: number;
   maxBatchingWindowMs?: number;
   rules?: readonly AlertRule[];
+  /** How alerts group into incidents (default: core/incident.ts). */
+  incidents?: IncidentSettings;
   /** Where malformed records and on-failure batch metadata go. */
   workDir: string;
   logger?: Logger;
@@ -56,9 +59,9 @@ export interface LocalPipeline {
   /** The injected faults, when started with `chaos`. */
   chaos?: PipelineChaos;
   /**
-   * Once the producer is done: end open windows, let the alerter and the lake catch up, and wait for
-   * the alert mails to leave. Afterwards every accepted event is in DynamoDB, the lake and (if it
-   * broke a rule) a mailbox.
+   * Once the producer is done: end open windows, let the alerter and the lake catch up, tell the
+   * alerter the stream has ended (it closes the open incidents), and wait for the alert mails to
+   * leave. Afterwards every accepted event is in DynamoDB, the lake and (if it broke a rule) a mailbox.
    */
   drain(): Promise<void>;
   stop(): Promise<void>;
@@ -112,21 +115,23 @@ export async function startLocalPipeline(
     ...(hooks.aggregator ? { hooks: hooks.aggregator } : {}),
     ...(functionTimeoutMs ? { functionTimeoutMs } : {}),
   });
+  const alerterHandler = createAlerterHandler({
+    dynamo,
+    sns,
+    userActivityTable: names.userActivityTable,
+    alertDedupeTable: names.alertDedupeTable,
+    topicArn: stack.topicArn,
+    rules: options.rules ?? DEFAULT_ALERT_RULES,
+    ...(options.incidents ? { incidents: options.incidents } : {}),
+    glueDatabase: names.glueDatabase,
+    athenaWorkgroup: names.athenaWorkgroup,
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
   const alerter = await startLambdaRunner({
     kinesis,
     streamName: names.userActivityStream,
     functionName: 'bot-alerter',
-    handler: createAlerterHandler({
-      dynamo,
-      sns,
-      userActivityTable: names.userActivityTable,
-      alertDedupeTable: names.alertDedupeTable,
-      topicArn: stack.topicArn,
-      rules: options.rules ?? DEFAULT_ALERT_RULES,
-      glueDatabase: names.glueDatabase,
-      athenaWorkgroup: names.athenaWorkgroup,
-      ...(options.logger ? { logger: options.logger } : {}),
-    }),
+    handler: alerterHandler,
     batchSize: settings.batchSize,
     maxBatchingWindowMs: settings.maxBatchingWindowMs,
     bisectBatchOnError: true,
@@ -162,6 +167,9 @@ export async function startLocalPipeline(
     drain: async () => {
       await aggregator.drain();
       await Promise.all([alerter.drain(), eventsLake.flush(), userActivityLake.flush()]);
+      // The replay is over: what the watermark has not closed yet closes now, as `aws lambda invoke`
+      // with this event would in AWS.
+      await alerterHandler({ endOfStream: true });
       await stack.sns.idle();
     },
     stop: async () => {

@@ -1,7 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { UserWindowTotal } from '../core/aggregate.ts';
-import { buildAlertMessage, subjectTime, toSnsSubject } from '../core/alert-message.ts';
 import { type ClickEvent, parseRow } from '../core/event.ts';
 import { type HorizonTotal, sumWindows, type WindowActivity } from '../core/horizon.ts';
 import {
@@ -281,60 +280,3 @@ function flaggedUsers(events: readonly ClickEvent[]): Map<string, Set<string>> {
   }
   return flagged;
 }
-
-/** A one-window, one-minute horizon of `total`. */
-function oneMinute(overrides: Partial<UserWindowTotal> = {}): HorizonTotal {
-  const window = total(overrides);
-  return sumWindows([{ total: window, sessions: new Set(['s1']), products: new Set() }], 0, 0, 1);
-}
-
-describe('alert message', () => {
-  const match = (overrides: Partial<UserWindowTotal> = {}) => ({
-    rule: DEFAULT_ALERT_RULES[0]!,
-    value: 480,
-    total: oneMinute(overrides),
-  });
-
-  it('has a short ASCII subject naming user, count, horizon and its end', () => {
-    const message = buildAlertMessage(match(), { glueDatabase: 'clickstream' });
-    expect(message.subject).toBe(
-      'Bot activity: user 512345678 - 480 events in 1 min to 2019-10-01 00:02 UTC',
-    );
-  });
-
-  it('tells apart two windows of one user that broke a rule with the same count', () => {
-    const subjects = ['2019-10-01T00:01:00Z', '2019-10-01T00:03:00Z'].map(
-      (window_start) => buildAlertMessage(match({ window_start }), { glueDatabase: 'c' }).subject,
-    );
-    expect(new Set(subjects).size).toBe(2);
-    expect(subjectTime('2019-10-01T00:00:30Z')).toBe('2019-10-01 00:00:30 UTC');
-  });
-
-  it('keeps subjects within the SNS limit (< 100 chars, no control or non-ASCII characters)', () => {
-    const subject = toSnsSubject(`Bot activity: user ${'9'.repeat(200)} — ok\n`);
-    expect(subject.length).toBe(99);
-    expect(subject).toMatch(/^[\x20-\x7e]+$/);
-  });
-
-  it('says who, when, what was seen, which rule and threshold, and how to query the user', () => {
-    const message = buildAlertMessage(match({ cart_count: 0 }), {
-      glueDatabase: 'clickdb',
-      athenaWorkgroup: 'wg',
-    });
-    expect(message.body).toContain('user 512345678');
-    expect(message.body).toContain('2019-10-01T00:01:00Z to 2019-10-01T00:02:00Z');
-    expect(message.body).toContain('events-per-window (high)');
-    expect(message.body).toContain('total_count = 480 over 1 min, threshold 60');
-    expect(message.body).toContain('view              480');
-    expect(message.body).toContain('clickstream query user_activity_for_user --param user_id=512345678');
-    expect(message.body).toContain(
-      `FROM (SELECT DISTINCT * FROM "clickdb"."user_activity" WHERE dt = '2019-10-01' AND user_id = '512345678')`,
-    );
-    expect(message.attributes).toEqual({
-      rule: 'events-per-window',
-      severity: 'high',
-      user_id: '512345678',
-      window_start: '2019-10-01T00:01:00Z',
-    });
-  });
-});

@@ -1,7 +1,8 @@
 /**
  * The bot alerter's record processor: for each user seen on the user-activity stream, read the user's
  * merged windows around the changed ones (never one shard's partial), evaluate the rules over their
- * horizons, and send each broken rule's alert once.
+ * horizons, and group what breaks into the user's incident (incidents.ts): one email when it opens, a
+ * follow-up when it gets worse, a summary when it closes.
  *
  * A partial for window W changes every horizon that holds W: those evaluated at W and at the user's
  * windows up to one horizon after it (core/horizon.ts). So the alerter reads the user's windows from one
@@ -9,36 +10,19 @@
  * affected window. Whichever partial of a horizon arrives last, its evaluation sees all of them: the
  * aggregator merged each one before putting it on the stream, and the read is consistent.
  *
- * Exactly one email per (user, window, rule), as far as SNS allows. A standard topic (email needs one)
- * has no deduplication, so the alert-dedupe item is a claim with a state machine:
- *   1. claim: PutItem `status = sending` with a fresh token, only if no item exists or the existing
- *      claim is `sending` and older than the lease (its owner died before finishing) or already ours
- *      (a retried PutItem whose first attempt was written but answered with an error);
- *   2. Publish;
- *   3. mark: `status = sent` (conditional on our token).
- * If Publish fails, the claim is deleted and the record is reported in batchItemFailures, so the retry
- * claims again and sends: no lost alert, no duplicate. A fresh claim held by someone else fails the
- * record too (retried later), so an invocation that dies between claim and Publish does not lose the
- * alert: once its lease runs out the retry takes over. The one window left is a function that dies
- * after SNS accepted the message and before the mark: the takeover then sends a second email. We
- * prefer that duplicate to a lost alert.
+ * Incidents close on event time: after each batch the alerter raises the watermark (the latest window
+ * end seen) and closes the open incidents it has left quiet. The end of a replay is signalled by
+ * invoking the handler with `{"endOfStream": true}` (the local pipeline does so when it drains), which
+ * closes every open incident.
  */
-
-import { randomUUID } from 'node:crypto';
-import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
-import {
-  DeleteCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
-import type { UserWindowPartial } from '../../core/aggregate.ts';
-import { type AlertContext, buildAlertMessage } from '../../core/alert-message.ts';
+import type { SNSClient } from '@aws-sdk/client-sns';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { AlertContext } from '../../core/alert-message.ts';
 import { toIsoSeconds } from '../../core/event.ts';
+import { DEFAULT_INCIDENT_SETTINGS, type IncidentSettings } from '../../core/incident.ts';
 import { type AlertRule, evaluateUserWindows, type HorizonMatch, ruleHorizons } from '../../core/rules.ts';
 import { forEachLimited } from '../concurrency.ts';
-import { ConsumerError, isAwsError } from '../errors.ts';
+import { ConsumerError } from '../errors.ts';
 import type {
   KinesisStreamBatchItemFailure,
   KinesisStreamEvent,
@@ -47,12 +31,17 @@ import type {
 import { recordText } from '../kinesis-event.ts';
 import { type Logger, silentLogger } from '../logger.ts';
 import { emfCount, METRIC_NAMES } from '../metrics.ts';
-import { ALERT_DEDUPE_KEY, DEFAULT_TTL_DAYS, TTL_ATTRIBUTE } from '../tables.ts';
+import { DEFAULT_TTL_DAYS } from '../tables.ts';
 import { readUserWindows } from '../user-activity-item.ts';
+import { createDelivery } from './delivery.ts';
+import { createIncidentStore } from './incident-store.ts';
+import { createIncidentKeeper, type IncidentCounters } from './incidents.ts';
 
 export const ALERTER_NAME = 'bot-alerter';
 /** Longer than the alerter's Lambda timeout, so a live invocation never loses its claim. */
 export const DEFAULT_CLAIM_LEASE_MS = 120_000;
+/** How long the end of a stream waits for emails other invocations are still sending. */
+const END_OF_STREAM_WAIT_MS = 60_000;
 
 export interface AlerterConfig extends AlertContext {
   dynamo: DynamoDBDocumentClient;
@@ -61,6 +50,7 @@ export interface AlerterConfig extends AlertContext {
   alertDedupeTable: string;
   topicArn: string;
   rules: readonly AlertRule[];
+  incidents?: IncidentSettings;
   ttlDays?: number;
   claimLeaseMs?: number;
   /** Users evaluated in parallel. */
@@ -69,13 +59,21 @@ export interface AlerterConfig extends AlertContext {
   now?: () => number;
 }
 
-export type AlertOutcome = 'sent' | 'already-sent' | 'claimed-elsewhere';
+/** What the handler takes besides Kinesis batches: the end of a replay, to close every open incident. */
+export interface EndOfStreamEvent {
+  endOfStream: true;
+}
 
-export interface AlerterSummary {
+export function isEndOfStream(event: unknown): event is EndOfStreamEvent {
+  return typeof event === 'object' && event !== null && (event as EndOfStreamEvent).endOfStream === true;
+}
+
+export interface AlerterSummary extends Omit<IncidentCounters, 'sent' | 'duplicatesSuppressed'> {
   records: number;
   malformed: number;
   evaluated: number;
   missingTotals: number;
+  /** Emails sent, and deliveries found already sent (retries, redeliveries). */
   sent: number;
   duplicatesSuppressed: number;
   failedRecords: number;
@@ -83,22 +81,27 @@ export interface AlerterSummary {
 
 export interface AlerterProcessor {
   process(event: KinesisStreamEvent): Promise<{ batchItemFailures: KinesisStreamBatchItemFailure[] }>;
+  /** Closes every open incident: the replay has ended. */
+  endOfStream(): Promise<{ batchItemFailures: KinesisStreamBatchItemFailure[] }>;
   summary(): AlerterSummary;
 }
 
-export function alertId(userId: string, windowStart: string, ruleId: string): string {
-  return `${userId}#${windowStart}#${ruleId}`;
+interface PartialKey {
+  user_id: string;
+  window_start: string;
+  /** Epoch ms the window ends at: what the watermark is made of. */
+  windowEndMs: number;
 }
-
-type PartialKey = Pick<UserWindowPartial, 'user_id' | 'window_start'>;
 
 function readPartialKey(record: KinesisStreamRecord): PartialKey | undefined {
   try {
     const value: unknown = JSON.parse(recordText(record));
     if (typeof value !== 'object' || value === null) return undefined;
-    const { user_id, window_start } = value as Record<string, unknown>;
+    const { user_id, window_start, window_seconds } = value as Record<string, unknown>;
     if (typeof user_id !== 'string' || user_id === '' || typeof window_start !== 'string') return undefined;
-    return { user_id, window_start };
+    const startMs = Date.parse(window_start);
+    if (Number.isNaN(startMs) || typeof window_seconds !== 'number') return undefined;
+    return { user_id, window_start, windowEndMs: startMs + window_seconds * 1000 };
   } catch {
     return undefined;
   }
@@ -107,139 +110,34 @@ function readPartialKey(record: KinesisStreamRecord): PartialKey | undefined {
 export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor {
   const logger = config.logger ?? silentLogger;
   const now = config.now ?? Date.now;
-  const leaseMs = config.claimLeaseMs ?? DEFAULT_CLAIM_LEASE_MS;
   const ttlSeconds = (config.ttlDays ?? DEFAULT_TTL_DAYS) * 86_400;
-  const totals: AlerterSummary = {
-    records: 0,
-    malformed: 0,
-    evaluated: 0,
-    missingTotals: 0,
-    sent: 0,
-    duplicatesSuppressed: 0,
-    failedRecords: 0,
-  };
+  const deliver = createDelivery({
+    dynamo: config.dynamo,
+    sns: config.sns,
+    alertDedupeTable: config.alertDedupeTable,
+    topicArn: config.topicArn,
+    ttlSeconds,
+    leaseMs: config.claimLeaseMs ?? DEFAULT_CLAIM_LEASE_MS,
+    logger,
+    now,
+  });
+  const store = createIncidentStore({
+    dynamo: config.dynamo,
+    tableName: config.alertDedupeTable,
+    ttlSeconds,
+    now,
+  });
+  const keeper = createIncidentKeeper({
+    config,
+    settings: config.incidents ?? DEFAULT_INCIDENT_SETTINGS,
+    store,
+    deliver,
+    logger,
+    now,
+  });
+  const totals = { records: 0, malformed: 0, evaluated: 0, missingTotals: 0, failedRecords: 0 };
 
-  async function claim(id: string, match: HorizonMatch, token: string): Promise<boolean> {
-    const total = match.total;
-    const at = now();
-    try {
-      await config.dynamo.send(
-        new PutCommand({
-          TableName: config.alertDedupeTable,
-          Item: {
-            [ALERT_DEDUPE_KEY.partition]: id,
-            status: 'sending',
-            claim_token: token,
-            claimed_at: at,
-            user_id: total.user_id,
-            window_start: total.window_start,
-            rule_id: match.rule.id,
-            horizon_minutes: total.horizon_minutes,
-            severity: match.rule.severity,
-            value: match.value,
-            [TTL_ATTRIBUTE]: Math.floor(at / 1000) + ttlSeconds,
-          },
-          // `#token = :token`: when our PutItem was written but answered with an error, the SDK's retry
-          // finds our own claim, which is ours to keep, not "claimed elsewhere".
-          ConditionExpression:
-            'attribute_not_exists(#id) OR (#status = :sending AND (#claimedAt < :staleBefore OR #token = :token))',
-          ExpressionAttributeNames: {
-            '#id': ALERT_DEDUPE_KEY.partition,
-            '#status': 'status',
-            '#claimedAt': 'claimed_at',
-            '#token': 'claim_token',
-          },
-          ExpressionAttributeValues: { ':sending': 'sending', ':staleBefore': at - leaseMs, ':token': token },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isAwsError(error, 'ConditionalCheckFailedException')) return false;
-      throw error;
-    }
-  }
-
-  /** Why a claim failed: the alert was sent, or someone holds a live claim on it. */
-  async function claimHolder(id: string): Promise<'sent' | 'sending'> {
-    const result = await config.dynamo.send(
-      new GetCommand({
-        TableName: config.alertDedupeTable,
-        Key: { [ALERT_DEDUPE_KEY.partition]: id },
-        ConsistentRead: true,
-      }),
-    );
-    return result.Item?.status === 'sent' ? 'sent' : 'sending';
-  }
-
-  async function deliver(match: HorizonMatch): Promise<AlertOutcome> {
-    const total = match.total;
-    const id = alertId(total.user_id, total.window_start, match.rule.id);
-    const token = randomUUID();
-    if (!(await claim(id, match, token))) {
-      return (await claimHolder(id)) === 'sent' ? 'already-sent' : 'claimed-elsewhere';
-    }
-    const message = buildAlertMessage(match, config);
-    let messageId: string | undefined;
-    try {
-      const published = await config.sns.send(
-        new PublishCommand({
-          TopicArn: config.topicArn,
-          Subject: message.subject,
-          Message: message.body,
-          MessageAttributes: Object.fromEntries(
-            Object.entries(message.attributes).map(([name, value]) => [
-              name,
-              { DataType: 'String', StringValue: value },
-            ]),
-          ),
-        }),
-      );
-      messageId = published.MessageId;
-    } catch (publishError) {
-      // Release the claim so the retry sends the alert; keep it if even that fails (the lease expires).
-      await config.dynamo
-        .send(
-          new DeleteCommand({
-            TableName: config.alertDedupeTable,
-            Key: { [ALERT_DEDUPE_KEY.partition]: id },
-            ConditionExpression: 'claim_token = :token',
-            ExpressionAttributeValues: { ':token': token },
-          }),
-        )
-        .catch((error: unknown) =>
-          logger.warn('could not release alert claim', { alertId: id, error: String(error) }),
-        );
-      throw publishError;
-    }
-    try {
-      await config.dynamo.send(
-        new UpdateCommand({
-          TableName: config.alertDedupeTable,
-          Key: { [ALERT_DEDUPE_KEY.partition]: id },
-          UpdateExpression: 'SET #status = :sent, message_id = :messageId, sent_at = :sentAt',
-          ConditionExpression: 'claim_token = :token',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':sent': 'sent',
-            ':messageId': messageId ?? '',
-            ':sentAt': now(),
-            ':token': token,
-          },
-        }),
-      );
-    } catch (error) {
-      // The email is out; failing the record now would only resend it once the lease expires.
-      logger.error('alert sent but not marked; a takeover after the lease would send it again', {
-        alertId: id,
-        error: String(error),
-      });
-    }
-    logger.info('alert sent', { alertId: id, severity: match.rule.severity, value: match.value, messageId });
-    return 'sent';
-  }
-
-  /** `invocation` counts this invocation's alerts (the handler may run for several shards at once). */
-  async function evaluateUser(group: UserGroup, invocation: { sent: number }): Promise<void> {
+  async function evaluateUser(group: UserGroup): Promise<number> {
     totals.evaluated += group.changed.size;
     const { matches, missing } = await evaluateStoredUser(config, group.userId, group.changed);
     for (const start of missing) {
@@ -247,24 +145,22 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
       totals.missingTotals++;
       logger.warn('no merged total for partial (expired?)', { user_id: group.userId, window_start: start });
     }
-    let pendingElsewhere = 0;
-    for (const match of matches) {
-      const outcome = await deliver(match);
-      if (outcome === 'sent') {
-        totals.sent++;
-        invocation.sent++;
-      } else if (outcome === 'already-sent') totals.duplicatesSuppressed++;
-      else pendingElsewhere++;
-    }
-    if (pendingElsewhere > 0) {
-      throw new ConsumerError(`${pendingElsewhere} alerts for ${group.userId} are claimed by a live attempt`);
-    }
+    return matches.length > 0 ? keeper.apply(group.userId, matches) : 0;
+  }
+
+  function reportSent(sent: number): void {
+    if (sent > 0) logger.info('alerts sent', emfCount(METRIC_NAMES.alertsSent, sent, now()));
   }
 
   return {
-    summary: () => ({ ...totals }),
+    summary: () => {
+      const incidents = keeper.counters();
+      return { ...totals, ...incidents };
+    },
+
     async process(event) {
       const groups = new Map<string, UserGroup>();
+      let watermarkMs = Number.NEGATIVE_INFINITY;
       for (const record of event.Records) {
         const key = readPartialKey(record);
         if (!key) {
@@ -283,12 +179,15 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
         }
         group.changed.add(key.window_start);
         group.sequenceNumbers.push(record.kinesis.sequenceNumber);
+        watermarkMs = Math.max(watermarkMs, key.windowEndMs);
       }
       const failures: KinesisStreamBatchItemFailure[] = [];
-      const invocation = { sent: 0 };
+      let sent = 0;
       await forEachLimited([...groups.values()], config.concurrency ?? 8, async (group) => {
         try {
-          await evaluateUser(group, invocation);
+          // Not `sent += await …`: that reads `sent` before the await and loses concurrent additions.
+          const emails = await evaluateUser(group);
+          sent += emails;
         } catch (error) {
           logger.warn('alert evaluation failed; the records will be retried', {
             user_id: group.userId,
@@ -300,9 +199,37 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
       });
       totals.records += event.Records.length;
       totals.failedRecords += failures.length;
-      if (invocation.sent > 0)
-        logger.info('alerts sent', emfCount(METRIC_NAMES.alertsSent, invocation.sent, now()));
+      if (groups.size > 0) {
+        // A failure here fails the whole batch: its records are retried, and everything above is
+        // idempotent, so the retry redoes only what did not happen.
+        const watermark = await store.advanceWatermark(watermarkMs);
+        const closed = await keeper.closeQuiet(watermark, false);
+        sent += closed.sent;
+        logger.debug('watermark', { watermark: toIsoSeconds(watermark) });
+      }
+      reportSent(sent);
       return { batchItemFailures: failures };
+    },
+
+    async endOfStream() {
+      let sent = 0;
+      const deadline = now() + END_OF_STREAM_WAIT_MS;
+      for (let round = 0; ; round++) {
+        const closed = await keeper.closeQuiet(Number.POSITIVE_INFINITY, true);
+        sent += closed.sent;
+        if (closed.pending === 0) break;
+        // Another invocation (a timed-out one's late work, say) holds an email of these incidents.
+        if (now() >= deadline) {
+          reportSent(sent);
+          throw new ConsumerError(
+            `${closed.pending} incidents could not close: their emails are being sent elsewhere; invoke again`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 100 * 2 ** round)));
+      }
+      reportSent(sent);
+      logger.info('end of stream: open incidents closed', { emails: sent });
+      return { batchItemFailures: [] };
     },
   };
 }

@@ -31,7 +31,7 @@ import {
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { type ReplaySummary, type ReplayToStreamOptions, replayToStream } from '../../producer/replay.ts';
 import { ShardRateLimiter } from '../../producer/shards.ts';
-import { mailsPerAlert } from '../alert-mail.ts';
+import { incidentMail, mailsPerAlert } from '../alert-mail.ts';
 
 /** Few user-windows (the DynamoDB emulators merge a few hundred partials a second), two bots to alert on. */
 const DATASET = { events: 4_000, bots: 2, seed: 7, rate: 10 };
@@ -120,7 +120,7 @@ export interface ScenarioResult {
   truth: SourceTruth;
   checks: VerifyCheck[];
   mails: readonly ReceivedMail[];
-  /** Alerts marked sent in the dedupe table, one per (user, window, rule). */
+  /** Alert emails marked sent in the dedupe table, one per (incident, step). */
   alertsSent: number;
   aggregatorDiscarded: number;
   alerterDiscarded: number;
@@ -227,9 +227,10 @@ export async function runScenario<T>(
 }
 
 /**
- * What every profile must keep: verify's checks all pass (nothing lost, nothing counted twice, bots
- * alerted, no false alert), one mail per (user, window, rule) and one per alert marked sent, and
- * every row read accounted for as sent or rejected by reason.
+ * What every profile must keep: verify's checks all pass (nothing lost, nothing counted twice, every
+ * bot kind alerted, no false alert), one mail per (incident, step) and one per email marked sent, one
+ * incident per bot with an opening and a closing mail, and every row read accounted for as sent or
+ * rejected by reason.
  */
 export function expectExactlyOnce(result: ScenarioResult): void {
   expectVerified(result);
@@ -247,6 +248,14 @@ export function expectVerified(result: ScenarioResult): void {
   expect([...perAlert].filter(([, count]) => count !== 1)).toEqual([]);
   expect(result.alertsSent).toBeGreaterThan(0);
   expect(result.mails.length).toBe(result.alertsSent);
+  const steps = new Map<string, string[]>();
+  for (const mail of result.mails) {
+    const { user, step } = incidentMail(mail);
+    steps.set(user, [...(steps.get(user) ?? []), step].sort());
+  }
+  const bots = result.context.source.groundTruth.bots.map((bot) => bot.user_id).sort();
+  expect([...steps.keys()].sort()).toEqual(bots);
+  for (const [user, mails] of steps) expect(mails, user).toEqual(['close', 'open']);
   expect(result.truth.rejected).toBe(BAD_ROWS.length + 1);
   expect(result.aggregatorDiscarded).toBe(0);
   expect(result.alerterDiscarded).toBe(0);
