@@ -8,7 +8,9 @@
  *     opens an incident (with the version that write gives the item), so closing needs no scan. An
  *     entry goes once the item has at least that version and its incident is closed: an entry whose
  *     write has not landed yet (another invocation is opening it) is left alone.
- *   - `watermark`: the latest window end seen on the user-activity stream (event time).
+ *   - `watermark`: the latest window end seen on the user-activity stream (event time);
+ *   - `incident-archive#<incident>`: each closed incident as it was closed, for reports (the user's item
+ *     moves on to the next incident).
  * Every write is idempotent or conditional, so retries and redelivered records change nothing twice.
  */
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
@@ -18,6 +20,7 @@ import { isAwsError } from '../errors.ts';
 import { ALERT_DEDUPE_KEY, TTL_ATTRIBUTE } from '../tables.ts';
 
 export const INCIDENT_KEY_PREFIX = 'incident#';
+const ARCHIVE_KEY_PREFIX = 'incident-archive#';
 const OPEN_INCIDENTS_KEY = 'open-incidents';
 const WATERMARK_KEY = 'watermark';
 
@@ -55,6 +58,8 @@ export interface IncidentStore {
   openEntries(): Promise<OpenEntry[]>;
   /** Raises the stored watermark to `windowEndMs` if it is later; returns the stored one. */
   advanceWatermark(windowEndMs: number): Promise<number>;
+  /** Keeps a closed incident for reports (idempotent). */
+  archive(incident: Incident): Promise<void>;
 }
 
 export function createIncidentStore(options: {
@@ -161,6 +166,23 @@ export function createIncidentStore(options: {
       });
     },
 
+    async archive(incident) {
+      await dynamo.send(
+        new PutCommand({
+          TableName: tableName,
+          Item: {
+            ...key(`${ARCHIVE_KEY_PREFIX}${incident.id}`),
+            kind: 'incident-archive',
+            status: incident.status,
+            user_id: incident.userId,
+            incident_id: incident.id,
+            incident: JSON.stringify(incident),
+            [TTL_ATTRIBUTE]: Math.floor(options.now() / 1000) + options.ttlSeconds,
+          },
+        }),
+      );
+    },
+
     async advanceWatermark(windowEndMs) {
       try {
         const result = await dynamo.send(
@@ -181,4 +203,32 @@ export function createIncidentStore(options: {
       }
     },
   };
+}
+
+/** An incident as a report shows it, with the emails sent for it. */
+export interface IncidentRecord {
+  incident: Incident;
+  emails: number;
+}
+
+/**
+ * Every incident in scanned alert-dedupe items: the archived (closed) ones and each user's current one,
+ * once each, with the emails marked sent for it; ordered by first breach.
+ */
+export function incidentsFromItems(items: Iterable<Record<string, unknown>>): IncidentRecord[] {
+  const incidents = new Map<string, Incident>();
+  const emails = new Map<string, number>();
+  for (const item of items) {
+    if ((item.kind === 'incident' || item.kind === 'incident-archive') && typeof item.incident === 'string') {
+      const incident = JSON.parse(item.incident) as Incident;
+      // The archive is final; a user's item may still show the incident open.
+      if (item.kind === 'incident-archive' || !incidents.has(incident.id))
+        incidents.set(incident.id, incident);
+    } else if (item.status === 'sent' && typeof item.incident_id === 'string') {
+      emails.set(item.incident_id, (emails.get(item.incident_id) ?? 0) + 1);
+    }
+  }
+  return [...incidents.values()]
+    .sort((a, b) => a.firstBreachWindow.localeCompare(b.firstBreachWindow) || a.id.localeCompare(b.id))
+    .map((incident) => ({ incident, emails: emails.get(incident.id) ?? 0 }));
 }

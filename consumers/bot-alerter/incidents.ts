@@ -160,6 +160,7 @@ export function createIncidentKeeper(options: {
         continue;
       }
       if (stored.incident.status === 'closed') {
+        await store.archive(stored.incident);
         await store.markClosed(entry);
         return { sent, pending: false };
       }
@@ -197,6 +198,7 @@ export function createIncidentKeeper(options: {
         const delivered = await deliverOutbox(next, 'stop');
         sent += delivered.sent;
         if (delivered.blocked) return { sent, pending: true };
+        await store.archive(closed);
         await store.markClosed(entry);
         return { sent, pending: false };
       }
