@@ -26,6 +26,45 @@ import type { AlertOutcome } from './delivery.ts';
 import type { IncidentStore, OpenEntry, OutboxEntry, StoredIncident } from './incident-store.ts';
 import type { AlerterConfig } from './processor.ts';
 
+/**
+ * The stored incident closed, with its summary email in the outbox: totals by type over the incident's
+ * span are read from the user's merged windows.
+ */
+async function closedState(
+  config: Pick<AlerterConfig, 'dynamo' | 'userActivityTable'> & AlertContext,
+  settings: IncidentSettings,
+  stored: StoredIncident,
+  endOfStream: boolean,
+  watermarkMs: number,
+): Promise<StoredIncident> {
+  const reason: CloseReason = endOfStream ? 'end-of-stream' : 'quiet';
+  const closed = closeIncident(
+    stored.incident,
+    reason,
+    endOfStream ? 'end of stream' : toIsoSeconds(watermarkMs),
+  );
+  const span = incidentSpan(closed);
+  const windows = await readUserWindows(
+    config.dynamo,
+    config.userActivityTable,
+    closed.userId,
+    span.from,
+    closed.lastBreachWindow,
+  );
+  const minutes = Math.round((Date.parse(span.to) - Date.parse(span.from)) / 60_000) + 1;
+  const totals = windows.length > 0 ? sumWindows(windows, 0, windows.length - 1, minutes) : undefined;
+  const message = buildIncidentMessage(
+    { incident: closed, step: { step: 'close', reason }, settings, ...(totals ? { totals } : {}) },
+    config,
+  );
+  return {
+    ...stored,
+    incident: closed,
+    version: stored.version + 1,
+    outbox: { close: { ...message, seq: 1, claimId: `${closed.id}#close` } },
+  };
+}
+
 /** Conditional writes lost to a concurrent writer before giving up (the record is then retried). */
 const WRITE_ATTEMPTS = 5;
 
@@ -167,32 +206,8 @@ export function createIncidentKeeper(options: {
       if (!closeDue(stored.incident, watermarkMs, stored.changedAt, now(), settings, endOfStream)) {
         return { sent, pending: false };
       }
-      const reason: CloseReason = endOfStream ? 'end-of-stream' : 'quiet';
-      const closed = closeIncident(
-        stored.incident,
-        reason,
-        endOfStream ? 'end of stream' : toIsoSeconds(watermarkMs),
-      );
-      const span = incidentSpan(closed);
-      const windows = await readUserWindows(
-        config.dynamo,
-        config.userActivityTable,
-        userId,
-        span.from,
-        closed.lastBreachWindow,
-      );
-      const minutes = Math.round((Date.parse(span.to) - Date.parse(span.from)) / 60_000) + 1;
-      const totals = windows.length > 0 ? sumWindows(windows, 0, windows.length - 1, minutes) : undefined;
-      const message = buildIncidentMessage(
-        { incident: closed, step: { step: 'close', reason }, settings, ...(totals ? { totals } : {}) },
-        config,
-      );
-      const next: StoredIncident = {
-        ...stored,
-        incident: closed,
-        version: stored.version + 1,
-        outbox: { close: { ...message, seq: 1, claimId: `${closed.id}#close` } },
-      };
+      const next = await closedState(config, settings, stored, endOfStream, watermarkMs);
+      const closed = next.incident;
       if (await store.write(next, stored.version)) {
         counters.closed++;
         const delivered = await deliverOutbox(next, 'stop');
