@@ -187,6 +187,38 @@ describe('window fold', () => {
     expect(state.bytes).toBeGreaterThanOrEqual(Buffer.byteLength(JSON.stringify(state)));
   });
 
+  it('gives back every event id exactly, kept compact or not, and estimates the state at or above its size', () => {
+    const ids = [
+      ...Array.from({ length: 3_000 }, (_, i) => `Xk3_a9Qz${(i * 7919).toString(36)}`),
+      'Xk3_a9Qz0', // line 0
+      'Xk3_a9Qz01', // a leading zero prints back differently: kept as it is
+      'Xk3_a9QzA1', // upper case, likewise
+      'Xk3_a9Qz-1',
+      'Xk3_a9Qz1234567890a', // eleven digits: past 2^53 in base36
+      'Other_tg2s1', // another source
+      'short',
+      '12345/7',
+    ];
+    const events = ids.map((id, i) =>
+      makeEvent({
+        event_id: id,
+        event_type: i % 3 === 0 ? 'cart' : i % 3 === 1 ? 'view' : 'remove_from_cart',
+      }),
+    );
+    let state = emptyWindowState(60);
+    events.forEach((event, i) => {
+      if (i === 1_500) state = JSON.parse(JSON.stringify(state)) as WindowState; // a new invocation
+      foldEvent(state, event, Date.parse(event.event_time), String(i + 1), undefined, event.event_id);
+    });
+    expect(state.t).toBe('Xk3_a9Qz');
+    expect(state.bytes).toBeGreaterThanOrEqual(Buffer.byteLength(JSON.stringify(state)));
+    const [partial] = takePartials(state, 'shard-a');
+    const byType = (type: string) => events.filter((e) => e.event_type === type).map((e) => e.event_id);
+    expect(partial?.view_ids).toEqual(byType('view'));
+    expect(partial?.cart_ids).toEqual(byType('cart'));
+    expect(partial?.remove_from_cart_ids).toEqual(byType('remove_from_cart'));
+  });
+
   it('keeps sessions and products distinct, in first-seen order, for users with hundreds of ids, across serialized state', () => {
     // A scraper-like user: far more ids than the fold scans linearly, revisiting old ones.
     const events = Array.from({ length: 600 }, (_, i) =>
