@@ -99,6 +99,65 @@ export function isWindowState(value: unknown): value is WindowState {
   );
 }
 
+/** The state layout before entries held event ids: counts per type and revenue in cents. */
+interface CountingState {
+  v: 1;
+  ws: number;
+  first: string | null;
+  last: string | null;
+  entries: Record<
+    string,
+    {
+      u: string;
+      w: number;
+      n: [number, number, number, number];
+      r: number;
+      f: number;
+      l: number;
+      s: string[];
+      p: string[];
+    }
+  >;
+}
+
+/**
+ * A state written by the counting fold (layout 1) as an id-keeping one, or undefined for anything else.
+ * A deployment in the middle of a tumbling window hands the new code the old code's state; dropping it
+ * would lose its events. Its counts become synthetic ids `v1-<hash of the state's position range>-<type
+ * letter><n>`, revenue rides on the first purchase: a retry hands back the same state and gets the same
+ * ids, so the merge stays idempotent.
+ */
+export function upgradeWindowState(value: unknown): WindowState | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const old = value as Partial<CountingState>;
+  if (old.v !== 1 || typeof old.ws !== 'number' || typeof old.entries !== 'object' || old.entries === null)
+    return undefined;
+  const prefix = `v1-${hash('sha256', `${old.first}\n${old.last}`, 'base64url').slice(0, 8)}-`;
+  const state = emptyWindowState(old.ws);
+  state.first = old.first ?? null;
+  state.last = old.last ?? null;
+  for (const [key, entry] of Object.entries(old.entries)) {
+    const ids = (letter: string, count: number) =>
+      Array.from({ length: count }, (_, k) => `${prefix}${letter}${k}`);
+    state.entries[key] = {
+      u: entry.u,
+      w: entry.w,
+      e: [
+        ids('v', entry.n[0]),
+        ids('c', entry.n[1]),
+        ids('r', entry.n[2]),
+        ids('p', entry.n[3]).map((id, k) => `${id}:${k === 0 ? entry.r : 0}`),
+      ],
+      f: entry.f,
+      l: entry.l,
+      s: entry.s,
+      p: entry.p,
+    };
+  }
+  state.bytes = STATE_BASE_BYTES + new TextEncoder().encode(JSON.stringify(state.entries)).length;
+  return state;
+}
+
 export function isWindowStateEmpty(state: WindowState): boolean {
   return state.first === null;
 }

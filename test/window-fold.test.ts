@@ -5,10 +5,12 @@ import {
   aggregateEvents,
   emptyWindowState,
   foldEvent,
+  isWindowState,
   mergePartials,
   readEventRecord,
   takePartials,
   toUserWindowTotal,
+  upgradeWindowState,
   type WindowState,
 } from '../core/window.ts';
 import { eventsOfType, makeEvent } from './consumers-factories.ts';
@@ -217,6 +219,50 @@ describe('window fold', () => {
     expect(partial?.view_ids).toEqual(byType('view'));
     expect(partial?.cart_ids).toEqual(byType('cart'));
     expect(partial?.remove_from_cart_ids).toEqual(byType('remove_from_cart'));
+  });
+
+  it('takes over a state of the counting fold (a deployment mid-window) with the same totals, the same ids on a retry', () => {
+    const counting = {
+      v: 1,
+      ws: 60,
+      first: '4960',
+      last: '4999',
+      bytes: 400,
+      entries: {
+        '1569888000|7': {
+          u: '7',
+          w: 1569888000,
+          n: [3, 1, 0, 2],
+          r: 1234,
+          f: 1569888001,
+          l: 1569888050,
+          s: ['s1'],
+          p: ['p1', 'p2'],
+        },
+      },
+    };
+    const state = upgradeWindowState(JSON.parse(JSON.stringify(counting)));
+    expect(state && isWindowState(state)).toBe(true);
+    expect(state?.bytes).toBeGreaterThanOrEqual(Buffer.byteLength(JSON.stringify(state)));
+    const partials = takePartials(state as WindowState, 'shard-a');
+    const again = takePartials(upgradeWindowState(counting) as WindowState, 'shard-a');
+    expect(again).toEqual(partials);
+    expect(totalOfPartials([...partials, ...again])[0]).toMatchObject({
+      user_id: '7',
+      window_start: '2019-10-01T00:00:00Z',
+      view_count: 3,
+      cart_count: 1,
+      remove_from_cart_count: 0,
+      purchase_count: 2,
+      total_count: 6,
+      revenue: 12.34,
+      distinct_sessions: 1,
+      distinct_products: 2,
+      first_event_time: '2019-10-01T00:00:01Z',
+      last_event_time: '2019-10-01T00:00:50Z',
+    });
+    expect(upgradeWindowState({})).toBeUndefined();
+    expect(upgradeWindowState(emptyWindowState(60))).toBeUndefined();
   });
 
   it('keeps sessions and products distinct, in first-seen order, for users with hundreds of ids, across serialized state', () => {

@@ -37,6 +37,7 @@ import {
   type MalformedReason,
   readEventRecord,
   takePartials,
+  upgradeWindowState,
   type WindowState,
 } from '../../core/window.ts';
 import { forEachLimited } from '../concurrency.ts';
@@ -153,7 +154,13 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
     async process(event) {
       const shardId = shardIdOf(event);
       const partials: UserWindowPartial[] = [];
-      let state = isWindowState(event.state) ? event.state : emptyWindowState(windowSeconds);
+      let state: WindowState;
+      if (isWindowState(event.state)) state = event.state;
+      else {
+        const upgraded = upgradeWindowState(event.state);
+        if (upgraded) logger.warn('window state of the counting fold taken over', { shardId });
+        state = upgraded ?? emptyWindowState(windowSeconds);
+      }
       if (state.ws !== windowSeconds) {
         // The window length was reconfigured mid-window: close what was folded with the old length.
         appendAll(partials, takePartials(state, shardId));
