@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { totalOf, type UserWindowPartial } from '../core/aggregate.ts';
+import { partialRecords, totalOf, type UserWindowPartial } from '../core/aggregate.ts';
 import {
   aggregateEvents,
   emptyWindowState,
@@ -219,6 +219,27 @@ describe('window fold', () => {
     expect(partial?.view_ids).toEqual(byType('view'));
     expect(partial?.cart_ids).toEqual(byType('cart'));
     expect(partial?.remove_from_cart_ids).toEqual(byType('remove_from_cart'));
+  });
+
+  it('cuts a partial too big for one Kinesis record into records that merge as the partial does', () => {
+    const events = Array.from({ length: 90_000 }, (_, i) =>
+      makeEvent({
+        event_id: `Xk3_a9Qz${(36 ** 4 + i).toString(36)}`,
+        event_type: i % 50 === 0 ? 'purchase' : 'view',
+        product_id: String(i % 5_000),
+        user_session: `s${i % 300}`,
+      }),
+    );
+    const [partial] = foldAll(events);
+    if (!partial) throw new Error('no partial');
+    expect(Buffer.byteLength(JSON.stringify(partial))).toBeGreaterThan(1_000_000);
+    const records = partialRecords(partial);
+    expect(records.length).toBeGreaterThan(1);
+    for (const record of records) expect(Buffer.byteLength(record)).toBeLessThanOrEqual(1_000_000);
+    const pieces = records.map((record) => JSON.parse(record) as UserWindowPartial);
+    expect(totalOfPartials(pieces)).toEqual(totalOfPartials([partial]));
+    expect(totalOfPartials(pieces)[0]).toMatchObject({ total_count: 90_000, purchase_count: 1_800 });
+    expect(partialRecords(foldAll(events.slice(0, 10))[0] as UserWindowPartial)).toHaveLength(1);
   });
 
   it('takes over a state of the counting fold (a deployment mid-window) with the same totals, the same ids on a retry', () => {

@@ -27,7 +27,7 @@
  */
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DEFAULT_WINDOW_SECONDS, type UserWindowPartial } from '../../core/aggregate.ts';
+import { DEFAULT_WINDOW_SECONDS, partialRecords, type UserWindowPartial } from '../../core/aggregate.ts';
 import { isAggregated, KplFormatError, type UserRecord, userRecordsOf } from '../../core/kpl.ts';
 import {
   DEFAULT_FLUSH_AT_BYTES,
@@ -140,10 +140,9 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
     await putAllRecords(
       config.kinesis,
       config.streamName,
-      partials.map((partial) => ({
-        partitionKey: partial.user_id,
-        data: Buffer.from(JSON.stringify(partial)),
-      })),
+      partials.flatMap((partial) =>
+        partialRecords(partial).map((json) => ({ partitionKey: partial.user_id, data: Buffer.from(json) })),
+      ),
       config.putRecords,
     );
     return counts;
