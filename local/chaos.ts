@@ -1,7 +1,7 @@
 /**
  * Fault injection for the embedded stack: named chaos profiles, each breaking one thing the way it
  * breaks in AWS, so a replay under the profile proves the pipeline still counts every event exactly
- * once and sends every alert exactly once (DESIGN §3).
+ * once and sends every alert exactly once (docs/architecture.md).
  *
  * - kinesis-throttle: an HTTP proxy in front of kinesalite fails a share of PutRecords entries with
  *   ProvisionedThroughputExceeded and every 10th call with 5xx (producer and aggregator both write);

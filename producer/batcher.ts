@@ -50,6 +50,8 @@ export interface EventEntry {
   partitionKey: string;
   /** Source line, for the failed-records file. */
   line: number;
+  /** Bytes of its row in the source, for the replay's byte accounting. */
+  sourceBytes?: number;
   owner: Settlement;
 }
 
@@ -112,7 +114,7 @@ export function validateBatchLimits(limits: BatchLimits): Required<BatchLimits> 
 /**
  * Recycles the memory of sent aggregates. Each is a buffer of its own, and a few hundred a second
  * become garbage outside the JS heap, which V8 collects only once tens of MB have piled up: recycling
- * them keeps the producer's memory flat (DESIGN §6: under 200 MB whatever the input size).
+ * them keeps the producer's memory flat (docs/performance.md: under 200 MB whatever the input size).
  */
 class AggregatePool {
   private readonly free: Buffer[] = [];

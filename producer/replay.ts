@@ -41,7 +41,7 @@ import {
 import { ProducerError } from './errors.ts';
 import { Pacer, parseSpeed, type Speed } from './pacer.ts';
 import { failedRecordsFile, fileRejectSink, type RejectSink, s3RejectSink } from './rejects.ts';
-import { readRowChunks, startLineOf } from './rows.ts';
+import { type ReaderTally, readRowChunks } from './rows.ts';
 import { KinesisSender } from './sender.ts';
 import { loadShardMap, ShardMap, ShardRateLimiter } from './shards.ts';
 import { describeSource, openSource } from './source.ts';
@@ -159,6 +159,33 @@ export interface ReplaySummary {
   aggregated: boolean;
   /** Stopped by Ctrl-C (or the signal); the checkpoint, if any, resumes it. */
   interrupted: boolean;
+  /** Where every byte of the source went. */
+  bytes: ByteAccount;
+}
+
+/**
+ * Every byte of the (decompressed) source belongs to exactly one of these parts. `addsUp` says they
+ * sum to `source`, which is measured apart from the rows (the file or object size; for gzip, the
+ * bytes inflated): a reader that skipped or swallowed bytes would show here.
+ */
+export interface ByteAccount {
+  source: number;
+  header: number;
+  /** Rows acknowledged by Kinesis (or, in a dry run, batched). */
+  sent: number;
+  /** Rows in the rejects file. */
+  rejected: number;
+  /** Rows in the failed-records file. */
+  failed: number;
+  /** Rows outside --from/--to. */
+  skipped: number;
+  /** Empty lines. */
+  blank: number;
+  /** Before the checkpoint this run resumed from. */
+  earlier: number;
+  /** After the last row read when --limit or an interrupt ended the run (for gzip: of what was inflated). */
+  unread: number;
+  addsUp: boolean;
 }
 
 const DEFAULT_CONCURRENCY = 8;
@@ -229,19 +256,24 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
   const failedFile = failedRecordsFile(failedPath, { append });
 
   const counts = { read: 0, sent: 0, failed: 0, skipped: 0, calls: 0, records: 0 };
+  const byteParts = { sent: 0, rejected: 0, failed: 0, skipped: 0 };
   const byReason: Partial<Record<RejectReason, number>> = {};
   let rejectedTotal = 0;
-  const reject = (line: number, reason: RejectReason, detail: string, fields: readonly string[]) => {
+  const reject = (line: number, reason: RejectReason, detail: string, raw: Uint8Array, rowBytes: number) => {
     rejectedTotal++;
     byReason[reason] = (byReason[reason] ?? 0) + 1;
-    rejects.reject(line, reason, detail, fields);
+    byteParts.rejected += rowBytes;
+    rejects.reject(line, reason, detail, raw);
   };
 
   const settleSent = (records: readonly OutgoingRecord[]) => {
     counts.records += records.length;
     for (const record of records) {
       counts.sent += record.events.length;
-      for (const event of record.events) event.owner.settle(1);
+      for (const event of record.events) {
+        byteParts.sent += event.sourceBytes ?? 0;
+        event.owner.settle(1);
+      }
       batcher.recycle(record);
     }
   };
@@ -261,7 +293,10 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
           failedFile.write(failures);
           for (const { record } of failures) {
             counts.failed += record.events.length;
-            for (const event of record.events) event.owner.settle(1);
+            for (const event of record.events) {
+              byteParts.failed += event.sourceBytes ?? 0;
+              event.owner.settle(1);
+            }
             batcher.recycle(record);
           }
         },
@@ -345,6 +380,9 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
   progressTimer?.unref();
 
   const pacer = new Pacer(speed);
+  const tally: ReaderTally = { input: 0, header: 0, blank: 0 };
+  /** Bytes between the rows read: the header and empty lines. */
+  let gapBytes = 0;
   let position: Position = { ...start };
   let interrupted = false;
   let reachedLimit = start.read >= limit;
@@ -353,6 +391,7 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
       reading: for await (const chunk of readRowChunks(opened.stream, {
         startLine: start.line,
         startByte: start.byteOffset,
+        tally,
       })) {
         if (signal?.aborted) {
           interrupted = true;
@@ -360,7 +399,7 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
         }
         let replayedAt = new Date().toISOString();
         let span = tracker.open();
-        const { rows, lines, ends, malformed } = chunk;
+        const { rows, lines, starts, ends, rejected } = chunk;
         for (let i = 0; i < rows.length; i++) {
           if (position.read >= limit) {
             reachedLimit = true;
@@ -370,24 +409,28 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
           const fields = rows[i] as string[];
           const endLine = lines[i] as number;
           const end = ends[i] as number;
-          const rowBytes = end - position.byteOffset;
+          const rowStart = starts[i] as number;
+          const rowBytes = end - rowStart;
+          gapBytes += rowStart - position.byteOffset;
           const row: Position = { line: endLine, byteOffset: end, read: position.read + 1 };
-          if (malformed?.has(i)) {
+          const unreadable = rejected?.get(i);
+          if (unreadable) {
             counts.read++;
-            reject(position.line + 1, 'malformed_csv', malformed.get(i) ?? '', fields);
+            reject(endLine, unreadable.reason, unreadable.detail, chunk.raw(i), rowBytes);
             position = row;
             continue;
           }
           const parsed = parseRow(fields, rowBytes);
           if (!parsed.ok) {
             counts.read++;
-            reject(startLineOf(fields, endLine), parsed.reason, parsed.detail, fields);
+            reject(endLine, parsed.reason, parsed.detail, chunk.raw(i), rowBytes);
             position = row;
             continue;
           }
           const eventMs = parsed.eventMs;
           if (eventMs < fromMs || eventMs >= toMs) {
             counts.skipped++;
+            byteParts.skipped += rowBytes;
             position = { line: endLine, byteOffset: end, read: position.read };
             continue;
           }
@@ -419,19 +462,14 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
           const json = eventRecordJson(parsed.event, eventId(identity.tag, endLine), replayedAt);
           const bytes = Buffer.byteLength(json, 'utf8');
           if (bytes > maxEventBytes(key, aggregate)) {
-            reject(
-              startLineOf(fields, endLine),
-              'oversize',
-              'record over 1 MiB with its partition key',
-              fields,
-            );
+            reject(endLine, 'oversize', 'record over 1 MiB with its partition key', chunk.raw(i), rowBytes);
             position = row;
             continue;
           }
           tracker.add(span);
           const full = batcher.add(
             shardMap.shardOf(key),
-            { partitionKey: key, line: endLine, owner: span },
+            { partitionKey: key, line: endLine, owner: span, sourceBytes: rowBytes },
             { json, bytes },
           );
           position = row;
@@ -459,6 +497,14 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
   }
   const [rejectsFile, failedFileDone] = await Promise.all([rejects.close(), failedFile.close()]);
   const durationMs = Math.round(performance.now() - started);
+  // A plain source's size is known up front; a gzip one's only from what was inflated.
+  const sourceBytes =
+    source.gzip || opened.storedBytes === undefined ? start.byteOffset + tally.input : opened.storedBytes;
+  // Cut short, the reader has read ahead of the last row taken: what lies before it is split up by the
+  // gaps between rows, and the rest is unread.
+  const stoppedEarly = interrupted || reachedLimit;
+  const header = !stoppedEarly || gapBytes > 0 ? tally.header : 0;
+  const blank = stoppedEarly ? gapBytes - header : tally.blank;
   return {
     read: counts.read,
     sent: counts.sent,
@@ -487,7 +533,42 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
     interrupted,
     records: counts.records,
     aggregated: aggregate,
+    bytes: byteAccount(sourceBytes, { ...byteParts, header, blank, earlier: start.byteOffset }, stoppedEarly),
   };
+}
+
+/** The parts of the source; on a run cut short, what was not read is the remainder. */
+function byteAccount(
+  source: number,
+  parts: Omit<ByteAccount, 'source' | 'unread' | 'addsUp'>,
+  stoppedEarly: boolean,
+): ByteAccount {
+  const counted =
+    parts.header + parts.sent + parts.rejected + parts.failed + parts.skipped + parts.blank + parts.earlier;
+  const unread = stoppedEarly ? source - counted : 0;
+  return { source, ...parts, unread, addsUp: counted + unread === source };
+}
+
+/** One line: the parts that are there, and whether they add up. */
+export function renderByteAccount(bytes: ByteAccount): string {
+  const n = (value: number) => value.toLocaleString('en-US');
+  const named: Array<[string, number]> = [
+    ['header', bytes.header],
+    ['sent', bytes.sent],
+    ['rejected', bytes.rejected],
+    ['failed', bytes.failed],
+    ['skipped', bytes.skipped],
+    ['blank lines', bytes.blank],
+    ['done before the resume', bytes.earlier],
+    ['not read', bytes.unread],
+  ];
+  const parts = named
+    .filter(([name, value]) => value > 0 || name === 'sent' || name === 'rejected')
+    .map(([name, value]) => `${n(value)} ${name}`);
+  const sum = named.reduce((total, [, value]) => total + value, 0);
+  return bytes.addsUp
+    ? `bytes: ${n(bytes.source)} source = ${parts.join(' + ')}`
+    : `bytes: ${n(bytes.source)} source ≠ ${parts.join(' + ')} = ${n(sum)}: ${n(Math.abs(bytes.source - sum))} bytes unaccounted for (a reader bug: please report it)`;
 }
 
 /**
@@ -803,11 +884,12 @@ export const replayCommand: CommandSpec<ReplayOptions, ReplaySummary> = {
           : `resumed from line ${summary.resumedFrom.line}`,
       );
     }
+    lines.push(renderByteAccount(summary.bytes));
     if (summary.startedOver) lines.push(`started over: ${summary.startedOver}`);
     if (summary.rejectsFile) lines.push(`rejects: ${summary.rejectsFile}`);
     if (summary.failedFile) lines.push(`failed records: ${summary.failedFile}`);
     if (summary.interrupted) lines.push('interrupted before the end of the source');
     return lines.join('\n');
   },
-  exitCode: (summary) => (summary.failed > 0 ? 1 : 0),
+  exitCode: (summary) => (summary.failed > 0 || !summary.bytes.addsUp ? 1 : 0),
 };

@@ -10,7 +10,7 @@ import {
   StartQueryExecutionCommand,
 } from '@aws-sdk/client-athena';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QueryColumn, QueryResult, QueryRow } from '../analytics/engine.ts';
 import {
   chartConfig,
@@ -20,6 +20,7 @@ import {
   renderReportHtml,
   report,
 } from '../analytics/report.ts';
+import { coloursFor } from '../cli/colours.ts';
 import type { AwsTarget, CommandContext } from '../cli/command.ts';
 import { DEFAULT_RESOURCE_NAMES } from '../core/resources.ts';
 
@@ -310,7 +311,11 @@ const browserSkipReason =
     : `no ${CHROMIUM} and CLICKSTREAM_BROWSER_TESTS is not 1 (set it to install Chromium via scripts/ensure-chromium.sh)`;
 
 describe('the report in headless Chromium', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'clickstream-report-'));
+  // Made in a hook, not while collecting: a skipped describe runs no hooks, and would leave it behind.
+  let dir = '';
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'clickstream-report-'));
+  });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it.skipIf(browserSkipReason !== undefined)(
@@ -394,6 +399,7 @@ describe('clickstream report', () => {
     const context: CommandContext = {
       json: true,
       interactive: false,
+      colours: coloursFor({ isTTY: false }),
       signal: new AbortController().signal,
       info: () => undefined,
       warn: () => undefined,

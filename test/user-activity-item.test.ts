@@ -188,5 +188,5 @@ describe('user-activity merge', () => {
     expect(spilled).toBeGreaterThan(0);
     const read = await readUserWindowTotals(dynamo, table, [key]);
     expect(read.get(`${key.user_id}|${WINDOW}`)?.view_count).toBe(40_000);
-  }, 60_000);
+  }, 180_000);
 });

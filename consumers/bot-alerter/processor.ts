@@ -27,10 +27,10 @@ import {
   PutCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import pLimit from 'p-limit';
 import type { UserWindowPartial, UserWindowTotal } from '../../core/aggregate.ts';
 import { type AlertContext, buildAlertMessage } from '../../core/alert-message.ts';
 import { type AlertRule, evaluateRules, type RuleMatch } from '../../core/rules.ts';
-import { forEachLimited } from '../concurrency.ts';
 import { ConsumerError, isAwsError } from '../errors.ts';
 import type {
   KinesisStreamBatchItemFailure,
@@ -39,11 +39,17 @@ import type {
 } from '../kinesis-event.ts';
 import { recordText } from '../kinesis-event.ts';
 import { type Logger, silentLogger } from '../logger.ts';
-import { emfCount, METRIC_NAMES } from '../metrics.ts';
+import {
+  CONSUMER_SERVICES,
+  CUSTOM_METRICS,
+  countMetric,
+  noMetrics,
+  type PublishingMetrics,
+} from '../metrics.ts';
 import { ALERT_DEDUPE_KEY, DEFAULT_TTL_DAYS, TTL_ATTRIBUTE } from '../tables.ts';
 import { readUserWindowTotals, userWindowKey } from '../user-activity-item.ts';
 
-export const ALERTER_NAME = 'bot-alerter';
+export const ALERTER_NAME = CONSUMER_SERVICES.alerter;
 /** Longer than the alerter's Lambda timeout, so a live invocation never loses its claim. */
 export const DEFAULT_CLAIM_LEASE_MS = 120_000;
 
@@ -59,6 +65,8 @@ export interface AlerterConfig extends AlertContext {
   /** (user, window) groups evaluated in parallel. */
   concurrency?: number;
   logger?: Logger;
+  /** Powertools Metrics in Lambda; none = no metrics (local runs). */
+  metrics?: PublishingMetrics;
   now?: () => number;
 }
 
@@ -99,6 +107,7 @@ function readPartialKey(record: KinesisStreamRecord): PartialKey | undefined {
 
 export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor {
   const logger = config.logger ?? silentLogger;
+  const metrics = config.metrics ?? noMetrics;
   const now = config.now ?? Date.now;
   const leaseMs = config.claimLeaseMs ?? DEFAULT_CLAIM_LEASE_MS;
   const ttlSeconds = (config.ttlDays ?? DEFAULT_TTL_DAYS) * 86_400;
@@ -296,7 +305,8 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
         logger.warn('reading merged totals failed; the batch will be retried', { error: String(error) });
         throw error;
       }
-      await forEachLimited([...groups.entries()], config.concurrency ?? 8, async ([id, group]) => {
+      // Each group catches its own failure, so every group has finished when map resolves.
+      await pLimit(config.concurrency ?? 8).map([...groups.entries()], async ([id, group]) => {
         try {
           await evaluateGroup(group.key, merged.get(id), invocation);
         } catch (error) {
@@ -310,8 +320,7 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
       });
       totals.records += event.Records.length;
       totals.failedRecords += failures.length;
-      if (invocation.sent > 0)
-        logger.info('alerts sent', emfCount(METRIC_NAMES.alertsSent, invocation.sent, now()));
+      if (invocation.sent > 0) countMetric(metrics, CUSTOM_METRICS.alertsSent.name, invocation.sent);
       return { batchItemFailures: failures };
     },
   };

@@ -27,6 +27,7 @@
  */
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import pLimit from 'p-limit';
 import { DEFAULT_WINDOW_SECONDS, partialRecords, type UserWindowPartial } from '../../core/aggregate.ts';
 import { isAggregated, KplFormatError, type UserRecord, userRecordsOf } from '../../core/kpl.ts';
 import {
@@ -40,7 +41,6 @@ import {
   upgradeWindowState,
   type WindowState,
 } from '../../core/window.ts';
-import { forEachLimited } from '../concurrency.ts';
 import { type DeadLetterSink, deadLetterKey, type MalformedRecord } from '../dead-letter.ts';
 import { ConsumerError } from '../errors.ts';
 import {
@@ -50,12 +50,18 @@ import {
   shardIdOf,
 } from '../kinesis-event.ts';
 import { type Logger, silentLogger } from '../logger.ts';
-import { emfCount, METRIC_NAMES } from '../metrics.ts';
+import {
+  CONSUMER_SERVICES,
+  CUSTOM_METRICS,
+  countMetric,
+  noMetrics,
+  type PublishingMetrics,
+} from '../metrics.ts';
 import { type PutRecordsOptions, putAllRecords } from '../put-records.ts';
 import { DEFAULT_TTL_DAYS } from '../tables.ts';
 import { mergePartial } from '../user-activity-item.ts';
 
-export const AGGREGATOR_NAME = 'window-aggregator';
+export const AGGREGATOR_NAME = CONSUMER_SERVICES.aggregator;
 
 export interface AggregatorConfig {
   dynamo: DynamoDBDocumentClient;
@@ -75,6 +81,8 @@ export interface AggregatorConfig {
   itemBudgetBytes?: number;
   putRecords?: PutRecordsOptions;
   logger?: Logger;
+  /** Powertools Metrics in Lambda; none = no metrics (local runs). */
+  metrics?: PublishingMetrics;
   /** Clock for the TTL attribute. */
   now?: () => number;
 }
@@ -110,6 +118,7 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
   const flushAtBytes = config.flushAtBytes ?? DEFAULT_FLUSH_AT_BYTES;
   const ttlSeconds = (config.ttlDays ?? DEFAULT_TTL_DAYS) * 86_400;
   const logger = config.logger ?? silentLogger;
+  const metrics = config.metrics ?? noMetrics;
   const now = config.now ?? Date.now;
   const totals: AggregatorSummary = {
     records: 0,
@@ -129,12 +138,21 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
     const counts = { merged: 0, mergeCalls: 0, spilled: 0 };
     if (partials.length === 0) return counts;
     const expiresAt = Math.floor(now() / 1000) + ttlSeconds;
-    await forEachLimited(partials, config.writeConcurrency ?? 16, async (partial) => {
-      const result = await mergePartial(config.dynamo, config.tableName, partial, expiresAt, mergeOptions);
+    // Per flush, not per processor: locally one handler serves several shards at once.
+    const mergeLimit = pLimit(config.writeConcurrency ?? 16);
+    // allSettled: a failed merge fails the flush only once the others have finished, so no merge is
+    // still in flight when Lambda retries the batch.
+    const outcomes = await Promise.allSettled(
+      partials.map((partial) =>
+        mergeLimit(() => mergePartial(config.dynamo, config.tableName, partial, expiresAt, mergeOptions)),
+      ),
+    );
+    for (const outcome of outcomes) {
+      if (outcome.status === 'rejected') throw outcome.reason;
       counts.merged++;
-      counts.mergeCalls += result.calls;
-      counts.spilled += result.spilled;
-    });
+      counts.mergeCalls += outcome.value.calls;
+      counts.spilled += outcome.value.spilled;
+    }
     // After the merge, so the alerter's consistent read of the total always includes this partial.
     // A retry puts again: the earlier attempt may have died between merge and put.
     await putAllRecords(
@@ -238,8 +256,7 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
         totals.merged += counts.merged;
         totals.mergeCalls += counts.mergeCalls;
         totals.spilled += counts.spilled;
-        if (counts.merged > 0)
-          logger.info('windows written', emfCount(METRIC_NAMES.windowsWritten, counts.merged, now()));
+        if (counts.merged > 0) countMetric(metrics, CUSTOM_METRICS.windowsWritten.name, counts.merged);
         logger.debug('aggregated batch', {
           shardId,
           records: event.Records.length,

@@ -1,5 +1,5 @@
 /**
- * Alert latency on the embedded stack (DESIGN §6): from the PutRecords call carrying the event that
+ * Alert latency on the embedded stack (docs/performance.md): from the PutRecords call carrying the event that
  * makes a user cross a default rule threshold to the alert mail's arrival in the SMTP sink. Target:
  * ≤ tumbling window + batching window + 2 s.
  *

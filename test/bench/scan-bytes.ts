@@ -1,5 +1,5 @@
 /**
- * What Athena would scan for each named query on the lake layout, versus the raw CSV (DESIGN §6: the
+ * What Athena would scan for each named query on the lake layout, versus the raw CSV (docs/performance.md: the
  * lake must scan ≥ 10× fewer bytes). Athena on Parquet reads the footers plus the column chunks of
  * the referenced columns of the partitions the predicates keep; on CSV it reads every byte. None of
  * the named queries filters dt, so every partition counts. Column chunk sizes come from DuckDB's
