@@ -13,7 +13,7 @@ import {
   StartQueryExecutionCommand,
   StopQueryExecutionCommand,
 } from '@aws-sdk/client-athena';
-import { ClickstreamError } from '../cli/command.ts';
+import { ClickstreamError } from '../core/errors.ts';
 import type { ColumnType, QueryColumn, QueryEngine, QueryResult, QueryRow } from './engine.ts';
 
 /** Base error of the analytics area: a query that failed, was cancelled, or could not be run. */

@@ -4,7 +4,7 @@
  */
 import Table from 'cli-table3';
 import pc from 'picocolors';
-
+import { escapeControl } from '../core/terminal-text.ts';
 import type { QueryColumn, QueryResult } from './engine.ts';
 
 export const OUTPUT_FORMATS = ['table', 'csv', 'json'] as const;
@@ -65,7 +65,7 @@ function tableCell(
   if (value === null || value === undefined) return c.dim('NULL');
   // Shares and averages come back with 15+ digits; four decimals are plenty for reading.
   if (typeof value === 'number' && !Number.isInteger(value)) return String(Number(value.toFixed(4)));
-  return String(value);
+  return escapeControl(String(value));
 }
 
 /** RFC 4180: fields with a comma, quote, CR or LF are quoted, quotes doubled; NULL is an empty field. */

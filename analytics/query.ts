@@ -258,10 +258,10 @@ export const queryCommand: CommandSpec<QueryOptions, QuerySummary | QueryListSum
       .option('--format <format>', 'table | csv | json (default: table on a terminal, else csv)')
       .option('--list', 'list the named queries with their descriptions and parameters'),
   run: query,
-  render: (summary) =>
+  render: (summary, colours) =>
     'queries' in summary
       ? renderList(summary)
-      : formatResult(summary, summary.format, { color: !!process.stdout.isTTY }),
+      : formatResult(summary, summary.format, { color: colours.isColorSupported }),
 };
 
 function renderList(summary: QueryListSummary): string {

@@ -1,18 +1,22 @@
 /**
  * `clickstream verify`: what the pipeline produced, compared with ground truth computed straight from
- * the source CSV. The truth side reads the CSV with the producer's own reader and folds it with the
- * aggregator's own fold (one window, no shards), so the only thing that can differ is the pipeline.
+ * the source CSV. The truth side reads the CSV with a reader of its own (source-lines.ts), never the
+ * producer's, and folds it with the aggregator's own fold (one window, no shards). The producer's
+ * reader reads the same file too, and verify fails when the two disagree on how many rows it holds, or
+ * when the rows counted plus the rows the producer rejects fall short of them: a reader that swallows
+ * rows cannot pass by losing the same rows on both sides.
  */
 
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { Command } from 'commander';
-import pc from 'picocolors';
 import { createDynamoClient, createS3Client } from '../adapters/clients.ts';
+import type { Colours } from '../cli/colours.ts';
 import { ClickstreamError, type CommandContext, type CommandSpec, clientOptions } from '../cli/command.ts';
-import { itemToTotal } from '../consumers/user-activity-item.ts';
+import { totalsOfItems } from '../consumers/user-activity-item.ts';
 import { DEFAULT_WINDOW_SECONDS, type UserWindowTotal } from '../core/aggregate.ts';
 import { EVENT_TYPES, type EventType, parseRow } from '../core/event.ts';
 import { parseS3Url } from '../core/resources.ts';
@@ -24,11 +28,12 @@ import {
   takePartials,
   toUserWindowTotal,
 } from '../core/window.ts';
-import { readRowChunks } from '../producer/rows.ts';
+import { type RowChunk, readRowChunks } from '../producer/rows.ts';
 import { describeSource, openSource } from '../producer/source.ts';
 import type { QueryEngine } from './engine.ts';
 import { runNamedQuery } from './named-queries.ts';
 import { openEngine } from './query.ts';
+import { readSourceLines, SourceFormatError } from './source-lines.ts';
 
 export interface VerifyCheck {
   name: string;
@@ -47,14 +52,21 @@ export interface VerifySummary {
   durationMs: number;
 }
 
+/** The producer's reader, as verify runs it over the source (injected in tests). */
+export type ProducerReader = (input: Readable) => AsyncIterable<RowChunk>;
+
 /** The facts verify compares against, computed from the source CSV alone. */
 export interface SourceTruth {
+  /** Rows in the file by verify's own reader: every line after the header that is not empty. */
+  rows: number;
   accepted: number;
   rejected: number;
   byType: Record<EventType, number>;
   /** (user, window) → merged total, for the sampled users. */
   windows: Map<string, UserWindowTotal>;
   visitorsPerDay: Map<string, number>;
+  /** The same file as the producer's reader and row rules see it. */
+  producer: { rows: number; rejected: number };
 }
 
 const windowKey = (userId: string, windowStart: string) => `${userId}|${windowStart}`;
@@ -72,43 +84,76 @@ export async function computeSourceTruth(options: {
   windowSeconds?: number;
   sampleShare?: number;
   signal?: AbortSignal;
+  /** Default: the producer's own (readRowChunks). */
+  producerReader?: ProducerReader;
 }): Promise<SourceTruth> {
   const ref = describeSource(options.source);
-  const opened = await openSource(ref, {
-    ...(options.s3 ? { s3: options.s3 } : {}),
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
+  const open = () =>
+    openSource(ref, {
+      ...(options.s3 ? { s3: options.s3 } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+  // Two reads of the same file, side by side: each reader gets a stream of its own.
+  const [truth, producer] = await Promise.all([
+    open().then((opened) => foldSource(opened.stream, options)),
+    open().then((opened) => countProducerRows(opened.stream, options.producerReader ?? readRowChunks)),
+  ]);
+  return { ...truth, producer };
+}
+
+/** What the producer would make of each row: its reader's rejects plus the row rules. */
+async function countProducerRows(input: Readable, reader: ProducerReader): Promise<SourceTruth['producer']> {
+  let rows = 0;
+  let rejected = 0;
+  for await (const chunk of reader(input)) {
+    for (let i = 0; i < chunk.rows.length; i++) {
+      rows++;
+      const bytes = (chunk.ends[i] as number) - (chunk.starts[i] as number);
+      if (chunk.rejected?.has(i) || !parseRow(chunk.rows[i] as string[], bytes).ok) rejected++;
+    }
+  }
+  return { rows, rejected };
+}
+
+async function foldSource(
+  input: Readable,
+  options: { windowSeconds?: number; sampleShare?: number },
+): Promise<Omit<SourceTruth, 'producer'>> {
   const sampled = userSampler(options.sampleShare ?? 1);
   const byType = Object.fromEntries(EVENT_TYPES.map((t) => [t, 0])) as Record<EventType, number>;
   const visitors = new Map<string, Set<string>>();
   const state = emptyWindowState(options.windowSeconds ?? DEFAULT_WINDOW_SECONDS);
+  let rows = 0;
   let accepted = 0;
   let rejected = 0;
-  for await (const chunk of readRowChunks(opened.stream)) {
-    for (let i = 0; i < chunk.rows.length; i++) {
-      if (chunk.malformed?.has(i)) {
-        rejected++;
-        continue;
+  try {
+    for await (const batch of readSourceLines(input)) {
+      for (const row of batch) {
+        rows++;
+        const result = row.fields ? parseRow(row.fields, row.bytes) : undefined;
+        if (!result?.ok) {
+          rejected++;
+          continue;
+        }
+        const event = result.event;
+        accepted++;
+        byType[event.event_type]++;
+        const day = event.event_time.slice(0, 10);
+        let users = visitors.get(day);
+        if (!users) {
+          users = new Set();
+          visitors.set(day, users);
+        }
+        users.add(event.user_id);
+        // Never flushes early: the truth is one contribution per (user, window).
+        if (sampled(event.user_id))
+          foldEvent(state, event, result.eventMs, String(accepted), Number.POSITIVE_INFINITY);
       }
-      const result = parseRow(chunk.rows[i] as string[]);
-      if (!result.ok) {
-        rejected++;
-        continue;
-      }
-      const event = result.event;
-      accepted++;
-      byType[event.event_type]++;
-      const day = event.event_time.slice(0, 10);
-      let users = visitors.get(day);
-      if (!users) {
-        users = new Set();
-        visitors.set(day, users);
-      }
-      users.add(event.user_id);
-      // Never flushes early: the truth is one contribution per (user, window).
-      if (sampled(event.user_id))
-        foldEvent(state, event, result.eventMs, String(accepted), Number.POSITIVE_INFINITY);
     }
+  } catch (error) {
+    if (error instanceof SourceFormatError)
+      throw new ClickstreamError(error.message, 'verify --source takes the Kaggle CSV that was replayed');
+    throw error;
   }
   const windows = new Map<string, UserWindowTotal>();
   for (const merged of mergePartials(takePartials(state, 'source')).values()) {
@@ -116,6 +161,7 @@ export async function computeSourceTruth(options: {
     windows.set(windowKey(total.user_id, total.window_start), total);
   }
   return {
+    rows,
     accepted,
     rejected,
     byType,
@@ -263,12 +309,29 @@ export async function runChecks(inputs: VerifyInputs): Promise<VerifyCheck[]> {
   const { truth } = inputs;
   const checks: VerifyCheck[] = [];
   const sampled = userSampler(inputs.sampleShare ?? 1);
-  const totals = (await scanAll(inputs.dynamo, inputs.userActivityTable)).map(itemToTotal);
+  const totals = totalsOfItems(await scanAll(inputs.dynamo, inputs.userActivityTable));
   const stored = new Map<string, UserWindowTotal>();
   const dynamoByType = countsByType(totals);
   for (const total of totals) {
     if (sampled(total.user_id)) stored.set(windowKey(total.user_id, total.window_start), total);
   }
+  checks.push({
+    ...check("source rows (verify's reader = the producer's)", truth.rows, truth.producer.rows),
+    ...(truth.rows !== truth.producer.rows
+      ? {
+          detail: `read line by line, the file holds ${truth.rows} rows; the producer's reader sees ${truth.producer.rows}, so ${Math.abs(truth.rows - truth.producer.rows)} rows are lost or made up before any counting`,
+        }
+      : {}),
+  });
+  const counted = EVENT_TYPES.reduce((sum, type) => sum + dynamoByType[type], 0);
+  checks.push({
+    ...check('source rows = counted + rejected', truth.rows, counted + truth.producer.rejected),
+    ...(truth.rows !== counted + truth.producer.rejected
+      ? {
+          detail: `${counted} events counted in DynamoDB + ${truth.producer.rejected} rows the producer rejects`,
+        }
+      : {}),
+  });
   for (const type of EVENT_TYPES) {
     checks.push(check(`DynamoDB ${type} events`, truth.byType[type], dynamoByType[type]));
   }
@@ -296,8 +359,9 @@ export async function runChecks(inputs: VerifyInputs): Promise<VerifyCheck[]> {
         : {}),
   });
 
+  // Distinct ids: an event a resumed producer sent twice is in the lake twice, and counts once.
   const lakeTypes = await inputs.engine.query(
-    'SELECT event_type, count(*) AS n FROM events GROUP BY event_type',
+    'SELECT event_type, count(DISTINCT event_id) AS n FROM events GROUP BY event_type',
     {
       ...(inputs.signal ? { signal: inputs.signal } : {}),
     },
@@ -422,14 +486,14 @@ export async function verify(options: VerifyOptions, context: CommandContext): P
   }
 }
 
-export function renderVerify(summary: VerifySummary): string {
+export function renderVerify(summary: VerifySummary, pc: Colours): string {
   const width = Math.max(...summary.checks.map((c) => c.name.length));
   const lines = summary.checks.map((c) => {
     const mark = c.ok ? pc.green('pass') : pc.red('FAIL');
     const figures = c.ok ? String(c.actual) : `expected ${c.expected}, got ${c.actual}`;
     return `${mark}  ${c.name.padEnd(width)}  ${figures}${c.detail && !c.ok ? `\n      ${pc.dim(c.detail)}` : ''}`;
   });
-  lines.push(...renderAlertScore(summary.alerts));
+  lines.push(...renderAlertScore(summary.alerts, pc));
   const failed = summary.checks.filter((c) => !c.ok).length;
   lines.push(
     failed === 0
@@ -440,7 +504,7 @@ export function renderVerify(summary: VerifySummary): string {
 }
 
 /** The alert score as lines: emails and incidents, then a table of bot kinds when scored. */
-export function renderAlertScore(score: AlertScore, indent = ''): string[] {
+export function renderAlertScore(score: AlertScore, pc: Colours, indent = ''): string[] {
   const lines = [
     `${indent}${score.emails.toLocaleString('en-US')} alert emails for ${score.incidents.toLocaleString('en-US')} incidents${score.falseAlerts === null ? '' : ` · false alerts ${score.falseAlerts}`}`,
   ];

@@ -1,35 +1,15 @@
 /**
  * The contract every `clickstream` subcommand follows: an exported async function that takes options
  * and returns a summary object (as in changesets), wrapped in a spec that the one command table
- * registers. `bin/clickstream.ts` only dispatches and holds the single top-level catch.
+ * (cli/commands.ts) lists. `bin/clickstream.ts` only dispatches and holds the single top-level catch.
  */
 import type { Command } from 'commander';
-import type { ClientOptions, LocalEndpoints } from '../adapters/clients.ts';
-import type { ResourceNames } from '../core/resources.ts';
+import type { AwsTarget } from '../adapters/target.ts';
+import type { Colours } from './colours.ts';
 
-/** Where AWS calls go: the embedded stack (endpoints set) or AWS (standard chain, region). */
-export interface AwsTarget {
-  mode: 'local' | 'aws';
-  region?: string;
-  /** Set in local mode: read from the local state file or from an in-process stack. */
-  endpoints?: LocalEndpoints;
-  names: ResourceNames;
-}
-
-export type AwsService = keyof LocalEndpoints;
-
-/** Client options for one service of a target; the only place local and AWS modes differ. */
-export function clientOptions(
-  target: AwsTarget,
-  service: AwsService,
-  extra: ClientOptions = {},
-): ClientOptions {
-  return {
-    ...(target.region ? { region: target.region } : {}),
-    ...(target.endpoints ? { endpoint: target.endpoints[service] } : {}),
-    ...extra,
-  };
-}
+export type { AwsService, AwsTarget } from '../adapters/target.ts';
+export { clientOptions } from '../adapters/target.ts';
+export { ClickstreamError } from '../core/errors.ts';
 
 export interface Progress {
   /** Set current value (and optional named payload values shown in the bar). */
@@ -43,6 +23,8 @@ export interface CommandContext {
   json: boolean;
   /** stderr is a TTY and not --json: show progress bars and colours. */
   interactive: boolean;
+  /** Colours for text written through info/warn/debug (off unless stderr is a terminal). */
+  colours: Colours;
   /** Human-readable line on stderr (suppressed under --json unless it is a warning). */
   info(message: string): void;
   warn(message: string): void;
@@ -66,20 +48,23 @@ export interface CommandSpec<Options = Record<string, unknown>, Summary extends 
   /** Declare arguments and options on the commander command (it already has --json and --verbose). */
   configure(command: Command): void;
   run(options: Options, context: CommandContext): Promise<Summary>;
-  /** Human rendering of the summary for stdout (default: a key/value listing). */
-  render?(summary: Summary): string;
+  /** Human rendering of the summary for stdout (default: a key/value listing), in stdout's colours. */
+  render?(summary: Summary, colours: Colours): string;
   /** Exit code for a finished run (default 0), e.g. verify's mismatch is 1. */
   exitCode?(summary: Summary): number;
 }
 
-/** Base class for expected failures: printed as one line plus a hint, exit code 2. */
-export class ClickstreamError extends Error {
-  override name = 'ClickstreamError';
-  constructor(
-    message: string,
-    readonly hint?: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
+/**
+ * A command made of actions, like `local up|down|status`: each action is a CommandSpec with its own
+ * options and help, and naming none runs `defaultAction`.
+ */
+export interface CommandGroup {
+  name: string;
+  summary: string;
+  // biome-ignore lint/suspicious/noExplicitAny: actions differ in their option and summary types
+  actions: ReadonlyArray<CommandSpec<any, any>>;
+  defaultAction: string;
 }
+
+// biome-ignore lint/suspicious/noExplicitAny: commands differ in their option and summary types
+export type AnyCommand = CommandSpec<any, any> | CommandGroup;

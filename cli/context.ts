@@ -3,7 +3,8 @@
  * on stdout with --json, Ctrl-C as an AbortSignal, and a lazily resolved AWS target.
  */
 import cliProgress from 'cli-progress';
-import pc from 'picocolors';
+import { escapeControl, printable } from '../core/terminal-text.ts';
+import { type Colours, coloursFor } from './colours.ts';
 import type { AwsTarget, CommandContext, Progress } from './command.ts';
 import { type ResolvedSettings, targetFromSettings } from './config.ts';
 
@@ -20,20 +21,23 @@ export interface ContextOptions {
 export function createContext(options: ContextOptions): CommandContext {
   const stderr = options.stderr ?? process.stderr;
   const interactive = !options.json && !!stderr.isTTY && process.env.CI !== 'true';
+  const colours = coloursFor(stderr);
   let target: AwsTarget | undefined = options.target;
   return {
     json: options.json,
     interactive,
+    colours,
     signal: options.signal,
     info: (message) => {
-      if (!options.json) stderr.write(`${message}\n`);
+      if (!options.json) stderr.write(`${printable(message, colours.isColorSupported)}\n`);
     },
-    warn: (message) => stderr.write(`${pc.yellow('warning:')} ${message}\n`),
+    warn: (message) =>
+      stderr.write(`${colours.yellow('warning:')} ${printable(message, colours.isColorSupported)}\n`),
     debug: (message) => {
-      if (options.verbose) stderr.write(`${pc.dim(message)}\n`);
+      if (options.verbose) stderr.write(`${colours.dim(printable(message, colours.isColorSupported))}\n`);
     },
     progress: (label, progressOptions = {}) =>
-      interactive ? progressBar(stderr, label, progressOptions) : NO_PROGRESS,
+      interactive ? progressBar(stderr, label, progressOptions, colours) : NO_PROGRESS,
     target: async () => {
       target ??= targetFromSettings(options.settings());
       return target;
@@ -47,13 +51,14 @@ function progressBar(
   stream: NodeJS.WriteStream,
   label: string,
   options: { total?: number; unit?: string; fields?: string[] },
+  colours: Colours,
 ): Progress {
   const fields = (options.fields ?? []).map((name) => `${name} {${name}}`).join(' | ');
   const unit = options.unit ? ` ${options.unit}` : '';
   const counter = options.total ? '[{bar}] {percentage}% | {value}/{total}' : '{value}';
   const bar = new cliProgress.SingleBar(
     {
-      format: `${pc.cyan(label)} ${counter}${unit}${fields ? ` | ${fields}` : ''}${options.total ? ' | ETA {eta_formatted}' : ''}`,
+      format: `${colours.cyan(label)} ${counter}${unit}${fields ? ` | ${fields}` : ''}${options.total ? ' | ETA {eta_formatted}' : ''}`,
       stream,
       hideCursor: true,
       clearOnComplete: false,
@@ -72,22 +77,25 @@ function progressBar(
 }
 
 /** Default human rendering: aligned key/value lines, nested objects flattened with dots. */
-export function renderSummary(summary: object): string {
+export function renderSummary(summary: object, colours: Colours): string {
   const lines: Array<[string, string]> = [];
   const walk = (value: unknown, prefix: string) => {
     if (value && typeof value === 'object' && !Array.isArray(value)) {
       for (const [key, inner] of Object.entries(value)) walk(inner, prefix ? `${prefix}.${key}` : key);
     } else {
-      lines.push([prefix, Array.isArray(value) ? value.join(', ') : formatValue(value)]);
+      lines.push([
+        escapeControl(prefix),
+        Array.isArray(value) ? escapeControl(value.join(', ')) : formatValue(value),
+      ]);
     }
   };
   walk(summary, '');
   const width = Math.max(0, ...lines.map(([key]) => key.length));
-  return lines.map(([key, value]) => `${pc.dim(key.padEnd(width))}  ${value}`).join('\n');
+  return lines.map(([key, value]) => `${colours.dim(key.padEnd(width))}  ${value}`).join('\n');
 }
 
 function formatValue(value: unknown): string {
   if (typeof value === 'number')
     return Number.isInteger(value) ? value.toLocaleString('en-US') : value.toFixed(2);
-  return String(value);
+  return escapeControl(String(value));
 }

@@ -8,7 +8,6 @@ import { basename, join, resolve } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Command } from 'commander';
-import pc from 'picocolors';
 import { createDynamoClient, createKinesisClient, createS3Client } from '../adapters/clients.ts';
 import type { QueryRow } from '../analytics/engine.ts';
 import { formatResult } from '../analytics/format.ts';
@@ -25,7 +24,7 @@ import {
   scanAll,
   type VerifyCheck,
 } from '../analytics/verify.ts';
-import { itemToTotal } from '../consumers/user-activity-item.ts';
+import { totalsOfItems } from '../consumers/user-activity-item.ts';
 import { EVENT_TYPES, type EventType } from '../core/event.ts';
 import { parseS3Url } from '../core/resources.ts';
 import { RAW_EVENTS_PREFIX } from '../core/tables.ts';
@@ -34,6 +33,7 @@ import { LOCAL_PIPELINE_DEFAULTS, startLocalPipeline } from '../local/pipeline.t
 import { startLocalStack } from '../local/stack.ts';
 import { generate } from '../producer/generate.ts';
 import { replayToStream } from '../producer/replay.ts';
+import type { Colours } from './colours.ts';
 import { ClickstreamError, type CommandContext, type CommandSpec } from './command.ts';
 import { createContext } from './context.ts';
 import { positiveInt } from './local-command.ts';
@@ -64,7 +64,7 @@ export interface DemoSummary {
 }
 
 /**
- * Sized to finish well within a minute on 2 cores (measured 38 s; 50k took 63 s; DESIGN §4): the run is
+ * Sized to finish well within a minute on 2 cores (measured 38 s; 50k took 63 s; emulator rates in docs/performance.md): the run is
  * bound by DynamoDB merges, one per (user, event-time window, shard) partial, which the local emulator
  * serves at a few hundred per second.
  * Larger runs work the same, only longer (`--events 200000`).
@@ -84,13 +84,13 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
     work: () => Promise<T>,
     rate?: (result: T, ms: number) => string,
   ): Promise<T> => {
-    context.info(`${pc.cyan('▸')} ${name}…`);
+    context.info(`${context.colours.cyan('▸')} ${name}…`);
     const t0 = performance.now();
     const result = await work();
     const ms = Math.round(performance.now() - t0);
     const figure = rate?.(result, ms);
     stages.push({ name, ms, ...(figure ? { rate: figure } : {}) });
-    context.info(`  ${pc.dim(`${(ms / 1000).toFixed(1)} s${figure ? ` · ${figure}` : ''}`)}`);
+    context.info(`  ${context.colours.dim(`${(ms / 1000).toFixed(1)} s${figure ? ` · ${figure}` : ''}`)}`);
     return result;
   };
 
@@ -151,7 +151,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
       await pipeline.stop();
     }
 
-    const totals = (await scanAll(dynamo, stack.names.userActivityTable)).map(itemToTotal);
+    const totals = totalsOfItems(await scanAll(dynamo, stack.names.userActivityTable));
     const byType = countsByType(totals);
     const groundTruth = truthFile ? await loadGroundTruth(truthFile) : undefined;
     const score = await alertScore(dynamo, stack.names.alertDedupeTable, groundTruth);
@@ -173,7 +173,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
             const result = await runNamedQuery(engine, query.name, params, { signal: context.signal });
             results[query.name] = result.rows;
             context.info(
-              `\n${pc.bold(query.name)}${query.parameters.length ? pc.dim(` (${JSON.stringify(params)})`) : ''}`,
+              `\n${context.colours.bold(query.name)}${query.parameters.length ? context.colours.dim(` (${JSON.stringify(params)})`) : ''}`,
             );
             context.info(
               formatResult({ ...result, rows: result.rows.slice(0, previewRows) }, 'table', {
@@ -181,7 +181,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
               }),
             );
             if (result.rows.length > previewRows)
-              context.info(pc.dim(`… ${result.rows.length - previewRows} more rows`));
+              context.info(context.colours.dim(`… ${result.rows.length - previewRows} more rows`));
           }
           return results;
         },
@@ -306,7 +306,7 @@ async function uploadSource(
   return `s3://${stack.names.rawBucket}/${key}`;
 }
 
-export function renderDemo(summary: DemoSummary): string {
+export function renderDemo(summary: DemoSummary, pc: Colours): string {
   const n = (value: number) => value.toLocaleString('en-US');
   const lines: string[] = [];
   lines.push('', pc.bold('Clickstream demo: summary'));
@@ -317,7 +317,7 @@ export function renderDemo(summary: DemoSummary): string {
     `  aggregates ${n(summary.aggregates.eventsCounted)} events counted in ${n(summary.aggregates.windows)} user windows (${EVENT_TYPES.map((t) => `${t} ${n(summary.aggregates.byType[t])}`).join(', ')})`,
   );
   const a = summary.alerts;
-  const score = renderAlertScore(a, '             ');
+  const score = renderAlertScore(a, pc, '             ');
   lines.push(`  alerts     ${(score[0] ?? '').trimStart()}`, ...score.slice(1));
   if (a.mailDirectory)
     lines.push(`  mail       the ${n(a.emails)} alert emails, one text file each, in ${a.mailDirectory}`);

@@ -5,6 +5,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ListStreamsCommand } from '@aws-sdk/client-kinesis';
+import type { Command } from 'commander';
 import { createKinesisClient } from '../adapters/clients.ts';
 import {
   CHAOS_DESCRIPTIONS,
@@ -15,7 +16,7 @@ import {
 } from '../local/chaos.ts';
 import { startLocalPipeline } from '../local/pipeline.ts';
 import { DEFAULT_LOCAL_PORTS, type LocalPorts, startLocalStack } from '../local/stack.ts';
-import { ClickstreamError, type CommandContext, type CommandSpec } from './command.ts';
+import { ClickstreamError, type CommandContext, type CommandGroup, type CommandSpec } from './command.ts';
 import { isRunning, type LocalStackState, readStateFile, resolveSettings } from './config.ts';
 
 type Action = 'up' | 'down' | 'status';
@@ -195,28 +196,55 @@ export function positiveInt(text: string, flag: string): number {
   return value;
 }
 
-export const localCommand: CommandSpec<LocalOptions, LocalSummary> = {
+// One spec per action, each with its own options and help; all run `local` with their action.
+function action(
+  name: Action,
+  summary: string,
+  configure: (command: Command) => void = () => undefined,
+): CommandSpec<LocalOptions, LocalSummary> {
+  return {
+    name,
+    summary,
+    configure,
+    run: (options, context) => local({ ...options, args: [name] }, context),
+    render: renderLocal,
+    exitCode: (result) => (result.action === 'status' && !result.running ? 3 : 0),
+  };
+}
+
+export const localCommand: CommandGroup = {
   name: 'local',
   summary: 'start, stop or inspect the embedded AWS stack (Kinesis, DynamoDB, S3, SNS, mail) on 127.0.0.1',
-  configure: (command) =>
-    command
-      .argument('[action]', 'up | down | status', 'status')
-      .option(
-        '--ports <list>',
-        `override ports, e.g. kinesis=4567,s3=4569 (defaults: ${Object.entries(DEFAULT_LOCAL_PORTS)
-          .map(([k, v]) => `${k}=${v}`)
-          .join(',')})`,
-      )
-      .option('--events-shards <n>', 'shards of the events stream', '4')
-      .option('--user-activity-shards <n>', 'shards of the user-activity stream', '2')
-      .option('--no-consumers', 'start the emulators only, without the aggregator, alerter and lake delivery')
-      .option(
-        '--chaos <profile>',
-        `inject faults: ${CHAOS_PROFILES.filter((p) => p !== 'producer-kill').join(' | ')}`,
-      ),
-  run: local,
-  render: renderLocal,
-  exitCode: (summary) => (summary.action === 'status' && !summary.running ? 3 : 0),
+  defaultAction: 'status',
+  actions: [
+    action(
+      'up',
+      'start the emulators and the consumers in this terminal until Ctrl-C or `clickstream local down`',
+      (command) =>
+        command
+          .option(
+            '--ports <list>',
+            `override ports, e.g. kinesis=4567,s3=4569 (defaults: ${Object.entries(DEFAULT_LOCAL_PORTS)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(',')})`,
+          )
+          .option('--events-shards <n>', 'shards of the events stream', '4')
+          .option('--user-activity-shards <n>', 'shards of the user-activity stream', '2')
+          .option(
+            '--no-consumers',
+            'start the emulators only, without the aggregator, alerter and lake delivery',
+          )
+          .option(
+            '--chaos <profile>',
+            `inject faults: ${CHAOS_PROFILES.filter((p) => p !== 'producer-kill').join(' | ')}`,
+          ),
+    ),
+    action('down', 'stop the stack that `clickstream local up` started (found through its state file)'),
+    action(
+      'status',
+      'whether a stack runs, its pid and endpoints; exit 3 when none does (the default action)',
+    ),
+  ],
 };
 
 function renderLocal(summary: LocalSummary): string {

@@ -1,54 +1,45 @@
 /**
- * Builds the `clickstream` program from the one command table and runs it. Every command gets --json
- * and --verbose; the AWS-facing flags are global. The single top-level catch turns expected failures
- * into one line plus a hint.
+ * Runs the `clickstream` program. The arguments are parsed first against the commands' declarations
+ * (cli/declarations.ts), which print any help or usage error without loading a command module; the
+ * one command that runs is then loaded and parses the same arguments for real. The single top-level
+ * catch turns expected failures into one line plus a hint.
  */
-import { Command, CommanderError } from 'commander';
-import pc from 'picocolors';
+import { existsSync, readFileSync } from 'node:fs';
+import { type Command, CommanderError } from 'commander';
+import { explainAwsError } from '../adapters/aws-errors.ts';
+import { escapeControl, jsonLine, printable } from '../core/terminal-text.ts';
+import { coloursFor } from './colours.ts';
 import { ClickstreamError, type CommandSpec } from './command.ts';
 import { COMMANDS } from './commands.ts';
-import { resolveSettings } from './config.ts';
-import { createContext, renderSummary } from './context.ts';
+import { type CommandDeclaration, declareCommand, describeCommands } from './declarations.ts';
+import { addCommand, createProgram } from './program.ts';
+
+// Written by the build beside the built modules (dist/commands.json); absent beside the sources.
+const BUILT_DECLARATIONS = new URL('../commands.json', import.meta.url);
 
 export async function main(argv: string[]): Promise<number> {
-  const program = new Command('clickstream')
-    .description(
-      'Real-time clickstream analytics: replay Kaggle e-commerce events into Kinesis, aggregate per user, alert on bots, query with Athena.',
-    )
-    .option('--local', 'use the local stack started by `clickstream local up` (env CLICKSTREAM_MODE=local)')
-    .option('--region <region>', 'AWS region (env CLICKSTREAM_REGION, AWS_REGION)')
-    .option(
-      '--config <file>',
-      'config file (env CLICKSTREAM_CONFIG; default ./clickstream.config.json if present)',
-    )
-    .showHelpAfterError('(add --help for usage)')
-    .exitOverride();
-
   const abort = new AbortController();
   let interrupted = 0;
   const onSigint = () => {
     interrupted++;
     // A second Ctrl-C means "now": the first one asks long work to stop cleanly with a summary.
     if (interrupted > 1) process.exit(130);
-    process.stderr.write(`\n${pc.yellow('stopping…')} (Ctrl-C again to quit at once)\n`);
+    process.stderr.write(
+      `\n${coloursFor(process.stderr).yellow('stopping…')} (Ctrl-C again to quit at once)\n`,
+    );
     abort.abort(new ClickstreamError('interrupted'));
   };
   process.on('SIGINT', onSigint);
-
-  let exitCode = 0;
-  for (const spec of COMMANDS) {
-    const command = program
-      .command(spec.name)
-      .description(spec.summary)
-      .option('--json', 'print one JSON summary object on stdout, nothing else')
-      .option('--verbose', 'debug output on stderr');
-    spec.configure(command);
-    command.action(async (...args: unknown[]) => {
-      exitCode = await runCommand(spec, command, args, program, abort.signal);
-    });
-  }
-
   try {
+    const chosen = await parseDeclared(argv);
+    if (chosen === undefined) return 0;
+    const entry = COMMANDS.find((candidate) => candidate.name === chosen);
+    if (!entry) throw new Error(`no command table entry for ${chosen}`);
+    let exitCode = 0;
+    const program = createProgram();
+    addCommand(program, await entry.load(), async (spec, command, args) => {
+      exitCode = await runCommand(spec, command, args, abort.signal);
+    });
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;
   } catch (error) {
@@ -59,70 +50,77 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** Parses against the declarations: the name of the command to run, or undefined once help is shown. */
+async function parseDeclared(argv: string[]): Promise<string | undefined> {
+  const program = createProgram();
+  let chosen: string | undefined;
+  const choose = (name: string) => (command: Command) => {
+    command.action(() => {
+      chosen = name;
+    });
+    for (const action of command.commands) choose(name)(action);
+  };
+  for (const declaration of await declarations())
+    choose(declaration.name)(declareCommand(program, declaration));
+  await program.parseAsync(argv, { from: 'user' });
+  return chosen;
+}
+
+async function declarations(): Promise<CommandDeclaration[]> {
+  if (existsSync(BUILT_DECLARATIONS)) return JSON.parse(readFileSync(BUILT_DECLARATIONS, 'utf8'));
+  return describeCommands();
+}
+
 async function runCommand(
   spec: CommandSpec,
   command: Command,
   args: unknown[],
-  program: Command,
   signal: AbortSignal,
 ): Promise<number> {
-  const options = command.opts();
-  const globals = program.opts();
+  // Loaded here, not at start: settings pull in zod and the SDK clients, which help never needs.
+  const [{ createContext, renderSummary }, { resolveSettings }] = await Promise.all([
+    import('./context.ts'),
+    import('./config.ts'),
+  ]);
+  // The command's own flags, its group's, and the global ones (--local, --region, --config).
+  const options = command.optsWithGlobals();
   const context = createContext({
     json: !!options.json,
     verbose: !!options.verbose,
     signal,
-    settings: () => resolveSettings(globals, process.env),
+    settings: () => resolveSettings(options, process.env),
   });
   // commander passes positional arguments first, then options and the command itself.
   const positional = args.slice(0, command.registeredArguments.length);
-  const summary = await spec.run({ ...options, ...globals, args: positional }, context);
-  if (options.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-  else process.stdout.write(`${(spec.render ?? renderSummary)(summary)}\n`);
+  const summary = await spec.run({ ...options, args: positional }, context);
+  if (options.json) {
+    process.stdout.write(jsonLine(summary));
+  } else {
+    const colours = coloursFor(process.stdout);
+    const text = (spec.render ?? renderSummary)(summary, colours);
+    // On a terminal the rendering is for people; piped, it is data (a query's CSV, say): unchanged.
+    process.stdout.write(`${process.stdout.isTTY ? printable(text, colours.isColorSupported) : text}\n`);
+  }
   return spec.exitCode?.(summary) ?? 0;
 }
 
 /** Expected failures: one line and a hint, exit 2. Anything else keeps its stack, exit 1. */
 export function reportError(error: unknown): number {
-  const known = explainAwsError(error);
+  const known = explainError(error);
+  const pc = coloursFor(process.stderr);
   if (known) {
-    process.stderr.write(`${pc.red('error:')} ${known.message}\n`);
-    if (known.hint) process.stderr.write(`${pc.dim('hint:')} ${known.hint}\n`);
+    process.stderr.write(`${pc.red('error:')} ${escapeControl(known.message)}\n`);
+    if (known.hint) process.stderr.write(`${pc.dim('hint:')} ${escapeControl(known.hint)}\n`);
     return 2;
   }
-  process.stderr.write(
-    `${pc.red('unexpected error:')} ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
-  );
+  const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  process.stderr.write(`${pc.red('unexpected error:')} ${escapeControl(detail)}\n`);
   return 1;
 }
 
-/** Maps the failures users actually hit (no credentials, missing resources, stack down) to a clear line. */
-export function explainAwsError(error: unknown): { message: string; hint?: string } | undefined {
+/** Our own expected failures, then the AWS setup problems users actually hit. */
+export function explainError(error: unknown): { message: string; hint?: string } | undefined {
   if (error instanceof ClickstreamError)
     return { message: error.message, ...(error.hint ? { hint: error.hint } : {}) };
-  if (!(error instanceof Error)) return undefined;
-  if (error.name === 'CredentialsProviderError') {
-    return {
-      message: 'no AWS credentials found',
-      hint: 'configure credentials (aws configure, AWS_PROFILE, SSO), or run against the local stack with --local',
-    };
-  }
-  if (
-    error.name === 'ResourceNotFoundException' ||
-    error.name === 'NoSuchBucket' ||
-    error.name === 'NoSuchKey'
-  ) {
-    return {
-      message: error.message,
-      hint: 'check the resource name and --region, or deploy the stack (npx cdk deploy)',
-    };
-  }
-  const code = (error as { code?: string }).code ?? (error.cause as { code?: string } | undefined)?.code;
-  if (code === 'ECONNREFUSED') {
-    return {
-      message: `cannot reach ${error.message.replace(/^connect ECONNREFUSED /, '')}`,
-      hint: 'is the local stack running? `clickstream local status`',
-    };
-  }
-  return undefined;
+  return explainAwsError(error);
 }

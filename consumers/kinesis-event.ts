@@ -17,6 +17,12 @@ export interface KinesisWindowEvent<State = Record<string, unknown>> extends Kin
   isWindowTerminatedEarly?: boolean;
 }
 
+/**
+ * Written here, not with Powertools' batch utility: its processPartialResponse runs a handler per record
+ * and answers `{ batchItemFailures }` alone, while the aggregator must answer `{ state, batchItemFailures }`
+ * and retries whole batches from its checkpointed state, and the alerter fails all records of a
+ * (user, window) group together after one evaluation of the group.
+ */
 export interface KinesisHandlerResponse<State = Record<string, unknown>> {
   /** Required with tumbling windows: AWS treats a response without `state` as a failed invocation. */
   state?: State;

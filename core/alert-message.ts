@@ -62,8 +62,9 @@ export function toSnsSubject(text: string): string {
 }
 
 /**
- * Athena SQL for one user's activity between two window starts (inclusive), deduplicated by
- * contribution; the lake partitions (`dt`) it reads are the days of those windows.
+ * Athena SQL for one user's activity between two window starts (inclusive): distinct event ids over
+ * each window's partials, so a redelivered partial or a re-sent event counts once. The lake partitions
+ * (`dt`) it reads are the days of those windows.
  */
 export function userActivitySql(
   userId: string,
@@ -75,12 +76,20 @@ export function userActivitySql(
   const from = fromStart.slice(0, 10);
   const to = toStart.slice(0, 10);
   const days = from === to ? `dt = '${from}'` : `dt BETWEEN '${from}' AND '${to}'`;
+  const distinct = (column: string, name: string) =>
+    `         cardinality(array_distinct(flatten(array_agg(${column})))) AS ${name}`;
   return [
-    'SELECT window_start, sum(total_count) AS events, sum(view_count) AS views, sum(cart_count) AS carts,',
-    '       sum(remove_from_cart_count) AS removes, sum(purchase_count) AS purchases, sum(revenue) AS revenue',
-    `FROM (SELECT DISTINCT * FROM "${glueDatabase}"."user_activity" WHERE ${days} AND user_id = '${id}')`,
-    `WHERE window_start BETWEEN TIMESTAMP '${athenaTime(fromStart)}' AND TIMESTAMP '${athenaTime(toStart)}'`,
-    'GROUP BY window_start',
+    'SELECT window_start, views + carts + removes + purchases AS events, views, carts, removes, purchases',
+    'FROM (',
+    '  SELECT window_start,',
+    `${distinct('view_ids', 'views')},`,
+    `${distinct('cart_ids', 'carts')},`,
+    `${distinct('remove_from_cart_ids', 'removes')},`,
+    distinct('purchases', 'purchases'),
+    `  FROM "${glueDatabase}"."user_activity" WHERE ${days} AND user_id = '${id}'`,
+    `    AND window_start BETWEEN TIMESTAMP '${athenaTime(fromStart)}' AND TIMESTAMP '${athenaTime(toStart)}'`,
+    '  GROUP BY window_start',
+    ')',
     'ORDER BY window_start;',
   ].join('\n');
 }

@@ -108,6 +108,11 @@ const EVENTS: TableDef = {
     { name: 'price', type: 'double', comment: 'Price in the source currency' },
     { name: 'user_id', type: 'string', comment: 'User id' },
     { name: 'user_session', type: 'string', comment: 'Session id; null for a few rows' },
+    {
+      name: 'event_id',
+      type: 'string',
+      comment: 'Source tag and line of the event: a row twice is one event sent twice; count distinct ids',
+    },
     { name: 'replayed_at', type: 'timestamp', comment: 'When the producer sent the event (UTC)' },
   ],
   partitionKeys: [DT],
@@ -115,6 +120,12 @@ const EVENTS: TableDef = {
   parameters: {},
 };
 
+/**
+ * The partials carry event ids, not counts, so the lake counts like DynamoDB does: distinct ids over a
+ * window's partials. A partial Kinesis delivered twice, and an event a resumed producer sent twice
+ * (same id, in another partial), both count once. Counting columns would double count the latter,
+ * and deriving windows from the events table instead would scan every event's columns.
+ */
 const USER_ACTIVITY: TableDef = {
   name: 'user_activity',
   description: 'Per-shard partial aggregates per user and event-time window, from the user-activity stream',
@@ -127,16 +138,22 @@ const USER_ACTIVITY: TableDef = {
     {
       name: 'contribution_id',
       type: 'string',
-      comment: 'Deterministic id of this partial within its user and window; duplicates are redeliveries',
+      comment: 'Deterministic id of the flush this partial came from; duplicates are redeliveries',
     },
-    { name: 'view_count', type: 'bigint', comment: 'Views in this partial' },
-    { name: 'cart_count', type: 'bigint', comment: 'Carts in this partial' },
-    { name: 'remove_from_cart_count', type: 'bigint', comment: 'Cart removals in this partial' },
-    { name: 'purchase_count', type: 'bigint', comment: 'Purchases in this partial' },
-    { name: 'total_count', type: 'bigint', comment: 'All events in this partial' },
+    {
+      name: 'view_ids',
+      type: 'array<string>',
+      comment: 'Event ids of the views; count distinct over partials',
+    },
+    { name: 'cart_ids', type: 'array<string>', comment: 'Event ids of the carts' },
+    { name: 'remove_from_cart_ids', type: 'array<string>', comment: 'Event ids of the cart removals' },
+    {
+      name: 'purchases',
+      type: 'array<string>',
+      comment: 'One <event id>:<price in cents> per purchase; revenue sums the distinct entries',
+    },
     { name: 'sessions', type: 'array<string>', comment: 'Distinct session ids in this partial' },
     { name: 'products', type: 'array<string>', comment: 'Distinct product ids in this partial' },
-    { name: 'revenue', type: 'double', comment: 'Sum of purchase prices' },
     { name: 'first_event_time', type: 'timestamp', comment: 'Earliest event of this partial' },
     { name: 'last_event_time', type: 'timestamp', comment: 'Latest event of this partial' },
   ],

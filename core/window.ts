@@ -1,20 +1,40 @@
 /**
  * The window fold: events → per-(user, event-time window) partial aggregates, carried as Lambda
  * tumbling-window state between invocations and emitted as UserWindowPartial with deterministic
- * contribution ids.
+ * contribution ids. Entries keep the ids of their events, not counts, so every merge downstream is a
+ * union and an event that arrives twice (a resumed producer) counts once.
  *
  * Pure code: no AWS SDK, no process.env. The state is plain JSON because Lambda serializes it between
  * invocations; the fold mutates it in place so an invocation pays no conversion per record.
  */
 import { hash } from 'node:crypto';
-import { DEFAULT_WINDOW_SECONDS, type UserWindowPartial, type UserWindowTotal } from './aggregate.ts';
-import { type ClickEvent, type EventRecord, isEventType, toIsoSeconds } from './event.ts';
+import {
+  addPartial,
+  DEFAULT_WINDOW_SECONDS,
+  emptyMergedWindow,
+  type MergedWindow,
+  purchaseEntry,
+  totalOf,
+  type UserWindowPartial,
+  type UserWindowTotal,
+} from './aggregate.ts';
+import {
+  type ClickEvent,
+  type EventRecord,
+  isEventId,
+  isEventType,
+  SOURCE_TAG_LENGTH,
+  toIsoSeconds,
+} from './event.ts';
+
+export type { MergedWindow } from './aggregate.ts';
 
 /** AWS: tumbling-window state is at most 1 MB per shard; beyond it Lambda terminates the window early. */
 export const LAMBDA_STATE_LIMIT_BYTES = 1024 * 1024;
 /**
  * Flush well before the limit: one more record adds at most a few hundred bytes (ids are capped below),
  * and partials merge exactly anyway, so an early flush costs only an extra DynamoDB write per user.
+ * Every event adds its id (about 15 bytes), so a shard's state holds some 50,000 events at most.
  */
 export const DEFAULT_FLUSH_AT_BYTES = 800 * 1024;
 /** AWS: TumblingWindowInSeconds ≤ 900. */
@@ -28,10 +48,12 @@ export interface WindowEntry {
   u: string;
   /** window start, epoch seconds */
   w: number;
-  /** counts in EVENT_TYPES order: view, cart, remove_from_cart, purchase */
-  n: [number, number, number, number];
-  /** purchase revenue in integer cents, so sums do not depend on batching (float addition is not associative) */
-  r: number;
+  /**
+   * Event ids in EVENT_TYPES order: view, cart, remove_from_cart, purchase (purchases as
+   * `<id>:<cents>`). Ids, not counts: a merge of ids is idempotent per event. A view, cart or removal
+   * whose id is the state's tag plus a line is kept as the line number (see compactLine).
+   */
+  e: [Array<number | string>, Array<number | string>, Array<number | string>, string[]];
   /** first and last event time, epoch seconds */
   f: number;
   l: number;
@@ -41,7 +63,8 @@ export interface WindowEntry {
 }
 
 export interface WindowState {
-  v: 1;
+  /** 2 since entries hold event ids instead of counts. */
+  v: 2;
   /** Window length the entries were folded with. */
   ws: number;
   /** Positions (sequence numbers) of the first and last record folded since the last flush. */
@@ -49,18 +72,19 @@ export interface WindowState {
   last: string | null;
   /** Upper estimate of JSON.stringify(state) in UTF-8 bytes, kept incrementally. */
   bytes: number;
+  /** The source tag of the first producer id folded: ids with it are kept as their line numbers. */
+  t: string | null;
   /** Keyed by `${w}|${u}`. */
   entries: Record<string, WindowEntry>;
 }
 
-// `{"v":1,"ws":…,"first":"<seq>","last":"<seq>","bytes":…,"entries":{}}` with 64-char positions.
+// `{"v":2,"ws":…,"first":"<seq>","last":"<seq>","bytes":…,"t":"<tag>","entries":{}}` with 64-char positions.
 const STATE_BASE_BYTES = 256;
-// `"<w>|<u>":{"u":"<u>","w":…,"n":[…],"r":…,"f":…,"l":…,"s":[],"p":[]},` without the two user ids,
-// with room for 8-digit counts and a 12-digit revenue.
+// `"<w>|<u>":{"u":"<u>","w":…,"e":[[],[],[],[]],"f":…,"l":…,"s":[],"p":[]},` without the two user ids.
 const ENTRY_BASE_BYTES = 160;
 
 export function emptyWindowState(windowSeconds: number): WindowState {
-  return { v: 1, ws: windowSeconds, first: null, last: null, bytes: STATE_BASE_BYTES, entries: {} };
+  return { v: 2, ws: windowSeconds, first: null, last: null, bytes: STATE_BASE_BYTES, t: null, entries: {} };
 }
 
 /** Accepts what Lambda hands back (`{}` on the first invoke of a window, or our own state). */
@@ -68,11 +92,70 @@ export function isWindowState(value: unknown): value is WindowState {
   if (typeof value !== 'object' || value === null) return false;
   const state = value as Partial<WindowState>;
   return (
-    state.v === 1 &&
+    state.v === 2 &&
     typeof state.ws === 'number' &&
     typeof state.entries === 'object' &&
     state.entries !== null
   );
+}
+
+/** The state layout before entries held event ids: counts per type and revenue in cents. */
+interface CountingState {
+  v: 1;
+  ws: number;
+  first: string | null;
+  last: string | null;
+  entries: Record<
+    string,
+    {
+      u: string;
+      w: number;
+      n: [number, number, number, number];
+      r: number;
+      f: number;
+      l: number;
+      s: string[];
+      p: string[];
+    }
+  >;
+}
+
+/**
+ * A state written by the counting fold (layout 1) as an id-keeping one, or undefined for anything else.
+ * A deployment in the middle of a tumbling window hands the new code the old code's state; dropping it
+ * would lose its events. Its counts become synthetic ids `v1-<hash of the state's position range>-<type
+ * letter><n>`, revenue rides on the first purchase: a retry hands back the same state and gets the same
+ * ids, so the merge stays idempotent.
+ */
+export function upgradeWindowState(value: unknown): WindowState | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const old = value as Partial<CountingState>;
+  if (old.v !== 1 || typeof old.ws !== 'number' || typeof old.entries !== 'object' || old.entries === null)
+    return undefined;
+  const prefix = `v1-${hash('sha256', `${old.first}\n${old.last}`, 'base64url').slice(0, 8)}-`;
+  const state = emptyWindowState(old.ws);
+  state.first = old.first ?? null;
+  state.last = old.last ?? null;
+  for (const [key, entry] of Object.entries(old.entries)) {
+    const ids = (letter: string, count: number) =>
+      Array.from({ length: count }, (_, k) => `${prefix}${letter}${k}`);
+    state.entries[key] = {
+      u: entry.u,
+      w: entry.w,
+      e: [
+        ids('v', entry.n[0]),
+        ids('c', entry.n[1]),
+        ids('r', entry.n[2]),
+        ids('p', entry.n[3]).map((id, k) => `${id}:${k === 0 ? entry.r : 0}`),
+      ],
+      f: entry.f,
+      l: entry.l,
+      s: entry.s,
+      p: entry.p,
+    };
+  }
+  state.bytes = STATE_BASE_BYTES + new TextEncoder().encode(JSON.stringify(state.entries)).length;
+  return state;
 }
 
 export function isWindowStateEmpty(state: WindowState): boolean {
@@ -87,6 +170,51 @@ export function jsonStringBytes(text: string): number {
     bytes += c < 0x20 || c === 0x22 || c === 0x5c ? 6 : c < 0x80 ? 1 : c < 0x800 ? 2 : 3;
   }
   return bytes;
+}
+
+/**
+ * The line of a producer id `<tag><line in base36>` (core/event.ts eventId) whose tag is the state's,
+ * or -1. The first such id sets the state's tag. Kept as a number, an id costs the state its decimal
+ * digits instead of 16 bytes of string, so a shard's state holds about twice the events before it
+ * must flush (every flush splits its users' windows into more partials, each a DynamoDB write), and
+ * the entry arrays hold small integers instead of pointers to strings the garbage collector must
+ * trace. Only ids that print back exactly are kept so: lower-case base36 without leading zeros, at
+ * most 10 digits (below 2^53).
+ */
+function compactLine(state: WindowState, id: string): number {
+  const length = id.length;
+  if (length <= SOURCE_TAG_LENGTH || length > SOURCE_TAG_LENGTH + 10) return -1;
+  if (id.charCodeAt(SOURCE_TAG_LENGTH) === 48 && length > SOURCE_TAG_LENGTH + 1) return -1;
+  let line = 0;
+  for (let i = SOURCE_TAG_LENGTH; i < length; i++) {
+    const c = id.charCodeAt(i);
+    if (c >= 48 && c <= 57) line = line * 36 + (c - 48);
+    else if (c >= 97 && c <= 122) line = line * 36 + (c - 87);
+    else return -1;
+  }
+  const tag = state.t;
+  if (tag === null) state.t = id.slice(0, SOURCE_TAG_LENGTH);
+  else if (!id.startsWith(tag)) return -1;
+  return line;
+}
+
+/** Decimal digits of a non-negative integer below 2^53: its length in JSON. Lines mostly have 4 to 8. */
+function decimalDigits(n: number): number {
+  if (n < 1e4) return n < 10 ? 1 : n < 100 ? 2 : n < 1e3 ? 3 : 4;
+  if (n < 1e8) return n < 1e5 ? 5 : n < 1e6 ? 6 : n < 1e7 ? 7 : 8;
+  let digits = 9;
+  for (let rest = n; rest >= 1e9; rest = Math.floor(rest / 10)) digits++;
+  return digits;
+}
+
+/** An id array of the state as the ids it names. */
+function expandIds(ids: ReadonlyArray<number | string>, tag: string | null): string[] {
+  const out = new Array<string>(ids.length);
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i] as number | string;
+    out[i] = typeof id === 'number' ? `${tag}${id.toString(36)}` : id;
+  }
+  return out;
 }
 
 /** A state entry with in-memory sets beside its arrays, built once per invocation, never serialized. */
@@ -141,6 +269,11 @@ function indexOf(state: WindowState): FoldIndex {
  * the caller then emits the partials and starts a fresh state. Deciding this per record (never per
  * batch) makes the flush points, and so the contribution ids, independent of how Lambda batched the
  * records: a retried or bisected batch reproduces the same contributions.
+ *
+ * `eventId` names the event in the merge (the record's event_id); by default its position, for callers
+ * whose events are all distinct (verify's one-pass fold of the source). Both are printable ASCII that
+ * JSON does not escape (core/event.ts isEventId; positions are digits and `/`), so an id costs the state
+ * its length plus quotes and comma, counted without scanning it.
  */
 export function foldEvent(
   state: WindowState,
@@ -148,6 +281,7 @@ export function foldEvent(
   eventMs: number,
   position: string,
   flushAtBytes = DEFAULT_FLUSH_AT_BYTES,
+  eventId = position,
 ): boolean {
   const index = indexOf(state);
   // Integer arithmetic: the same window start as flooring the instant to the window in milliseconds.
@@ -166,7 +300,7 @@ export function foldEvent(
   const second = Math.floor(eventMs / 1000);
   let indexed = users.get(userId);
   if (indexed === undefined) {
-    const entry: WindowEntry = { u: userId, w, n: [0, 0, 0, 0], r: 0, f: second, l: second, s: [], p: [] };
+    const entry: WindowEntry = { u: userId, w, e: [[], [], [], []], f: second, l: second, s: [], p: [] };
     state.entries[`${w}|${userId}`] = entry;
     state.bytes += ENTRY_BASE_BYTES + 2 * jsonStringBytes(userId);
     indexed = { entry, sessions: undefined, products: undefined };
@@ -175,20 +309,22 @@ export function foldEvent(
   const entry = indexed.entry;
   if (second < entry.f) entry.f = second;
   if (second > entry.l) entry.l = second;
-  switch (event.event_type) {
-    case 'view':
-      entry.n[0]++;
-      break;
-    case 'cart':
-      entry.n[1]++;
-      break;
-    case 'remove_from_cart':
-      entry.n[2]++;
-      break;
-    case 'purchase':
-      entry.n[3]++;
-      entry.r += Math.round(event.price * 100);
-      break;
+  const type = event.event_type;
+  if (type === 'purchase') {
+    // Rare enough to keep whole, with the price the merge sums.
+    const purchase = purchaseEntry(eventId, event.price);
+    entry.e[3].push(purchase);
+    state.bytes += purchase.length + 3;
+  } else {
+    const ids = entry.e[type === 'view' ? 0 : type === 'cart' ? 1 : 2];
+    const line = compactLine(state, eventId);
+    if (line >= 0) {
+      ids.push(line);
+      state.bytes += decimalDigits(line) + 1;
+    } else {
+      ids.push(eventId);
+      state.bytes += eventId.length + 3;
+    }
   }
   const session = event.user_session;
   if (session !== null) {
@@ -215,12 +351,11 @@ export function foldEvent(
 
 /**
  * Deterministic id of one flush's contributions: the source (shard) and the position range it covers.
- * Each (user, window) gets at most one partial per flush, so the id is unique within a (user, window),
- * which is all the merge needs (DynamoDB keeps the ids per user-window item; the lake's queries
- * deduplicate on (user_id, window_start, contribution_id)). The same records folded from the same
- * state always yield the same id, so a retried or re-sent flush merges once. One id per flush, not per
- * partial: the lake's contribution_id column then holds a few distinct values per file, which Parquet
- * dictionary-encodes to almost nothing, where per-partial hashes were the biggest column Athena scanned.
+ * Each (user, window) gets at most one partial per flush, so the id is unique within a (user, window).
+ * Exactness no longer hangs on it (merges are unions of event ids), but it still names where a partial
+ * came from, and counts how many partials a window merged. One id per flush, not per partial: the
+ * lake's contribution_id column then holds a few distinct values per file, which Parquet
+ * dictionary-encodes to almost nothing.
  */
 export function contributionId(source: string, first: string, last: string): string {
   // One-shot hash: createHash's object setup costs more than the digest.
@@ -245,25 +380,18 @@ export function takePartials(state: WindowState, source: string): UserWindowPart
   };
   for (const key in state.entries) {
     const entry = state.entries[key] as WindowEntry;
-    const windowStart = iso(entry.w);
-    const n = entry.n;
-    const view = n[0];
-    const cart = n[1];
-    const removeFromCart = n[2];
-    const purchase = n[3];
+    const e = entry.e;
     partials.push({
       user_id: entry.u,
-      window_start: windowStart,
+      window_start: iso(entry.w),
       window_seconds: state.ws,
       contribution_id: contribution,
-      view_count: view,
-      cart_count: cart,
-      remove_from_cart_count: removeFromCart,
-      purchase_count: purchase,
-      total_count: view + cart + removeFromCart + purchase,
+      view_ids: expandIds(e[0], state.t),
+      cart_ids: expandIds(e[1], state.t),
+      remove_from_cart_ids: expandIds(e[2], state.t),
+      purchases: e[3],
       sessions: entry.s,
       products: entry.p,
-      revenue: entry.r / 100,
       first_event_time: iso(entry.f),
       last_event_time: iso(entry.l),
     });
@@ -275,16 +403,10 @@ export function takePartials(state: WindowState, source: string): UserWindowPart
   return partials;
 }
 
-/** A merged (user, window) with its sets, as DynamoDB holds it. */
-export interface MergedWindow extends Omit<UserWindowTotal, 'distinct_sessions' | 'distinct_products'> {
-  sessions: Set<string>;
-  products: Set<string>;
-  contributionIds: Set<string>;
-}
-
 /**
- * Merges partials exactly as the DynamoDB update does (a contribution id merges once), in memory:
- * the reference the integration tests and `verify` compare DynamoDB against.
+ * Merges partials exactly as the DynamoDB update does (a union of event ids, so an event or a partial
+ * seen twice counts once), in memory: the reference the integration tests and `verify` compare
+ * DynamoDB against.
  */
 export function mergePartials(partials: Iterable<UserWindowPartial>): Map<string, MergedWindow> {
   const merged = new Map<string, MergedWindow>();
@@ -292,50 +414,27 @@ export function mergePartials(partials: Iterable<UserWindowPartial>): Map<string
     const key = `${partial.user_id}|${partial.window_start}`;
     let total = merged.get(key);
     if (total === undefined) {
-      total = {
-        user_id: partial.user_id,
-        window_start: partial.window_start,
-        window_seconds: partial.window_seconds,
-        view_count: 0,
-        cart_count: 0,
-        remove_from_cart_count: 0,
-        purchase_count: 0,
-        total_count: 0,
-        revenue: 0,
-        first_event_time: partial.first_event_time,
-        last_event_time: partial.last_event_time,
-        contributions: 0,
-        sessions: new Set(),
-        products: new Set(),
-        contributionIds: new Set(),
-      };
+      total = emptyMergedWindow(
+        partial.user_id,
+        partial.window_start,
+        partial.window_seconds,
+        partial.first_event_time,
+        partial.last_event_time,
+      );
       merged.set(key, total);
     }
-    if (total.contributionIds.has(partial.contribution_id)) continue;
-    total.contributionIds.add(partial.contribution_id);
-    total.contributions++;
-    total.view_count += partial.view_count;
-    total.cart_count += partial.cart_count;
-    total.remove_from_cart_count += partial.remove_from_cart_count;
-    total.purchase_count += partial.purchase_count;
-    total.total_count += partial.total_count;
-    total.revenue = Math.round((total.revenue + partial.revenue) * 100) / 100;
-    if (partial.first_event_time < total.first_event_time) total.first_event_time = partial.first_event_time;
-    if (partial.last_event_time > total.last_event_time) total.last_event_time = partial.last_event_time;
-    for (const session of partial.sessions) total.sessions.add(session);
-    for (const product of partial.products) total.products.add(product);
+    addPartial(total, partial);
   }
   return merged;
 }
 
 export function toUserWindowTotal(merged: MergedWindow): UserWindowTotal {
-  const { sessions, products, contributionIds: _ids, ...rest } = merged;
-  return { ...rest, distinct_sessions: sessions.size, distinct_products: products.size };
+  return totalOf(merged);
 }
 
 /** Aggregates a whole event list in one pass: the expected totals for tests and `verify`. */
 export function aggregateEvents(
-  events: Iterable<ClickEvent>,
+  events: Iterable<ClickEvent & { event_id?: string }>,
   windowSeconds = DEFAULT_WINDOW_SECONDS,
 ): Map<string, MergedWindow> {
   const state = emptyWindowState(windowSeconds);
@@ -343,7 +442,8 @@ export function aggregateEvents(
   const partials: UserWindowPartial[] = [];
   for (const event of events) {
     position++;
-    if (foldEvent(state, event, Date.parse(event.event_time), String(position))) {
+    const at = String(position);
+    if (foldEvent(state, event, Date.parse(event.event_time), at, undefined, event.event_id ?? at)) {
       partials.push(...takePartials(state, 'reference'));
     }
   }
@@ -448,6 +548,9 @@ export function readEventRecord(json: string): EventReadResult {
   if (typeof price !== 'number' || !Number.isFinite(price) || price < 0) {
     return bad('bad_field', 'price is not a non-negative number');
   }
+  const eventId = record.event_id;
+  if (eventId === undefined) return bad('missing_field', 'event_id is missing');
+  if (!isEventId(eventId)) return bad('bad_field', 'event_id is not 1-64 characters of [0-9A-Za-z_-]');
   // Unrolled (no loop over a field table): this is the per-record hot path.
   const problem =
     idProblem(record.user_id, 'user_id', false) ??

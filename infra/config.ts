@@ -16,7 +16,7 @@ export interface PipelineConfig {
   streamMode: StreamMode;
   /** Shards of the events stream (provisioned mode). */
   eventsShards: number;
-  /** Shards of the user-activity stream (provisioned mode). */
+  /** Shards of the user-activity stream (provisioned mode); by default enough for the events shards' partials. */
   userActivityShards: number;
   /** Kinesis retention; 24 h is the cheapest and covers a day of consumer outage. */
   streamRetentionHours: number;
@@ -28,7 +28,12 @@ export interface PipelineConfig {
   maxBatchingWindowSeconds: number;
   retryAttempts: number;
   maxRecordAgeSeconds: number;
-  /** Reserve Lambda concurrency equal to the shard count (the most a Kinesis mapping with parallelization 1 uses). */
+  /**
+   * Reserve Lambda concurrency equal to the shard count (the most a Kinesis mapping with parallelization 1
+   * uses). Off by default: Lambda keeps 100 executions of the account unreserved, and new accounts often
+   * have a quota of 10, so any reservation fails their first deploy.
+   * https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
+   */
   reserveConcurrency: boolean;
   /** Alert rules and incident settings (core/rules.ts) as validated JSON for the alerter; none = its defaults. */
   alertRulesJson?: string;
@@ -44,10 +49,27 @@ export interface PipelineConfig {
   accessLogsExpirationDays: number;
 }
 
+/**
+ * Partials per second the aggregator puts on the user-activity stream for each events shard that a
+ * `replay --speed max` fills: 1 MiB/s of KPL-packed events at 314 bytes each is 3,343 events/s, times 0.713
+ * partials per event, both measured on the real Kaggle sample with test/bench/capacity.ts (README,
+ * Capacity), rounded up.
+ */
+export const PARTIALS_PER_SECOND_PER_EVENTS_SHARD = 2_400;
+/** Kinesis: a shard takes 1,000 records/s; partials are ~400 bytes, so records, not bytes, bind. */
+const SHARD_RECORDS_PER_SECOND = 1_000;
+
+/** User-activity shards that take the partials of `eventsShards` full events shards. */
+export function userActivityShardsFor(eventsShards: number): number {
+  return Math.ceil((eventsShards * PARTIALS_PER_SECOND_PER_EVENTS_SHARD) / SHARD_RECORDS_PER_SECOND);
+}
+
+const DEFAULT_EVENTS_SHARDS = 2;
+
 export const DEFAULT_CONFIG: PipelineConfig = {
   streamMode: 'provisioned',
-  eventsShards: 2,
-  userActivityShards: 1,
+  eventsShards: DEFAULT_EVENTS_SHARDS,
+  userActivityShards: userActivityShardsFor(DEFAULT_EVENTS_SHARDS),
   streamRetentionHours: 24,
   windowSeconds: 60,
   tumblingWindowSeconds: 60,
@@ -55,7 +77,7 @@ export const DEFAULT_CONFIG: PipelineConfig = {
   maxBatchingWindowSeconds: 5,
   retryAttempts: 3,
   maxRecordAgeSeconds: 3600,
-  reserveConcurrency: true,
+  reserveConcurrency: false,
   ttlDays: 30,
   logRetentionDays: 30,
   athenaBytesScannedCutoff: 10 * 1024 ** 3,
@@ -113,11 +135,18 @@ export function parseConfig(context: Context): PipelineConfig {
     d.streamMode,
   );
   const windowSeconds = int('windowSeconds', context.windowSeconds, d.windowSeconds, 1, 86_400);
+  // Kinesis: 1..(account quota) shards; 500 is the default per-region quota.
+  const eventsShards = int('eventsShards', context.eventsShards, d.eventsShards, 1, 500);
   const config: PipelineConfig = {
     streamMode,
-    // Kinesis: 1..(account quota) shards; 500 is the default per-region quota.
-    eventsShards: int('eventsShards', context.eventsShards, d.eventsShards, 1, 500),
-    userActivityShards: int('userActivityShards', context.userActivityShards, d.userActivityShards, 1, 500),
+    eventsShards,
+    userActivityShards: int(
+      'userActivityShards',
+      context.userActivityShards,
+      Math.min(userActivityShardsFor(eventsShards), 500),
+      1,
+      500,
+    ),
     // Kinesis retention: 24 h .. 365 days.
     streamRetentionHours: int(
       'streamRetentionHours',

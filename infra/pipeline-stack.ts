@@ -15,9 +15,11 @@ import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct, IConstruct } from 'constructs';
+import { PUT_RECORDS_RETRY_BUDGET_MS } from '../consumers/put-records.ts';
 import { DYNAMO_TABLES } from '../consumers/tables.ts';
+import { ERRORS_PREFIX } from '../core/lake.ts';
 import { LAMBDA_ENV } from '../core/lambda-env.ts';
-import { type LakeTableName, RAW_EVENTS_PREFIX } from '../core/tables.ts';
+import { LAKE_TABLE_NAMES, type LakeTableName, RAW_EVENTS_PREFIX, TABLES } from '../core/tables.ts';
 import type { PipelineConfig } from './config.ts';
 import { AlertTopic } from './constructs/alert-topic.ts';
 import { AthenaQueries } from './constructs/athena-queries.ts';
@@ -25,6 +27,7 @@ import { DataBuckets } from './constructs/data-buckets.ts';
 import { EventStreams } from './constructs/event-streams.ts';
 import { FunctionToTable } from './constructs/function-to-table.ts';
 import { LakeCatalog } from './constructs/lake-catalog.ts';
+import { OperatorPolicies } from './constructs/operator-policies.ts';
 import { PipelineAlarms } from './constructs/pipeline-alarms.ts';
 import { PipelineDashboard } from './constructs/pipeline-dashboard.ts';
 import { PipelineKey } from './constructs/pipeline-key.ts';
@@ -57,6 +60,7 @@ export class PipelineStack extends Stack {
   public readonly userActivityToLake: StreamToLake;
   public readonly lakeCatalog: LakeCatalog;
   public readonly athenaQueries: AthenaQueries;
+  public readonly operatorPolicies: OperatorPolicies;
   public readonly alarmTopic?: AlertTopic;
   public readonly alarms: PipelineAlarms;
   public readonly dashboard: PipelineDashboard;
@@ -107,9 +111,10 @@ export class PipelineStack extends Stack {
       stream: this.streams.events,
       entry: HANDLER_ENTRIES.aggregator,
       description: 'Clickstream window aggregator: events stream -> per-user window partials',
-      // The final invoke of a tumbling window flushes a whole window of state (up to 1 MB per shard).
+      // The final invoke of a tumbling window flushes a whole window of state (up to 1 MB per shard);
+      // its put to the user-activity stream may wait out throttling for its whole retry budget.
       memorySize: 1024,
-      timeout: Duration.minutes(2),
+      timeout: Duration.millis(2 * PUT_RECORDS_RETRY_BUDGET_MS),
       tumblingWindow: Duration.seconds(config.tumblingWindowSeconds),
       environment: {
         [LAMBDA_ENV.userActivityStream]: this.streams.userActivity.streamName,
@@ -122,7 +127,7 @@ export class PipelineStack extends Stack {
     this.aggregatorToUserActivity = new FunctionToTable(this, 'AggregatorToUserActivity', {
       spec: userActivitySpec,
       writer: aggregator,
-      // Conditional ADD guarded by the contribution-id set, then a read of the merged item.
+      // ADD of event-id sets, one UpdateItem per partial; GetItem reads an overflow count when an item spills.
       actions: ['dynamodb:UpdateItem', 'dynamodb:GetItem'],
     });
     aggregator.addEnvironment(LAMBDA_ENV.userActivityTable, this.aggregatorToUserActivity.table.tableName);
@@ -160,7 +165,9 @@ export class PipelineStack extends Stack {
       actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem'],
     });
     alerter.addEnvironment(LAMBDA_ENV.alertDedupeTable, this.alerterToAlertDedupe.table.tableName);
-    // Rules fire on merged totals over horizons: one Query of the user's windows around the changed ones.
+    // Rules fire on merged totals over horizons: one Query of the user's windows (base and overflow
+    // items) around the changed ones, and of an incident's span when it closes
+    // (consumers/user-activity-item.ts readUserWindows).
     this.aggregatorToUserActivity.table.grant(alerter, 'dynamodb:Query');
     // grantPublish would add kms:GenerateDataKey*; publishing to an encrypted topic needs exactly these two.
     this.alertTopic.topic.grants.actions(alerter, ['sns:Publish'], {
@@ -203,13 +210,30 @@ export class PipelineStack extends Stack {
       queries: namedQueries(),
     });
 
+    this.operatorPolicies = new OperatorPolicies(this, 'OperatorPolicies', {
+      eventsStream: this.streams.events,
+      rawBucket: this.buckets.raw,
+      rawPrefix: RAW_EVENTS_PREFIX,
+      // Where `clickstream replay` puts the rows it rejected from an S3 source.
+      rejectsPrefix: 'rejects/',
+      lakeBucket: this.buckets.lake,
+      lakeTables: LAKE_TABLE_NAMES.map((name) => ({ name, prefix: TABLES[name].prefix })),
+      resultsBucket: this.buckets.athenaResults,
+      resultsPrefix: 'results/',
+      tables: [this.aggregatorToUserActivity.table, this.alerterToAlertDedupe.table],
+      databaseName: catalogName,
+      workGroupName: catalogName,
+    });
+
     if (config.alarmEmail) {
       this.alarmTopic = new AlertTopic(this, 'AlarmTopic', {
         key: this.key.key,
         displayName: 'Clickstream pipeline alarms',
         email: config.alarmEmail,
       });
-      // CloudWatch publishes to the encrypted topic itself and needs the key for that.
+      // CloudWatch publishes to the encrypted topic itself and needs the key for that; the topic policy
+      // allowing it to publish is added with the alarms (PipelineAlarms).
+      // https://repost.aws/knowledge-center/cloudwatch-configure-alarm-sns
       this.key.key.addToResourcePolicy(
         new iam.PolicyStatement({
           sid: 'AllowCloudWatchAlarmsToPublish',
@@ -251,6 +275,7 @@ export class PipelineStack extends Stack {
           maxDataFreshness: Duration.seconds(config.firehoseBufferingSeconds * 3 + 300),
         },
       ],
+      errorOutput: { bucket: this.buckets.lake, prefix: ERRORS_PREFIX },
       ...(this.alarmTopic ? { alarmTopic: this.alarmTopic.topic } : {}),
     });
     this.dashboard = new PipelineDashboard(this, 'PipelineDashboard', {
@@ -299,6 +324,16 @@ export class PipelineStack extends Stack {
       'AthenaWorkgroupName',
       this.athenaQueries.workGroup.ref,
       'Athena workgroup with the named queries',
+    );
+    output(
+      'ProducerPolicyArn',
+      this.operatorPolicies.producer.managedPolicyArn,
+      'Attach to whoever runs clickstream replay and generate',
+    );
+    output(
+      'AnalystPolicyArn',
+      this.operatorPolicies.analyst.managedPolicyArn,
+      'Attach to whoever runs clickstream query, report and verify',
     );
     output('DashboardName', this.dashboard.dashboard.dashboardName, 'CloudWatch dashboard of the pipeline');
     output(

@@ -1,7 +1,7 @@
 /**
  * Fault injection for the embedded stack: named chaos profiles, each breaking one thing the way it
  * breaks in AWS, so a replay under the profile proves the pipeline still counts every event exactly
- * once and sends every alert exactly once (DESIGN §3).
+ * once and sends every alert exactly once (docs/architecture.md).
  *
  * - kinesis-throttle: an HTTP proxy in front of kinesalite fails a share of PutRecords entries with
  *   ProvisionedThroughputExceeded and every 10th call with 5xx (producer and aggregator both write);
@@ -15,9 +15,9 @@
  * - emulator-restart: the DynamoDB emulator is killed (SIGKILL) and restarted on the same port with
  *   the same SQLite file (dynoxide --db-path). Kinesis is never restarted: kinesalite keeps its data
  *   in leveldown, whose native addon is not built here, so a restart would lose the streams.
- * - producer-kill: the producer is killed mid-run and resumed from its checkpoint. It acts on the
- *   producer process, not on the stack, so it is driven by the tests (and by hand: `kill -9` a
- *   `clickstream replay --checkpoint <file>` and run it again).
+ * - producer-kill: the producer is killed mid-run and resumed from its checkpoint; the events it sends
+ *   again keep their ids and count once. It acts on the producer process, not on the stack, so it is
+ *   driven by the tests (and by hand: `kill -9` a `clickstream replay` and run the same command again).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, createServer, type Server, type Socket } from 'node:net';
@@ -59,7 +59,7 @@ export const CHAOS_DESCRIPTIONS: Record<ChaosProfileName, string> = {
   'smtp-outage': `the mail host refuses connections (tests choose when; \`local up\`: ${CHAOS_SCHEDULE.smtp.downMs / 1000} s of every ${(CHAOS_SCHEDULE.smtp.upMs + CHAOS_SCHEDULE.smtp.downMs) / 1000} s)`,
   'emulator-restart': `DynamoDB killed and restarted on its SQLite file (tests choose when; \`local up\`: every ${CHAOS_SCHEDULE.dynamoRestartEveryMs / 1000} s)`,
   'producer-kill':
-    'the producer is killed mid-run and resumed from its checkpoint (tests; by hand with kill -9)',
+    'the producer is killed mid-run and resumed from its checkpoint (tests; by hand: kill -9 a replay, run it again)',
 };
 
 export class ChaosError extends Error {

@@ -145,6 +145,13 @@ export interface LambdaRunnerOptions {
   accountId?: string;
   logger?: Logger;
   hooks?: LambdaRunnerHooks;
+  /**
+   * How long idle()/drain() wait without any progress (a record read, an invocation that succeeded)
+   * before they give up with an error that says what they are waiting for. Default 300 s: longer than
+   * a large final invocation (tens of thousands of merges) takes on a loaded 2-core machine, and still
+   * an answer instead of a wait without end.
+   */
+  stallTimeoutMs?: number;
 }
 
 export interface ShardStats {
@@ -206,6 +213,10 @@ interface ShardCursor {
   caughtUp: boolean;
   busy: boolean;
   closed: boolean;
+  /** The last failed invocation's error, until one succeeds: what a stalled drain reports. */
+  lastError: string | undefined;
+  /** Start of the invocation in flight: a long one is work, not a stall (a failed one is no progress). */
+  invokingSinceMs: number | undefined;
 }
 
 type InvokeResult = { ok: true; state: unknown; failures: string[] } | { ok: false; error: string };
@@ -277,12 +288,18 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
       caughtUp: false,
       busy: false,
       closed: false,
+      lastError: undefined,
+      invokingSinceMs: undefined,
     });
   }
 
   let stopped = false;
   let draining = false;
   let invocationCount = 0;
+  // Moved on every record read and every invocation that succeeds: a drain that sees it stand still
+  // for stallTimeoutMs is waiting for something that will not happen.
+  let lastProgressMs = Date.now();
+  const stallTimeoutMs = options.stallTimeoutMs ?? 300_000;
   const sleepers = new Set<() => void>();
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -348,6 +365,7 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
   ): Promise<InvokeResult> {
     const n = ++invocationCount;
     stats.invocations++;
+    cursor.invokingSinceMs = Date.now();
     if (event.isFinalInvokeForWindow) stats.finalInvocations++;
     logger.debug('invoke', {
       n,
@@ -365,12 +383,20 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
       const response = options.functionTimeoutMs
         ? await withTimeout(run, options.functionTimeoutMs)
         : await run;
-      return interpretResponse(event, response ?? undefined);
+      const result = interpretResponse(event, response ?? undefined);
+      if (result.ok) {
+        lastProgressMs = Date.now();
+        cursor.lastError = undefined;
+      } else cursor.lastError = result.error;
+      return result;
     } catch (error) {
       stats.functionErrors++;
       const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
       logger.debug('invoke failed', { n, shardId: cursor.shardId, error: message });
+      cursor.lastError = message;
       return { ok: false, error: message };
+    } finally {
+      cursor.invokingSinceMs = undefined;
     }
   }
 
@@ -561,6 +587,7 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
       if (!cursor.iterator) cursor.closed = true;
       const records = page.Records ?? [];
       fetched = records.length;
+      if (fetched > 0) lastProgressMs = Date.now();
       if (cursor.buffer.length === 0 && fetched > 0) cursor.bufferSinceMs = Date.now();
       for (const record of records) cursor.buffer.push(toLambdaRecord(cursor, record));
       cursor.caughtUp = fetched === 0 && (page.MillisBehindLatest ?? 0) === 0;
@@ -604,6 +631,7 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
       try {
         progressed = await step(cursor);
       } catch (error) {
+        cursor.lastError = `GetRecords: ${String(error)}`;
         logger.error('shard poll failed', { shardId: cursor.shardId, error: String(error) });
       } finally {
         cursor.busy = false;
@@ -612,20 +640,43 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
     }
   });
 
-  function isIdle(sinceMs: number): boolean {
-    return cursors.every(
-      (cursor) =>
-        !cursor.busy &&
-        cursor.buffer.length === 0 &&
-        cursor.window === undefined &&
-        (cursor.closed || (cursor.caughtUp && cursor.caughtUpPollStartedMs >= sinceMs)),
+  function isShardIdle(cursor: ShardCursor, sinceMs: number): boolean {
+    return (
+      !cursor.busy &&
+      cursor.buffer.length === 0 &&
+      cursor.window === undefined &&
+      (cursor.closed || (cursor.caughtUp && cursor.caughtUpPollStartedMs >= sinceMs))
     );
+  }
+
+  /** What the shards that are not idle yet are waiting for, one clause per shard. */
+  function waitingFor(sinceMs: number): string {
+    return cursors
+      .filter((cursor) => !isShardIdle(cursor, sinceMs))
+      .map((cursor) => {
+        const parts = [
+          cursor.buffer.length > 0 ? `${cursor.buffer.length} records buffered` : undefined,
+          cursor.window ? 'a window open' : undefined,
+          cursor.invokingSinceMs ? 'an invocation running' : undefined,
+          cursor.caughtUp ? undefined : 'not read to its end',
+          cursor.lastError ? `last error: ${cursor.lastError}` : undefined,
+        ].filter(Boolean);
+        return `${cursor.shardId} (${parts.join(', ')})`;
+      })
+      .join('; ');
   }
 
   async function idle(): Promise<void> {
     const sinceMs = Date.now();
-    while (!isIdle(sinceMs)) {
+    while (!cursors.every((cursor) => isShardIdle(cursor, sinceMs))) {
       if (stopped) throw new LambdaRunnerError('runner stopped before it became idle');
+      const inFlight = cursors.map((cursor) => cursor.invokingSinceMs ?? 0);
+      const stalledMs = Date.now() - Math.max(lastProgressMs, sinceMs, ...inFlight);
+      if (stalledMs > stallTimeoutMs) {
+        throw new LambdaRunnerError(
+          `${functionName} made no progress for ${(stalledMs / 1000).toFixed(1)} s while draining ${options.streamName}: ${waitingFor(sinceMs)}`,
+        );
+      }
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
   }

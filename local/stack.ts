@@ -27,7 +27,7 @@ import {
   LOCAL_REGION,
   type LocalEndpoints,
 } from '../adapters/clients.ts';
-import type { AwsTarget } from '../cli/command.ts';
+import type { AwsTarget } from '../adapters/target.ts';
 import { DYNAMO_TABLES } from '../consumers/tables.ts';
 import { DEFAULT_RESOURCE_NAMES, type ResourceNames } from '../core/resources.ts';
 import { type ChaosProfileName, type StackChaos, startRestartableDynamo, wireStackChaos } from './chaos.ts';

@@ -50,6 +50,8 @@ export interface EventEntry {
   partitionKey: string;
   /** Source line, for the failed-records file. */
   line: number;
+  /** Bytes of its row in the source, for the replay's byte accounting. */
+  sourceBytes?: number;
   owner: Settlement;
 }
 
@@ -112,7 +114,7 @@ export function validateBatchLimits(limits: BatchLimits): Required<BatchLimits> 
 /**
  * Recycles the memory of sent aggregates. Each is a buffer of its own, and a few hundred a second
  * become garbage outside the JS heap, which V8 collects only once tens of MB have piled up: recycling
- * them keeps the producer's memory flat (DESIGN §6: under 200 MB whatever the input size).
+ * them keeps the producer's memory flat (docs/performance.md: under 200 MB whatever the input size).
  */
 class AggregatePool {
   private readonly free: Buffer[] = [];
@@ -274,13 +276,13 @@ function jsonString(value: string | null): string {
 }
 
 /**
- * The record body (EventRecord) as JSON, byte for byte what JSON.stringify({...event, replayed_at})
- * gives. Written by hand because the spread plus JSON.stringify cost 3 µs a row, more than the whole
- * budget the replay CPU path has on top of csv-parse; ids, times and types are validated by parseRow
- * and need no escaping.
+ * The record body (EventRecord) as JSON, byte for byte what JSON.stringify({...event, event_id,
+ * replayed_at}) gives. Written by hand because the spread plus JSON.stringify cost 3 µs a row, more
+ * than the whole budget the replay CPU path has on top of csv-parse; ids, times and types are
+ * validated by parseRow (event ids are built from [0-9A-Za-z_-]) and need no escaping.
  */
-export function eventRecordJson(event: ClickEvent, replayedAt: string): string {
-  return `{"event_time":"${event.event_time}","event_type":"${event.event_type}","product_id":"${event.product_id}","category_id":"${event.category_id}","category_code":${jsonString(event.category_code)},"brand":${jsonString(event.brand)},"price":${event.price},"user_id":"${event.user_id}","user_session":${jsonString(event.user_session)},"replayed_at":"${replayedAt}"}`;
+export function eventRecordJson(event: ClickEvent, eventId: string, replayedAt: string): string {
+  return `{"event_time":"${event.event_time}","event_type":"${event.event_type}","product_id":"${event.product_id}","category_id":"${event.category_id}","category_code":${jsonString(event.category_code)},"brand":${jsonString(event.brand)},"price":${event.price},"user_id":"${event.user_id}","user_session":${jsonString(event.user_session)},"event_id":"${eventId}","replayed_at":"${replayedAt}"}`;
 }
 
 const SLAB_BYTES = 256 * 1024;

@@ -2,13 +2,22 @@
  * Resume state. The rule: the checkpoint names a position (line and byte offset at a row boundary)
  * below which every row is accounted for: sent and acknowledged, rejected, skipped, or written to the
  * failed-records file. A resumed run starts there, so nothing is lost; rows after it that the crashed
- * run had already sent arrive twice, and the reader never runs more than `window` records ahead of the
- * last saved position, which bounds those duplicates.
+ * run had already sent are sent again (the reader never runs more than `window` records ahead of the
+ * last saved position, which bounds them), with the same event ids, so the pipeline counts them once.
+ *
+ * A checkpoint applies only to the source and stream it was written for: it records the source's tag
+ * (its content, core/event.ts sourceTag) and the stream's creation time, and a run whose source
+ * changed, or whose stream was created again (a fresh local stack, a redeployed one), starts over.
  */
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
+import { DescribeStreamSummaryCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { sourceTag } from '../core/event.ts';
 import type { Settlement } from './batcher.ts';
 import { ProducerError } from './errors.ts';
+import { openSource, type SourceRef } from './source.ts';
 
 export interface Position {
   /** Last line accounted for (0: none, 1: the header). */
@@ -20,10 +29,17 @@ export interface Position {
 }
 
 export interface CheckpointFile extends Position {
-  version: 1;
+  /** 1: written before events carried ids (no sourceTag, no streamCreatedAt). */
+  version: 1 | 2;
   source: string;
   streamName: string;
   partitionKey: string;
+  /** The source's tag: the prefix of every event id of this run. */
+  sourceTag?: string;
+  /** Stored size of the source, as its tag was computed from. */
+  sourceBytes?: number;
+  /** When the stream was created (ISO-8601); absent in dry runs or when it could not be read. */
+  streamCreatedAt?: string;
   /** Upper bound on records read past this position: the duplicates a resume can produce. */
   window: number;
   complete: boolean;
@@ -43,7 +59,7 @@ export function loadCheckpoint(path: string): CheckpointFile | undefined {
   try {
     const parsed = JSON.parse(text) as CheckpointFile;
     if (
-      parsed.version !== 1 ||
+      (parsed.version !== 1 && parsed.version !== 2) ||
       typeof parsed.line !== 'number' ||
       typeof parsed.byteOffset !== 'number' ||
       typeof parsed.read !== 'number'
@@ -54,12 +70,107 @@ export function loadCheckpoint(path: string): CheckpointFile | undefined {
   } catch (error) {
     throw new ProducerError(
       `checkpoint ${path} is not a replay checkpoint`,
-      'delete it to start from the beginning',
+      'delete it, or pass --restart, to start from the beginning',
       {
         cause: error,
       },
     );
   }
+}
+
+/** Where replay keeps the checkpoint of a source and stream unless told otherwise. */
+export const CHECKPOINT_DIRECTORY = join('.clickstream', 'checkpoints');
+
+/**
+ * The default checkpoint of replaying `location` into `streamName` of `target` (e.g. `aws:eu-west-1`,
+ * `local`): `<directory>/<file stem>-<hash>.json`, the stem so a person can tell them apart. Files are
+ * named by their absolute path, so a run from another directory finds the same checkpoint.
+ */
+export function defaultCheckpointPath(
+  location: string,
+  streamName: string,
+  target: string,
+  directory = CHECKPOINT_DIRECTORY,
+): string {
+  const where = location.startsWith('s3://') ? location : resolve(location);
+  const digest = createHash('sha256').update(`${where}\n${streamName}\n${target}`).digest('hex');
+  const stem = basename(where)
+    .replace(/\.gz$/i, '')
+    .replace(/\.csv$/i, '')
+    .replace(/[^\w.-]/g, '_');
+  return join(directory, `${stem || 'source'}-${digest.slice(0, 12)}.json`);
+}
+
+/** The bytes a source's tag is computed from: enough to tell generated and real files apart. */
+const SOURCE_HEAD_BYTES = 64 * 1024;
+
+export interface SourceIdentity {
+  tag: string;
+  /** Stored size (compressed for gzip), -1 when the store does not say. */
+  bytes: number;
+}
+
+/**
+ * Reads the first 64 KiB of the source as stored (compressed, for gzip: nothing to inflate, and no
+ * inflating stream left holding the file open) and its stored size, and names its content with
+ * core/event.ts sourceTag. Opened like the replay opens it, so a missing object or file fails here
+ * with the same one-line error.
+ */
+export async function readSourceIdentity(
+  ref: SourceRef,
+  options: { s3?: S3Client; signal?: AbortSignal } = {},
+): Promise<SourceIdentity> {
+  const opened = await openSource({ ...ref, gzip: false }, options);
+  const chunks: Buffer[] = [];
+  let length = 0;
+  try {
+    for await (const chunk of opened.stream as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      length += chunk.length;
+      if (length >= SOURCE_HEAD_BYTES) break;
+    }
+  } finally {
+    opened.stream.destroy();
+  }
+  const head = Buffer.concat(chunks, length).subarray(0, SOURCE_HEAD_BYTES);
+  const bytes = opened.storedBytes ?? -1;
+  return { tag: sourceTag(head, bytes), bytes };
+}
+
+/**
+ * When the stream was created, to tell a checkpoint of an earlier stream of the same name. Best
+ * effort: a caller allowed to put records but not to describe the stream still replays (the source
+ * check alone then decides).
+ */
+export async function streamCreatedAt(
+  kinesis: KinesisClient,
+  streamName: string,
+): Promise<string | undefined> {
+  try {
+    const { StreamDescriptionSummary } = await kinesis.send(
+      new DescribeStreamSummaryCommand({ StreamName: streamName }),
+    );
+    return StreamDescriptionSummary?.StreamCreationTimestamp?.toISOString();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why a checkpoint no longer applies, or undefined when the run may resume from it. */
+export function staleReason(
+  checkpoint: CheckpointFile,
+  identity: SourceIdentity,
+  createdAt: string | undefined,
+): string | undefined {
+  if (checkpoint.sourceTag !== undefined && checkpoint.sourceTag !== identity.tag)
+    return 'the source changed since the checkpoint was written';
+  if (
+    checkpoint.streamCreatedAt !== undefined &&
+    createdAt !== undefined &&
+    checkpoint.streamCreatedAt !== createdAt
+  )
+    return `stream ${checkpoint.streamName} was created again since the checkpoint was written`;
+  return undefined;
 }
 
 /** Write-then-rename: a kill at any moment leaves the old or the new checkpoint, never half of one. */

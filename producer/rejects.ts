@@ -13,17 +13,39 @@ import { fatalAwsError } from './errors.ts';
 import type { FailedRecord } from './sender.ts';
 
 export const REJECTS_HEADER = 'line,reason,detail,row';
+const NEWLINE = Buffer.from('\n');
 
 /** One CSV field, quoted when it needs to be (RFC 4180). */
 export function csvField(value: string): string {
   return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
 }
 
-export function csvRow(fields: readonly string[]): string {
-  return fields.map(csvField).join(',');
+const QUOTE = 0x22;
+
+/**
+ * A row's bytes as one quoted CSV field, byte for byte: what does not parse as text (a stray quote,
+ * invalid UTF-8) is kept exactly as it was read, quotes doubled (0x22 never occurs inside a UTF-8
+ * multi-byte sequence, so doubling bytes is safe).
+ */
+export function rawCsvField(raw: Uint8Array): Buffer {
+  let quotes = 0;
+  for (let i = raw.indexOf(QUOTE); i !== -1; i = raw.indexOf(QUOTE, i + 1)) quotes++;
+  const out = Buffer.allocUnsafe(raw.length + quotes + 2);
+  out[0] = QUOTE;
+  let at = 1;
+  let from = 0;
+  for (let i = raw.indexOf(QUOTE); i !== -1; i = raw.indexOf(QUOTE, i + 1)) {
+    out.set(raw.subarray(from, i + 1), at);
+    at += i + 1 - from;
+    out[at++] = QUOTE;
+    from = i + 1;
+  }
+  out.set(raw.subarray(from), at);
+  out[out.length - 1] = QUOTE;
+  return out;
 }
 
-/** An append-only text file, opened lazily; `flushed()` resolves once everything written is on disk. */
+/** An append-only file, opened lazily; `flushed()` resolves once everything written is on disk. */
 class LazyFile {
   private stream: WriteStream | undefined;
   private lastWrite: Promise<void> = Promise.resolve();
@@ -35,7 +57,7 @@ class LazyFile {
     private readonly append = false,
   ) {}
 
-  write(text: string): void {
+  write(text: string | Uint8Array): void {
     if (!this.stream) {
       mkdirSync(dirname(this.path), { recursive: true });
       const exists = this.append && fileSize(this.path) > 0;
@@ -70,8 +92,8 @@ function fileSize(path: string): number {
 }
 
 export interface RejectSink {
-  /** `line`: where the row starts in the source; `fields`: the row as csv-parse split it. */
-  reject(line: number, reason: RejectReason, detail: string, fields: readonly string[]): void;
+  /** `line`: the row's line in the source; `raw`: its bytes there, line break excluded. */
+  reject(line: number, reason: RejectReason, detail: string, raw: Uint8Array): void;
   flushed(): Promise<void>;
   /** Where the rejects went (undefined when there were none). */
   close(): Promise<string | undefined>;
@@ -83,8 +105,10 @@ export interface RejectSink {
 export function fileRejectSink(path: string, options: { append?: boolean } = {}): RejectSink {
   const file = new LazyFile(path, REJECTS_HEADER, options.append);
   return {
-    reject: (line, reason, detail, fields) =>
-      file.write(`${line},${reason},${csvField(detail)},${csvField(csvRow(fields))}\n`),
+    reject: (line, reason, detail, raw) =>
+      file.write(
+        Buffer.concat([Buffer.from(`${line},${reason},${csvField(detail)},`), rawCsvField(raw), NEWLINE]),
+      ),
     flushed: () => file.flushed(),
     close: async () => {
       await file.close();

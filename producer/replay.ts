@@ -13,7 +13,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { Command } from 'commander';
 import { createKinesisClient, createS3Client } from '../adapters/clients.ts';
 import { type CommandContext, type CommandSpec, clientOptions } from '../cli/command.ts';
-import { parseRow, REJECT_REASONS, type RejectReason, toIsoSeconds } from '../core/event.ts';
+import { eventId, parseRow, REJECT_REASONS, type RejectReason, toIsoSeconds } from '../core/event.ts';
 import {
   type Batch,
   BatchLimitError,
@@ -26,16 +26,22 @@ import {
   ShardBatcher,
 } from './batcher.ts';
 import {
+  CHECKPOINT_DIRECTORY,
   type CheckpointFile,
+  defaultCheckpointPath,
   loadCheckpoint,
   type Position,
   ProgressTracker,
+  readSourceIdentity,
+  type SourceIdentity,
   saveCheckpoint,
+  staleReason,
+  streamCreatedAt,
 } from './checkpoint.ts';
 import { ProducerError } from './errors.ts';
 import { Pacer, parseSpeed, type Speed } from './pacer.ts';
 import { failedRecordsFile, fileRejectSink, type RejectSink, s3RejectSink } from './rejects.ts';
-import { readRowChunks, startLineOf } from './rows.ts';
+import { type ReaderTally, readRowChunks } from './rows.ts';
 import { KinesisSender } from './sender.ts';
 import { loadShardMap, ShardMap, ShardRateLimiter } from './shards.ts';
 import { describeSource, openSource } from './source.ts';
@@ -88,6 +94,10 @@ export interface ReplayToStreamOptions {
   failedOut?: string;
   /** Checkpoint file: resumed from when it exists, kept up to date while running. */
   checkpoint?: string;
+  /** Ignore an existing checkpoint and replay from the first row (the checkpoint is then rewritten). */
+  restart?: boolean;
+  /** Told once, before the first row is read, where the run starts. */
+  onStart?: (start: ReplayStart) => void;
   /** Records the reader may run ahead of the last saved checkpoint (bounds duplicates after a crash). */
   window?: number;
   signal?: AbortSignal;
@@ -96,6 +106,19 @@ export interface ReplayToStreamOptions {
   /** Injected for tests: per-shard adaptive rate state. */
   limiter?: ShardRateLimiter;
   random?: () => number;
+}
+
+/** Where a run starts, as onStart is told. */
+export interface ReplayStart {
+  checkpoint?: string;
+  /** Set when resuming: the checkpoint's position (read = rows read before it over all runs). */
+  resumedFrom?: { line: number; byteOffset: number; read: number; complete: boolean };
+  /** Set when a checkpoint existed but no longer applies: why this run starts from the first row. */
+  startedOver?: string;
+  /** Size of the source in the bytes byteOffset counts (unset for gzip sources). */
+  sourceBytes?: number;
+  /** The prefix of every event id of this run. */
+  sourceTag: string;
 }
 
 export interface ReplaySummary {
@@ -122,13 +145,47 @@ export interface ReplaySummary {
   failedFile?: string;
   checkpoint?: string;
   resumedFrom?: { line: number; byteOffset: number };
-  /** Upper bound on records this run sent that the run it resumed had already sent. */
+  /** Why an existing checkpoint was not resumed from (source changed, stream created again). */
+  startedOver?: string;
+  /**
+   * Upper bound on events this run sent that the run it resumed had already sent. They carry the same
+   * event ids as the first time, so the pipeline counts them once.
+   */
   possibleDuplicates: number;
+  /** The prefix of this run's event ids (the source's tag). */
+  sourceTag: string;
   /** Kinesis records put (fewer than events sent when aggregated). */
   records: number;
   aggregated: boolean;
   /** Stopped by Ctrl-C (or the signal); the checkpoint, if any, resumes it. */
   interrupted: boolean;
+  /** Where every byte of the source went. */
+  bytes: ByteAccount;
+}
+
+/**
+ * Every byte of the (decompressed) source belongs to exactly one of these parts. `addsUp` says they
+ * sum to `source`, which is measured apart from the rows (the file or object size; for gzip, the
+ * bytes inflated): a reader that skipped or swallowed bytes would show here.
+ */
+export interface ByteAccount {
+  source: number;
+  header: number;
+  /** Rows acknowledged by Kinesis (or, in a dry run, batched). */
+  sent: number;
+  /** Rows in the rejects file. */
+  rejected: number;
+  /** Rows in the failed-records file. */
+  failed: number;
+  /** Rows outside --from/--to. */
+  skipped: number;
+  /** Empty lines. */
+  blank: number;
+  /** Before the checkpoint this run resumed from. */
+  earlier: number;
+  /** After the last row read when --limit or an interrupt ended the run (for gzip: of what was inflated). */
+  unread: number;
+  addsUp: boolean;
 }
 
 const DEFAULT_CONCURRENCY = 8;
@@ -154,16 +211,22 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
   if (!dryRun && !options.kinesis)
     throw new ProducerError('no Kinesis client given', 'pass kinesis or dryRun');
 
-  const resumed = options.checkpoint ? loadCheckpoint(options.checkpoint) : undefined;
-  if (resumed) checkResumable(resumed, options.source, options.streamName, partitionKey);
-  const start: Position = resumed
-    ? { line: resumed.line, byteOffset: resumed.byteOffset, read: resumed.read }
-    : { line: 0, byteOffset: 0, read: 0 };
-
   // Listing the shards first is also the preflight: a missing stream or no credentials fail here, cleanly.
   const shardMap = dryRun
     ? ShardMap.single()
     : await loadShardMap(options.kinesis as KinesisClient, options.streamName);
+  const { identity, createdAt, resumed, startedOver } = await resolveStart(options, source, partitionKey);
+  const start: Position = resumed
+    ? { line: resumed.line, byteOffset: resumed.byteOffset, read: resumed.read }
+    : { line: 0, byteOffset: 0, read: 0 };
+  options.onStart?.({
+    ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
+    ...(resumed ? { resumedFrom: { ...start, complete: resumed.complete } } : {}),
+    ...(startedOver ? { startedOver } : {}),
+    // Offsets count decompressed bytes: a gzip source's stored size does not compare with them.
+    ...(identity.bytes >= 0 && !source.gzip ? { sourceBytes: identity.bytes } : {}),
+    sourceTag: identity.tag,
+  });
   let batcher: ShardBatcher;
   try {
     batcher = new ShardBatcher(
@@ -193,19 +256,24 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
   const failedFile = failedRecordsFile(failedPath, { append });
 
   const counts = { read: 0, sent: 0, failed: 0, skipped: 0, calls: 0, records: 0 };
+  const byteParts = { sent: 0, rejected: 0, failed: 0, skipped: 0 };
   const byReason: Partial<Record<RejectReason, number>> = {};
   let rejectedTotal = 0;
-  const reject = (line: number, reason: RejectReason, detail: string, fields: readonly string[]) => {
+  const reject = (line: number, reason: RejectReason, detail: string, raw: Uint8Array, rowBytes: number) => {
     rejectedTotal++;
     byReason[reason] = (byReason[reason] ?? 0) + 1;
-    rejects.reject(line, reason, detail, fields);
+    byteParts.rejected += rowBytes;
+    rejects.reject(line, reason, detail, raw);
   };
 
   const settleSent = (records: readonly OutgoingRecord[]) => {
     counts.records += records.length;
     for (const record of records) {
       counts.sent += record.events.length;
-      for (const event of record.events) event.owner.settle(1);
+      for (const event of record.events) {
+        byteParts.sent += event.sourceBytes ?? 0;
+        event.owner.settle(1);
+      }
       batcher.recycle(record);
     }
   };
@@ -225,7 +293,10 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
           failedFile.write(failures);
           for (const { record } of failures) {
             counts.failed += record.events.length;
-            for (const event of record.events) event.owner.settle(1);
+            for (const event of record.events) {
+              byteParts.failed += event.sourceBytes ?? 0;
+              event.owner.settle(1);
+            }
             batcher.recycle(record);
           }
         },
@@ -252,10 +323,13 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
     const position = tracker.accounted;
     await Promise.all([rejects.flushed(), failedFile.flushed()]);
     saveCheckpoint(options.checkpoint, {
-      version: 1,
+      version: 2,
       source: options.source,
       streamName: options.streamName,
       partitionKey,
+      sourceTag: identity.tag,
+      sourceBytes: identity.bytes,
+      ...(createdAt ? { streamCreatedAt: createdAt } : {}),
       line: position.line,
       byteOffset: position.byteOffset,
       read: position.read,
@@ -306,6 +380,9 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
   progressTimer?.unref();
 
   const pacer = new Pacer(speed);
+  const tally: ReaderTally = { input: 0, header: 0, blank: 0 };
+  /** Bytes between the rows read: the header and empty lines. */
+  let gapBytes = 0;
   let position: Position = { ...start };
   let interrupted = false;
   let reachedLimit = start.read >= limit;
@@ -314,6 +391,7 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
       reading: for await (const chunk of readRowChunks(opened.stream, {
         startLine: start.line,
         startByte: start.byteOffset,
+        tally,
       })) {
         if (signal?.aborted) {
           interrupted = true;
@@ -321,7 +399,7 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
         }
         let replayedAt = new Date().toISOString();
         let span = tracker.open();
-        const { rows, lines, ends, malformed } = chunk;
+        const { rows, lines, starts, ends, rejected } = chunk;
         for (let i = 0; i < rows.length; i++) {
           if (position.read >= limit) {
             reachedLimit = true;
@@ -331,24 +409,28 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
           const fields = rows[i] as string[];
           const endLine = lines[i] as number;
           const end = ends[i] as number;
-          const rowBytes = end - position.byteOffset;
+          const rowStart = starts[i] as number;
+          const rowBytes = end - rowStart;
+          gapBytes += rowStart - position.byteOffset;
           const row: Position = { line: endLine, byteOffset: end, read: position.read + 1 };
-          if (malformed?.has(i)) {
+          const unreadable = rejected?.get(i);
+          if (unreadable) {
             counts.read++;
-            reject(position.line + 1, 'malformed_csv', malformed.get(i) ?? '', fields);
+            reject(endLine, unreadable.reason, unreadable.detail, chunk.raw(i), rowBytes);
             position = row;
             continue;
           }
           const parsed = parseRow(fields, rowBytes);
           if (!parsed.ok) {
             counts.read++;
-            reject(startLineOf(fields, endLine), parsed.reason, parsed.detail, fields);
+            reject(endLine, parsed.reason, parsed.detail, chunk.raw(i), rowBytes);
             position = row;
             continue;
           }
           const eventMs = parsed.eventMs;
           if (eventMs < fromMs || eventMs >= toMs) {
             counts.skipped++;
+            byteParts.skipped += rowBytes;
             position = { line: endLine, byteOffset: end, read: position.read };
             continue;
           }
@@ -377,22 +459,17 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
           firstEventMs ??= eventMs;
           lastEventMs = eventMs;
           const key = parsed.event[partitionKey];
-          const json = eventRecordJson(parsed.event, replayedAt);
+          const json = eventRecordJson(parsed.event, eventId(identity.tag, endLine), replayedAt);
           const bytes = Buffer.byteLength(json, 'utf8');
           if (bytes > maxEventBytes(key, aggregate)) {
-            reject(
-              startLineOf(fields, endLine),
-              'oversize',
-              'record over 1 MiB with its partition key',
-              fields,
-            );
+            reject(endLine, 'oversize', 'record over 1 MiB with its partition key', chunk.raw(i), rowBytes);
             position = row;
             continue;
           }
           tracker.add(span);
           const full = batcher.add(
             shardMap.shardOf(key),
-            { partitionKey: key, line: endLine, owner: span },
+            { partitionKey: key, line: endLine, owner: span, sourceBytes: rowBytes },
             { json, bytes },
           );
           position = row;
@@ -420,6 +497,14 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
   }
   const [rejectsFile, failedFileDone] = await Promise.all([rejects.close(), failedFile.close()]);
   const durationMs = Math.round(performance.now() - started);
+  // A plain source's size is known up front; a gzip one's only from what was inflated.
+  const sourceBytes =
+    source.gzip || opened.storedBytes === undefined ? start.byteOffset + tally.input : opened.storedBytes;
+  // Cut short, the reader has read ahead of the last row taken: what lies before it is split up by the
+  // gaps between rows, and the rest is unread.
+  const stoppedEarly = interrupted || reachedLimit;
+  const header = !stoppedEarly || gapBytes > 0 ? tally.header : 0;
+  const blank = stoppedEarly ? gapBytes - header : tally.blank;
   return {
     read: counts.read,
     sent: counts.sent,
@@ -442,11 +527,79 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
     ...(failedFileDone ? { failedFile: failedFileDone } : {}),
     ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
     ...(resumed ? { resumedFrom: { line: resumed.line, byteOffset: resumed.byteOffset } } : {}),
+    ...(startedOver ? { startedOver } : {}),
     possibleDuplicates: resumed && !resumed.complete ? resumed.window : 0,
+    sourceTag: identity.tag,
     interrupted,
     records: counts.records,
     aggregated: aggregate,
+    bytes: byteAccount(sourceBytes, { ...byteParts, header, blank, earlier: start.byteOffset }, stoppedEarly),
   };
+}
+
+/** The parts of the source; on a run cut short, what was not read is the remainder. */
+function byteAccount(
+  source: number,
+  parts: Omit<ByteAccount, 'source' | 'unread' | 'addsUp'>,
+  stoppedEarly: boolean,
+): ByteAccount {
+  const counted =
+    parts.header + parts.sent + parts.rejected + parts.failed + parts.skipped + parts.blank + parts.earlier;
+  const unread = stoppedEarly ? source - counted : 0;
+  return { source, ...parts, unread, addsUp: counted + unread === source };
+}
+
+/** One line: the parts that are there, and whether they add up. */
+export function renderByteAccount(bytes: ByteAccount): string {
+  const n = (value: number) => value.toLocaleString('en-US');
+  const named: Array<[string, number]> = [
+    ['header', bytes.header],
+    ['sent', bytes.sent],
+    ['rejected', bytes.rejected],
+    ['failed', bytes.failed],
+    ['skipped', bytes.skipped],
+    ['blank lines', bytes.blank],
+    ['done before the resume', bytes.earlier],
+    ['not read', bytes.unread],
+  ];
+  const parts = named
+    .filter(([name, value]) => value > 0 || name === 'sent' || name === 'rejected')
+    .map(([name, value]) => `${n(value)} ${name}`);
+  const sum = named.reduce((total, [, value]) => total + value, 0);
+  return bytes.addsUp
+    ? `bytes: ${n(bytes.source)} source = ${parts.join(' + ')}`
+    : `bytes: ${n(bytes.source)} source ≠ ${parts.join(' + ')} = ${n(sum)}: ${n(Math.abs(bytes.source - sum))} bytes unaccounted for (a reader bug: please report it)`;
+}
+
+/**
+ * The source's identity (the prefix of its event ids), the stream's creation time, and the checkpoint
+ * to resume from, if one exists, belongs to this replay and still applies.
+ */
+async function resolveStart(
+  options: ReplayToStreamOptions,
+  source: ReturnType<typeof describeSource>,
+  partitionKey: string,
+): Promise<{
+  identity: SourceIdentity;
+  createdAt: string | undefined;
+  resumed: CheckpointFile | undefined;
+  startedOver: string | undefined;
+}> {
+  const identity = await readSourceIdentity(source, {
+    ...(options.s3 ? { s3: options.s3 } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  const createdAt =
+    options.dryRun || !options.kinesis
+      ? undefined
+      : await streamCreatedAt(options.kinesis, options.streamName);
+  const saved = options.checkpoint && !options.restart ? loadCheckpoint(options.checkpoint) : undefined;
+  if (!saved) return { identity, createdAt, resumed: undefined, startedOver: undefined };
+  checkResumable(saved, options.source, options.streamName, partitionKey);
+  const stale = staleReason(saved, identity, createdAt);
+  return stale
+    ? { identity, createdAt, resumed: undefined, startedOver: stale }
+    : { identity, createdAt, resumed: saved, startedOver: undefined };
 }
 
 function checkResumable(
@@ -466,7 +619,7 @@ function checkResumable(
   if (mismatch) {
     throw new ProducerError(
       `the checkpoint belongs to another replay (${mismatch})`,
-      'use another --checkpoint file, or delete this one to start over',
+      'use another --checkpoint file, or pass --restart to start over',
     );
   }
 }
@@ -497,7 +650,9 @@ export interface ReplayOptions {
   maxRetries?: string;
   rejects?: string;
   failedOut?: string;
-  checkpoint?: string;
+  /** A path; false with --no-checkpoint; unset for the default path. */
+  checkpoint?: string | boolean;
+  restart?: boolean;
 }
 
 export async function replay(options: ReplayOptions, context: CommandContext): Promise<ReplaySummary> {
@@ -536,6 +691,17 @@ export async function replay(options: ReplayOptions, context: CommandContext): P
     });
   }
 
+  // A file or S3 source always keeps a checkpoint (except dry runs, which send nothing to resume), so
+  // running the same command again after a crash or Ctrl-C resumes where it stopped.
+  const checkpoint =
+    typeof options.checkpoint === 'string'
+      ? options.checkpoint
+      : options.checkpoint === false || dryRun
+        ? undefined
+        : defaultCheckpointPath(options.source, streamName, targetName(target));
+  if (checkpoint)
+    context.info(`checkpoint: ${checkpoint}${options.restart ? ' (--restart: starting over)' : ''}`);
+
   const bar = context.progress('replay', { fields: ['rate', 'sent', 'rejected', 'retries', 'at'] });
   let lastSent = 0;
   let lastAt = performance.now();
@@ -564,7 +730,9 @@ export async function replay(options: ReplayOptions, context: CommandContext): P
         : {}),
       ...(rejects ? { rejects } : {}),
       ...(options.failedOut ? { failedOut: options.failedOut } : {}),
-      ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
+      ...(checkpoint ? { checkpoint } : {}),
+      ...(options.restart ? { restart: true } : {}),
+      onStart: (start) => context.info(describeStart(start)),
       signal: context.signal,
       onProgress: (progress) => {
         if (!totalSet && progress.sourceBytes) {
@@ -589,13 +757,32 @@ export async function replay(options: ReplayOptions, context: CommandContext): P
     if (summary.failed > 0)
       context.warn(`${summary.failed} records failed after retries: ${summary.failedFile}`);
     if (summary.interrupted && summary.checkpoint)
-      context.info(`interrupted; resume with --checkpoint ${summary.checkpoint}`);
+      context.info(`interrupted; the same command resumes from checkpoint ${summary.checkpoint}`);
     return summary;
   } finally {
     bar.stop();
     kinesis?.destroy();
     s3?.destroy();
   }
+}
+
+/** Which AWS a checkpoint belongs to: `local`, or `aws:<region>`. */
+function targetName(target: { mode: 'local' | 'aws'; region?: string } | undefined): string {
+  if (!target || target.mode === 'local') return 'local';
+  return `aws:${target.region ?? ''}`;
+}
+
+/** One line on where a run starts, for the terminal. */
+export function describeStart(start: ReplayStart): string {
+  if (start.startedOver) return `${start.startedOver}: replaying from the first row`;
+  const from = start.resumedFrom;
+  if (!from) return `replaying from the first row (event ids ${start.sourceTag}…)`;
+  if (from.complete)
+    return `the checkpoint says all ${from.read.toLocaleString('en-US')} rows were replayed; nothing to send (--restart sends them again, counted once downstream)`;
+  const share = start.sourceBytes
+    ? ` (${Math.floor((100 * from.byteOffset) / start.sourceBytes)}% of the source)`
+    : '';
+  return `resuming at row ${(from.read + 1).toLocaleString('en-US')}, line ${(from.line + 1).toLocaleString('en-US')}, byte ${from.byteOffset.toLocaleString('en-US')}${start.sourceBytes ? ` of ${start.sourceBytes.toLocaleString('en-US')}` : ''}${share}`;
 }
 
 function flag<T>(parse: () => T, name: string): T {
@@ -671,7 +858,12 @@ export const replayCommand: CommandSpec<ReplayOptions, ReplaySummary> = {
         '--failed-out <file>',
         'records still failing after retries (default .clickstream/<name>.failed.jsonl)',
       )
-      .option('--checkpoint <file>', 'resume from and keep progress in this file');
+      .option(
+        '--checkpoint <file>',
+        `resume from and keep progress in this file (default: one per source and stream under ${CHECKPOINT_DIRECTORY})`,
+      )
+      .option('--no-checkpoint', 'keep no checkpoint: a rerun starts from the first row')
+      .option('--restart', 'ignore the checkpoint and replay from the first row (re-sent events count once)');
   },
   run: replay,
   render(summary) {
@@ -687,13 +879,17 @@ export const replayCommand: CommandSpec<ReplayOptions, ReplaySummary> = {
       lines.push(`event time ${summary.firstEventTime} .. ${summary.lastEventTime}`);
     if (summary.resumedFrom) {
       lines.push(
-        `resumed from line ${summary.resumedFrom.line}; up to ${summary.possibleDuplicates} records may be duplicates`,
+        summary.possibleDuplicates > 0
+          ? `resumed from line ${summary.resumedFrom.line}; up to ${summary.possibleDuplicates} events were sent again, with their event ids, so they count once`
+          : `resumed from line ${summary.resumedFrom.line}`,
       );
     }
+    lines.push(renderByteAccount(summary.bytes));
+    if (summary.startedOver) lines.push(`started over: ${summary.startedOver}`);
     if (summary.rejectsFile) lines.push(`rejects: ${summary.rejectsFile}`);
     if (summary.failedFile) lines.push(`failed records: ${summary.failedFile}`);
     if (summary.interrupted) lines.push('interrupted before the end of the source');
     return lines.join('\n');
   },
-  exitCode: (summary) => (summary.failed > 0 ? 1 : 0),
+  exitCode: (summary) => (summary.failed > 0 || !summary.bytes.addsUp ? 1 : 0),
 };

@@ -120,22 +120,5 @@ function skipBytes(count: number): Transform {
 }
 
 function s3SourceError(error: unknown, location: string): Error {
-  const fatal = fatalAwsError(error, location);
-  if (fatal) return fatal;
-  const name = error instanceof Error ? error.name : '';
-  if (name === 'NoSuchKey' || name === 'NotFound') {
-    return new ProducerError(
-      `source object not found: ${location}`,
-      'check the key (aws s3 ls) or upload the file first',
-      {
-        cause: error,
-      },
-    );
-  }
-  if (name === 'NoSuchBucket') {
-    return new ProducerError(`source bucket not found: ${location}`, 'check the bucket name and --region', {
-      cause: error,
-    });
-  }
-  return error instanceof Error ? error : new Error(String(error));
+  return fatalAwsError(error, location) ?? (error instanceof Error ? error : new Error(String(error)));
 }

@@ -33,7 +33,7 @@ const bots = new Set<string>(
 const events: ClickEvent[] = [];
 for await (const chunk of readRowChunks(createReadStream(file))) {
   for (const [i, row] of chunk.rows.entries()) {
-    if (chunk.malformed?.has(i)) continue;
+    if (chunk.rejected?.has(i)) continue;
     const parsed = parseRow(row);
     if (parsed.ok && !bots.has(parsed.event.user_id)) events.push(parsed.event);
   }

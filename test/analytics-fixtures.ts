@@ -4,8 +4,11 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { UserWindowPartial } from '../core/aggregate.ts';
-import { type ClickEvent, CSV_HEADER_LINE, parseRow } from '../core/event.ts';
+import { purchaseEntry, type UserWindowPartial } from '../core/aggregate.ts';
+import { type ClickEvent, CSV_HEADER_LINE, eventId, parseRow } from '../core/event.ts';
+
+/** An event with its id, as the producer puts it on the stream (without replayed_at). */
+export type IdentifiedEvent = ClickEvent & { event_id: string };
 
 /** Beside the repository; CLICKSTREAM_KAGGLE_SAMPLE names it for a checkout that lives elsewhere. */
 export const KAGGLE_SAMPLE =
@@ -84,11 +87,12 @@ function syntheticCsv(): string {
   return `${lines.join('\n')}\n`;
 }
 
-export function parseEvents(source: Source): ClickEvent[] {
-  return source.rows.map((fields) => {
+/** The source's events with the ids the producer would give them (line i + 2: after the header). */
+export function parseEvents(source: Source): IdentifiedEvent[] {
+  return source.rows.map((fields, i) => {
     const result = parseRow(fields);
     if (!result.ok) throw new Error(`fixture row rejected: ${result.detail}`);
-    return result.event;
+    return { ...result.event, event_id: eventId('fixture0', i + 2) };
   });
 }
 
@@ -98,8 +102,8 @@ const WINDOW_SECONDS = 60;
  * Partials as two shards would emit them: the events of one user and window split by category
  * (the events stream's partition key), one partial per shard.
  */
-export function partialsOf(events: readonly ClickEvent[]): UserWindowPartial[] {
-  const byKey = new Map<string, ClickEvent[]>();
+export function partialsOf(events: readonly IdentifiedEvent[]): UserWindowPartial[] {
+  const byKey = new Map<string, IdentifiedEvent[]>();
   for (const event of events) {
     const windowMs =
       Math.floor(Date.parse(event.event_time) / (WINDOW_SECONDS * 1000)) * WINDOW_SECONDS * 1000;
@@ -119,9 +123,9 @@ export function partial(
   userId: string,
   windowMs: number,
   shard: string,
-  events: readonly ClickEvent[],
+  events: readonly IdentifiedEvent[],
 ): UserWindowPartial {
-  const count = (type: string) => events.filter((e) => e.event_type === type).length;
+  const ids = (type: string) => events.filter((e) => e.event_type === type).map((e) => e.event_id);
   const times = events.map((e) => e.event_time).sort();
   return {
     user_id: userId,
@@ -129,28 +133,34 @@ export function partial(
     window_seconds: WINDOW_SECONDS,
     // As the aggregator's ids: one per flush (here, a shard's minute), shared by every user in it.
     contribution_id: `${shard}:${windowMs}`,
-    view_count: count('view'),
-    cart_count: count('cart'),
-    remove_from_cart_count: count('remove_from_cart'),
-    purchase_count: count('purchase'),
-    total_count: events.length,
+    view_ids: ids('view'),
+    cart_ids: ids('cart'),
+    remove_from_cart_ids: ids('remove_from_cart'),
+    purchases: events
+      .filter((e) => e.event_type === 'purchase')
+      .map((e) => purchaseEntry(e.event_id, e.price)),
     sessions: [...new Set(events.flatMap((e) => (e.user_session ? [e.user_session] : [])))],
     products: [...new Set(events.map((e) => e.product_id))],
-    revenue: events.filter((e) => e.event_type === 'purchase').reduce((s, e) => s + e.price, 0),
     first_event_time: times[0] ?? '',
     last_event_time: times.at(-1) ?? '',
   };
 }
 
-/** `count` events of one type for one user inside one window, spread over the given sessions. */
+/**
+ * `count` events of one type for one user inside one window, spread over the given sessions. Their ids
+ * are the user's, numbered from `firstId`: two calls for one user name different events unless their
+ * numbers overlap.
+ */
 export function botEvents(
   userId: string,
   windowMs: number,
   count: number,
   type: ClickEvent['event_type'],
   sessions: readonly string[],
-): ClickEvent[] {
+  firstId = 0,
+): IdentifiedEvent[] {
   return Array.from({ length: count }, (_, i) => ({
+    event_id: `bot${userId}x${firstId + i}`,
     event_time: `${new Date(windowMs + (i % 60) * 1000).toISOString().slice(0, 19)}Z`,
     event_type: type,
     product_id: String(5_000_000 + i),

@@ -1,7 +1,9 @@
 /**
  * Events and user-activity partials go through Kinesis and the local Firehose into the lake in local
  * S3; every named query then runs on the local engine, and its rows must equal what this test computes
- * on its own from the source CSV.
+ * on its own from the source CSV. The lake also holds what a resumed producer leaves behind: events
+ * sent twice (same event_id) and partials that name already-counted events again under another
+ * contribution id; every query must count them once.
  */
 import { type KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
@@ -9,7 +11,6 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type LocalEngine, openLocalEngine, runNamedQuery } from '../analytics/local-engine.ts';
 import { loadNamedQueries } from '../analytics/named-queries.ts';
 import type { UserWindowPartial } from '../core/aggregate.ts';
-import type { ClickEvent } from '../core/event.ts';
 import { activityByUser } from '../core/horizon.ts';
 import { DEFAULT_ALERT_RULES, evaluateUserWindows } from '../core/rules.ts';
 import { RAW_EVENTS_PREFIX } from '../core/tables.ts';
@@ -18,6 +19,7 @@ import { startLocalFirehose } from '../local/firehose.ts';
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
 import {
   botEvents,
+  type IdentifiedEvent,
   loadSource,
   parseEvents,
   partial,
@@ -26,20 +28,34 @@ import {
 } from './analytics-fixtures.ts';
 
 const source: Source = loadSource();
-const events: ClickEvent[] = parseEvents(source);
+const events: IdentifiedEvent[] = parseEvents(source);
 const WINDOW = Date.UTC(2019, 9, 1, 1, 0, 0);
 
 // Bots, as partials from two shards: each crosses (or must not cross) a rule only once merged right.
 const botA = [
   partial('900000001', WINDOW, 'shardId-000000000000', botEvents('900000001', WINDOW, 35, 'view', ['a1'])),
-  partial('900000001', WINDOW, 'shardId-000000000001', botEvents('900000001', WINDOW, 35, 'cart', ['a1'])),
+  partial(
+    '900000001',
+    WINDOW,
+    'shardId-000000000001',
+    botEvents('900000001', WINDOW, 35, 'cart', ['a1'], 35),
+  ),
 ];
-// 20 + 20 carts, one partial redelivered twice: 40 once deduplicated (a 10-minute cart alert), 80 if
-// not (and then the one-minute events rule would fire too).
+// 20 + 20 carts, one partial redelivered twice, and all 40 re-sent by a resumed producer (another
+// partial, another contribution id): 40 once deduplicated (a 10-minute cart alert), 80 or more if not
+// (and then the one-minute events rule would fire too).
+const botBEvents = [
+  botEvents('900000002', WINDOW, 20, 'cart', ['b1']),
+  botEvents('900000002', WINDOW, 20, 'cart', ['b1'], 20),
+] as const;
 const botB = [
-  partial('900000002', WINDOW, 'shardId-000000000000', botEvents('900000002', WINDOW, 20, 'cart', ['b1'])),
-  partial('900000002', WINDOW, 'shardId-000000000001', botEvents('900000002', WINDOW, 20, 'cart', ['b1'])),
+  partial('900000002', WINDOW, 'shardId-000000000000', botBEvents[0]),
+  partial('900000002', WINDOW, 'shardId-000000000001', botBEvents[1]),
 ];
+const botBResent = partial('900000002', WINDOW, 'shardId-000000000000-resumed', [
+  ...botBEvents[0],
+  ...botBEvents[1],
+]);
 // Sessions {c1..c4} and {c3,c4,c5}: 5 distinct (no alert), though the partials' counts add up to 7.
 const botC = [
   partial(
@@ -52,7 +68,7 @@ const botC = [
     '900000003',
     WINDOW,
     'shardId-000000000001',
-    botEvents('900000003', WINDOW, 3, 'cart', ['c3', 'c4', 'c5']),
+    botEvents('900000003', WINDOW, 3, 'cart', ['c3', 'c4', 'c5'], 4),
   ),
 ];
 // Sessions {d1..d4} and {d5,d6}: 6 distinct, above the 5-session rule.
@@ -67,11 +83,19 @@ const botD = [
     '900000004',
     WINDOW,
     'shardId-000000000001',
-    botEvents('900000004', WINDOW, 2, 'cart', ['d5', 'd6']),
+    botEvents('900000004', WINDOW, 2, 'cart', ['d5', 'd6'], 4),
   ),
 ];
 const uniquePartials: UserWindowPartial[] = [...partialsOf(events), ...botA, ...botB, ...botC, ...botD];
 const redelivered = [botB[0], botB[0], ...uniquePartials.slice(0, 5)] as UserWindowPartial[];
+// A resumed producer's share: the first 500 events and all of one buyer's sent again (same ids, later
+// replayed_at), so they are in the events table twice and in new partials of another flush.
+const buyer = (events.find((e) => e.event_type === 'purchase') ?? (events[0] as IdentifiedEvent)).user_id;
+const resentEvents = [...events.slice(0, 500), ...events.slice(500).filter((e) => e.user_id === buyer)];
+const resentPartials = [
+  ...partialsOf(resentEvents).map((p) => ({ ...p, contribution_id: `resumed:${p.contribution_id}` })),
+  botBResent,
+];
 
 let stack: LocalStack;
 let engine: LocalEngine;
@@ -95,9 +119,12 @@ beforeAll(async () => {
   await putAll(
     stack.kinesis,
     names.eventsStream,
-    events.map((e) => ({ key: e.category_id, body: { ...e, replayed_at: new Date().toISOString() } })),
+    [...events, ...resentEvents].map((e) => ({
+      key: e.category_id,
+      body: { ...e, replayed_at: new Date().toISOString() },
+    })),
   );
-  const activity = [...uniquePartials, ...redelivered];
+  const activity = [...uniquePartials, ...redelivered, ...resentPartials];
   await putAll(
     stack.kinesis,
     names.userActivityStream,
@@ -121,7 +148,7 @@ beforeAll(async () => {
     table: 'user_activity',
     pollMs: 50,
   });
-  await vi.waitUntil(() => eventsFirehose.stats().received === events.length, {
+  await vi.waitUntil(() => eventsFirehose.stats().received === events.length + resentEvents.length, {
     timeout: 60_000,
     interval: 50,
   });
@@ -131,7 +158,10 @@ beforeAll(async () => {
   });
   await eventsFirehose.stop();
   await activityFirehose.stop();
-  expect(eventsFirehose.stats()).toMatchObject({ records: events.length, errors: 0 });
+  expect(eventsFirehose.stats()).toMatchObject({
+    records: events.length + resentEvents.length,
+    errors: 0,
+  });
   expect(activityFirehose.stats()).toMatchObject({ records: activity.length, errors: 0 });
 
   await stack.s3.send(
@@ -166,9 +196,11 @@ const fieldsOf = (row: string[]) => {
 const rows = source.rows.map(fieldsOf);
 
 describe(`named queries over the lake (${source.label}, ${source.rows.length} rows)`, () => {
-  it('the lake holds every event the stream carried, and raw_events every CSV row', async () => {
-    const lake = await engine.query('SELECT count(*) AS n FROM events');
-    expect(lake.rows).toEqual([{ n: rows.length }]);
+  it('the lake holds every event the stream carried, re-sent ones twice under one id, and raw_events every CSV row', async () => {
+    const lake = await engine.query(
+      'SELECT count(*) AS n, count(DISTINCT event_id) AS distinct_ids FROM events',
+    );
+    expect(lake.rows).toEqual([{ n: rows.length + resentEvents.length, distinct_ids: rows.length }]);
     const raw = await engine.query(
       "SELECT count(*) AS n, count_if(brand = '') AS no_brand, count_if(brand IS NULL) AS null_brand FROM raw_events",
     );
@@ -303,6 +335,7 @@ describe(`named queries over the lake (${source.label}, ${source.rows.length} ro
   });
 
   it('bot_suspects: exactly the (window, horizon)s the alert rules flag on merged, deduplicated partials', async () => {
+    // The in-memory merge (core/window.ts) is the reference: it unions event ids as DynamoDB does.
     const flagged: string[] = [];
     for (const windows of activityByUser(mergePartials(uniquePartials).values()).values()) {
       const starts = new Set(windows.map((w) => w.total.window_start));
@@ -346,17 +379,21 @@ describe(`named queries over the lake (${source.label}, ${source.rows.length} ro
       window_seconds: 60,
       events: 40,
       carts: 40,
-      partials: 2,
+      // Two shards' partials and the resumed producer's: three contributions, forty events.
+      partials: 3,
       sessions: 1,
       products: 20,
       first_event_time: '2019-10-01 01:00:00.000',
     });
-    const someone = events[0]?.user_id as string;
-    const own = uniquePartials.filter((p) => p.user_id === someone);
-    const mine = await runNamedQuery(engine, 'user_activity_for_user', { user_id: someone });
-    expect(mine.rows.reduce((s, r) => s + Number(r.events), 0)).toBe(
-      own.reduce((s, p) => s + p.total_count, 0),
-    );
+    // A user with re-sent events: each counted once, revenue over distinct purchases.
+    const own = events.filter((e) => e.user_id === buyer);
+    const mine = await runNamedQuery(engine, 'user_activity_for_user', { user_id: buyer });
+    expect(mine.rows.reduce((s, r) => s + Number(r.events), 0)).toBe(own.length);
+    const cents = own
+      .filter((e) => e.event_type === 'purchase')
+      .reduce((s, e) => s + Math.round(e.price * 100), 0);
+    expect(cents).toBeGreaterThan(0);
+    expect(Math.round(mine.rows.reduce((s, r) => s + Number(r.revenue), 0) * 100)).toBe(cents);
     const injection = await runNamedQuery(engine, 'user_activity_for_user', { user_id: "x' OR '1'='1" });
     expect(injection.rows).toEqual([]);
   });

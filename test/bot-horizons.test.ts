@@ -1,38 +1,49 @@
 /**
  * The two places that judge users over horizons must agree: the alerter (merged windows read back from
- * DynamoDB, summed and unioned in core/horizon.ts) and the `bot_suspects` named query (the same
- * partials in the lake, deduplicated and joined in SQL). Same partials in, same (user, window, horizon)
+ * DynamoDB, each window's counts the sizes of its event-id sets, summed and unioned in core/horizon.ts)
+ * and the `bot_suspects` named query (the same partials in the lake, distinct event ids per window,
+ * joined in SQL). Same partials in, redelivered and re-sent ones included, same (user, window, horizon)
  * rows and figures out.
  */
 import { type KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createDynamoClient } from '../adapters/clients.ts';
 import { type LocalEngine, openLocalEngine } from '../analytics/local-engine.ts';
 import { runNamedQuery } from '../analytics/named-queries.ts';
 import { evaluateStoredUser } from '../consumers/bot-alerter/processor.ts';
-import { forEachLimited } from '../consumers/concurrency.ts';
 import { mergePartial } from '../consumers/user-activity-item.ts';
 import type { UserWindowPartial } from '../core/aggregate.ts';
 import type { ClickEvent } from '../core/event.ts';
 import { DEFAULT_ALERT_RULES, type HorizonMatch } from '../core/rules.ts';
 import { startLocalFirehose } from '../local/firehose.ts';
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
-import { botEvents, loadSource, parseEvents, partial, partialsOf } from './analytics-fixtures.ts';
+import {
+  botEvents,
+  type IdentifiedEvent,
+  loadSource,
+  parseEvents,
+  partial,
+  partialsOf,
+} from './analytics-fixtures.ts';
 
 const BASE = Date.UTC(2019, 9, 2, 10, 0, 0);
 const minute = (n: number) => BASE + n * 60_000;
 const SHARDS = ['shardId-000000000000', 'shardId-000000000001'] as const;
 
 /** One window's events split over the two shards, as category partitioning splits them. */
-function split(user: string, windowMs: number, events: ClickEvent[]): UserWindowPartial[] {
+function split(user: string, windowMs: number, events: IdentifiedEvent[]): UserWindowPartial[] {
   const halves = [events.filter((_, i) => i % 2 === 0), events.filter((_, i) => i % 2 === 1)];
   return halves.flatMap((half, shard) =>
     half.length > 0 ? [partial(user, windowMs, SHARDS[shard] as string, half)] : [],
   );
 }
 
-/** Events of one type, each of its own product (offset), in the given sessions. */
+/**
+ * Events of one type, each of its own product (offset), in the given sessions; each with an id of its
+ * own (user, window, type and number), as the producer names every row.
+ */
 function events(
   user: string,
   windowMs: number,
@@ -40,9 +51,10 @@ function events(
   type: ClickEvent['event_type'],
   sessions: string[],
   offset = 0,
-): ClickEvent[] {
+): IdentifiedEvent[] {
   return botEvents(user, windowMs, count, type, sessions).map((event, i) => ({
     ...event,
+    event_id: `${user}w${(windowMs - BASE) / 60_000}${type}${i}`,
     product_id: String(6_000_000 + offset + i),
   }));
 }
@@ -96,6 +108,13 @@ const unique = [
   ...cartStuffer,
 ];
 const redelivered = crawler.filter((_, i) => i % 3 === 0);
+// A resumed producer's share: events already counted, sent again and folded into partials of another
+// flush (another contribution id). Counted again, the crawler would cross sooner and the card tester's
+// spaced decoy would reach 10 purchases in ten minutes.
+const resent = [...crawler.filter((_, i) => i % 4 === 1), ...spacedDecoy].map((p) => ({
+  ...p,
+  contribution_id: `resumed:${p.contribution_id}`,
+}));
 const USERS = [...new Set(unique.map((p) => p.user_id))];
 
 let stack: LocalStack;
@@ -120,9 +139,9 @@ async function putAll(kinesis: KinesisClient, stream: string, partials: readonly
 beforeAll(async () => {
   stack = await startLocalStack({ ports: 'ephemeral', mail: 'sink' });
   dynamo = createDynamoClient({ endpoint: stack.endpoints.dynamodb });
-  const all = [...unique, ...redelivered];
-  // The aggregator's own merge, redeliveries included: DynamoDB holds each contribution once.
-  await forEachLimited(all, 16, async (p) => {
+  const all = [...unique, ...redelivered, ...resent];
+  // The aggregator's own merge, redeliveries and re-sent events included: DynamoDB holds each event id once.
+  await pLimit(16).map(all, async (p) => {
     await mergePartial(dynamo, stack.names.userActivityTable, p, 2_000_000_000);
   });
   await putAll(stack.kinesis, stack.names.userActivityStream, all);
@@ -174,7 +193,7 @@ describe('alert horizons: the alerter and bot_suspects on the same partials', ()
     const userWindows = new Map<string, Set<string>>();
     for (const p of unique)
       userWindows.set(p.user_id, (userWindows.get(p.user_id) ?? new Set()).add(p.window_start));
-    await forEachLimited(USERS, 8, async (user) => {
+    await pLimit(8).map(USERS, async (user) => {
       const config = { dynamo, userActivityTable: stack.names.userActivityTable, rules: DEFAULT_ALERT_RULES };
       const { matches, missing } = await evaluateStoredUser(config, user, userWindows.get(user)!);
       expect(missing).toEqual([]);

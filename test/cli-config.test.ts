@@ -1,13 +1,15 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ClickstreamError } from '../cli/command.ts';
 import { nameEnvVar, resolveSettings, targetFromSettings } from '../cli/config.ts';
 import { DEFAULT_RESOURCE_NAMES } from '../core/resources.ts';
+import { tempDirs } from './cli-support.ts';
+
+const tempDir = tempDirs('clickstream-config-');
 
 function dirWithConfig(config?: object): string {
-  const dir = mkdtempSync(join(tmpdir(), 'clickstream-config-'));
+  const dir = tempDir();
   if (config) writeFileSync(join(dir, 'clickstream.config.json'), JSON.stringify(config));
   return dir;
 }

@@ -3,7 +3,11 @@ import type { KinesisStreamRecord } from 'aws-lambda';
 import type { KinesisWindowEvent } from '../consumers/kinesis-event.ts';
 import type { EventRecord, EventType } from '../core/event.ts';
 
+let nextEventId = 0;
+
+/** A producer record; each call names a new event (a fresh event_id) unless `event_id` is given. */
 export function makeEvent(overrides: Partial<EventRecord> = {}): EventRecord {
+  nextEventId++;
   return {
     event_time: '2019-10-01T00:00:05Z',
     event_type: 'view',
@@ -14,6 +18,7 @@ export function makeEvent(overrides: Partial<EventRecord> = {}): EventRecord {
     price: 130.76,
     user_id: '512345678',
     user_session: 'c6f1a1c2-0000-4000-8000-000000000001',
+    event_id: `test${nextEventId.toString(36)}`,
     replayed_at: '2024-01-01T00:00:00.000Z',
     ...overrides,
   };

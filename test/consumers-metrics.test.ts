@@ -1,162 +1,211 @@
 /**
- * The CloudWatch custom metrics the CDK dashboard graphs: EMF log lines with namespace Clickstream,
- * no dimensions, unit Count, one line per invocation and only when there is something to count.
+ * The consumers' custom metrics as CloudWatch will see them: Powertools Metrics writes one EMF object
+ * per line straight to stdout (never through console.log, which Lambda's JSON log format wraps in a
+ * `message` field), once per invocation and only when there is something to count; and the dashboard
+ * graphs each metric under exactly the namespace, name and dimensions the line carries.
  */
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { describe, expect, it } from 'vitest';
-import { createAlerterProcessor } from '../consumers/bot-alerter/processor.ts';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { afterEach, beforeAll, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
+import { createAlerterHandler } from '../consumers/bot-alerter/handler.ts';
 import { createMemoryDeadLetterSink } from '../consumers/dead-letter.ts';
-import { createJsonLogger } from '../consumers/logger.ts';
-import { emfCount, emfLine, METRICS_NAMESPACE } from '../consumers/metrics.ts';
-import { createAggregatorProcessor } from '../consumers/window-aggregator/processor.ts';
+import { createConsumerMetrics } from '../consumers/metrics.ts';
+import { createAggregatorHandler } from '../consumers/window-aggregator/handler.ts';
 import { DEFAULT_ALERT_RULES } from '../core/rules.ts';
+import { parseConfig } from '../infra/config.ts';
+import { PipelineStack } from '../infra/pipeline-stack.ts';
+import { fakeAlertDedupeTable } from './alert-dedupe-fake.ts';
 import { eventsOfType, kinesisRecord, makeEvent, windowEvent } from './consumers-factories.ts';
+import { CDK_JSON_CONTEXT } from './infra-context.ts';
 
 const NOW = Date.UTC(2024, 0, 1);
 
-/** Log lines that carry EMF metrics, parsed. */
-function metricLines(
-  lines: string[],
-): Array<Record<string, unknown> & { _aws: { CloudWatchMetrics: unknown[] } }> {
-  return lines.map((line) => JSON.parse(line)).filter((entry) => entry._aws !== undefined);
+interface EmfLine {
+  _aws: {
+    Timestamp: number;
+    CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string }> }>;
+  };
+  [key: string]: unknown;
 }
 
-describe('EMF line builder', () => {
-  it('builds one Count metric in the Clickstream namespace with no dimensions', () => {
-    expect(JSON.parse(emfLine('AlertsSent', 3, NOW))).toEqual({
-      _aws: {
-        Timestamp: NOW,
-        CloudWatchMetrics: [
-          { Namespace: 'Clickstream', Dimensions: [[]], Metrics: [{ Name: 'AlertsSent', Unit: 'Count' }] },
-        ],
-      },
-      AlertsSent: 3,
-    });
-    expect(METRICS_NAMESPACE).toBe('Clickstream');
+let stdout: MockInstance;
+let consoleLog: MockInstance;
+let written: string[];
+beforeEach(() => {
+  written = [];
+  stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    written.push(String(chunk));
+    return true;
   });
-
-  it('stays valid EMF through the JSON logger: _aws and the value at the top level of the line', () => {
-    const lines: string[] = [];
-    createJsonLogger('info', (line) => lines.push(line)).info(
-      'windows written',
-      emfCount('WindowsWritten', 7, NOW),
-    );
-    const [entry] = metricLines(lines);
-    expect(entry).toMatchObject({ level: 'info', WindowsWritten: 7, _aws: { Timestamp: NOW } });
-    expect(entry?._aws.CloudWatchMetrics).toEqual([
-      { Namespace: 'Clickstream', Dimensions: [[]], Metrics: [{ Name: 'WindowsWritten', Unit: 'Count' }] },
-    ]);
-  });
+  consoleLog = vi.spyOn(console, 'log');
 });
+afterEach(() => vi.restoreAllMocks());
+
+/** Every line written to stdout, parsed; a line that is not JSON fails the test. */
+function stdoutLines(): unknown[] {
+  return written
+    .join('')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line));
+}
+const emfLines = () => stdoutLines().filter((line): line is EmfLine => (line as EmfLine)._aws !== undefined);
+
+/** DynamoDB as the aggregator sees it: every merge is an unconditional union of event ids. */
+function mergingDynamo(): DynamoDBDocumentClient {
+  return { send: async () => ({ Attributes: {} }) } as unknown as DynamoDBDocumentClient;
+}
+
+const kinesis = { send: async () => ({ FailedRecordCount: 0, Records: [] }) } as unknown as KinesisClient;
+
+function aggregatorHandler(withMetrics: boolean) {
+  return createAggregatorHandler({
+    dynamo: mergingDynamo(),
+    kinesis,
+    tableName: 't',
+    streamName: 's',
+    deadLetter: createMemoryDeadLetterSink(),
+    ...(withMetrics ? { metrics: createConsumerMetrics('aggregator') } : {}),
+    now: () => NOW,
+  });
+}
+
+/** One window of 4 events from 2 users: open (nothing written yet), then final (2 partials merged). */
+async function runWindow(handler: ReturnType<typeof aggregatorHandler>) {
+  const records = [
+    ...eventsOfType('view', 3).map((event) => kinesisRecord(event)),
+    kinesisRecord(makeEvent({ user_id: '42' })),
+  ];
+  const open = await handler(windowEvent(records, {}, { final: false }));
+  const state = JSON.parse(JSON.stringify(open.state));
+  return { state, final: () => handler(windowEvent([], structuredClone(state), { final: true })) };
+}
+
+// A stored user-activity item as the aggregator writes it: 500 views of one user in one minute.
+const BOT_TOTAL = {
+  user_id: '900000001',
+  window_start: '2019-10-01T00:00:00Z',
+  window_seconds: 60,
+  view_ids: new Set(Array.from({ length: 500 }, (_, i) => `e${i}`)),
+  event_seconds: new Set([Date.UTC(2019, 9, 1) / 1000, Date.UTC(2019, 9, 1) / 1000 + 59]),
+  contribution_ids: new Set(['c1']),
+  sessions: new Set(['s']),
+  products: new Set(['p']),
+};
+
+function alerterHandler() {
+  const dedupe = fakeAlertDedupeTable();
+  const dynamo = {
+    send: async (command: { constructor: { name: string }; input: Record<string, unknown> }) =>
+      // The alerter's one read of user activity: a Query of the user's windows.
+      command.constructor.name === 'QueryCommand' ? { Items: [BOT_TOTAL] } : dedupe.send(command),
+  } as unknown as DynamoDBDocumentClient;
+  const published = { count: 0 };
+  const sns = { send: async () => ({ MessageId: String(++published.count) }) } as unknown as SNSClient;
+  const handler = createAlerterHandler({
+    dynamo,
+    sns,
+    userActivityTable: 'ua',
+    alertDedupeTable: 'ad',
+    topicArn: 'arn:aws:sns:us-east-1:000000000000:alerts',
+    rules: DEFAULT_ALERT_RULES,
+    glueDatabase: 'clickstream',
+    metrics: createConsumerMetrics('alerter'),
+    now: () => NOW,
+  });
+  const partial = {
+    user_id: BOT_TOTAL.user_id,
+    window_start: BOT_TOTAL.window_start,
+    window_seconds: BOT_TOTAL.window_seconds,
+  };
+  return {
+    handler,
+    published,
+    records: (n: number) => Array.from({ length: n }, () => kinesisRecord(partial)),
+  };
+}
 
 describe('handlers emit their metric once per invocation, only when non-zero', () => {
-  it('window aggregator: WindowsWritten = partials merged (a re-sent partial is not counted)', async () => {
-    const lines: string[] = [];
-    let updates = 0;
-    // The second UpdateItem of a contribution fails its condition, as DynamoDB would on a re-send.
-    const merged = new Set<string>();
-    const dynamo = {
-      send: async (command: {
-        input: { Key?: unknown; ExpressionAttributeValues?: Record<string, unknown> };
-      }) => {
-        updates++;
-        // As the table's condition: a contribution id merges once per (user, window) item.
-        const cid = command.input.ExpressionAttributeValues?.[':cid'];
-        if (typeof cid === 'string') {
-          const merge = `${JSON.stringify(command.input.Key)}|${cid}`;
-          if (merged.has(merge))
-            throw Object.assign(new Error('conditional'), { name: 'ConditionalCheckFailedException' });
-          merged.add(merge);
-        }
-        return { Attributes: {} };
-      },
-    } as unknown as DynamoDBDocumentClient;
-    const kinesis = { send: async () => ({ FailedRecordCount: 0, Records: [] }) } as unknown as KinesisClient;
-    const processor = createAggregatorProcessor({
-      dynamo,
-      kinesis,
-      tableName: 't',
-      streamName: 's',
-      deadLetter: createMemoryDeadLetterSink(),
-      logger: createJsonLogger('info', (line) => lines.push(line)),
-      now: () => NOW,
-    });
-    const records = [
-      ...eventsOfType('view', 3).map((event) => kinesisRecord(event)),
-      kinesisRecord(makeEvent({ user_id: '42' })),
-    ];
-    const open = await processor.process(windowEvent(records, {}, { final: false }));
-    expect(metricLines(lines)).toEqual([]); // nothing written before the window closes
-
-    const final = windowEvent([], JSON.parse(JSON.stringify(open.state)), { final: true });
-    await processor.process(final);
-    expect(metricLines(lines).map((entry) => entry.WindowsWritten)).toEqual([2]);
-    expect(updates).toBeGreaterThan(0);
-
-    // Lambda re-sends the final window (say the first response was lost): both partials are already merged.
-    await processor.process(windowEvent([], JSON.parse(JSON.stringify(open.state)), { final: true }));
-    expect(metricLines(lines)).toHaveLength(1);
+  it('window aggregator: WindowsWritten = partials merged, a re-sent final window merged and counted again', async () => {
+    const { final } = await runWindow(aggregatorHandler(true));
+    expect(emfLines()).toEqual([]); // nothing written before the window closes
+    await final();
+    expect(emfLines().map((line) => line.WindowsWritten)).toEqual([2]);
+    // Lambda re-sends the final window (say the first response was lost): the same two partials are
+    // merged again (a union with what is there, so no total changes) and counted as written again.
+    await final();
+    expect(emfLines().map((line) => line.WindowsWritten)).toEqual([2, 2]);
   });
 
   it('bot alerter: AlertsSent = alerts published in this invocation', async () => {
-    const lines: string[] = [];
-    const total = {
-      user_id: '900000001',
-      window_start: '2019-10-01T00:00:00Z',
-      window_seconds: 60,
-      view_count: 500,
-      cart_count: 0,
-      remove_from_cart_count: 0,
-      purchase_count: 0,
-      total_count: 500,
-      revenue: 0,
-      first_event_time: '2019-10-01T00:00:00Z',
-      last_event_time: '2019-10-01T00:00:59Z',
-      contributions: 1,
-      sessions: new Set(['s']),
-      products: new Set(['p']),
-    };
-    const claimed = new Set<string>();
-    const dynamo = {
-      send: async (command: {
-        constructor: { name: string };
-        input: { TableName?: string; Item?: Record<string, unknown> };
-      }) => {
-        const kind = command.constructor.name;
-        if (kind === 'BatchGetCommand') return { Responses: { ua: [total] } };
-        if (kind === 'GetCommand') return { Item: { status: 'sent' } };
-        if (kind === 'PutCommand') {
-          const id = String(Object.values(command.input.Item ?? {})[0]);
-          if (claimed.has(id))
-            throw Object.assign(new Error('conditional'), { name: 'ConditionalCheckFailedException' });
-          claimed.add(id);
-        }
-        return {};
-      },
-    } as unknown as DynamoDBDocumentClient;
-    let published = 0;
-    const sns = { send: async () => ({ MessageId: String(++published) }) } as unknown as SNSClient;
-    const processor = createAlerterProcessor({
-      dynamo,
-      sns,
-      userActivityTable: 'ua',
-      alertDedupeTable: 'ad',
-      topicArn: 'arn:aws:sns:us-east-1:000000000000:alerts',
-      rules: DEFAULT_ALERT_RULES,
-      glueDatabase: 'clickstream',
-      logger: createJsonLogger('info', (line) => lines.push(line)),
-      now: () => NOW,
-    });
-    const partial = { user_id: total.user_id, window_start: total.window_start };
-    await processor.process({ Records: [kinesisRecord(partial), kinesisRecord(partial)] });
-    expect(published).toBeGreaterThan(0);
-    expect(metricLines(lines).map((entry) => entry.AlertsSent)).toEqual([published]);
-    expect(metricLines(lines)[0]?._aws).toMatchObject({ Timestamp: NOW });
+    const alerter = alerterHandler();
+    await alerter.handler({ Records: alerter.records(2) });
+    expect(alerter.published.count).toBeGreaterThan(0);
+    expect(emfLines().map((line) => line.AlertsSent)).toEqual([alerter.published.count]);
+    // The same (user, window) again: the incident is open and mailed, nothing is published, no metric line.
+    await alerter.handler({ Records: alerter.records(1) });
+    expect(emfLines()).toHaveLength(1);
+  });
 
-    // The same (user, window) again: every alert is already sent, nothing is published, no metric line.
-    await processor.process({ Records: [kinesisRecord(partial)] });
-    expect(metricLines(lines)).toHaveLength(1);
+  it('without metrics and logger (the local runner, tests) a handler writes nothing at all', async () => {
+    const { final } = await runWindow(aggregatorHandler(false));
+    await final();
+    expect(stdout).not.toHaveBeenCalled();
+    expect(consoleLog).not.toHaveBeenCalled();
+  });
+});
+
+describe('EMF lines CloudWatch extracts, graphed by the dashboard', () => {
+  let dashboardMetrics: unknown[][];
+  beforeAll(() => {
+    const app = new App({
+      context: {
+        ...CDK_JSON_CONTEXT,
+        'aws:cdk:bundling-stacks': [],
+        '@aws-cdk/core:validateAgainstDefaultRules': false,
+      },
+    });
+    const template = Template.fromStack(new PipelineStack(app, 'Metrics', { config: parseConfig({}) }));
+    const [dashboard] = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
+    const body = dashboard?.Properties.DashboardBody as string | { 'Fn::Join': [string, unknown[]] };
+    // Tokens (function names, the region) sit inside JSON strings: any text keeps the body parseable.
+    const text =
+      typeof body === 'string'
+        ? body
+        : body['Fn::Join'][1].map((part) => (typeof part === 'string' ? part : 'TOKEN')).join('');
+    const widgets = (JSON.parse(text) as { widgets: Array<{ properties: { metrics?: unknown[][] } }> })
+      .widgets;
+    dashboardMetrics = widgets.flatMap((widget) => widget.properties.metrics ?? []);
+  }, 120_000);
+
+  it('each line is a top-level EMF object on stdout, not console.log, under a dashboard metric', async () => {
+    await (await runWindow(aggregatorHandler(true))).final();
+    const alerter = alerterHandler();
+    await alerter.handler({ Records: alerter.records(1) });
+
+    expect(consoleLog).not.toHaveBeenCalled();
+    const lines = emfLines();
+    expect(lines).toHaveLength(2);
+    for (const line of lines) {
+      // Not wrapped: the EMF keys are at the top level of the JSON object.
+      expect(line.message).toBeUndefined();
+      const [directive] = line._aws.CloudWatchMetrics;
+      expect(line._aws.CloudWatchMetrics).toHaveLength(1);
+      expect(directive?.Namespace).toBe('Clickstream');
+      expect(directive?.Dimensions).toEqual([['service']]);
+      for (const { Name } of directive?.Metrics ?? []) {
+        expect(typeof line[Name]).toBe('number');
+        // As CloudWatch names the metric: namespace, name, then each dimension's name and value.
+        const identity = [directive?.Namespace, Name, 'service', line.service];
+        expect(dashboardMetrics.map((metric) => metric.slice(0, identity.length))).toContainEqual(identity);
+      }
+    }
+    expect(lines.map((line) => [line.service, Object.keys(line).filter((k) => /^[A-Z]/.test(k))])).toEqual([
+      ['window-aggregator', ['WindowsWritten']],
+      ['bot-alerter', ['AlertsSent']],
+    ]);
   });
 });

@@ -10,7 +10,7 @@ import { createAlerterHandler } from '../consumers/bot-alerter/handler.ts';
 import { createMemoryDeadLetterSink } from '../consumers/dead-letter.ts';
 import type { KinesisWindowEvent } from '../consumers/kinesis-event.ts';
 import { putAllRecords } from '../consumers/put-records.ts';
-import { itemToTotal } from '../consumers/user-activity-item.ts';
+import { totalsOfItems } from '../consumers/user-activity-item.ts';
 import { createAggregatorHandler } from '../consumers/window-aggregator/handler.ts';
 import { EVENT_TYPES, type EventRecord, parseRow } from '../core/event.ts';
 import { DEFAULT_ALERT_RULES } from '../core/rules.ts';
@@ -27,7 +27,12 @@ const generator = createSyntheticGenerator({ events: 2200, bots: 4, seed: 3, rat
 const events: EventRecord[] = [];
 for (let line = generator.nextLine(); line !== undefined; line = generator.nextLine()) {
   const parsed = parseRow(line.trimEnd().split(','));
-  if (parsed.ok) events.push({ ...parsed.event, replayed_at: '2024-01-01T00:00:00.000Z' });
+  if (parsed.ok)
+    events.push({
+      ...parsed.event,
+      event_id: `gen${events.length.toString(36)}`,
+      replayed_at: '2024-01-01T00:00:00.000Z',
+    });
 }
 const bots = generator.truth.bots;
 
@@ -104,6 +109,8 @@ interface RunOptions {
   batchSize: number;
   faults?: boolean;
   malformed?: string[];
+  /** After the pipeline has drained, send the first n events again, as a resumed producer would. */
+  resend?: number;
 }
 
 async function runPipeline(options: RunOptions) {
@@ -173,13 +180,23 @@ async function runPipeline(options: RunOptions) {
   });
   const entries = events.map((event) => ({
     partitionKey: event.category_id,
-    data: Buffer.from(eventRecordJson(event, event.replayed_at)),
+    data: Buffer.from(eventRecordJson(event, event.event_id, event.replayed_at)),
   }));
   for (const raw of options.malformed ?? [])
     entries.splice(100, 0, { partitionKey: '1', data: Buffer.from(raw) });
   await putAllRecords(kinesis, eventsStream, entries);
   await aggregatorRunner.drain();
   await alerterRunner.drain();
+  if (options.resend) {
+    // Same ids, new records sent later: they fold into new partials under other contribution ids.
+    const again = events.slice(0, options.resend).map((event) => ({
+      partitionKey: event.category_id,
+      data: Buffer.from(eventRecordJson(event, event.event_id, '2024-01-01T01:00:00.000Z')),
+    }));
+    await putAllRecords(kinesis, eventsStream, again);
+    await aggregatorRunner.drain();
+    await alerterRunner.drain();
+  }
   // The end of the input: the alerter closes the incidents still open.
   await alerter({ endOfStream: true });
   await aggregatorRunner.stop();
@@ -195,10 +212,10 @@ async function runPipeline(options: RunOptions) {
     startKey = page.LastEvaluatedKey;
   } while (startKey);
   const totals = new Map(
-    items.map((item) => {
-      const { contributions: _c, ...total } = itemToTotal(item);
-      return [`${total.user_id}|${total.window_start}`, total] as const;
-    }),
+    totalsOfItems(items).map(({ contributions: _c, ...total }) => [
+      `${total.user_id}|${total.window_start}`,
+      total,
+    ]),
   );
   return {
     totals,
@@ -288,8 +305,8 @@ describe('consumers pipeline on the emulators', () => {
       expect(p.attributes.incident_id?.startsWith(`${p.attributes.user_id}-`)).toBe(true);
   });
 
-  it('gives identical totals and alerts with other shard counts and batch sizes, under injected failures', async () => {
-    const faulty = await runPipeline({ eventShards: 3, batchSize: 37, faults: true });
+  it('gives identical totals and alerts with other shard counts and batch sizes, under injected failures, with events re-sent', async () => {
+    const faulty = await runPipeline({ eventShards: 3, batchSize: 37, faults: true, resend: 600 });
     expect(faulty.aggregatorStats.functionErrors).toBeGreaterThanOrEqual(3);
     expect(faulty.publishFailures).toBe(1);
     expect(faulty.totals).toEqual(clean.totals);

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDynamoClient, createKinesisClient } from '../adapters/clients.ts';
 import { computeSourceTruth, type SourceTruth, scanAll } from '../analytics/verify.ts';
 import { TTL_ATTRIBUTE } from '../consumers/tables.ts';
-import { itemToTotal } from '../consumers/user-activity-item.ts';
+import { ITEM_ATTRIBUTES, totalsOfItems } from '../consumers/user-activity-item.ts';
 import type { UserWindowTotal } from '../core/aggregate.ts';
 import { parseRow } from '../core/event.ts';
 import { DEFAULT_ALERT_RULES, evaluateMerged } from '../core/rules.ts';
@@ -45,7 +45,10 @@ interface RunOptions {
 interface RunResult {
   replay: ReplaySummary;
   totals: Map<string, Omit<UserWindowTotal, 'contributions'>>;
-  /** The stored items as they are, sets sorted, minus what depends on the run (merge ids and count, TTL). */
+  /**
+   * The stored items as they are, sets sorted, minus what depends on how the run cut the events into
+   * partials (contribution ids, each partial's first/last second, the size estimate) and the TTL.
+   */
   items: Map<string, Record<string, unknown>>;
   mails: readonly ReceivedMail[];
   aggregator: LambdaRunnerStats;
@@ -87,15 +90,21 @@ async function run(options: RunOptions): Promise<RunResult> {
     const replayMs = performance.now() - started;
     const totals = new Map<string, Omit<UserWindowTotal, 'contributions'>>();
     const items = new Map<string, Record<string, unknown>>();
-    for (const item of await scanAll(dynamo, stack.names.userActivityTable)) {
-      const { contributions: _merged, ...total } = itemToTotal(item);
-      const key = `${total.user_id}|${total.window_start}`;
-      totals.set(key, total);
-      const { cids: _ids, contributions: _count, [TTL_ATTRIBUTE]: _ttl, ...stored } = item;
+    const stored = await scanAll(dynamo, stack.names.userActivityTable);
+    for (const { contributions: _merged, ...total } of totalsOfItems(stored))
+      totals.set(`${total.user_id}|${total.window_start}`, total);
+    for (const item of stored) {
+      const {
+        [ITEM_ATTRIBUTES.contributions]: _ids,
+        [ITEM_ATTRIBUTES.seconds]: _seconds,
+        [ITEM_ATTRIBUTES.bytes]: _bytes,
+        [TTL_ATTRIBUTE]: _ttl,
+        ...rest
+      } = item;
       items.set(
-        key,
+        `${String(item.user_id)}|${String(item.window_start)}`,
         Object.fromEntries(
-          Object.entries(stored).map(([name, value]) => [
+          Object.entries(rest).map(([name, value]) => [
             name,
             value instanceof Set ? [...value].sort() : value,
           ]),

@@ -184,7 +184,7 @@ describe('window aggregator on mixed batches', () => {
         const response = await processor.process(windowEvent(records, {}));
         const state = response.state as WindowState;
         const folded = Object.values(state.entries).reduce(
-          (sum, entry) => sum + entry.n.reduce((a, b) => a + b, 0),
+          (sum, entry) => sum + entry.e.reduce((a, ids) => a + ids.length, 0),
           0,
         );
         expect(folded).toBe(expectedValid);

@@ -7,6 +7,7 @@ import { CreateBucketCommand, GetObjectCommand } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createS3Client } from '../adapters/clients.ts';
+import { coloursFor } from '../cli/colours.ts';
 import { type AwsTarget, ClickstreamError, type CommandContext } from '../cli/command.ts';
 import { CSV_HEADER_LINE, type EventType, parseRow, toIsoSeconds } from '../core/event.ts';
 import { DEFAULT_RESOURCE_NAMES } from '../core/resources.ts';
@@ -40,6 +41,7 @@ function testContext(target?: AwsTarget): CommandContext & { targetCalls: number
     debug: () => undefined,
     progress: () => ({ update: () => undefined, setTotal: () => undefined, stop: () => undefined }),
     signal: new AbortController().signal,
+    colours: coloursFor({ isTTY: false }),
     target: async () => {
       context.targetCalls++;
       if (!target) throw new Error('generate to a file must not resolve an AWS target');

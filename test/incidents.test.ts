@@ -182,8 +182,10 @@ describe('incident emails', () => {
     expect(message.body).toContain('  view              1300');
     expect(incidentSpan(closed)).toEqual({ from: '2019-10-01T09:02:00Z', to: minute(40) });
     expect(message.body).toContain(
-      "WHERE window_start BETWEEN TIMESTAMP '2019-10-01 09:02:00' AND TIMESTAMP '2019-10-01 10:40:00'",
+      "AND window_start BETWEEN TIMESTAMP '2019-10-01 09:02:00' AND TIMESTAMP '2019-10-01 10:40:00'",
     );
+    // Distinct event ids over the partials: a re-sent event counts once in Athena as in the email.
+    expect(message.body).toContain('cardinality(array_distinct(flatten(array_agg(view_ids)))) AS views');
   });
 
   it('keeps subjects within the SNS limit (< 100 chars, no control or non-ASCII characters)', () => {

@@ -9,9 +9,23 @@ import { PipelineStack } from '../infra/pipeline-stack.ts';
 import { CDK_JSON_CONTEXT } from './infra-context.ts';
 
 describe('parseConfig', () => {
-  it('defaults: provisioned 2 + 1 shards, 24 h, 60 s windows, no emails, default rules', () => {
+  it('defaults: provisioned shards, 24 h, 60 s windows, no emails, default rules', () => {
     expect(parseConfig({})).toEqual(DEFAULT_CONFIG);
     expect(DEFAULT_CONFIG.alertEmail).toBeUndefined();
+  });
+
+  it('sizes the user-activity stream for the partials a --speed max replay makes (README, Capacity)', () => {
+    // 2,400 partials/s per full events shard over 1,000 records/s per user-activity shard.
+    expect(DEFAULT_CONFIG.eventsShards).toBe(2);
+    expect(DEFAULT_CONFIG.userActivityShards).toBe(5);
+    expect(parseConfig({ eventsShards: '4' }).userActivityShards).toBe(10);
+    expect(parseConfig({ eventsShards: '1' }).userActivityShards).toBe(3);
+    expect(parseConfig({ eventsShards: '4', userActivityShards: '2' }).userActivityShards).toBe(2);
+  });
+
+  it('reserves no Lambda concurrency unless asked: a new account cannot spare any', () => {
+    expect(parseConfig({}).reserveConcurrency).toBe(false);
+    expect(parseConfig({ reserveConcurrency: 'true' }).reserveConcurrency).toBe(true);
   });
 
   it('reads `-c key=value` strings as typed values', () => {
@@ -72,17 +86,53 @@ describe('parseConfig', () => {
   });
 });
 
+/** The synthesized template of the stack for `-c` context values, without bundling or validation. */
+function templateFor(context: Record<string, unknown>, id: string): Template {
+  const app = new App({
+    context: {
+      ...CDK_JSON_CONTEXT,
+      'aws:cdk:bundling-stacks': [],
+      '@aws-cdk/core:validateAgainstDefaultRules': false,
+    },
+  });
+  return Template.fromStack(new PipelineStack(app, id, { config: parseConfig(context) }));
+}
+
+const reservations = (template: Template) =>
+  Object.values(template.findResources('AWS::Lambda::Function'))
+    .map((f) => f.Properties.ReservedConcurrentExecutions)
+    .sort();
+
+describe('reserved concurrency', () => {
+  it('is absent from the default template, so the first deploy works on any account', () => {
+    const template = templateFor({}, 'Defaults');
+    expect(reservations(template)).toEqual([undefined, undefined]);
+    // The default streams: 2 events shards and the 5 user-activity shards their partials need.
+    const shards = Object.values(template.findResources('AWS::Kinesis::Stream')).map(
+      (stream) => stream.Properties.ShardCount,
+    );
+    expect(shards.sort()).toEqual([2, 5]);
+  });
+
+  it("with -c reserveConcurrency=true, reserves one execution per shard of each consumer's stream", () => {
+    const config = parseConfig({ reserveConcurrency: 'true' });
+    expect(reservations(templateFor({ reserveConcurrency: 'true' }, 'Reserved'))).toEqual(
+      [config.eventsShards, config.userActivityShards].sort(),
+    );
+  });
+});
+
 describe('on-demand streams', () => {
   it('switches both streams to ON_DEMAND, drops shard counts and reserved concurrency', () => {
-    const app = new App({
-      context: {
-        ...CDK_JSON_CONTEXT,
-        'aws:cdk:bundling-stacks': [],
-        '@aws-cdk/core:validateAgainstDefaultRules': false,
+    // Asked for explicitly: on-demand streams change their shard count, so nothing is reserved anyway.
+    const template = templateFor(
+      {
+        streamMode: 'on-demand',
+        reserveConcurrency: 'true',
+        alertRules: JSON.stringify(DEFAULT_ALERT_RULES),
       },
-    });
-    const config = parseConfig({ streamMode: 'on-demand', alertRules: JSON.stringify(DEFAULT_ALERT_RULES) });
-    const template = Template.fromStack(new PipelineStack(app, 'OnDemand', { config }));
+      'OnDemand',
+    );
     const streams = Object.values(template.findResources('AWS::Kinesis::Stream'));
     expect(streams).toHaveLength(2);
     for (const s of streams) {

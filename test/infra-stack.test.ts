@@ -10,13 +10,14 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CUSTOM_METRICS, METRICS_NAMESPACE, metricDimensions } from '../consumers/metrics.ts';
+import { PUT_RECORDS_RETRY_BUDGET_MS } from '../consumers/put-records.ts';
 import { ALERT_DEDUPE_KEY, TTL_ATTRIBUTE, USER_ACTIVITY_KEY } from '../consumers/tables.ts';
-import { FIREHOSE_TIMESTAMP_FORMATS, LAKE_COMPRESSION, LAKE_LAYOUTS } from '../core/lake.ts';
+import { ERRORS_PREFIX, FIREHOSE_TIMESTAMP_FORMATS, LAKE_COMPRESSION, LAKE_LAYOUTS } from '../core/lake.ts';
 import { LAMBDA_ENV } from '../core/lambda-env.ts';
 import { TABLE_NAMES, TABLES, tableParameters } from '../core/tables.ts';
-import { CUSTOM_METRICS } from '../infra/constructs/pipeline-dashboard.ts';
 import { buildApp } from '../infra/pipeline-app.ts';
-import { CDK_JSON_CONTEXT } from './infra-context.ts';
+import { FULL_STACK_CONTEXT } from './infra-context.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: synthesized CloudFormation JSON, probed by path
 type Resource = { Type: string; Properties: Record<string, any>; [key: string]: any };
@@ -50,12 +51,7 @@ beforeAll(() => {
   outdir = mkdtempSync(join(tmpdir(), 'infra-stack-'));
   const built = buildApp({
     outdir,
-    context: {
-      ...CDK_JSON_CONTEXT,
-      'aws:cdk:bundling-stacks': [],
-      alertEmail: 'ops@example.com',
-      alarmEmail: 'oncall@example.com',
-    },
+    context: FULL_STACK_CONTEXT,
   });
   stack = built.stack;
   // Throws when CloudFormation validation or cdk-nag reports an unacknowledged error.
@@ -83,11 +79,16 @@ describe('validation', () => {
   });
 
   it('cdk-nag is wired to fail synth on an unacknowledged finding', () => {
-    const app = new App({ outdir: mkdtempSync(join(tmpdir(), 'infra-nag-')) });
-    const stack = new Stack(app, 'Bad');
-    new s3.Bucket(stack, 'Plain');
-    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-    expect(() => app.synth()).toThrow(/AwsSolutions-S(1|10)/);
+    const nagOutdir = mkdtempSync(join(tmpdir(), 'infra-nag-'));
+    try {
+      const app = new App({ outdir: nagOutdir });
+      const stack = new Stack(app, 'Bad');
+      new s3.Bucket(stack, 'Plain');
+      Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+      expect(() => app.synth()).toThrow(/AwsSolutions-S(1|10)/);
+    } finally {
+      rmSync(nagOutdir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -100,7 +101,7 @@ describe('Kinesis streams', () => {
       expect(s.RetentionPeriodHours).toBe(24);
       expect(s.StreamModeDetails).toEqual({ StreamMode: 'PROVISIONED' });
     }
-    expect(streams.map((s) => s.ShardCount).sort()).toEqual([1, 2]);
+    expect(streams.map((s) => s.ShardCount).sort()).toEqual([2, 5]);
   });
 });
 
@@ -124,15 +125,15 @@ describe('Lambda consumers', () => {
   ];
 
   it.each([
-    ['StreamToAggregatorFunction', 2, aggregatorEnv],
-    ['UserActivityToAlerterFunction', 1, alerterEnv],
+    ['StreamToAggregatorFunction', aggregatorEnv],
+    ['UserActivityToAlerterFunction', alerterEnv],
   ])(
-    '%s: Node 22 on arm64, reserved concurrency = shards, its own log group, env from props',
-    (prefix, shards, env) => {
+    '%s: Node 22 on arm64, no reserved concurrency by default, its own log group, env from props',
+    (prefix, env) => {
       const fn = resources[logicalIdOf(prefix, 'AWS::Lambda::Function')]!.Properties;
       expect(fn.Runtime).toBe('nodejs22.x');
       expect(fn.Architectures).toEqual(['arm64']);
-      expect(fn.ReservedConcurrentExecutions).toBe(shards);
+      expect(fn.ReservedConcurrentExecutions).toBeUndefined();
       expect(fn.Handler).toBe('index.handler');
       expect(Object.keys(fn.Environment.Variables).sort()).toEqual([...env].sort());
       expect(fn.Environment.Variables[LAMBDA_ENV.windowSeconds] ?? '60').toBe('60');
@@ -140,6 +141,11 @@ describe('Lambda consumers', () => {
       expect(resources[logGroupId]!.Properties.RetentionInDays).toBe(30);
     },
   );
+
+  it('the aggregator outlasts its put to the user-activity stream, retries included', () => {
+    const fn = resources[logicalIdOf('StreamToAggregatorFunction', 'AWS::Lambda::Function')]!.Properties;
+    expect(fn.Timeout * 1000).toBe(2 * PUT_RECORDS_RETRY_BUDGET_MS);
+  });
 
   it('the aggregator mapping: tumbling window 60 s and every failure-handling setting', () => {
     const queue = logicalIdOf('StreamToAggregatorFailureQueue', 'AWS::SQS::Queue');
@@ -272,6 +278,36 @@ describe('encryption and public access', () => {
     }
   });
 
+  it("the alarm topic lets CloudWatch publish, for this stack's alarms only; the alert topic does not", () => {
+    // enforceSSL gives each topic a policy of its own, which replaces the default one that let the
+    // account's services publish: without an Allow, every alarm notification is refused.
+    const statementsOfTopic = (id: string) =>
+      ofType('AWS::SNS::TopicPolicy')
+        .filter(([, p]) => (p.Properties.Topics as Array<{ Ref: string }>).some((r) => r.Ref === id))
+        .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>);
+    const alarmTopic = logicalIdOf('AlarmTopic', 'AWS::SNS::Topic');
+    const alarmArns = ofType('AWS::CloudWatch::Alarm').map(([id]) => ({ 'Fn::GetAtt': [id, 'Arn'] }));
+    expect(alarmArns.length).toBeGreaterThan(0);
+    const allows = statementsOfTopic(alarmTopic).filter((s) => s.Effect === 'Allow');
+    expect(allows).toEqual([
+      {
+        Sid: 'AllowCloudWatchAlarmsToPublish',
+        Effect: 'Allow',
+        Principal: { Service: 'cloudwatch.amazonaws.com' },
+        Action: 'sns:Publish',
+        Resource: { Ref: alarmTopic },
+        Condition: {
+          ArnEquals: { 'aws:SourceArn': expect.arrayContaining(alarmArns) },
+          StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+        },
+      },
+    ]);
+    const condition = allows[0]!.Condition as { ArnEquals: { 'aws:SourceArn': unknown[] } };
+    expect(condition.ArnEquals['aws:SourceArn']).toHaveLength(alarmArns.length);
+    const alertTopic = logicalIdOf('AlertTopic', 'AWS::SNS::Topic');
+    expect(statementsOfTopic(alertTopic).filter((s) => s.Effect === 'Allow')).toEqual([]);
+  });
+
   it('email subscriptions from context', () => {
     const subs = ofType('AWS::SNS::Subscription').map(([, s]) => s.Properties);
     expect(
@@ -378,7 +414,8 @@ describe('Glue catalog', () => {
   it('one table per definition in core/tables.ts: columns, types, partition keys, formats, projection', () => {
     const tables = ofType('AWS::Glue::Table').map(([, t]) => t.Properties.TableInput);
     expect(tables.map((t) => t.Name).sort()).toEqual([...TABLE_NAMES].sort());
-    const stack = new Stack();
+    // Only resolves tokens; an App of its own would synthesize into a fresh temporary directory.
+    const stack = new Stack(new App({ outdir }));
     for (const name of TABLE_NAMES) {
       const def = TABLES[name];
       const t = tables.find((x) => x.Name === name);
@@ -455,6 +492,9 @@ describe('CloudWatch', () => {
         ...Array(2).fill('ApproximateNumberOfMessagesVisible'),
         ...Array(2).fill('DeliveryToS3.Success'),
         ...Array(2).fill('DeliveryToS3.DataFreshness'),
+        ...Array(2).fill('FailedConversion.Records'),
+        ...Array(2).fill('PartitionCountExceeded'),
+        'PutRequests',
       ].sort(),
     );
     const alarmTopic = logicalIdOf('AlarmTopic', 'AWS::SNS::Topic');
@@ -466,10 +506,58 @@ describe('CloudWatch', () => {
     expect(aggregatorAge.Threshold).toBe(125_000);
   });
 
-  it('the dashboard charts the custom metrics the handlers emit', () => {
+  it('lake failures alarm: records Firehose could not convert or partition, and any object under errors/', () => {
+    // DeliveryToS3.Success stays at 1 while records go to the error prefix, so it cannot see them.
+    const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+    const byMetric = (name: string) => alarms.filter((a) => a.MetricName === name);
+    const deliveries = ['EventsToLakeDelivery', 'UserActivityToLakeDelivery'].map((prefix) => ({
+      Ref: logicalIdOf(prefix, 'AWS::KinesisFirehose::DeliveryStream'),
+    }));
+    for (const [metric, statistic] of [
+      ['FailedConversion.Records', 'Sum'],
+      ['PartitionCountExceeded', 'Maximum'],
+    ] as const) {
+      const found = byMetric(metric);
+      expect(found.map((a) => a.Namespace)).toEqual(['AWS/Firehose', 'AWS/Firehose']);
+      expect(found.map((a) => a.Dimensions)).toEqual(
+        deliveries.map((d) => [{ Name: 'DeliveryStreamName', Value: d }]),
+      );
+      for (const a of found) {
+        expect(a.Statistic, metric).toBe(statistic);
+        expect([a.ComparisonOperator, a.Threshold], metric).toEqual(['GreaterThanThreshold', 0]);
+        expect(a.TreatMissingData, metric).toBe('notBreaching');
+      }
+    }
+    const lake = logicalIdOf('BucketsLake', 'AWS::S3::Bucket');
+    const filters = resources[lake]!.Properties.MetricsConfigurations as Array<{
+      Id: string;
+      Prefix: string;
+    }>;
+    const errorFilter = filters.find((f) => f.Prefix === ERRORS_PREFIX);
+    expect(errorFilter).toBeDefined();
+    const [errorObjects] = byMetric('PutRequests');
+    expect(errorObjects).toMatchObject({
+      Namespace: 'AWS/S3',
+      Statistic: 'Sum',
+      ComparisonOperator: 'GreaterThanThreshold',
+      Threshold: 0,
+      TreatMissingData: 'notBreaching',
+    });
+    expect(errorObjects!.Dimensions).toEqual(
+      expect.arrayContaining([
+        { Name: 'BucketName', Value: { Ref: lake } },
+        { Name: 'FilterId', Value: errorFilter!.Id },
+      ]),
+    );
+  });
+
+  it('the dashboard charts the custom metrics the handlers emit, with their service dimension', () => {
     const body = JSON.stringify(ofType('AWS::CloudWatch::Dashboard')[0]![1].Properties.DashboardBody);
-    for (const name of [CUSTOM_METRICS.alertsSent, CUSTOM_METRICS.windowsWritten]) {
-      expect(body).toContain(`\\"${CUSTOM_METRICS.namespace}\\",\\"${name}\\"`);
+    for (const metric of Object.values(CUSTOM_METRICS)) {
+      const service = metricDimensions(metric).service;
+      expect(body).toContain(
+        `\\"${METRICS_NAMESPACE}\\",\\"${metric.name}\\",\\"service\\",\\"${service}\\"`,
+      );
     }
     expect(body).toContain('IteratorAge');
     expect(body).toContain('IncomingRecords');

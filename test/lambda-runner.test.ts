@@ -275,4 +275,44 @@ describe('local Lambda runner (Kinesis event source mapping)', () => {
     await runner.stop();
     expect(sizes).toEqual([3]);
   });
+
+  it('gives up a drain that makes no progress, saying which shard waits for what', async () => {
+    // The final invocation of a tumbling window is retried until it succeeds (services-kinesis-windows.html),
+    // so a handler that can never flush (its table is gone, its emulator was killed) would hold the drain
+    // for ever; the runner must say so instead.
+    const streamName = await streamWith(3);
+    const runner = await startLambdaRunner({
+      kinesis,
+      streamName,
+      functionName: 'stuck-aggregator',
+      handler: async (event) => {
+        if (event.isFinalInvokeForWindow) throw new Error('connect ECONNREFUSED 127.0.0.1:9');
+        return { state: {} };
+      },
+      tumblingWindowSeconds: 60,
+      pollIntervalMs: 5,
+      retryDelayMs: 5,
+      stallTimeoutMs: 300,
+    });
+    try {
+      await expect(runner.drain()).rejects.toThrow(
+        /stuck-aggregator made no progress for [\d.]+ s while draining runner-\d+: shardId-000000000000 \(a window open, last error: Error: connect ECONNREFUSED 127\.0\.0\.1:9\)/,
+      );
+      expect(runner.stats().recordsProcessed).toBe(3);
+    } finally {
+      await runner.stop();
+    }
+  });
+
+  it('counts invocations that succeed as progress, however long the whole drain takes', async () => {
+    const { stats } = await run(
+      4,
+      async () => {
+        await new Promise((resolve) => setTimeout(resolve, 150));
+      },
+      { batchSize: 1, stallTimeoutMs: 250 },
+    );
+    expect(stats.recordsProcessed).toBe(4);
+    expect(stats.invocations).toBe(4);
+  });
 });

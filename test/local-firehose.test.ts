@@ -37,6 +37,7 @@ function event(i: number, day: number): EventRecord {
     price: i / 4,
     user_id: String(500000000 + (i % 97)),
     user_session: `session-${i % 31}`,
+    event_id: `test${day}x${i}`,
     replayed_at: new Date().toISOString(),
   };
 }
@@ -179,14 +180,12 @@ describe('local Firehose', () => {
       window_start: '2019-11-02T10:00:00Z',
       window_seconds: 60,
       contribution_id: 'c1',
-      view_count: 1,
-      cart_count: 0,
-      remove_from_cart_count: 0,
-      purchase_count: 0,
-      total_count: 1,
+      view_ids: ['e1'],
+      cart_ids: [],
+      remove_from_cart_ids: [],
+      purchases: [],
       sessions: ['s'],
       products: ['p'],
-      revenue: 0,
       first_event_time: '2019-11-02T10:00:05Z',
       last_event_time: '2019-11-02T10:00:05Z',
     };

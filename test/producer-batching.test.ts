@@ -179,8 +179,8 @@ describe('eventRecordJson', () => {
   it('is byte for byte JSON.stringify of the EventRecord', () => {
     fc.assert(
       fc.property(event, (e) => {
-        expect(eventRecordJson(e, '2024-01-01T00:00:00.000Z')).toBe(
-          JSON.stringify({ ...e, replayed_at: '2024-01-01T00:00:00.000Z' }),
+        expect(eventRecordJson(e, 'AbC-_x9z1k', '2024-01-01T00:00:00.000Z')).toBe(
+          JSON.stringify({ ...e, event_id: 'AbC-_x9z1k', replayed_at: '2024-01-01T00:00:00.000Z' }),
         );
       }),
       { numRuns: 2_000 },

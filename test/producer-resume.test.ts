@@ -3,7 +3,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadCheckpoint } from '../producer/checkpoint.ts';
-import { replayToStream } from '../producer/replay.ts';
+import { describeStart, type ReplayStart, replayToStream } from '../producer/replay.ts';
 import {
   csv,
   readStream,
@@ -27,7 +27,7 @@ afterAll(async () => {
 
 const ROWS = 30_000;
 
-it('resumes a run killed with SIGKILL without losing a row, duplicates within the reported bound', async () => {
+it('resumes a run killed with SIGKILL without losing a row, re-sent events under their first ids, within the reported bound', async () => {
   const source = join(dir.path, 'big.csv');
   writeFileSync(source, csv(validRows(ROWS)));
   const checkpoint = join(dir.path, 'replay.checkpoint.json');
@@ -78,6 +78,7 @@ it('resumes a run killed with SIGKILL without losing a row, duplicates within th
   expect(before).toBeGreaterThan(0);
   expect(before).toBeLessThan(ROWS);
 
+  let start: ReplayStart | undefined;
   const summary = await replayToStream({
     kinesis: kinesis.kinesis,
     streamName: STREAM,
@@ -85,19 +86,36 @@ it('resumes a run killed with SIGKILL without losing a row, duplicates within th
     checkpoint,
     rejects,
     failedOut,
+    onStart: (at) => {
+      start = at;
+    },
   });
   expect(summary.resumedFrom).toEqual({ line: saved?.line, byteOffset: saved?.byteOffset });
+  expect(start && describeStart(start)).toMatch(
+    new RegExp(`^resuming at row ${((saved?.read ?? 0) + 1).toLocaleString('en-US')}, line `),
+  );
   expect(summary.possibleDuplicates).toBe(2_000);
   // This run read exactly the rows after the checkpoint.
   expect(summary.read).toBe(ROWS - (saved?.read ?? 0));
   expect(summary.read).toBe(summary.sent + summary.rejected.total + summary.failed);
   expect(loadCheckpoint(checkpoint)?.complete).toBe(true);
 
-  const ids = (await readStream(kinesis.kinesis)).map((r) => Number(r.body.product_id));
+  const records = await readStream(kinesis.kinesis);
+  const ids = records.map((r) => Number(r.body.product_id));
   const distinct = new Set(ids);
   expect(distinct.size).toBe(ROWS);
   const duplicates = ids.length - distinct.size;
   expect(duplicates).toBeLessThanOrEqual(summary.possibleDuplicates);
+  // A re-sent row carries the event id it had the first time: one id per row, copies identical.
+  const byEventId = new Map<string, Set<string>>();
+  for (const { body } of records) {
+    const { replayed_at: _sentAt, ...event } = body;
+    const copies = byEventId.get(String(event.event_id)) ?? new Set<string>();
+    copies.add(JSON.stringify(event));
+    byEventId.set(String(event.event_id), copies);
+  }
+  expect(byEventId.size).toBe(ROWS);
+  for (const copies of byEventId.values()) expect(copies.size).toBe(1);
 
   // A finished checkpoint resumes to nothing.
   const again = await replayToStream({

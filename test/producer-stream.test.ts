@@ -260,6 +260,23 @@ describe('failures', () => {
       // Together, the stream and the failed file hold every event exactly once.
       const all = [...records.map((r) => r.body.product_id), ...failedLines.map((l) => l.record.product_id)];
       expect(new Set(all).size).toBe(400);
+      // And so do the byte counts: each failed row's bytes under failed, the rest under sent.
+      const rows = validRows(400);
+      const bytesOfRows = (lines: readonly number[]) =>
+        lines.reduce((sum, line) => sum + Buffer.byteLength(rows[line - 2] as string) + 1, 0);
+      const failedBytes = bytesOfRows(failedLines.map((l) => l.line as number));
+      expect(summary.bytes).toEqual({
+        source: Buffer.byteLength(csv(rows)),
+        header: Buffer.byteLength(csv([])),
+        sent: bytesOfRows(rows.map((_, i) => i + 2)) - failedBytes,
+        rejected: 0,
+        failed: failedBytes,
+        skipped: 0,
+        blank: 0,
+        earlier: 0,
+        unread: 0,
+        addsUp: true,
+      });
     } finally {
       client.destroy();
       await proxy.stop();
@@ -311,7 +328,7 @@ describe('sources', () => {
         ...files(),
       }).catch((e: unknown) => e);
       expect(missing).toBeInstanceOf(ProducerError);
-      expect((missing as ProducerError).message).toBe('source object not found: s3://raw/nope.csv');
+      expect((missing as ProducerError).message).toBe('object not found: s3://raw/nope.csv');
     } finally {
       await s3.stop();
     }

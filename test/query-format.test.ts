@@ -9,6 +9,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import type { QueryResult } from '../analytics/engine.ts';
 import { formatBytes, formatResult, renderCsv, renderJson, renderTable } from '../analytics/format.ts';
 import { query, queryCommand } from '../analytics/query.ts';
+import { coloursFor } from '../cli/colours.ts';
 import { type AwsTarget, ClickstreamError, type CommandContext } from '../cli/command.ts';
 import { DEFAULT_RESOURCE_NAMES } from '../core/resources.ts';
 
@@ -124,6 +125,7 @@ function fakeContext(target: AwsTarget) {
   const context: CommandContext = {
     json: false,
     interactive: false,
+    colours: coloursFor({ isTTY: false }),
     signal: new AbortController().signal,
     info: (m) => lines.push(m),
     warn: (m) => lines.push(`warning: ${m}`),
@@ -237,7 +239,7 @@ describe('clickstream query', () => {
     });
     expect(summary.costUsd).toBeCloseTo((3 / 1024) * 5, 9);
     expect(lines.join('\n')).toMatch(/3\.00 GB scanned · ≈ \$0\.015/);
-    expect(queryCommand.render?.(summary)).toBe(renderJson(summary));
+    expect(queryCommand.render?.(summary, coloursFor({ isTTY: false }))).toBe(renderJson(summary));
   });
 
   it('runs ad-hoc --sql as given', async () => {
@@ -249,7 +251,7 @@ describe('clickstream query', () => {
     expect(athenaMock.commandCalls(StartQueryExecutionCommand)[0]?.args[0].input.QueryString).toBe(
       'SELECT dt, visitors FROM x',
     );
-    expect(queryCommand.render?.(summary)).toBe('dt,visitors\n2019-10-01,42');
+    expect(queryCommand.render?.(summary, coloursFor({ isTTY: false }))).toBe('dt,visitors\n2019-10-01,42');
   });
 
   it('refuses Athena against the local stack, and bad --engine/--format values', async () => {

@@ -11,7 +11,7 @@ import {
 } from '@aws-sdk/client-athena';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QueryColumn, QueryResult, QueryRow } from '../analytics/engine.ts';
 import {
   chartConfig,
@@ -23,6 +23,7 @@ import {
   report,
   timeMs,
 } from '../analytics/report.ts';
+import { coloursFor } from '../cli/colours.ts';
 import type { AwsTarget, CommandContext } from '../cli/command.ts';
 import type { IncidentRecord } from '../consumers/bot-alerter/incident-store.ts';
 import { sumWindows } from '../core/horizon.ts';
@@ -463,7 +464,11 @@ const browserSkipReason =
     : `no ${CHROMIUM} and CLICKSTREAM_BROWSER_TESTS is not 1 (set it to install Chromium via scripts/ensure-chromium.sh)`;
 
 describe('the report in headless Chromium', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'clickstream-report-'));
+  // Made in a hook, not while collecting: a skipped describe runs no hooks, and would leave it behind.
+  let dir = '';
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'clickstream-report-'));
+  });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it.skipIf(browserSkipReason !== undefined)(
@@ -580,6 +585,7 @@ describe('clickstream report', () => {
     const context: CommandContext = {
       json: true,
       interactive: false,
+      colours: coloursFor({ isTTY: false }),
       signal: new AbortController().signal,
       info: () => undefined,
       warn: () => undefined,

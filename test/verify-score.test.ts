@@ -1,6 +1,7 @@
 import { stripVTControlCharacters } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { alertChecks, renderAlertScore, type SentAlert, scoreAlerts } from '../analytics/verify.ts';
+import { coloursFor } from '../cli/colours.ts';
 import { createSyntheticGenerator } from '../core/synthetic.ts';
 
 const truth = createSyntheticGenerator({ events: 30_000, seed: 1 }).truth;
@@ -56,7 +57,10 @@ describe('alert score', () => {
   });
 
   it('prints a table of kinds', () => {
-    const lines = renderAlertScore(scoreAlerts(sent, truth)).map(stripVTControlCharacters);
+    const lines = renderAlertScore(
+      scoreAlerts(sent, truth),
+      coloursFor({ isTTY: true }, { FORCE_COLOR: '1' }),
+    ).map(stripVTControlCharacters);
     expect(lines[0]).toBe('6 alert emails for 4 incidents · false alerts 1');
     expect(lines[1]).toBe('bot kind             injected  alerted');
     expect(lines[2]).toBe('scraper                     2        1');

@@ -67,6 +67,7 @@ it('keeps the serialized state under 1 MB through a 1M-event window, and account
         price: 1.5,
         user_id: String(500_000_000 + (n % USERS)),
         user_session: `session-${n}`,
+        event_id: `Xk3_a9Qz${n.toString(36)}`,
         replayed_at: '2024-01-01T00:00:00Z',
       });
     });
@@ -83,11 +84,13 @@ it('keeps the serialized state under 1 MB through a 1M-event window, and account
 
   // Every event is in exactly one partial, and every distinct id survived the early flushes.
   const sums = { view: 0, cart: 0, total: 0, sessions: 0 };
+  const ids = new Set<string>();
   const products = new Map<string, Set<string>>();
   for (const partial of partials) {
-    sums.view += partial.view_count;
-    sums.cart += partial.cart_count;
-    sums.total += partial.total_count;
+    sums.view += partial.view_ids.length;
+    sums.cart += partial.cart_ids.length;
+    for (const id of [...partial.view_ids, ...partial.cart_ids]) ids.add(id);
+    sums.total = ids.size;
     sums.sessions += partial.sessions.length;
     const key = `${partial.user_id}|${partial.window_start}`;
     let set = products.get(key);

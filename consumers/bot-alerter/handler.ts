@@ -1,15 +1,17 @@
 /**
  * Lambda entry point of the bot alerter (Kinesis event source on the user-activity stream, with
  * FunctionResponseTypes ReportBatchItemFailures). One call into the record processor; the local runner
- * builds the same handler with local clients through `createAlerterHandler`.
+ * builds the same handler with local clients through `createAlerterHandler`. In Lambda it logs with
+ * Powertools Logger and writes its metrics with Powertools Metrics after each invocation.
  */
+import { Logger } from '@aws-lambda-powertools/logger';
 import { createDynamoClient, createSnsClient } from '../../adapters/clients.ts';
 import { LAMBDA_ENV } from '../../core/lambda-env.ts';
 import { DEFAULT_RESOURCE_NAMES } from '../../core/resources.ts';
 import { alertSettingsFromJson } from '../../core/rules.ts';
 import { type Env, optionalPositiveInt, requiredEnv } from '../env.ts';
 import type { KinesisStreamBatchItemFailure, KinesisStreamEvent } from '../kinesis-event.ts';
-import { createJsonLogger } from '../logger.ts';
+import { CONSUMER_SERVICES, createConsumerMetrics, publishingAfterEach } from '../metrics.ts';
 import {
   type AlerterConfig,
   createAlerterProcessor,
@@ -24,7 +26,9 @@ export type AlerterHandler = (
 
 export function createAlerterHandler(config: AlerterConfig): AlerterHandler {
   const processor = createAlerterProcessor(config);
-  return (event) => (isEndOfStream(event) ? processor.endOfStream() : processor.process(event));
+  return publishingAfterEach(config.metrics, (event: KinesisStreamEvent | EndOfStreamEvent) =>
+    isEndOfStream(event) ? processor.endOfStream() : processor.process(event),
+  );
 }
 
 export function alerterConfigFromEnv(env: Env): AlerterConfig {
@@ -42,7 +46,9 @@ export function alerterConfigFromEnv(env: Env): AlerterConfig {
     glueDatabase: env[LAMBDA_ENV.glueDatabase] || DEFAULT_RESOURCE_NAMES.glueDatabase,
     ...(athenaWorkgroup ? { athenaWorkgroup } : {}),
     ...(ttlDays ? { ttlDays } : {}),
-    logger: createJsonLogger(env.AWS_LAMBDA_LOG_LEVEL === 'DEBUG' ? 'debug' : 'info'),
+    // Powertools takes its level from the function's logging config (AWS_LAMBDA_LOG_LEVEL).
+    logger: new Logger({ serviceName: CONSUMER_SERVICES.alerter }),
+    metrics: createConsumerMetrics('alerter'),
   };
 }
 

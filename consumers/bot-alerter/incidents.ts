@@ -4,6 +4,7 @@
  * order, exactly once each (delivery.ts). Writing the decision before sending is what makes a crash
  * anywhere safe: a retry finds the decision made and the email still in the outbox, and sends it.
  */
+import pLimit from 'p-limit';
 import { type AlertContext, buildIncidentMessage } from '../../core/alert-message.ts';
 import { toIsoSeconds } from '../../core/event.ts';
 import { sumWindows } from '../../core/horizon.ts';
@@ -18,7 +19,6 @@ import {
   incidentSpan,
 } from '../../core/incident.ts';
 import type { HorizonMatch } from '../../core/rules.ts';
-import { forEachLimited } from '../concurrency.ts';
 import { ConsumerError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { readUserWindows } from '../user-activity-item.ts';
@@ -225,11 +225,17 @@ export function createIncidentKeeper(options: {
     apply,
     async closeQuiet(watermarkMs, endOfStream) {
       const result = { sent: 0, pending: 0 };
-      await forEachLimited(await store.openEntries(), config.concurrency ?? 8, async (entry) => {
-        const closed = await closeOne(entry, watermarkMs, endOfStream);
-        result.sent += closed.sent;
-        if (closed.pending) result.pending++;
-      });
+      const limit = pLimit(config.concurrency ?? 8);
+      // allSettled: a failed close fails the pass only once the others have finished, so none is still
+      // in flight when the batch is retried.
+      const outcomes = await Promise.allSettled(
+        (await store.openEntries()).map((entry) => limit(() => closeOne(entry, watermarkMs, endOfStream))),
+      );
+      for (const outcome of outcomes) {
+        if (outcome.status === 'rejected') throw outcome.reason;
+        result.sent += outcome.value.sent;
+        if (outcome.value.pending) result.pending++;
+      }
       return result;
     },
     counters: () => ({ ...counters }),

@@ -17,11 +17,11 @@
  */
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import pLimit from 'p-limit';
 import type { AlertContext } from '../../core/alert-message.ts';
 import { toIsoSeconds } from '../../core/event.ts';
 import { DEFAULT_INCIDENT_SETTINGS, type IncidentSettings } from '../../core/incident.ts';
 import { type AlertRule, evaluateUserWindows, type HorizonMatch, ruleHorizons } from '../../core/rules.ts';
-import { forEachLimited } from '../concurrency.ts';
 import { ConsumerError } from '../errors.ts';
 import type {
   KinesisStreamBatchItemFailure,
@@ -30,14 +30,20 @@ import type {
 } from '../kinesis-event.ts';
 import { recordText } from '../kinesis-event.ts';
 import { type Logger, silentLogger } from '../logger.ts';
-import { emfCount, METRIC_NAMES } from '../metrics.ts';
+import {
+  CONSUMER_SERVICES,
+  CUSTOM_METRICS,
+  countMetric,
+  noMetrics,
+  type PublishingMetrics,
+} from '../metrics.ts';
 import { DEFAULT_TTL_DAYS } from '../tables.ts';
 import { readUserWindows } from '../user-activity-item.ts';
 import { createDelivery } from './delivery.ts';
 import { createIncidentStore } from './incident-store.ts';
 import { createIncidentKeeper, type IncidentCounters } from './incidents.ts';
 
-export const ALERTER_NAME = 'bot-alerter';
+export const ALERTER_NAME = CONSUMER_SERVICES.alerter;
 /** Longer than the alerter's Lambda timeout, so a live invocation never loses its claim. */
 export const DEFAULT_CLAIM_LEASE_MS = 120_000;
 /** How long the end of a stream waits for emails other invocations are still sending. */
@@ -56,6 +62,8 @@ export interface AlerterConfig extends AlertContext {
   /** Users evaluated in parallel. */
   concurrency?: number;
   logger?: Logger;
+  /** Powertools Metrics in Lambda; none = no metrics (local runs). */
+  metrics?: PublishingMetrics;
   now?: () => number;
 }
 
@@ -109,6 +117,7 @@ function readPartialKey(record: KinesisStreamRecord): PartialKey | undefined {
 
 export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor {
   const logger = config.logger ?? silentLogger;
+  const metrics = config.metrics ?? noMetrics;
   const now = config.now ?? Date.now;
   const ttlSeconds = (config.ttlDays ?? DEFAULT_TTL_DAYS) * 86_400;
   const deliver = createDelivery({
@@ -149,7 +158,7 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
   }
 
   function reportSent(sent: number): void {
-    if (sent > 0) logger.info('alerts sent', emfCount(METRIC_NAMES.alertsSent, sent, now()));
+    if (sent > 0) countMetric(metrics, CUSTOM_METRICS.alertsSent.name, sent);
   }
 
   return {
@@ -183,7 +192,8 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
       }
       const failures: KinesisStreamBatchItemFailure[] = [];
       let sent = 0;
-      await forEachLimited([...groups.values()], config.concurrency ?? 8, async (group) => {
+      // Each group catches its own failure, so every group has finished when map resolves.
+      await pLimit(config.concurrency ?? 8).map([...groups.values()], async (group) => {
         try {
           // Not `sent += await …`: that reads `sent` before the await and loses concurrent additions.
           const emails = await evaluateUser(group);

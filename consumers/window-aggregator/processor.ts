@@ -7,12 +7,16 @@
  * is folded at the position `<sequence number>/<index>`, so flush points and contribution ids stay
  * per event and as deterministic as for plain records.
  *
+ * Exactly once: every event carries an id (the producer's event_id), the fold keeps ids rather than
+ * counts, and the DynamoDB merge is a union of id sets (user-activity-item.ts). A retried batch, a
+ * re-sent final window and an event that a resumed producer sent twice all count once.
+ *
  * Failure model:
  * - Malformed records are written to the dead-letter sink and skipped; they never fail the batch
  *   (see dead-letter.ts for why the on-failure destination is not enough).
  * - Any AWS error while flushing (throttling, timeouts) makes the invocation throw. Lambda then retries
- *   the same records with the state of the last successful invocation; the fold is deterministic, so
- *   the retry emits the same contribution ids and DynamoDB merges each exactly once. We do not report
+ *   the same records with the state of the last successful invocation; the retry adds the same event
+ *   ids again, which changes no set, so DynamoDB holds each event exactly once. We do not report
  *   batchItemFailures: with tumbling windows AWS does not document which state a partially failed
  *   batch resumes with, whereas a whole-batch retry from the checkpointed state is documented. This
  *   also holds with BisectBatchOnFunctionError, because flush points are decided per record, not per
@@ -23,7 +27,8 @@
  */
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DEFAULT_WINDOW_SECONDS, type UserWindowPartial } from '../../core/aggregate.ts';
+import pLimit from 'p-limit';
+import { DEFAULT_WINDOW_SECONDS, partialRecords, type UserWindowPartial } from '../../core/aggregate.ts';
 import { isAggregated, KplFormatError, type UserRecord, userRecordsOf } from '../../core/kpl.ts';
 import {
   DEFAULT_FLUSH_AT_BYTES,
@@ -33,9 +38,9 @@ import {
   type MalformedReason,
   readEventRecord,
   takePartials,
+  upgradeWindowState,
   type WindowState,
 } from '../../core/window.ts';
-import { forEachLimited } from '../concurrency.ts';
 import { type DeadLetterSink, deadLetterKey, type MalformedRecord } from '../dead-letter.ts';
 import { ConsumerError } from '../errors.ts';
 import {
@@ -45,12 +50,18 @@ import {
   shardIdOf,
 } from '../kinesis-event.ts';
 import { type Logger, silentLogger } from '../logger.ts';
-import { emfCount, METRIC_NAMES } from '../metrics.ts';
+import {
+  CONSUMER_SERVICES,
+  CUSTOM_METRICS,
+  countMetric,
+  noMetrics,
+  type PublishingMetrics,
+} from '../metrics.ts';
 import { type PutRecordsOptions, putAllRecords } from '../put-records.ts';
 import { DEFAULT_TTL_DAYS } from '../tables.ts';
 import { mergePartial } from '../user-activity-item.ts';
 
-export const AGGREGATOR_NAME = 'window-aggregator';
+export const AGGREGATOR_NAME = CONSUMER_SERVICES.aggregator;
 
 export interface AggregatorConfig {
   dynamo: DynamoDBDocumentClient;
@@ -66,8 +77,12 @@ export interface AggregatorConfig {
   flushAtBytes?: number;
   /** UpdateItem calls in flight per invocation. */
   writeConcurrency?: number;
+  /** Bytes of ids one DynamoDB item may hold before it spills (default ITEM_BUDGET_BYTES). */
+  itemBudgetBytes?: number;
   putRecords?: PutRecordsOptions;
   logger?: Logger;
+  /** Powertools Metrics in Lambda; none = no metrics (local runs). */
+  metrics?: PublishingMetrics;
   /** Clock for the TTL attribute. */
   now?: () => number;
 }
@@ -86,7 +101,10 @@ export interface AggregatorSummary {
   malformed: number;
   partials: number;
   merged: number;
-  alreadyMerged: number;
+  /** DynamoDB calls the merges took (one per partial unless an item spilled). */
+  mergeCalls: number;
+  /** Merges that went to an overflow item (a user-window past the item size limit). */
+  spilled: number;
 }
 
 export interface AggregatorProcessor {
@@ -100,6 +118,7 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
   const flushAtBytes = config.flushAtBytes ?? DEFAULT_FLUSH_AT_BYTES;
   const ttlSeconds = (config.ttlDays ?? DEFAULT_TTL_DAYS) * 86_400;
   const logger = config.logger ?? silentLogger;
+  const metrics = config.metrics ?? noMetrics;
   const now = config.now ?? Date.now;
   const totals: AggregatorSummary = {
     records: 0,
@@ -108,27 +127,40 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
     malformed: 0,
     partials: 0,
     merged: 0,
-    alreadyMerged: 0,
+    mergeCalls: 0,
+    spilled: 0,
   };
+  const mergeOptions = config.itemBudgetBytes ? { itemBudgetBytes: config.itemBudgetBytes } : {};
 
-  async function flush(partials: UserWindowPartial[]): Promise<{ merged: number; alreadyMerged: number }> {
-    const counts = { merged: 0, alreadyMerged: 0 };
+  async function flush(
+    partials: UserWindowPartial[],
+  ): Promise<{ merged: number; mergeCalls: number; spilled: number }> {
+    const counts = { merged: 0, mergeCalls: 0, spilled: 0 };
     if (partials.length === 0) return counts;
     const expiresAt = Math.floor(now() / 1000) + ttlSeconds;
-    await forEachLimited(partials, config.writeConcurrency ?? 16, async (partial) => {
-      const outcome = await mergePartial(config.dynamo, config.tableName, partial, expiresAt);
-      if (outcome === 'merged') counts.merged++;
-      else counts.alreadyMerged++;
-    });
+    // Per flush, not per processor: locally one handler serves several shards at once.
+    const mergeLimit = pLimit(config.writeConcurrency ?? 16);
+    // allSettled: a failed merge fails the flush only once the others have finished, so no merge is
+    // still in flight when Lambda retries the batch.
+    const outcomes = await Promise.allSettled(
+      partials.map((partial) =>
+        mergeLimit(() => mergePartial(config.dynamo, config.tableName, partial, expiresAt, mergeOptions)),
+      ),
+    );
+    for (const outcome of outcomes) {
+      if (outcome.status === 'rejected') throw outcome.reason;
+      counts.merged++;
+      counts.mergeCalls += outcome.value.calls;
+      counts.spilled += outcome.value.spilled;
+    }
     // After the merge, so the alerter's consistent read of the total always includes this partial.
-    // Put even when already merged: the earlier attempt may have died between merge and put.
+    // A retry puts again: the earlier attempt may have died between merge and put.
     await putAllRecords(
       config.kinesis,
       config.streamName,
-      partials.map((partial) => ({
-        partitionKey: partial.user_id,
-        data: Buffer.from(JSON.stringify(partial)),
-      })),
+      partials.flatMap((partial) =>
+        partialRecords(partial).map((json) => ({ partitionKey: partial.user_id, data: Buffer.from(json) })),
+      ),
       config.putRecords,
     );
     return counts;
@@ -139,7 +171,13 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
     async process(event) {
       const shardId = shardIdOf(event);
       const partials: UserWindowPartial[] = [];
-      let state = isWindowState(event.state) ? event.state : emptyWindowState(windowSeconds);
+      let state: WindowState;
+      if (isWindowState(event.state)) state = event.state;
+      else {
+        const upgraded = upgradeWindowState(event.state);
+        if (upgraded) logger.warn('window state of the counting fold taken over', { shardId });
+        state = upgraded ?? emptyWindowState(windowSeconds);
+      }
       if (state.ws !== windowSeconds) {
         // The window length was reconfigured mid-window: close what was folded with the old length.
         appendAll(partials, takePartials(state, shardId));
@@ -196,6 +234,7 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
               read.eventMs,
               aggregated ? `${sequenceNumber}/${i}` : sequenceNumber,
               flushAtBytes,
+              read.event.event_id,
             )
           )
             appendAll(partials, takePartials(state, shardId));
@@ -215,9 +254,9 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
         totals.malformed += malformed.length;
         totals.partials += partials.length;
         totals.merged += counts.merged;
-        totals.alreadyMerged += counts.alreadyMerged;
-        if (counts.merged > 0)
-          logger.info('windows written', emfCount(METRIC_NAMES.windowsWritten, counts.merged, now()));
+        totals.mergeCalls += counts.mergeCalls;
+        totals.spilled += counts.spilled;
+        if (counts.merged > 0) countMetric(metrics, CUSTOM_METRICS.windowsWritten.name, counts.merged);
         logger.debug('aggregated batch', {
           shardId,
           records: event.Records.length,
@@ -228,6 +267,14 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
           final: closing,
           stateBytes: state.bytes,
         });
+        if (counts.spilled > 0) {
+          // Explicit, not an error: a user so active in one window that its item passed the size
+          // budget; readers merge the overflow items, so its totals stay exact.
+          logger.warn('user windows spilled to DynamoDB overflow items', {
+            shardId,
+            spilled: counts.spilled,
+          });
+        }
         if (malformed.length > 0) {
           logger.warn('malformed records sent to the dead-letter target', {
             shardId,

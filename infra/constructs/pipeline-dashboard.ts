@@ -4,10 +4,12 @@ import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type * as firehose from 'aws-cdk-lib/aws-kinesisfirehose';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { Construct } from 'constructs';
-import { METRIC_NAMES, METRICS_NAMESPACE } from '../../consumers/metrics.ts';
-
-/** The handlers' EMF metrics (consumers/metrics.ts): one definition for the emitters and the dashboard. */
-export const CUSTOM_METRICS = { namespace: METRICS_NAMESPACE, ...METRIC_NAMES } as const;
+import {
+  type Consumer,
+  CUSTOM_METRICS,
+  METRICS_NAMESPACE,
+  metricDimensions,
+} from '../../consumers/metrics.ts';
 
 export interface PipelineDashboardProps {
   eventsStream: kinesis.IStream;
@@ -24,10 +26,13 @@ export class PipelineDashboard extends Construct {
   constructor(scope: Construct, id: string, props: PipelineDashboardProps) {
     super(scope, id);
     const period = Duration.minutes(1);
-    const custom = (metricName: string, label: string) =>
+    // The handlers' metrics (consumers/metrics.ts) with the `service` dimension Powertools gives them: a
+    // metric graphed without it is another metric, one that never gets data.
+    const custom = (metric: { name: string; consumer: Consumer }, label: string) =>
       new cloudwatch.Metric({
-        namespace: CUSTOM_METRICS.namespace,
-        metricName,
+        namespace: METRICS_NAMESPACE,
+        metricName: metric.name,
+        dimensionsMap: metricDimensions(metric),
         statistic: 'Sum',
         period,
         label,

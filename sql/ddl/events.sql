@@ -11,6 +11,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `events` (
   `price` double COMMENT 'Price in the source currency',
   `user_id` string COMMENT 'User id',
   `user_session` string COMMENT 'Session id; null for a few rows',
+  `event_id` string COMMENT 'Source tag and line of the event: a row twice is one event sent twice; count distinct ids',
   `replayed_at` timestamp COMMENT 'When the producer sent the event (UTC)'
 )
 COMMENT 'Every accepted event from the events stream, delivered by Firehose into the lake'

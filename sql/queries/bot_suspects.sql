@@ -1,39 +1,34 @@
--- Which users broke a bot-alert rule, over which horizon, and at which window? Reads user_activity:
--- drops redelivered partials (same user, window and contribution_id), sums the partials of each user
--- and window, then, for every window a user was active in, sums the user's windows of the last 1, 10
--- and 60 minutes (window starts in (start - horizon, start]). Distinct sessions over a horizon count
--- the union of the windows' session ids, not the sum of their counts. Keeps the horizons that break a
--- default rule of core/rules.ts (a test keeps the thresholds equal, and another keeps these rows equal
--- to what the alerter evaluates on the same data):
+-- Which users broke a bot-alert rule, over which horizon, and at which window? Reads user_activity: a
+-- window counts the distinct event ids over its partials (so a redelivered partial, or an event a
+-- resumed producer sent twice, counts once); then, for every window a user was active in, sums the
+-- user's windows of the last 1, 10 and 60 minutes (window starts in (start - horizon, start]). An
+-- event's id belongs to one window only (its event time's), so these sums count each event once.
+-- Distinct sessions over a horizon count the union of the windows' session ids, not the sum of their
+-- counts. Keeps the horizons that break a default rule of core/rules.ts (a test keeps the thresholds
+-- equal, and another keeps these rows equal to what the alerter evaluates on the same data):
 --   1 min:  more than 60 events, 30 views without cart or purchase, 5 sessions or 3 purchases;
 --   10 min: more than 8 purchases, or 20 carts and no purchase;
 --   60 min: more than 600 views without cart or purchase, or 40 sessions.
 -- Parameters: none.
-WITH partials AS (
-  SELECT *
-  FROM (
-    SELECT
-      ua.*,
-      row_number() OVER (PARTITION BY user_id, window_start, contribution_id ORDER BY dt) AS delivery
-    FROM user_activity ua
-  ) deliveries
-  WHERE delivery = 1
-),
-windows AS (
+WITH window_ids AS (
   SELECT
     user_id,
     window_start,
-    sum(view_count) AS views,
-    sum(cart_count) AS carts,
-    sum(purchase_count) AS purchases,
-    sum(total_count) AS events
-  FROM partials
+    cardinality(array_distinct(flatten(array_agg(view_ids)))) AS views,
+    cardinality(array_distinct(flatten(array_agg(cart_ids)))) AS carts,
+    cardinality(array_distinct(flatten(array_agg(remove_from_cart_ids)))) AS removals,
+    cardinality(array_distinct(flatten(array_agg(purchases)))) AS purchases
+  FROM user_activity
   GROUP BY user_id, window_start
 ),
+windows AS (
+  SELECT *, views + carts + removals + purchases AS events
+  FROM window_ids
+),
 window_sessions AS (
-  SELECT DISTINCT p.user_id, p.window_start, s.session
-  FROM partials p
-  CROSS JOIN UNNEST(p.sessions) AS s (session)
+  SELECT DISTINCT ua.user_id, ua.window_start, s.session
+  FROM user_activity ua
+  CROSS JOIN UNNEST(ua.sessions) AS s (session)
 ),
 horizon_ends AS (
   SELECT w.user_id, w.window_start, h.minutes

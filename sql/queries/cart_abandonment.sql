@@ -1,6 +1,7 @@
 -- Which carts are abandoned? Per day: sessions that put something in the cart and bought nothing in
 -- the same session, the users behind them, and the abandonment rate among sessions with a cart.
--- A session counts on the date of its first event; events without a session are left out.
+-- A session counts on the date of its first event; events without a session are left out. It counts
+-- sessions and users, never events, so an event a resumed producer sent twice changes nothing.
 -- Parameters: none.
 WITH cart_sessions AS (
   SELECT

@@ -1,5 +1,5 @@
 /**
- * Alert latency on the embedded stack (DESIGN §6): from the PutRecords call carrying the event that
+ * Alert latency on the embedded stack (docs/performance.md): from the PutRecords call carrying the event that
  * makes a user cross a default rule threshold to the alert mail's arrival in the SMTP sink. Target:
  * ≤ tumbling window + batching window + 2 s.
  *
@@ -99,7 +99,10 @@ function entry(event: EventRecord): PutRecordsRequestEntry {
   return { Data: Buffer.from(JSON.stringify(event)), PartitionKey: event.category_id };
 }
 
+let eventCount = 0;
+
 function event(userId: string, type: EventType, n: number, session: string, eventMs: number): EventRecord {
+  eventCount++;
   return {
     event_time: isoSeconds(eventMs),
     event_type: type,
@@ -110,6 +113,7 @@ function event(userId: string, type: EventType, n: number, session: string, even
     price: 199.99,
     user_id: userId,
     user_session: session,
+    event_id: `latency${eventCount.toString(36)}`,
     replayed_at: new Date().toISOString(),
   };
 }

@@ -1,5 +1,5 @@
 /**
- * Producer benchmarks (DESIGN §6). Each function measures once and returns its figures; `npm run bench`
+ * Producer benchmarks (docs/performance.md). Each function measures once and returns its figures; `npm run bench`
  * calls them and writes BENCHMARKS.md. Run one directly: `npx tsx test/bench/producer.ts cpu|rss|kinesis`.
  */
 import { execFileSync, spawn } from 'node:child_process';

@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: runs every DESIGN §6 benchmark once, prints progress, and writes BENCHMARKS.md and
+ * `npm run bench`: runs every docs/performance.md benchmark once, prints progress, and writes BENCHMARKS.md and
  * benchmarks.json at the repository root (the ratios, the machine, the date and this command). When a
  * benchmarks.json exists, each ratio is compared with it and a drop of more than 20% prints a
  * REGRESSION line and is listed in BENCHMARKS.md.

@@ -1,5 +1,5 @@
 /**
- * What Athena would scan for each named query on the lake layout, versus the raw CSV (DESIGN §6: the
+ * What Athena would scan for each named query on the lake layout, versus the raw CSV (docs/performance.md: the
  * lake must scan ≥ 10× fewer bytes). Athena on Parquet reads the footers plus the column chunks of
  * the referenced columns of the partitions the predicates keep; on CSV it reads every byte. None of
  * the named queries filters dt, so every partition counts. Column chunk sizes come from DuckDB's
@@ -101,7 +101,9 @@ export async function scanBytesByQuery(options: {
  * event time (a replay at --speed 1 under a 60 s tumbling window), so partials and contribution ids
  * have the real shapes.
  */
-export function aggregatorPartials(events: readonly ClickEvent[]): UserWindowPartial[] {
+export function aggregatorPartials(
+  events: ReadonlyArray<ClickEvent & { event_id: string }>,
+): UserWindowPartial[] {
   const shards = [0, 1].map((shard) => ({
     source: `shardId-00000000000${shard}`,
     state: emptyWindowState(DEFAULT_WINDOW_SECONDS),
@@ -116,7 +118,7 @@ export function aggregatorPartials(events: readonly ClickEvent[]): UserWindowPar
       partials.push(...takePartials(shard.state, shard.source));
       shard.flushedAtMinute = minute;
     }
-    if (foldEvent(shard.state, event, eventMs, String(i + 1)))
+    if (foldEvent(shard.state, event, eventMs, String(i + 1), undefined, event.event_id))
       partials.push(...takePartials(shard.state, shard.source));
   });
   for (const shard of shards) partials.push(...takePartials(shard.state, shard.source));

@@ -1,0 +1,156 @@
+import { type CfnElement, Stack, Validations } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+
+export interface OperatorPoliciesProps {
+  eventsStream: kinesis.IStream;
+  rawBucket: s3.IBucket;
+  /** Key prefix of the uploaded source CSVs in the raw bucket. */
+  rawPrefix: string;
+  /** Key prefix under which `replay` uploads the rows it rejected. */
+  rejectsPrefix: string;
+  lakeBucket: s3.IBucket;
+  /** The Glue tables the named queries read, with their key prefixes in the lake bucket. */
+  lakeTables: ReadonlyArray<{ name: string; prefix: string }>;
+  resultsBucket: s3.IBucket;
+  /** The workgroup's enforced result prefix in the results bucket. */
+  resultsPrefix: string;
+  tables: dynamodb.ITableV2[];
+  databaseName: string;
+  workGroupName: string;
+}
+
+/**
+ * What a person needs to run the `clickstream` CLI against the stack, as two customer-managed policies
+ * to attach to a user or role: the producer (`replay`, `generate`) and the analyst (`query`, `report`,
+ * `verify`). Each holds exactly the calls those commands make, and what Athena does with the caller's
+ * credentials on their behalf (catalog reads, table reads, result writes); test/iam-contract.test.ts
+ * replays the commands against recording clients and checks every call against these documents.
+ */
+export class OperatorPolicies extends Construct {
+  public readonly producer: iam.ManagedPolicy;
+  public readonly analyst: iam.ManagedPolicy;
+
+  constructor(scope: Construct, id: string, props: OperatorPoliciesProps) {
+    super(scope, id);
+    const { partition, region, account } = Stack.of(this);
+    const objects = (bucket: s3.IBucket, prefix: string) => bucket.arnForObjects(`${prefix}*`);
+    const glue = (resource: string) => `arn:${partition}:glue:${region}:${account}:${resource}`;
+    const source = { bucket: props.rawBucket, prefix: props.rawPrefix };
+
+    this.producer = new iam.ManagedPolicy(this, 'Producer', {
+      description: 'clickstream replay and generate: read and upload source CSVs, put events, keep rejects',
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'PutEvents',
+          // DescribeStreamSummary: a checkpoint made for an earlier stream of the same name (deleted and
+          // created again) is stale, which the stream's creation time tells.
+          actions: ['kinesis:DescribeStreamSummary', 'kinesis:ListShards', 'kinesis:PutRecords'],
+          resources: [props.eventsStream.streamArn],
+        }),
+        new iam.PolicyStatement({
+          sid: 'SourceCsv',
+          actions: ['s3:GetObject', 's3:PutObject'],
+          resources: [objects(props.rawBucket, props.rawPrefix)],
+        }),
+        new iam.PolicyStatement({
+          sid: 'Rejects',
+          actions: ['s3:PutObject'],
+          resources: [objects(props.rawBucket, props.rejectsPrefix)],
+        }),
+      ],
+    });
+    acknowledgeObjectPrefixes(this.producer, [
+      { ...source, why: 'source CSVs are named by whoever uploads them' },
+      {
+        bucket: props.rawBucket,
+        prefix: props.rejectsPrefix,
+        why: 'one rejects file per replay run, named by its start',
+      },
+    ]);
+
+    this.analyst = new iam.ManagedPolicy(this, 'Analyst', {
+      description:
+        'clickstream query, report and verify: Athena queries on the lake, DynamoDB scans, source reads',
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'Queries',
+          actions: [
+            'athena:StartQueryExecution',
+            'athena:GetQueryExecution',
+            'athena:GetQueryResults',
+            'athena:StopQueryExecution',
+          ],
+          resources: [`arn:${partition}:athena:${region}:${account}:workgroup/${props.workGroupName}`],
+        }),
+        new iam.PolicyStatement({
+          sid: 'Catalog',
+          actions: ['glue:GetDatabase', 'glue:GetTable'],
+          resources: [
+            glue('catalog'),
+            glue(`database/${props.databaseName}`),
+            ...props.lakeTables.map((table) => glue(`table/${props.databaseName}/${table.name}`)),
+          ],
+        }),
+        new iam.PolicyStatement({
+          sid: 'LakeAndResultBuckets',
+          actions: ['s3:GetBucketLocation', 's3:ListBucket'],
+          resources: [props.lakeBucket.bucketArn, props.resultsBucket.bucketArn],
+        }),
+        new iam.PolicyStatement({
+          sid: 'LakeAndSourceObjects',
+          actions: ['s3:GetObject'],
+          resources: [
+            ...props.lakeTables.map((table) => objects(props.lakeBucket, table.prefix)),
+            objects(props.rawBucket, props.rawPrefix),
+          ],
+        }),
+        new iam.PolicyStatement({
+          sid: 'QueryResults',
+          actions: ['s3:ListBucketMultipartUploads'],
+          resources: [props.resultsBucket.bucketArn],
+        }),
+        new iam.PolicyStatement({
+          sid: 'QueryResultObjects',
+          actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
+          resources: [objects(props.resultsBucket, props.resultsPrefix)],
+        }),
+        new iam.PolicyStatement({
+          sid: 'ScanTables',
+          actions: ['dynamodb:Scan'],
+          resources: props.tables.map((table) => table.tableArn),
+        }),
+      ],
+    });
+    acknowledgeObjectPrefixes(this.analyst, [
+      ...props.lakeTables.map((table) => ({
+        bucket: props.lakeBucket,
+        prefix: table.prefix,
+        why: 'Athena reads every object of a table folder',
+      })),
+      { ...source, why: 'verify reads the replayed CSV and its ground truth' },
+      {
+        bucket: props.resultsBucket,
+        prefix: props.resultsPrefix,
+        why: 'Athena names result objects by query id',
+      },
+    ]);
+  }
+}
+
+/** Object keys are data (file names, partitions, query ids): each wildcard is confined to one prefix. */
+function acknowledgeObjectPrefixes(
+  policy: iam.ManagedPolicy,
+  prefixes: ReadonlyArray<{ bucket: s3.IBucket; prefix: string; why: string }>,
+): void {
+  for (const { bucket, prefix, why } of prefixes) {
+    const logicalId = Stack.of(policy).getLogicalId(bucket.node.defaultChild as CfnElement);
+    Validations.of(policy).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>/${prefix}*]`,
+      reason: `Object keys under ${prefix} are not known in advance (${why}); the grant is confined to that prefix and to the actions the CLI sends there.`,
+    });
+  }
+}
