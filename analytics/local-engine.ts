@@ -60,7 +60,8 @@ export async function openLocalEngine(options: LocalEngineOptions): Promise<Loca
       );
       files[name] = await download(options.s3, options.names.lakeBucket, keys, directory);
     }
-    instance = await DuckDBInstance.create(':memory:');
+    // Not DuckDB's default spill directory ./.tmp, shared by every process started in the same directory.
+    instance = await DuckDBInstance.create(':memory:', { temp_directory: join(directory, 'spill') });
     connection = await instance.connect();
     for (const statement of trinoMacroStatements()) await connection.run(statement);
     for (const name of LAKE_TABLE_NAMES)

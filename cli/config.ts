@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { LOCAL_REGION, type LocalEndpoints } from '../adapters/clients.ts';
 import { DEFAULT_RESOURCE_NAMES, type ResourceNames } from '../core/resources.ts';
+import { identify, isAlive } from '../local/processes.ts';
 import { type AwsTarget, ClickstreamError } from './command.ts';
 
 export const DEFAULT_CONFIG_FILE = 'clickstream.config.json';
@@ -32,8 +33,17 @@ const configFileSchema = z
   .strict();
 export type ConfigFile = z.infer<typeof configFileSchema>;
 
+/** A process as `local/processes.ts` records it: PID, start time and command line. */
+export const processIdentitySchema = z.object({
+  pid: z.number().int(),
+  startTime: z.string(),
+  command: z.string(),
+});
+
 const stateFileSchema = z.object({
   pid: z.number().int(),
+  /** The `local up` process itself, so that a reused PID is not taken for the stack. */
+  owner: processIdentitySchema.optional(),
   startedAt: z.string(),
   endpoints: z.object({ kinesis: z.string(), dynamodb: z.string(), s3: z.string(), sns: z.string() }),
   names: namesSchema.required(),
@@ -119,18 +129,20 @@ function loadConfigFile(path: string, required: boolean): { config?: ConfigFile;
 
 export function readStateFile(path: string): LocalStackState | undefined {
   if (!existsSync(path)) return undefined;
-  const parsed = stateFileSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
-  return parsed.success ? parsed.data : undefined;
+  try {
+    const parsed = stateFileSchema.safeParse(JSON.parse(readFileSync(path, 'utf8')));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
-/** True when the process recorded in the state file is still alive. */
-export function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+/**
+ * True while the stack recorded in the state file still runs: the very process that wrote it (same
+ * PID, start time and command line), not merely some process that has its PID by now.
+ */
+export function stackIsRunning(state: LocalStackState): boolean {
+  return state.owner ? isAlive(state.owner) : identify(state.pid) !== undefined;
 }
 
 /** Turns resolved settings into a target; in local mode the endpoints come from the running stack's state file. */
@@ -139,7 +151,7 @@ export function targetFromSettings(settings: ResolvedSettings): AwsTarget {
     return { mode: 'aws', ...(settings.region ? { region: settings.region } : {}), names: settings.names };
   }
   const state = readStateFile(settings.stateFile);
-  if (!state || !isRunning(state.pid)) {
+  if (!state || !stackIsRunning(state)) {
     throw new ClickstreamError(
       'no local stack is running',
       'start it with `clickstream local up` in another terminal, or run `npm run demo` for the whole pipeline',

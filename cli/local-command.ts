@@ -2,8 +2,7 @@
  * `clickstream local up|down|status`: the embedded AWS stack as a long-running process that other
  * commands find through the state file.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { ListStreamsCommand } from '@aws-sdk/client-kinesis';
 import type { Command } from 'commander';
 import { createKinesisClient } from '../adapters/clients.ts';
@@ -15,9 +14,25 @@ import {
   startChaosSchedule,
 } from '../local/chaos.ts';
 import { startLocalPipeline } from '../local/pipeline.ts';
-import { DEFAULT_LOCAL_PORTS, type LocalPorts, startLocalStack } from '../local/stack.ts';
+import { Ownership } from '../local/processes.ts';
+import {
+  DEFAULT_LOCAL_PORTS,
+  LocalPortInUseError,
+  type LocalPorts,
+  LocalStackError,
+  startLocalStack,
+} from '../local/stack.ts';
 import { ClickstreamError, type CommandContext, type CommandGroup, type CommandSpec } from './command.ts';
-import { isRunning, type LocalStackState, readStateFile, resolveSettings } from './config.ts';
+import { type LocalStackState, readStateFile, resolveSettings } from './config.ts';
+import {
+  clearLeftovers,
+  lookAtStack,
+  recordOwnership,
+  type StackFiles,
+  stackFiles,
+  stopOwner,
+  writeJsonFile,
+} from './local-lifecycle.ts';
 
 type Action = 'up' | 'down' | 'status';
 
@@ -43,6 +58,12 @@ export interface LocalSummary {
   mailUrl?: string;
   stateFile: string;
   uptimeSeconds?: number;
+  /** The processes the stack started, beside the `local up` process itself. */
+  processes?: Array<{ role: string; pid: number }>;
+  /** What a stack that did not stop left behind: still running, or (up, down) stopped now. */
+  leftovers?: string[];
+  /** up: the emulators start empty; nothing of an earlier stack is kept. */
+  data?: 'fresh';
 }
 
 export async function local(options: LocalOptions, context: CommandContext): Promise<LocalSummary> {
@@ -54,72 +75,126 @@ export async function local(options: LocalOptions, context: CommandContext): Pro
     );
   }
   const settings = resolveSettings(options, process.env);
-  if (action === 'status') return status(settings.stateFile);
-  if (action === 'down') return down(settings.stateFile, context);
+  const files = stackFiles(settings.stateFile);
+  if (action === 'status') return status(files);
+  if (action === 'down') return down(files, context);
+  return up(options, settings.names, files, context);
+}
 
+async function up(
+  options: LocalOptions,
+  names: LocalStackState['names'],
+  files: StackFiles,
+  context: CommandContext,
+): Promise<LocalSummary> {
   const chaos = parseChaos(options.chaos, options.consumers !== false);
-  const existing = readStateFile(settings.stateFile);
-  if (existing && isRunning(existing.pid)) {
+  const ports = parsePorts(options.ports);
+  const shardCount = {
+    events: positiveInt(options.eventsShards ?? '4', '--events-shards'),
+    userActivity: positiveInt(options.userActivityShards ?? '2', '--user-activity-shards'),
+  };
+  const earlier = lookAtStack(files);
+  if (earlier.owner) {
     throw new ClickstreamError(
-      `a local stack is already running (pid ${existing.pid})`,
-      'stop it with `clickstream local down`',
+      `a local stack is already running (pid ${earlier.owner.pid})`,
+      'stop it with `clickstream local down`; a second stack needs its own CLICKSTREAM_STATE_FILE and --ports',
     );
   }
-  const stack = await startLocalStack({
-    ports: parsePorts(options.ports),
-    shardCount: {
-      events: positiveInt(options.eventsShards ?? '4', '--events-shards'),
-      userActivity: positiveInt(options.userActivityShards ?? '2', '--user-activity-shards'),
-    },
-    names: settings.names,
-    ...(chaos ? { chaos } : {}),
+  const leftovers = await clearLeftovers(files, earlier);
+  if (leftovers.length > 0)
+    context.warn(`an earlier stack ended without stopping; cleared what it left: ${leftovers.join('; ')}`);
+
+  // Asked to stop while still starting, it stops as soon as it is up.
+  const stopped = new Promise<string>((resolve) => {
+    context.signal.addEventListener('abort', () => resolve('interrupted'), { once: true });
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGHUP', () => resolve('SIGHUP'));
   });
+  const ownership = new Ownership();
+  const owner = recordOwnership(files, ownership);
+  let stack: Awaited<ReturnType<typeof startLocalStack>>;
+  try {
+    stack = await startLocalStack({
+      ports,
+      shardCount,
+      names,
+      ownership,
+      ...(chaos ? { chaos } : {}),
+    });
+  } catch (error) {
+    rmSync(files.owned, { force: true });
+    throw stackError(error);
+  }
   // The consumers run beside the emulators, so `replay --local` from another terminal flows through
   // aggregation, alerts and the lake exactly as in AWS.
   const pipeline =
     options.consumers === false
       ? undefined
-      : await startLocalPipeline(stack, {
-          workDir: join(dirname(settings.stateFile), 'local'),
-          ...(chaos ? { chaos } : {}),
-        });
+      : await startLocalPipeline(stack, { workDir: files.workDir, ...(chaos ? { chaos } : {}) });
   const stopChaos = stack.chaos ? startChaosSchedule(stack.chaos, (line) => context.warn(line)) : undefined;
   const state: LocalStackState = {
     pid: process.pid,
+    owner: { pid: owner.pid, startTime: owner.startTime, command: owner.command },
     startedAt: new Date().toISOString(),
     endpoints: stack.endpoints,
     names: stack.names,
     topicArn: stack.topicArn,
     ...(stack.mailUrl ? { mailUrl: stack.mailUrl } : {}),
   };
-  mkdirSync(dirname(settings.stateFile), { recursive: true });
-  writeFileSync(settings.stateFile, `${JSON.stringify(state, null, 2)}\n`);
-  context.info(`local stack up (pid ${process.pid})`);
+  writeJsonFile(files.state, state);
+  context.info(
+    `local stack up (pid ${process.pid}); data: fresh, every stream, table and bucket starts empty`,
+  );
   for (const [service, endpoint] of Object.entries(stack.endpoints))
     context.info(`  ${service.padEnd(9)} ${endpoint}`);
   if (stack.mailUrl) context.info(`  mail      ${stack.mailUrl}  (alert emails land here)`);
   if (pipeline) context.info('  consumers window-aggregator, bot-alerter, Firehose → lake (running)');
   if (chaos) context.warn(`chaos profile ${chaos}: ${CHAOS_DESCRIPTIONS[chaos]}`);
-  context.info(
-    `state: ${settings.stateFile}; other terminals: add --local (e.g. clickstream replay --local ...)`,
-  );
+  context.info(`state: ${files.state}; other terminals: add --local (e.g. clickstream replay --local ...)`);
   context.info('Ctrl-C or `clickstream local down` to stop');
 
-  const stopped = new Promise<void>((resolve) => {
-    context.signal.addEventListener('abort', () => resolve(), { once: true });
-    process.once('SIGTERM', () => resolve());
-  });
-  await stopped;
+  const reason = await stopped;
+  context.debug(`stopping: ${reason}`);
   await stopChaos?.();
   await pipeline?.stop();
   await stack.stop();
-  rmSync(settings.stateFile, { force: true });
-  return { action, running: false, stateFile: settings.stateFile };
+  rmSync(files.state, { force: true });
+  // Kept when something could not be stopped, so that the next `up` or `down` finds it.
+  if (ownership.snapshot().processes.length === 0) rmSync(files.owned, { force: true });
+  return {
+    action: 'up',
+    running: false,
+    stateFile: files.state,
+    data: 'fresh',
+    ...(leftovers.length > 0 ? { leftovers } : {}),
+  };
 }
 
-async function status(stateFile: string): Promise<LocalSummary> {
-  const state = readStateFile(stateFile);
-  if (!state || !isRunning(state.pid)) return { action: 'status', running: false, stateFile };
+/** The stack's own failures are the user's to act on: one line, no stack trace. */
+function stackError(error: unknown): unknown {
+  if (error instanceof LocalPortInUseError) {
+    return new ClickstreamError(
+      `port ${error.port} for local ${error.service} is in use by another program; free it or choose another with --ports ${error.service}=<port>`,
+    );
+  }
+  if (error instanceof LocalStackError) return new ClickstreamError(error.message);
+  return error;
+}
+
+async function status(files: StackFiles): Promise<LocalSummary> {
+  const look = lookAtStack(files);
+  const state = readStateFile(files.state);
+  const processes = look.processes.map(({ role, pid }) => ({ role, pid }));
+  if (!look.owner || !state) {
+    const leftovers = look.processes.map((p) => `${p.role}, pid ${p.pid}`).concat(look.directories);
+    return {
+      action: 'status',
+      running: false,
+      ...(look.owner ? { pid: look.owner.pid, processes } : {}),
+      stateFile: files.state,
+      ...(!look.owner && leftovers.length > 0 ? { leftovers } : {}),
+    };
+  }
   const kinesis = createKinesisClient({ endpoint: state.endpoints.kinesis });
   try {
     await kinesis.send(new ListStreamsCommand({}));
@@ -138,24 +213,26 @@ async function status(stateFile: string): Promise<LocalSummary> {
     pid: state.pid,
     endpoints: state.endpoints,
     ...(state.mailUrl ? { mailUrl: state.mailUrl } : {}),
-    stateFile,
+    stateFile: files.state,
     uptimeSeconds: Math.round((Date.now() - Date.parse(state.startedAt)) / 1000),
+    processes,
   };
 }
 
-async function down(stateFile: string, context: CommandContext): Promise<LocalSummary> {
-  const state = readStateFile(stateFile);
-  if (!state || !isRunning(state.pid)) {
-    rmSync(stateFile, { force: true });
-    context.info('no local stack is running');
-    return { action: 'down', running: false, stateFile };
-  }
-  process.kill(state.pid, 'SIGTERM');
-  for (let i = 0; i < 100 && isRunning(state.pid); i++) await new Promise((r) => setTimeout(r, 100));
-  if (isRunning(state.pid))
-    throw new ClickstreamError(`local stack pid ${state.pid} did not stop`, `kill ${state.pid}`);
-  rmSync(stateFile, { force: true });
-  return { action: 'down', running: false, pid: state.pid, stateFile };
+async function down(files: StackFiles, context: CommandContext): Promise<LocalSummary> {
+  const look = lookAtStack(files);
+  if (look.owner) await stopOwner(look.owner);
+  // The stack stops its children itself; whatever is still there (or was left by a stack that died)
+  // is stopped here.
+  const leftovers = await clearLeftovers(files, look.owner ? lookAtStack(files) : look);
+  if (!look.owner && leftovers.length === 0) context.info('no local stack is running');
+  return {
+    action: 'down',
+    running: false,
+    ...(look.owner ? { pid: look.owner.pid } : {}),
+    stateFile: files.state,
+    ...(leftovers.length > 0 ? { leftovers } : {}),
+  };
 }
 
 function parseChaos(text: string | undefined, consumers: boolean): ChaosProfileName | undefined {
@@ -184,7 +261,10 @@ function parsePorts(text: string | undefined): Partial<LocalPorts> {
         `use e.g. --ports kinesis=4567,s3=4569 (services: ${Object.keys(DEFAULT_LOCAL_PORTS).join(', ')})`,
       );
     }
-    ports[name as keyof LocalPorts] = positiveInt(value, `--ports ${name}`);
+    const port = positiveInt(value, `--ports ${name}`);
+    const twin = Object.entries(ports).find(([, taken]) => taken === port);
+    if (twin) throw new ClickstreamError(`--ports gives port ${port} to both ${twin[0]} and ${name}`);
+    ports[name as keyof LocalPorts] = port;
   }
   return ports;
 }
@@ -248,14 +328,29 @@ export const localCommand: CommandGroup = {
 };
 
 function renderLocal(summary: LocalSummary): string {
+  const leftovers = summary.leftovers ?? [];
   if (summary.action === 'up') return 'local stack stopped';
-  if (summary.action === 'down')
-    return summary.pid ? `stopped local stack (pid ${summary.pid})` : 'no local stack was running';
-  if (!summary.running)
-    return `not running (no live stack in ${summary.stateFile}); start one with \`clickstream local up\``;
+  if (summary.action === 'down') {
+    const lines = [summary.pid ? `stopped local stack (pid ${summary.pid})` : 'no local stack was running'];
+    if (leftovers.length > 0) lines.push(`cleared what a stack left behind: ${leftovers.join('; ')}`);
+    return lines.join('\n');
+  }
+  if (!summary.running && summary.pid)
+    return `starting (pid ${summary.pid}); run \`clickstream local status\` again in a moment`;
+  if (!summary.running) {
+    const lines = [
+      `not running (no live stack in ${summary.stateFile}); start one with \`clickstream local up\``,
+    ];
+    if (leftovers.length > 0)
+      lines.push(
+        `left behind by a stack that did not stop: ${leftovers.join('; ')}; \`clickstream local down\` clears it`,
+      );
+    return lines.join('\n');
+  }
   const lines = [`running (pid ${summary.pid}, up ${summary.uptimeSeconds ?? 0}s)`];
   for (const [service, endpoint] of Object.entries(summary.endpoints ?? {}))
     lines.push(`  ${service.padEnd(9)} ${endpoint}`);
   if (summary.mailUrl) lines.push(`  mail      ${summary.mailUrl}`);
+  for (const child of summary.processes ?? []) lines.push(`  process   pid ${child.pid}: ${child.role}`);
   return lines.join('\n');
 }

@@ -34,6 +34,8 @@ import {
 import { type DynamoEmulator, startDynamoEmulator } from './dynamodb-emulator.ts';
 import { type ChaosProxy, startKinesisChaosProxy } from './kinesis-chaos-proxy.ts';
 import type { LambdaRunnerHooks } from './lambda-runner.ts';
+import { isAddressInUse } from './net.ts';
+import type { Ownership } from './processes.ts';
 
 export const CHAOS_PROFILES = [
   'kinesis-throttle',
@@ -192,14 +194,24 @@ export interface RestartableDynamo {
   close(): Promise<void>;
 }
 
-export async function startRestartableDynamo(host: string, port: number): Promise<RestartableDynamo> {
-  const directory = await mkdtemp(join(tmpdir(), 'clickstream-dynamodb-'));
+export async function startRestartableDynamo(
+  host: string,
+  port: number,
+  options: { directory?: string; ownership?: Ownership | undefined } = {},
+): Promise<RestartableDynamo> {
+  const directory = await mkdtemp(join(options.directory ?? tmpdir(), 'clickstream-dynamodb-'));
   const dbPath = join(directory, 'dynamodb.sqlite');
+  const start = (at: number) =>
+    startDynamoEmulator(host, at, 'dynoxide', {
+      dbPath,
+      ...(options.ownership ? { ownership: options.ownership } : {}),
+    });
   let emulator: DynamoEmulator;
   try {
-    emulator = await startDynamoEmulator(host, port, 'dynoxide', { dbPath });
+    emulator = await start(port);
   } catch (error) {
     await rm(directory, { recursive: true, force: true });
+    if (isAddressInUse(error)) throw error;
     throw new ChaosError('emulator-restart needs dynoxide, the DynamoDB emulator with a database file', {
       cause: error,
     });
@@ -212,7 +224,7 @@ export async function startRestartableDynamo(host: string, port: number): Promis
     async restart(options = {}) {
       await emulator.kill();
       if (options.downMs) await sleep(options.downMs);
-      emulator = await startDynamoEmulator(host, emulator.port, 'dynoxide', { dbPath });
+      emulator = await start(emulator.port);
       handle.restarts++;
     },
     async close() {
@@ -313,7 +325,7 @@ export function startChaosSchedule(
     loop = (async () => {
       while (await pause(schedule.dynamoRestartEveryMs)) {
         await dynamo.restart();
-        log(`chaos: DynamoDB killed and restarted (${dynamo.restarts} so far)`);
+        log(`chaos: DynamoDB killed and restarted with its tables kept (${dynamo.restarts} so far)`);
       }
     })();
   }

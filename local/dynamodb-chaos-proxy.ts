@@ -18,6 +18,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { forwardRequest } from './http-forward.ts';
+import { acceptOwnOriginOnly } from './origin-guard.ts';
 
 export class DynamoChaosError extends Error {
   override name = 'DynamoChaosError';
@@ -156,6 +157,7 @@ export async function startDynamoChaosProxy(options: DynamoChaosOptions): Promis
         });
     });
   });
+  acceptOwnOriginOnly(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());

@@ -4,11 +4,13 @@
  * conditional `ADD` + `contains`. Dynoxide is preferred because the demo is bound by DynamoDB merges:
  * measured here, dynalite served ~300 UpdateItem/s and dynoxide was limited only by the client.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import dynalite from 'dynalite';
+import { freePort, listenHttp } from './net.ts';
+import { acceptOwnOriginOnly, type GuardedFront, startGuardedFront } from './origin-guard.ts';
+import { type Ownership, spawnTethered, type TetheredChild } from './processes.ts';
 
 export interface DynamoEmulator {
   kind: 'dynoxide' | 'dynalite';
@@ -23,6 +25,8 @@ export interface DynamoEmulator {
 export interface DynamoEmulatorOptions {
   /** dynoxide only: keep the tables in this SQLite file instead of in memory. */
   dbPath?: string;
+  /** Where the dynoxide process is recorded, so that it is found again if this process dies. */
+  ownership?: Ownership;
 }
 
 export class DynamoEmulatorError extends Error {
@@ -39,6 +43,7 @@ export function dynoxideBinary(): string | undefined {
   }
 }
 
+/** Starts the emulator on `port` (0: any free port; `port` of the result says which). */
 export async function startDynamoEmulator(
   host: string,
   port: number,
@@ -50,47 +55,50 @@ export async function startDynamoEmulator(
     throw new DynamoEmulatorError(
       'a DynamoDB database file needs dynoxide, which is not installed for this platform',
     );
-  return binary ? startDynoxide(binary, host, port, options.dbPath) : startDynalite(host, port);
+  return binary ? startDynoxide(binary, host, port, options) : startDynalite(host, port);
 }
 
+/**
+ * Dynoxide answers every origin and cannot be told otherwise, so it listens on a port of its own
+ * choosing that nobody is told about, behind a guarded front on `port` (local/origin-guard.ts). The
+ * front costs one loopback hop per request. The binary is tethered to this process
+ * (local/processes.ts): it stops when this process ends, however that happens.
+ */
 async function startDynoxide(
   binary: string,
   host: string,
   port: number,
-  dbPath?: string,
+  options: DynamoEmulatorOptions,
 ): Promise<DynamoEmulator> {
-  const args = ['serve', '--host', host, '--port', String(port), ...(dbPath ? ['--db-path', dbPath] : [])];
-  const child: ChildProcess = spawn(binary, args, {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (chunk) => {
-    stderr += chunk;
-  });
-  // A parent that exits without stop() must not leave the binary holding the port.
-  const killChild = () => child.kill('SIGKILL');
-  process.once('exit', killChild);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const inner = await freePort(host);
+  const args = ['serve', '--host', host, '--port', String(inner)];
+  if (options.dbPath) args.push('--db-path', options.dbPath);
+  const child: TetheredChild = await spawnTethered(
+    binary,
+    args,
+    options.ownership ? { ownership: options.ownership, role: 'dynamodb emulator (dynoxide)' } : undefined,
+  );
+  let front: GuardedFront | undefined;
   try {
-    await waitForPort(host, port, child);
+    await waitForPort(host, inner, child);
+    front = await startGuardedFront({ host, port, upstream: new URL(`http://${host}:${inner}`) });
   } catch (error) {
-    child.kill('SIGKILL');
+    await child.stop('SIGKILL');
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw error;
     throw new DynamoEmulatorError(
-      `dynoxide did not start on ${host}:${port}: ${stderr.trim() || String(error)}`,
-      {
-        cause: error,
-      },
+      `dynoxide did not start on ${host}:${inner}: ${child.stderr().trim() || String(error)}`,
+      { cause: error },
     );
   }
-  const stopWith = async (signal: NodeJS.Signals) => {
-    process.off('exit', killChild);
-    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-    await exited;
+  const published = front;
+  const stopWith = async (signal: 'SIGTERM' | 'SIGKILL') => {
+    await published.close();
+    await child.stop(signal);
   };
   return {
     kind: 'dynoxide',
-    port,
-    ...(dbPath ? { dbPath } : {}),
+    port: published.port,
+    ...(options.dbPath ? { dbPath: options.dbPath } : {}),
     close: () => stopWith('SIGTERM'),
     kill: () => stopWith('SIGKILL'),
   };
@@ -98,36 +106,31 @@ async function startDynoxide(
 
 async function startDynalite(host: string, port: number): Promise<DynamoEmulator> {
   const server: Server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const address = server.address();
+  acceptOwnOriginOnly(server);
+  const bound = await listenHttp(server, port, host);
   const close = () =>
     new Promise<void>((resolve) => {
       server.closeAllConnections?.();
       server.close(() => resolve());
     });
-  return {
-    kind: 'dynalite',
-    port: typeof address === 'object' && address ? address.port : port,
-    close,
-    kill: close,
-  };
+  return { kind: 'dynalite', port: bound, close, kill: close };
 }
 
-async function waitForPort(host: string, port: number, child: ChildProcess): Promise<void> {
-  for (let attempt = 0; attempt < 200; attempt++) {
-    if (child.exitCode !== null) throw new Error(`exited with code ${child.exitCode}`);
+async function waitForPort(host: string, port: number, child: TetheredChild): Promise<void> {
+  for (let attempt = 0; attempt < 400; attempt++) {
+    if (!child.running()) throw new Error('exited');
     const open = await new Promise<boolean>((resolve) => {
       const socket = connect(port, host);
       socket.once('connect', () => {
+        // A connect to a free port in the ephemeral range can pick that very port as its own source
+        // and connect to itself (TCP simultaneous open): that is no server.
+        const self = socket.localPort === socket.remotePort;
         socket.destroy();
-        resolve(true);
+        resolve(!self);
       });
       socket.once('error', () => resolve(false));
     });
-    if (open) return;
+    if (open && child.running()) return;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   throw new Error('timed out waiting for the port');

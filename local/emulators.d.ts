@@ -32,6 +32,8 @@ declare module 's3rver' {
     });
     httpServer: Server & { address(): AddressInfo };
     run(): Promise<AddressInfo>;
+    /** Creates and returns the HTTP server, listening; with a callback, errors come as 'error' events on it. */
+    listen(port: number, host: string, callback: () => void): Server & { address(): AddressInfo };
     close(): Promise<void>;
   }
 }

@@ -55,6 +55,8 @@ export interface LocalFirehoseOptions {
   pollMs?: number;
   /** Name in the object keys, as Firehose uses its delivery stream's name (default: the stream name). */
   deliveryStreamName?: string;
+  /** Where its temp files go (default the system's temp directory); the local stack's own, in a pipeline. */
+  tempDirectory?: string;
 }
 
 export interface LocalFirehoseStats {
@@ -107,7 +109,7 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
   const deliveryStreamName = options.deliveryStreamName ?? options.streamName;
   const stats: LocalFirehoseStats = { received: 0, records: 0, objects: 0, errors: 0, bytes: 0 };
   const buffers = new Map<string, PartitionBuffer>();
-  const writer = await openParquetWriter();
+  const writer = await openParquetWriter(options.tempDirectory);
   let stopped = false;
   let readCounter = 0;
   let failure: unknown;
@@ -375,9 +377,11 @@ export interface ParquetWriter {
  * Writes lake objects with DuckDB: rows go through a JSON-lines temp file read with the table's
  * columns as text and cast to the declared types, so the Parquet schema is exactly the Glue table's.
  */
-export async function openParquetWriter(): Promise<ParquetWriter> {
-  const directory = await mkdtemp(join(tmpdir(), 'clickstream-firehose-'));
-  const instance = await DuckDBInstance.create(':memory:');
+export async function openParquetWriter(parent = tmpdir()): Promise<ParquetWriter> {
+  const directory = await mkdtemp(join(parent, 'clickstream-firehose-'));
+  // An in-memory DuckDB spills into ./.tmp by default, shared by every process started in the same
+  // directory (two stacks, a demo and a query); one closing may remove it under another. Its own, here.
+  const instance = await DuckDBInstance.create(':memory:', { temp_directory: join(directory, 'spill') });
   const connection: DuckDBConnection = await instance.connect();
   let sequence = 0;
   return {

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { forwardRequest } from './http-forward.ts';
+import { acceptOwnOriginOnly } from './origin-guard.ts';
 
 export interface ChaosProfile {
   /** Share (0..1) of PutRecords entries failed with ProvisionedThroughputExceededException. */
@@ -214,6 +215,7 @@ export async function startKinesisChaosProxy(options: ChaosProxyOptions): Promis
       });
     });
   });
+  acceptOwnOriginOnly(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, '127.0.0.1', () => resolve());

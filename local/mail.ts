@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { MailDev } from 'maildev';
 import { type AddressObject, type ParsedMail, simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
+import { acceptOwnOriginOnly } from './origin-guard.ts';
 
 export class LocalMailError extends Error {
   override name = 'LocalMailError';
@@ -40,17 +41,21 @@ export interface MailDevHandle {
 
 /**
  * Starts MailDev with SMTP and web both on `host` (port 0 = ephemeral; MailDev 3 reports the bound
- * ports). No outgoing relay is configured, so nothing ever leaves the machine.
+ * ports). No outgoing relay is configured, so nothing ever leaves the machine. Its web server answers
+ * its own origin only (local/origin-guard.ts): MailDev itself lets any web page read the mails.
  */
 export async function startMailDev(options: {
   smtpPort: number;
   webPort: number;
   host?: string;
+  /** Where MailDev keeps its .eml files (made, and removed at close); default a fresh temp dir. */
+  directory?: string;
 }): Promise<MailDevHandle> {
   const host = options.host ?? '127.0.0.1';
   // MailDev writes every .eml to disk, by default into a tmp dir shared by all runs and never cleaned;
   // a directory of our own is removed at close.
-  const mailDirectory = await mkdtemp(join(tmpdir(), 'clickstream-maildev-'));
+  const mailDirectory = options.directory ?? (await mkdtemp(join(tmpdir(), 'clickstream-maildev-')));
+  await mkdir(mailDirectory, { recursive: true });
   const maildev = new MailDev({
     smtp: options.smtpPort,
     ip: host,
@@ -64,13 +69,14 @@ export async function startMailDev(options: {
   try {
     servers = await withoutConsoleInfo(() => maildev.start());
   } catch (cause) {
-    await maildev.stop().catch(() => undefined);
+    await stopHalfStarted(maildev);
     await rm(mailDirectory, { recursive: true, force: true });
     throw new LocalMailError(
       `MailDev failed to start on ${host} (smtp ${options.smtpPort}, web ${options.webPort})`,
       { cause },
     );
   }
+  if (servers.api) acceptOwnOriginOnly(servers.api.server.server);
   const smtpPort = servers.smtp.getAddress().port;
   const webPort = servers.api?.getAddress()?.port ?? options.webPort;
   const webUrl = `http://${host}:${webPort}/`;
@@ -85,6 +91,18 @@ export async function startMailDev(options: {
       await rm(mailDirectory, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * MailDev's stop() does nothing unless start() completed; a start that failed on its web port has its
+ * SMTP server listening already, which would hold that port and keep this process alive. So the
+ * servers it did start are stopped one by one (MailDev 3 keeps them on its orchestrator).
+ */
+async function stopHalfStarted(maildev: MailDev): Promise<void> {
+  type Stoppable = { stop(): Promise<void> } | null | undefined;
+  const started = (maildev as unknown as { orchestrator?: { api?: Stoppable; smtp?: Stoppable } })
+    .orchestrator;
+  for (const server of [started?.api, started?.smtp]) await server?.stop().catch(() => undefined);
 }
 
 /** The mails a MailDev at `webUrl` (its web UI, e.g. `http://127.0.0.1:1080/`) holds, oldest first. */

@@ -145,6 +145,7 @@ export async function startLocalPipeline(
     kinesis,
     s3,
     bucket: names.lakeBucket,
+    tempDirectory: stack.tempDirectory,
     ...(options.lakeBufferMs ? { bufferMs: options.lakeBufferMs } : {}),
   };
   const eventsLake = await startLocalFirehose({

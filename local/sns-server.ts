@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
+import { acceptOwnOriginOnly } from './origin-guard.ts';
 
 export class LocalSnsError extends Error {
   override name = 'LocalSnsError';
@@ -348,6 +349,7 @@ export async function startSnsServer(options: SnsServerOptions): Promise<SnsServ
   };
 
   const server = createServer((request, response) => void handle(request, response));
+  acceptOwnOriginOnly(server);
   const port = await listen(server, host, options.port);
   endpoint = `http://${host}:${port}`;
 

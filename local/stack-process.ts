@@ -13,7 +13,7 @@ import {
 } from '../adapters/clients.ts';
 import type { ResourceNames } from '../core/resources.ts';
 import type { SnsServerStats } from './sns-server.ts';
-import type { LocalStack, LocalStackOptions } from './stack.ts';
+import type { LocalPorts, LocalStack, LocalStackOptions } from './stack.ts';
 
 interface Ready {
   type: 'ready';
@@ -22,30 +22,43 @@ interface Ready {
   topicArn: string;
   smtp: { host: string; port: number };
   mailUrl?: string;
+  tempDirectory: string;
 }
 type Request = { id: number; type: 'idle' | 'stats' | 'stop' };
 type Reply = { id: number; type: 'reply'; value?: unknown; error?: string };
-type Message = Ready | Reply | { type: 'failed'; error: string };
+/** `port` and `service` are set when the stack failed on a port clash. */
+type Failed = { type: 'failed'; error: string; service?: keyof LocalPorts; port?: number };
+type Message = Ready | Reply | Failed;
 
 const SELF = fileURLToPath(import.meta.url);
 
 export async function startStackProcess(options: LocalStackOptions): Promise<LocalStack> {
   if (options.mail === 'sink')
     throw new Error('an isolated stack cannot hand its in-memory mailbox to this process');
-  const child = fork(SELF, [JSON.stringify({ ...options, isolate: false })], {
+  const { ownership, ...rest } = options;
+  const child = fork(SELF, [JSON.stringify({ ...rest, isolate: false })], {
     // The child hosts s3rver, whose listing tokens use DES (OpenSSL 3's legacy provider).
     // tsx resolved from here, not from the user's working directory (`npx clickstream demo` anywhere).
     execArgv: ['--openssl-legacy-provider', '--import', import.meta.resolve('tsx')],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
-  const ready = await new Promise<Ready>((resolve, reject) => {
+  // The child ends itself when this process goes (its IPC channel closes); recorded all the same.
+  ownership?.addProcess('local stack process', child.pid);
+  child.once('exit', () => ownership?.removeProcess(child.pid));
+  const answer = await new Promise<Ready | Failed>((resolve, reject) => {
     child.once('message', (message: Message) => {
-      if (message.type === 'ready') resolve(message);
-      else
-        reject(new Error(message.type === 'failed' ? message.error : 'local stack process answered oddly'));
+      if (message.type === 'ready' || message.type === 'failed') resolve(message);
+      else reject(new Error('local stack process answered oddly'));
     });
     child.once('exit', (code) => reject(new Error(`local stack process exited with code ${code}`)));
   });
+  if (answer.type === 'failed') {
+    const { LocalPortInUseError } = await import('./stack.ts');
+    throw answer.service && answer.port !== undefined
+      ? new LocalPortInUseError(answer.service, answer.port)
+      : new Error(answer.error);
+  }
+  const ready = answer;
   const ask = requester(child);
   const kinesis = createKinesisClient({ endpoint: ready.endpoints.kinesis });
   const s3 = createS3Client({ endpoint: ready.endpoints.s3 });
@@ -65,6 +78,7 @@ export async function startStackProcess(options: LocalStackOptions): Promise<Loc
     },
     kinesis,
     s3,
+    tempDirectory: ready.tempDirectory,
     stop: async () => {
       kinesis.destroy();
       s3.destroy();
@@ -98,7 +112,7 @@ function requester(child: ChildProcess): (type: Request['type']) => Promise<unkn
 }
 
 async function serveChild(): Promise<void> {
-  const { startLocalStack } = await import('./stack.ts');
+  const { startLocalStack, LocalPortInUseError } = await import('./stack.ts');
   const send = (message: Message) => process.send?.(message);
   try {
     const options = JSON.parse(process.argv[2] ?? '{}') as LocalStackOptions;
@@ -125,10 +139,11 @@ async function serveChild(): Promise<void> {
     process.on('disconnect', () => {
       void stack.stop().finally(() => process.exit(0));
     });
-    const { endpoints, names, topicArn, smtp, mailUrl } = stack;
-    send({ type: 'ready', endpoints, names, topicArn, smtp, ...(mailUrl ? { mailUrl } : {}) });
+    const { endpoints, names, topicArn, smtp, mailUrl, tempDirectory } = stack;
+    send({ type: 'ready', endpoints, names, topicArn, smtp, tempDirectory, ...(mailUrl ? { mailUrl } : {}) });
   } catch (error) {
-    send({ type: 'failed', error: error instanceof Error ? error.message : String(error) });
+    const clash = error instanceof LocalPortInUseError ? { service: error.service, port: error.port } : {};
+    send({ type: 'failed', error: error instanceof Error ? error.message : String(error), ...clash });
     process.exit(1);
   }
 }

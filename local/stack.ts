@@ -4,9 +4,8 @@
  * start it through `startLocalStack`, so they run against the same thing.
  */
 
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTableCommand, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
@@ -33,8 +32,13 @@ import { DEFAULT_RESOURCE_NAMES, type ResourceNames } from '../core/resources.ts
 import { type ChaosProfileName, type StackChaos, startRestartableDynamo, wireStackChaos } from './chaos.ts';
 import { startDynamoEmulator } from './dynamodb-emulator.ts';
 import { startMailDev, startSmtpSink } from './mail.ts';
+import { freePort, isAddressInUse, listenHttp, portTaken } from './net.ts';
+import { acceptOwnOriginOnly } from './origin-guard.ts';
+import type { Ownership } from './processes.ts';
 import { type SnsServerStats, startSnsServer } from './sns-server.ts';
 import { startStackProcess } from './stack-process.ts';
+
+export { freePort } from './net.ts';
 
 export const LOCAL_HOST = '127.0.0.1';
 
@@ -72,6 +76,11 @@ export interface LocalStackOptions {
   isolate?: boolean;
   /** Fault injection (local/chaos.ts); absent: no proxy or switch is started and nothing differs. */
   chaos?: ChaosProfileName;
+  /**
+   * Where the stack records the processes and the temp directory it starts, as it starts them, so
+   * that they are found again should this process die without stopping them (`clickstream local up`).
+   */
+  ownership?: Ownership;
 }
 
 type SmtpSink = Awaited<ReturnType<typeof startSmtpSink>>;
@@ -94,11 +103,28 @@ export interface LocalStack {
   s3: S3Client;
   /** The running fault injectors, when started with `chaos`. */
   chaos?: StackChaos;
+  /**
+   * The stack's own temp directory, removed when it stops and recorded with its processes: the
+   * consumers beside it keep their temp files here too, so that a crash leaves one place to clear.
+   */
+  tempDirectory: string;
   stop(): Promise<void>;
 }
 
 export class LocalStackError extends Error {
   override name = 'LocalStackError';
+}
+
+/** A port of the stack is taken by another program: nothing was started. */
+export class LocalPortInUseError extends LocalStackError {
+  override name = 'LocalPortInUseError';
+  constructor(
+    readonly service: keyof LocalPorts,
+    readonly port: number,
+    options?: ErrorOptions,
+  ) {
+    super(`port ${port} for local ${service} is in use by another program on ${LOCAL_HOST}`, options);
+  }
 }
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
@@ -108,12 +134,25 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     return startStackProcess(options);
   }
   const ports = await resolvePorts(options.ports);
+  const mail = options.mail ?? 'maildev';
+  // Every port is checked before anything starts or talks to it: a clash then leaves nothing behind,
+  // and no reply from a foreign server is ever read as an emulator's.
+  await checkPortsFree(ports, mail === 'maildev' ? ['smtp', 'mailWeb'] : mail === 'sink' ? ['smtp'] : []);
   const names = { ...DEFAULT_RESOURCE_NAMES, ...options.names };
+  const ownership = options.ownership;
   const stops: Array<() => Promise<void>> = [];
   const stop = async () => {
     for (const fn of stops.reverse()) await fn().catch(() => undefined);
   };
   try {
+    // One temp directory per stack, holding all its others: one path to record, one to remove.
+    const scratch = await mkdtemp(join(tmpdir(), 'clickstream-stack-'));
+    ownership?.addDirectory(scratch);
+    stops.push(async () => {
+      await rm(scratch, { recursive: true, force: true });
+      ownership?.removeDirectory(scratch);
+    });
+
     // Instant state transitions: the emulator's default of ~500 ms per CreateStream only slows tests.
     const kinesisServer: Server = kinesalite({
       createStreamMs: 0,
@@ -121,22 +160,29 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       updateStreamMs: 0,
       shardLimit: 200,
     });
-    await listen(kinesisServer, ports.kinesis, 'kinesis');
+    acceptOwnOriginOnly(kinesisServer);
+    await onPort('kinesis', ports.kinesis, listenHttp(kinesisServer, ports.kinesis, LOCAL_HOST));
     stops.push(() => closeServer(kinesisServer));
 
     const restartable =
       options.chaos === 'emulator-restart'
-        ? await startRestartableDynamo(LOCAL_HOST, ports.dynamodb)
+        ? await onPort(
+            'dynamodb',
+            ports.dynamodb,
+            startRestartableDynamo(LOCAL_HOST, ports.dynamodb, { directory: scratch, ownership }),
+          )
         : undefined;
     const dynamo =
       restartable?.emulator ??
-      (await startDynamoEmulator(LOCAL_HOST, ports.dynamodb).catch((error: unknown) => {
-        throw portError('dynamodb', ports.dynamodb, error);
-      }));
+      (await onPort(
+        'dynamodb',
+        ports.dynamodb,
+        startDynamoEmulator(LOCAL_HOST, ports.dynamodb, 'dynoxide', ownership ? { ownership } : {}),
+      ));
     stops.push(() => (restartable ? restartable.close() : dynamo.close()));
 
-    const s3Directory = options.s3Directory ?? (await mkdtemp(join(tmpdir(), 'clickstream-s3-')));
-    if (!options.s3Directory) stops.push(() => rm(s3Directory, { recursive: true, force: true }));
+    const s3Directory = options.s3Directory ?? join(scratch, 's3');
+    await mkdir(s3Directory, { recursive: true });
     const s3Server = new S3rver({
       address: LOCAL_HOST,
       port: ports.s3,
@@ -145,28 +191,20 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       // Path-style only: virtual-host buckets would need DNS for *.localhost.
       vhostBuckets: false,
     });
-    await s3Server.run().catch((error: unknown) => {
-      throw portError('s3', ports.s3, error);
-    });
+    // Not s3Server.run(): it leaves a failed listen as an unhandled 'error' event, which ends the process.
+    const s3HttpServer = s3Server.listen(ports.s3, LOCAL_HOST, () => undefined);
+    await onPort('s3', ports.s3, listening(s3HttpServer));
+    s3Server.httpServer = s3HttpServer;
+    acceptOwnOriginOnly(s3HttpServer);
     stops.push(() => s3Server.close());
 
-    let smtp: { host: string; port: number };
-    let mailUrl: string | undefined;
-    let mailbox: SmtpSink | undefined;
-    const mail = options.mail ?? 'maildev';
-    if (mail === 'maildev') {
-      const maildev = await startMailDev({ host: LOCAL_HOST, smtpPort: ports.smtp, webPort: ports.mailWeb });
-      stops.push(() => maildev.close());
-      smtp = maildev.smtp;
-      mailUrl = maildev.webUrl;
-    } else if (mail === 'sink') {
-      mailbox = await startSmtpSink({ host: LOCAL_HOST, port: ports.smtp });
-      const sink = mailbox;
-      stops.push(() => sink.close());
-      smtp = { host: sink.host, port: sink.port };
-    } else {
-      smtp = mail;
-    }
+    const {
+      smtp,
+      mailUrl,
+      mailbox,
+      close: closeMail,
+    } = await startMail(mail, ports, join(scratch, 'maildev'));
+    stops.push(closeMail);
 
     const emulated = {
       kinesis: `http://${LOCAL_HOST}:${addressPort(kinesisServer)}`,
@@ -177,12 +215,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       : undefined;
     if (chaos) stops.push(() => chaos.stop());
 
-    const snsServer = await startSnsServer({ host: LOCAL_HOST, port: ports.sns, smtp: chaos?.smtp ?? smtp });
+    const snsServer = await onPort(
+      'sns',
+      ports.sns,
+      startSnsServer({ host: LOCAL_HOST, port: ports.sns, smtp: chaos?.smtp ?? smtp }),
+    );
     stops.push(() => snsServer.close());
 
     const endpoints: LocalEndpoints = {
       ...(chaos?.endpoints ?? emulated),
-      s3: `http://${LOCAL_HOST}:${addressPort(s3Server.httpServer)}`,
+      s3: `http://${LOCAL_HOST}:${addressPort(s3HttpServer)}`,
       sns: snsServer.endpoint,
     };
     const kinesis = createKinesisClient({ endpoint: endpoints.kinesis });
@@ -206,6 +248,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       kinesis,
       s3,
       ...(chaos ? { chaos: chaos.chaos } : {}),
+      tempDirectory: scratch,
       stop: async () => {
         kinesis.destroy();
         s3.destroy();
@@ -308,42 +351,84 @@ async function waitForStream(kinesis: KinesisClient, StreamName: string): Promis
   throw new LocalStackError(`stream ${StreamName} did not become ACTIVE`);
 }
 
+/** The mail host the SNS endpoint delivers to: MailDev, an in-memory sink, or the caller's own. */
+async function startMail(
+  mail: NonNullable<LocalStackOptions['mail']>,
+  ports: LocalPorts,
+  directory: string,
+): Promise<{
+  smtp: { host: string; port: number };
+  mailUrl?: string;
+  mailbox?: SmtpSink;
+  close(): Promise<void>;
+}> {
+  if (mail === 'maildev') {
+    const maildev = await onPort(
+      ['smtp', 'mailWeb'],
+      [ports.smtp, ports.mailWeb],
+      startMailDev({ host: LOCAL_HOST, smtpPort: ports.smtp, webPort: ports.mailWeb, directory }),
+    );
+    return { smtp: maildev.smtp, mailUrl: maildev.webUrl, close: () => maildev.close() };
+  }
+  if (mail === 'sink') {
+    const sink = await onPort('smtp', ports.smtp, startSmtpSink({ host: LOCAL_HOST, port: ports.smtp }));
+    return { smtp: { host: sink.host, port: sink.port }, mailbox: sink, close: () => sink.close() };
+  }
+  return { smtp: mail, close: async () => undefined };
+}
+
 async function resolvePorts(ports: LocalStackOptions['ports']): Promise<LocalPorts> {
   if (ports !== 'ephemeral') return { ...DEFAULT_LOCAL_PORTS, ...ports };
   // s3rver cannot report a port chosen by the OS, so ask the OS for free ones up front.
   const entries = await Promise.all(
-    Object.keys(DEFAULT_LOCAL_PORTS).map(async (name) => [name, await freePort()] as const),
+    Object.keys(DEFAULT_LOCAL_PORTS).map(async (name) => [name, await freePort(LOCAL_HOST)] as const),
   );
   return Object.fromEntries(entries) as LocalPorts;
 }
 
-export function freePort(): Promise<number> {
+async function checkPortsFree(ports: LocalPorts, mailServices: Array<keyof LocalPorts>): Promise<void> {
+  const services: Array<keyof LocalPorts> = ['kinesis', 'dynamodb', 's3', 'sns', ...mailServices];
+  for (const service of services) {
+    // Port 0 means "any free port": nothing to check.
+    if (ports[service] !== 0 && (await portTaken(LOCAL_HOST, ports[service])))
+      throw new LocalPortInUseError(service, ports[service]);
+  }
+}
+
+/**
+ * A server that fails to start because its port was taken after the check (another program was
+ * quicker) fails as a clash on that port, like one found by the check.
+ */
+async function onPort<T>(
+  service: keyof LocalPorts | Array<keyof LocalPorts>,
+  port: number | number[],
+  starting: Promise<T>,
+): Promise<T> {
+  try {
+    return await starting;
+  } catch (error) {
+    if (!isAddressInUse(error)) throw error;
+    const services = Array.isArray(service) ? service : [service];
+    const candidates = Array.isArray(port) ? port : [port];
+    // MailDev holds two ports and does not say which one failed: the first one now taken is it.
+    for (const [i, name] of services.entries()) {
+      const candidate = candidates[i] ?? 0;
+      if (await portTaken(LOCAL_HOST, candidate))
+        throw new LocalPortInUseError(name, candidate, { cause: error });
+    }
+    throw new LocalPortInUseError(services[0] ?? 'kinesis', candidates[0] ?? 0, { cause: error });
+  }
+}
+
+function listening(server: Server): Promise<void> {
   return new Promise((resolve, reject) => {
-    const server = createServer();
+    if (server.listening) return resolve();
     server.once('error', reject);
-    server.listen(0, LOCAL_HOST, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
+    server.once('listening', () => {
+      server.off('error', reject);
+      resolve();
     });
   });
-}
-
-function listen(server: Server, port: number, service: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', (error) => reject(portError(service, port, error)));
-    server.listen(port, LOCAL_HOST, () => resolve());
-  });
-}
-
-function portError(service: string, port: number, cause: unknown): LocalStackError {
-  const inUse = cause instanceof Error && 'code' in cause && cause.code === 'EADDRINUSE';
-  return new LocalStackError(
-    inUse
-      ? `port ${port} for local ${service} is in use (is a stack already running? try \`clickstream local status\`)`
-      : `local ${service} failed to start on port ${port}`,
-    { cause },
-  );
 }
 
 function addressPort(server: Server): number {

@@ -44,11 +44,19 @@ export async function runMain(argv: string[]): Promise<Ran> {
 
 const execFileAsync = promisify(execFile);
 
-/** The package bin in a child process; NO_COLOR because the tests read the text. */
-export async function runBin(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Ran> {
+/**
+ * The package bin in a child process; NO_COLOR because the tests read the text. With `timeoutMs`, a
+ * hang is killed (SIGKILL) and fails the test instead of holding it.
+ */
+export async function runBin(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  { timeoutMs }: { timeoutMs?: number } = {},
+): Promise<Ran> {
   try {
     const { stdout, stderr } = await execFileAsync(process.execPath, [BIN, ...args], {
       env: { ...process.env, NO_COLOR: '1', ...env },
+      ...(timeoutMs ? { timeout: timeoutMs, killSignal: 'SIGKILL' as const } : {}),
     });
     return { code: 0, stdout, stderr };
   } catch (error) {

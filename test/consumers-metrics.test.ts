@@ -7,19 +7,15 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { App } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
 import { afterEach, beforeAll, beforeEach, describe, expect, it, type MockInstance, vi } from 'vitest';
 import { createAlerterHandler } from '../consumers/bot-alerter/handler.ts';
 import { createMemoryDeadLetterSink } from '../consumers/dead-letter.ts';
 import { createConsumerMetrics } from '../consumers/metrics.ts';
 import { createAggregatorHandler } from '../consumers/window-aggregator/handler.ts';
 import { DEFAULT_ALERT_RULES } from '../core/rules.ts';
-import { parseConfig } from '../infra/config.ts';
-import { PipelineStack } from '../infra/pipeline-stack.ts';
 import { fakeAlertDedupeTable } from './alert-dedupe-fake.ts';
 import { eventsOfType, kinesisRecord, makeEvent, windowEvent } from './consumers-factories.ts';
-import { CDK_JSON_CONTEXT } from './infra-context.ts';
+import { unvalidatedTemplate } from './infra-context.ts';
 
 const NOW = Date.UTC(2024, 0, 1);
 
@@ -161,14 +157,7 @@ describe('handlers emit their metric once per invocation, only when non-zero', (
 describe('EMF lines CloudWatch extracts, graphed by the dashboard', () => {
   let dashboardMetrics: unknown[][];
   beforeAll(() => {
-    const app = new App({
-      context: {
-        ...CDK_JSON_CONTEXT,
-        'aws:cdk:bundling-stacks': [],
-        '@aws-cdk/core:validateAgainstDefaultRules': false,
-      },
-    });
-    const template = Template.fromStack(new PipelineStack(app, 'Metrics', { config: parseConfig({}) }));
+    const template = unvalidatedTemplate({}, 'Metrics');
     const [dashboard] = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
     const body = dashboard?.Properties.DashboardBody as string | { 'Fn::Join': [string, unknown[]] };
     // Tokens (function names, the region) sit inside JSON strings: any text keeps the body parseable.

@@ -1,12 +1,10 @@
 /** Context → typed config, validated at the edge; and the stream-mode switch in the template. */
-import { App } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import type { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_INCIDENT_SETTINGS } from '../core/incident.ts';
 import { DEFAULT_ALERT_RULES } from '../core/rules.ts';
 import { ConfigError, DEFAULT_CONFIG, parseConfig } from '../infra/config.ts';
-import { PipelineStack } from '../infra/pipeline-stack.ts';
-import { CDK_JSON_CONTEXT } from './infra-context.ts';
+import { unvalidatedTemplate } from './infra-context.ts';
 
 describe('parseConfig', () => {
   it('defaults: provisioned shards, 24 h, 60 s windows, no emails, default rules', () => {
@@ -86,17 +84,7 @@ describe('parseConfig', () => {
   });
 });
 
-/** The synthesized template of the stack for `-c` context values, without bundling or validation. */
-function templateFor(context: Record<string, unknown>, id: string): Template {
-  const app = new App({
-    context: {
-      ...CDK_JSON_CONTEXT,
-      'aws:cdk:bundling-stacks': [],
-      '@aws-cdk/core:validateAgainstDefaultRules': false,
-    },
-  });
-  return Template.fromStack(new PipelineStack(app, id, { config: parseConfig(context) }));
-}
+const templateFor = unvalidatedTemplate;
 
 const reservations = (template: Template) =>
   Object.values(template.findResources('AWS::Lambda::Function'))

@@ -305,14 +305,16 @@ describe('local Lambda runner (Kinesis event source mapping)', () => {
   });
 
   it('counts invocations that succeed as progress, however long the whole drain takes', async () => {
+    // Five invocations of 500 ms drain in 2.5 s, past the 1.5 s stall limit; each leaves a second of
+    // slack for a loaded machine (a 100 ms margin failed in CI beside other test runs).
     const { stats } = await run(
-      4,
+      5,
       async () => {
-        await new Promise((resolve) => setTimeout(resolve, 150));
+        await new Promise((resolve) => setTimeout(resolve, 500));
       },
-      { batchSize: 1, stallTimeoutMs: 250 },
+      { batchSize: 1, stallTimeoutMs: 1500 },
     );
-    expect(stats.recordsProcessed).toBe(4);
-    expect(stats.invocations).toBe(4);
+    expect(stats.recordsProcessed).toBe(5);
+    expect(stats.invocations).toBe(5);
   });
 });

@@ -69,7 +69,7 @@ describe('local up --chaos schedule', () => {
           new GetCommand({ TableName: stack.names.userActivityTable, Key: key, ConsistentRead: true }),
         );
         expect(item.Item?.total_count).toBe(7);
-        expect(log[0]).toBe('chaos: DynamoDB killed and restarted (1 so far)');
+        expect(log[0]).toBe('chaos: DynamoDB killed and restarted with its tables kept (1 so far)');
       } finally {
         dynamo.destroy();
         await stop();

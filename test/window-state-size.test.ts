@@ -103,4 +103,4 @@ it('keeps the serialized state under 1 MB through a 1M-event window, and account
   for (const set of products.values()) expect(set.size).toBe(20);
   expect(partials.length).toBeGreaterThan(products.size); // early flushes split (user, window)s
   expect(summary.partials).toBe(partials.length);
-}, 60_000);
+}, 240_000); // 135 s was measured beside three other test runs (the 60 s limit failed there)
