@@ -226,6 +226,22 @@ describe(`named queries over the lake (${source.label}, ${source.rows.length} ro
     expect(result.columns.map((c) => c.type)).toEqual(['varchar', 'bigint', 'bigint', 'bigint']);
   });
 
+  it('traffic_per_hour: events (each re-sent one once) and distinct users per hour of the data', async () => {
+    const hours = [...new Set(rows.map((r) => r.time.slice(0, 13)))].sort();
+    const expected = hours.map((hour) => {
+      const ofHour = rows.filter((r) => r.time.slice(0, 13) === hour);
+      return { hour, events: ofHour.length, users: new Set(ofHour.map((r) => r.userId)).size };
+    });
+    const result = await runNamedQuery(engine, 'traffic_per_hour');
+    expect(
+      result.rows.map((row) => ({
+        hour: String(row.hour).slice(0, 13),
+        events: Number(row.events),
+        users: Number(row.users),
+      })),
+    ).toEqual(expected);
+  });
+
   it('cart_abandonment: sessions with a cart and no purchase, per day of their first event', async () => {
     const sessions = new Map<string, { user: string; date: string; carts: number; purchases: number }>();
     for (const r of rows) {
