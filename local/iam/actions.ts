@@ -8,7 +8,7 @@
  * results with the caller's credentials. Those accesses are returned too, marked `via` the service
  * that performs them, so a policy that grants the API call but not what it implies still fails here.
  */
-import { type AwsEnvironment, arns, parseS3Location } from './arns.ts';
+import { type AwsEnvironment, arns, parseS3Location } from '../template/arns.ts';
 
 /** One SDK call: `service` is a service prefix or a client class name (`DynamoDBDocumentClient`). */
 export interface AwsCall {

@@ -10,8 +10,15 @@
  *   3. otherwise an Allow in an identity policy, or a resource policy naming the caller, grants;
  *   4. anything else is an implicit deny.
  */
+
+import { type AwsEnvironment, arns } from '../template/arns.ts';
+import {
+  type CfnTemplate,
+  createTemplateResolver,
+  type NameResolver,
+  type TemplateResolver,
+} from '../template/intrinsics.ts';
 import type { Access, ResourceCatalog } from './actions.ts';
-import { type AwsEnvironment, arns } from './arns.ts';
 import {
   evaluateStatement,
   type PolicyDocument,
@@ -20,12 +27,6 @@ import {
   statementsOf,
   type UnevaluatedCondition,
 } from './evaluate.ts';
-import {
-  type CfnTemplate,
-  createTemplateResolver,
-  type NameResolver,
-  type TemplateResolver,
-} from './intrinsics.ts';
 
 export interface NamedPolicy {
   /** The policy's logical id (or `<role>/<name>` for a role's inline policy). */
