@@ -65,6 +65,8 @@ export interface DemoSummary {
   };
   queries: Record<string, QueryRow[]>;
   verify: { passed: boolean; checks: VerifyCheck[] };
+  /** IAM decisions on the functions' calls, against their roles in the template; denied is 0 or the demo fails. */
+  iam: { checked: number; denied: number };
   stages: Array<{ name: string; ms: number; rate?: string }>;
   boundBy: string;
   workDir: string;
@@ -104,8 +106,9 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
 
   // The deployed settings (shards, batching, tumbling window) keep the demo as quick as the old local
   // ones did (108.6 s before, 111.7 s after, back to back on this machine): no override but the mailbox.
-  const { config, template } = await stage('reading the stack template (infra/ synthesized, or cached)', () =>
-    resolveLocalTemplate(options, context, { defaults: LOCAL_DEFAULT_CONTEXT, consumers: true }),
+  const { config, cfn, template } = await stage(
+    'reading the stack template (infra/ synthesized, or cached)',
+    () => resolveLocalTemplate(options, context, { defaults: LOCAL_DEFAULT_CONTEXT, consumers: true }),
   );
   const stack = await stage('starting the embedded AWS stack (Kinesis, DynamoDB, S3, SNS, MailDev)', () =>
     startLocalStack({ ports: 'ephemeral', isolate: true, config }),
@@ -146,7 +149,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
       );
     }
 
-    const pipeline = await startLocalPipeline(stack, { workDir });
+    const pipeline = await startLocalPipeline(stack, { workDir, template: cfn });
     const windowSeconds = pipeline.windowSeconds;
     let replayed: Awaited<ReturnType<typeof replayToStream>>;
     try {
@@ -235,6 +238,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
         },
         queries,
         verify: { passed: checks.every((c) => c.ok), checks },
+        iam: { checked: pipeline.iam?.checked ?? 0, denied: pipeline.iam?.denied ?? 0 },
         stages,
         boundBy: bound ? bound.name : 'n/a',
         workDir,
@@ -342,6 +346,9 @@ export function renderDemo(summary: DemoSummary, pc: Colours): string {
   const failed = summary.verify.checks.filter((c) => !c.ok);
   lines.push(
     `  verify     ${summary.verify.passed ? pc.green(`passed (${summary.verify.checks.length} checks)`) : pc.red(`FAILED: ${failed.map((c) => `${c.name} expected ${c.expected} got ${c.actual}`).join('; ')}`)}`,
+  );
+  lines.push(
+    `  iam        ${n(summary.iam.checked)} IAM decisions on the functions' calls, against their roles in the template: ${n(summary.iam.denied)} denied`,
   );
   lines.push(`  time       ${(summary.durationMs / 1000).toFixed(1)} s, bound by: ${summary.boundBy}`);
   for (const s of summary.stages)

@@ -105,7 +105,7 @@ async function up(
   await checkLocalPorts({ ports }).catch((error: unknown) => {
     throw stackError(error);
   });
-  const { config } = await resolveLocalTemplate(options, context, {
+  const { config, cfn } = await resolveLocalTemplate(options, context, {
     defaults: LOCAL_DEFAULT_CONTEXT,
     names,
     consumers: options.consumers !== false,
@@ -136,7 +136,12 @@ async function up(
   const pipeline =
     options.consumers === false
       ? undefined
-      : await startLocalPipeline(stack, { workDir: files.workDir, ...(chaos ? { chaos } : {}) });
+      : await startLocalPipeline(stack, {
+          workDir: files.workDir,
+          template: cfn,
+          onDenied: (error) => context.warn(`${error.message}\n${error.hint ?? ''}`),
+          ...(chaos ? { chaos } : {}),
+        });
   const stopChaos = stack.chaos ? startChaosSchedule(stack.chaos, (line) => context.warn(line)) : undefined;
   const state: LocalStackState = {
     pid: process.pid,

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import type { ResourceNames } from '../core/resources.ts';
 import { CONTEXT_KEYS, ConfigError, parseConfig } from '../infra/config.ts';
 import { formatContext, type LoadedTemplate, loadLocalConfig } from '../local/synth.ts';
-import { consumerOf, type LocalConfig } from '../local/template.ts';
+import { type CfnTemplate, consumerOf, type LocalConfig } from '../local/template.ts';
 import { ClickstreamError, type CommandContext } from './command.ts';
 
 export interface TemplateFlags {
@@ -62,6 +62,8 @@ export function parseContextFlags(pairs: readonly string[] = []): Record<string,
 
 export interface ResolvedTemplate {
   config: LocalConfig;
+  /** The template itself: the local pipeline checks the functions' calls against its roles. */
+  cfn: CfnTemplate;
   template: Pick<LoadedTemplate, 'source' | 'path' | 'context' | 'ms'>;
 }
 
@@ -97,5 +99,9 @@ export async function resolveLocalTemplate(
   context.info(
     `template: ${source} ${path} in ${(ms / 1000).toFixed(1)} s; context: ${formatContext(effective)}${defaults}`,
   );
-  return { config: loaded.config, template: { source, path, context: effective, ms } };
+  return {
+    config: loaded.config,
+    cfn: loaded.template.template,
+    template: { source, path, context: effective, ms },
+  };
 }

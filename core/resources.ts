@@ -14,6 +14,12 @@ export interface ResourceNames {
   alertTopic: string;
   glueDatabase: string;
   athenaWorkgroup: string;
+  /**
+   * The window aggregator's on-failure queue (its URL in AWS): where Lambda parks the shard and
+   * sequence range of a batch that exhausted its retries; `clickstream redrive --failure-queue` reads
+   * it. The local stack has no SQS: its runner appends the same records to a file in its work dir.
+   */
+  aggregatorFailureQueue: string;
 }
 
 export const DEFAULT_RESOURCE_NAMES: ResourceNames = {
@@ -27,6 +33,7 @@ export const DEFAULT_RESOURCE_NAMES: ResourceNames = {
   alertTopic: 'clickstream-bot-alerts',
   glueDatabase: 'clickstream',
   athenaWorkgroup: 'clickstream',
+  aggregatorFailureQueue: 'clickstream-window-aggregator-failures',
 };
 
 /** The account id the local emulators put in ARNs (kinesalite's and the local SNS endpoint's). */

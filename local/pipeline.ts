@@ -22,8 +22,12 @@ import { alerterConfigFromEnv, createAlerterHandler } from '../consumers/bot-ale
 import { type Logger, silentLogger } from '../consumers/logger.ts';
 import { aggregatorConfigFromEnv, createAggregatorHandler } from '../consumers/window-aggregator/handler.ts';
 import { DEFAULT_WINDOW_SECONDS } from '../core/aggregate.ts';
+import { ClickstreamError } from '../core/errors.ts';
 import { type ChaosProfileName, chainHooks, type PipelineChaos, pipelineChaos } from './chaos.ts';
 import { type LocalFirehose, startLocalFirehose } from './firehose.ts';
+import { AccessDeniedError } from './iam/denied.ts';
+import { createLocalIam, type GuardableClient, type IamTally, type LocalIam } from './iam/guard.ts';
+import type { Decision } from './iam/policy.ts';
 import {
   createFileOnFailureDestination,
   type LambdaRunner,
@@ -32,11 +36,13 @@ import {
 } from './lambda-runner.ts';
 import type { LocalStack } from './stack.ts';
 import {
+  type CfnTemplate,
   consumerOf,
   type HandlerKind,
   type LocalConfig,
   type LocalDelivery,
   type LocalFunction,
+  localIamModel,
   TemplateError,
 } from './template.ts';
 
@@ -49,6 +55,14 @@ export interface LocalPipelineOptions {
   functionTimeoutMs?: number;
   /** Fault injection in the consumers (local/chaos.ts); the stack-level faults come with the stack's own `chaos`. */
   chaos?: ChaosProfileName;
+  /**
+   * The template the stack was built from. Given, every call a function makes runs as its role in it
+   * (local/iam/guard.ts): a call the role does not allow fails as in AWS, and the drain fails at once
+   * naming the function and the action.
+   */
+  template?: CfnTemplate;
+  /** Told the first refused call, for a long-running stack that has no drain to fail (`local up`). */
+  onDenied?: (error: ClickstreamError) => void;
 }
 
 export interface LocalPipeline {
@@ -60,6 +74,8 @@ export interface LocalPipeline {
   windowSeconds: number;
   /** The injected faults, when started with `chaos`. */
   chaos?: PipelineChaos;
+  /** The IAM decisions taken for the functions' calls, when started with a `template`. */
+  iam?: IamTally;
   /**
    * Once the producer is done: end open windows, let the alerter and the lake catch up, tell the
    * alerter the stream has ended (it closes the open incidents), and wait for the alert mails to
@@ -81,12 +97,20 @@ interface BuiltHandler {
  * endpoints. Logs go to the pipeline's logger, and no metrics are written: Powertools would print an EMF
  * line on stdout after every invocation, which only CloudWatch reads.
  */
-function buildHandler(fn: LocalFunction, endpoints: LocalEndpoints, logger: Logger): BuiltHandler {
+function buildHandler(
+  fn: LocalFunction,
+  endpoints: LocalEndpoints,
+  logger: Logger,
+  iam: LocalIam | undefined,
+): BuiltHandler {
   const local = { logger, metrics: undefined };
+  // The function's own clients: with IAM on, each call is decided against the function's role.
+  const asRole = <C extends GuardableClient>(client: C) => (iam ? iam.guard(client, fn.logicalId) : client);
   const dynamo = createDynamoClient({ endpoint: endpoints.dynamodb });
+  asRole(dynamo);
   if (fn.handler === 'aggregator') {
-    const kinesis = createKinesisClient({ endpoint: endpoints.kinesis });
-    const s3 = createS3Client({ endpoint: endpoints.s3 });
+    const kinesis = asRole(createKinesisClient({ endpoint: endpoints.kinesis }));
+    const s3 = asRole(createS3Client({ endpoint: endpoints.s3 }));
     const config = { ...aggregatorConfigFromEnv(fn.environment, { dynamo, kinesis, s3 }), ...local };
     return {
       handler: createAggregatorHandler(config),
@@ -96,7 +120,7 @@ function buildHandler(fn: LocalFunction, endpoints: LocalEndpoints, logger: Logg
       },
     };
   }
-  const sns = createSnsClient({ endpoint: endpoints.sns });
+  const sns = asRole(createSnsClient({ endpoint: endpoints.sns }));
   return {
     handler: createAlerterHandler({ ...alerterConfigFromEnv(fn.environment, { dynamo, sns }), ...local }),
     destroy: () => {
@@ -118,11 +142,17 @@ export async function startLocalPipeline(
   const functionTimeoutMs = options.functionTimeoutMs ?? chaos?.functionTimeoutMs;
   const logger = options.logger ?? silentLogger;
   const handlers: Partial<Record<HandlerKind, BuiltHandler>> = {};
+  const denials = deniedCalls(config, options.onDenied);
+  const iam = options.template
+    ? createLocalIam(localIamModel(options.template, config.names), { onDenied: denials.record })
+    : undefined;
   const runners: Partial<Record<HandlerKind, LambdaRunner>> = {};
   let windowSeconds = DEFAULT_WINDOW_SECONDS;
   for (const kind of ['aggregator', 'alerter'] as const) {
     const { function: fn, mapping, stream } = consumers[kind];
-    const built = buildHandler(fn, endpoints, logger);
+    // As Lambda checks the role when it creates an event source mapping: it must read the stream.
+    if (iam) denials.check(() => iam.checkServiceAccess(fn.logicalId), fn.logicalId);
+    const built = buildHandler(fn, endpoints, logger, iam);
     handlers[kind] = built;
     if (built.windowSeconds) windowSeconds = built.windowSeconds;
     const hooks = chainHooks(chaos?.hooks[kind], options.hooks?.[kind]);
@@ -171,19 +201,69 @@ export async function startLocalPipeline(
     deliveries,
     windowSeconds,
     ...(chaos ? { chaos } : {}),
-    drain: async () => {
-      await aggregator.drain();
-      await Promise.all([alerter.drain(), ...lakes.map((lake) => lake.flush())]);
-      // The replay is over: what the watermark has not closed yet closes now, as `aws lambda invoke`
-      // with this event would in AWS.
-      await handlers.alerter?.handler({ endOfStream: true });
-      await stack.sns.idle();
-    },
+    ...(iam ? { iam: iam.tally } : {}),
+    // A refused call is retried by the runner as AWS would, for ever: the drain fails at once instead.
+    drain: () =>
+      Promise.race([
+        (async () => {
+          denials.throwIfAny();
+          await aggregator.drain();
+          await Promise.all([alerter.drain(), ...lakes.map((lake) => lake.flush())]);
+          // The replay is over: what the watermark has not closed yet closes now, as `aws lambda invoke`
+          // with this event would in AWS.
+          await handlers.alerter?.handler({ endOfStream: true });
+          await stack.sns.idle();
+          denials.throwIfAny();
+        })(),
+        denials.first,
+      ]),
     stop: async () => {
       await Promise.all([aggregator.stop(), alerter.stop(), ...lakes.map((lake) => lake.stop())]);
       for (const built of Object.values(handlers)) built.destroy();
       kinesis.destroy();
       s3.destroy();
+    },
+  };
+}
+
+/**
+ * The first call a role refused, as an error naming the function, the action and the resource; the
+ * `first` promise rejects with it, for a drain to stop waiting.
+ */
+function deniedCalls(config: LocalConfig, onDenied?: (error: ClickstreamError) => void) {
+  let refused: ClickstreamError | undefined;
+  let reject: (error: Error) => void = () => undefined;
+  const first = new Promise<never>((_, fail) => {
+    reject = fail;
+  });
+  first.catch(() => undefined); // observed by whichever drain races it
+  const functionName = (logicalId: string) =>
+    config.functions.find((fn) => fn.logicalId === logicalId)?.name ?? logicalId;
+  const record = (logicalId: string, decision: Decision) => {
+    if (refused) return;
+    refused = new ClickstreamError(
+      `${functionName(logicalId)} was refused ${decision.action} on ${decision.resource}: ${decision.reason ?? decision.message}`,
+      `its role in the template does not allow it; in AWS the same call would fail with AccessDenied. Grant it in infra/ (or use the shipped template)`,
+    );
+    onDenied?.(refused);
+    reject(refused);
+  };
+  return {
+    first,
+    record,
+    check(run: () => void, logicalId: string) {
+      try {
+        run();
+      } catch (error) {
+        if (error instanceof AccessDeniedError) {
+          record(logicalId, error.decision);
+          throw refused;
+        }
+        throw error;
+      }
+    },
+    throwIfAny() {
+      if (refused) throw refused;
     },
   };
 }

@@ -24,6 +24,7 @@ import {
   type ResourceNames,
 } from '../core/resources.ts';
 import { type LakeTableName, TABLE_NAMES } from '../core/tables.ts';
+import { type IamModel, loadIamModel } from './iam/policy.ts';
 import type { AwsEnvironment } from './template/arns.ts';
 import {
   type CfnTemplate,
@@ -197,19 +198,7 @@ function localResolver(
   overrides: Partial<ResourceNames>,
 ): { resolver: TemplateResolver; names: ResourceNames } {
   const { roles, literal } = readRoles(template);
-  const resolver = createTemplateResolver(template, {
-    env: LOCAL_ENV,
-    overrides: (id) => {
-      const role = roles.get(id);
-      return role ? overrides[role] : undefined;
-    },
-    names: (id, resource) => {
-      const role = roles.get(id);
-      if (role) return DEFAULT_RESOURCE_NAMES[role];
-      const kind = handlerOf(id, resource);
-      return kind ? LOCAL_HANDLERS[kind].functionName : localResourceName(id);
-    },
-  });
+  const resolver = createTemplateResolver(template, localNaming(template, overrides, roles));
   const names: Partial<ResourceNames> = { ...literal };
   for (const [id, role] of roles) names[role] = resolver.name(id);
   for (const role of Object.keys(DEFAULT_RESOURCE_NAMES) as Array<keyof ResourceNames>) {
@@ -222,6 +211,35 @@ function localResolver(
     }
   }
   return { resolver, names: names as ResourceNames };
+}
+
+/** How the local stack names and addresses each resource of the template (see localResolver). */
+function localNaming(
+  template: CfnTemplate,
+  overrides: Partial<ResourceNames>,
+  roles = readRoles(template).roles,
+): Parameters<typeof createTemplateResolver>[1] {
+  return {
+    env: LOCAL_ENV,
+    overrides: (id) => {
+      const role = roles.get(id);
+      return role ? overrides[role] : undefined;
+    },
+    names: (id, resource) => {
+      const role = roles.get(id);
+      if (role) return DEFAULT_RESOURCE_NAMES[role];
+      const kind = handlerOf(id, resource);
+      return kind ? LOCAL_HANDLERS[kind].functionName : localResourceName(id);
+    },
+  };
+}
+
+/**
+ * The roles and policies of the template, with every resource named as the local stack names it
+ * (`names`: the names the stack was built with), for the IAM checks of the local pipeline.
+ */
+export function localIamModel(template: CfnTemplate, names: ResourceNames): IamModel {
+  return loadIamModel(template, localNaming(template, names));
 }
 
 /**

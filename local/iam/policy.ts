@@ -12,12 +12,7 @@
  */
 
 import { type AwsEnvironment, arns } from '../template/arns.ts';
-import {
-  type CfnTemplate,
-  createTemplateResolver,
-  type NameResolver,
-  type TemplateResolver,
-} from '../template/intrinsics.ts';
+import { type CfnTemplate, createTemplateResolver, type TemplateResolver } from '../template/intrinsics.ts';
 import type { Access, ResourceCatalog } from './actions.ts';
 import {
   evaluateStatement,
@@ -81,7 +76,7 @@ interface ResourcePolicy extends NamedPolicy {
 
 export function loadIamModel(
   template: CfnTemplate,
-  options: { env: AwsEnvironment; names: NameResolver; stackName?: string },
+  options: Parameters<typeof createTemplateResolver>[1],
 ): IamModel {
   const { env } = options;
   const resolver = createTemplateResolver(template, options);
@@ -262,6 +257,7 @@ function authorize(
       'aws:CalledVia': access.via ? [`${access.via}.amazonaws.com`] : undefined,
       'kms:ViaService': access.via ? `${access.via}.${env.region}.amazonaws.com` : undefined,
       'kms:CallerAccount': env.account,
+      ...access.context,
     },
   };
   const governing = resourcePolicies.filter((p) => p.covers(access.resource));
