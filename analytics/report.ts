@@ -7,11 +7,24 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import type { ChartConfiguration } from 'chart.js';
-import { ClickstreamError, type CommandContext, type CommandSpec } from '../cli/command.ts';
+import { createDynamoClient } from '../adapters/clients.ts';
+import { ClickstreamError, type CommandContext, type CommandSpec, clientOptions } from '../cli/command.ts';
+import { incidentsFromItems } from '../consumers/bot-alerter/incident-store.ts';
 import { athenaCostUsd } from './athena-engine.ts';
 import type { QueryColumn, QueryResult, QueryRow } from './engine.ts';
 import { formatBytes } from './format.ts';
 import { ENGINE_KINDS, type EngineKind, type EngineOptions, openEngine, runCatalogQuery } from './query.ts';
+import {
+  type IncidentsView,
+  incidentEndMs,
+  incidentStartMs,
+  incidentTimelineConfig,
+  type PageChart,
+  renderIncidentTable,
+  SHARED_Y_AXIS_PX,
+  timelineHeightPx,
+} from './report-incidents.ts';
+import { scanAll } from './verify.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // What the report shows
@@ -28,6 +41,8 @@ export interface ChartSpec {
   horizontal?: boolean;
   /** Only the first rows go into the chart (the queries sort by relevance); the tables say so too. */
   maxPoints?: number;
+  /** x holds timestamps: drawn on a time axis (UTC), spaced by time rather than one slot per row. */
+  time?: boolean;
 }
 
 export interface ReportQuery {
@@ -38,6 +53,11 @@ export interface ReportQuery {
 
 /** The dashboard: which named queries, in which order, charted how. */
 export const REPORT_QUERIES: readonly ReportQuery[] = [
+  {
+    name: 'traffic_per_hour',
+    title: 'Traffic per hour (UTC), and the bot incidents that stood out from it',
+    chart: { type: 'line', x: 'hour', y: ['events', 'users'], time: true },
+  },
   {
     name: 'unique_visitors_per_day',
     title: 'Unique visitors per day',
@@ -60,11 +80,11 @@ export const REPORT_QUERIES: readonly ReportQuery[] = [
   },
   {
     name: 'bot_suspects',
-    title: 'Bot suspects: busiest user windows',
-    // One user can cross a threshold in several windows: label bars with both.
+    title: 'Bot suspects: windows that broke a rule, over their horizon',
+    // One user can cross a threshold in several windows and horizons: label bars with all three.
     chart: {
       type: 'bar',
-      x: ['user_id', 'window_start'],
+      x: ['user_id', 'window_start', 'horizon_minutes'],
       y: ['events', 'views', 'sessions'],
       horizontal: true,
       maxPoints: 25,
@@ -87,6 +107,8 @@ export interface RenderOptions {
   tableRows?: number;
   /** The chart.js UMD bundle to inline (default: read from node_modules once). */
   chartJs?: string;
+  /** Bot incidents, drawn on a timeline under the time-axis chart (the traffic), or at the end. */
+  incidents?: IncidentsView;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -108,40 +130,40 @@ const PALETTE = [
 ];
 
 /**
- * One HTML page: a chart per section that has rows, then a table of its first rows. When every chart
- * has been drawn, the page sets `data-charts-rendered` on <body> (charts with a non-empty canvas and
- * painted pixels), next to `data-charts-expected`, so a headless browser can check the page really works.
+ * One HTML page: a chart per section that has rows (or, when its rows hold a single point, the
+ * figures themselves: one value is a number, not a chart), then a table of its first rows; the bot
+ * incidents on a timeline right under the traffic they stood out from. When every chart has been
+ * drawn, the page sets `data-charts-rendered` on <body> (charts with a non-empty canvas and painted
+ * pixels), next to `data-charts-expected`, so a headless browser can check the page really works.
  */
 export function renderReportHtml(sections: readonly ReportSection[], options: RenderOptions = {}): string {
+  return renderReport(sections, options).html;
+}
+
+/** The page, and how many charts it draws (a result of one point is shown as figures, not charted). */
+export function renderReport(
+  sections: readonly ReportSection[],
+  options: RenderOptions = {},
+): { html: string; charts: number } {
   const title = options.title ?? 'Clickstream report';
   const tableRows = options.tableRows ?? 20;
-  const charts: Array<{ id: string; config: ChartConfiguration }> = [];
+  const charts: Array<{ id: string; config: PageChart }> = [];
+  const timeSection = sections.find((s) => s.chart?.time && s.result.rows.length > 0);
+  const range = timeRange(timeSection, options.incidents);
   const body = sections.map((section, index) => {
-    const id = `chart-${index}`;
-    const config =
-      section.result.rows.length > 0
-        ? chartConfig(section.result, section.chart ?? { type: 'bar' })
-        : undefined;
-    if (config) charts.push({ id, config });
-    const meta = [
-      `${section.result.rows.length.toLocaleString('en-US')} rows`,
-      `${section.result.engine} engine`,
-      `${section.result.durationMs.toLocaleString('en-US')} ms`,
-      ...(section.result.bytesScanned !== undefined
-        ? [`${formatBytes(section.result.bytesScanned)} scanned`]
-        : []),
-    ].join(' · ');
-    return `<section id="${escapeHtml(section.name)}">
-<h2>${escapeHtml(section.title)}</h2>
-<p class="meta"><code>${escapeHtml(section.name)}</code> · ${escapeHtml(meta)}</p>
-${section.description ? `<p>${escapeHtml(section.description)}</p>` : ''}
-${config ? `<div class="chart"><canvas id="${id}" role="img" aria-label="${escapeHtml(section.title)}"></canvas></div>` : '<p class="empty">No rows.</p>'}
-${renderHtmlTable(section.result, tableRows)}
-</section>`;
+    const isTime = section === timeSection;
+    // Drawn before the timeline, so the incidents come right under the traffic they stood out from.
+    const chart = renderChart(section, `chart-${index}`, charts, isTime ? range : undefined);
+    const incidents = isTime && options.incidents ? renderIncidents(options.incidents, charts, range) : '';
+    return renderSection(section, chart + incidents, tableRows);
   });
+  if (!timeSection && options.incidents)
+    body.push(
+      `<section>\n<h2>Bot incidents</h2>\n${renderIncidents(options.incidents, charts, range)}\n</section>`,
+    );
   const generated = (options.generatedAt ?? new Date()).toISOString();
 
-  return `<!DOCTYPE html>
+  const html = `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -151,10 +173,16 @@ ${renderHtmlTable(section.result, tableRows)}
 <style>
 body { font: 14px/1.4 system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; padding: 0 1rem; color: #222; }
 h1 { margin-bottom: 0; } h2 { margin-top: 2.5rem; border-bottom: 1px solid #ddd; }
+h3 { margin: 1.5rem 0 0.5rem; font-size: 15px; }
 .meta { color: #666; font-size: 12px; }
 .chart { position: relative; height: 360px; }
+.figures { display: flex; flex-wrap: wrap; gap: 12px; margin: 1rem 0; }
+.figure { border: 1px solid #ddd; border-radius: 4px; padding: 8px 16px; min-width: 140px; }
+.figure .value { display: block; font-size: 28px; font-weight: 600; font-variant-numeric: tabular-nums; }
+.figure .label { color: #666; font-size: 12px; }
+.severity { padding: 0 6px; border-radius: 3px; color: #222; }
 table { border-collapse: collapse; margin-top: 1rem; font-size: 12px; }
-th, td { border: 1px solid #ddd; padding: 2px 8px; } th { background: #f4f4f4; text-align: left; }
+th, td { border: 1px solid #ddd; padding: 2px 8px; vertical-align: top; } th { background: #f4f4f4; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; } td.null { color: #aaa; }
 .empty { color: #999; }
 </style>
@@ -169,14 +197,135 @@ ${body.join('\n')}
 </body>
 </html>
 `;
+  return { html, charts: charts.length };
 }
 
-// Runs in the page. Animation is off so each chart paints synchronously and the marker is final.
+interface TimeRange {
+  min: number;
+  max: number;
+}
+
+/** The time axis shared by the traffic chart and the incident timeline: all of both. */
+function timeRange(section: ReportSection | undefined, incidents: IncidentsView | undefined): TimeRange {
+  const points: number[] = [];
+  const x = typeof section?.chart?.x === 'string' ? section.chart.x : section?.result.columns[0]?.name;
+  if (section && x) for (const row of section.result.rows) points.push(timeMs(row[x]));
+  for (const { incident } of incidents?.records ?? [])
+    points.push(incidentStartMs(incident), incidentEndMs(incident));
+  const valid = points.filter(Number.isFinite);
+  return valid.length > 0 ? { min: Math.min(...valid), max: Math.max(...valid) } : { min: 0, max: 1 };
+}
+
+/** A timestamp cell as epoch ms: Athena and DuckDB give `2019-10-01 00:00:00[.000]`, meant as UTC. */
+export function timeMs(value: QueryRow[string] | undefined): number {
+  if (typeof value === 'number') return value;
+  if (typeof value !== 'string') return Number.NaN;
+  const iso = value.trim().replace(' ', 'T');
+  return Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(iso) ? iso : `${iso}Z`);
+}
+
+/** A section's chart, its figures when it has a single point, or "No rows.". */
+function renderChart(
+  section: ReportSection,
+  id: string,
+  charts: Array<{ id: string; config: PageChart }>,
+  range: TimeRange | undefined,
+): string {
+  if (section.result.rows.length === 0) return '<p class="empty">No rows.</p>';
+  const config = chartConfig(section.result, section.chart ?? { type: 'bar' }, range);
+  if (!config) return '<p class="empty">No rows.</p>';
+  if (pointCount(config) < 2) return renderFigures(config);
+  charts.push({ id, config });
+  return `<div class="chart"><canvas id="${id}" role="img" aria-label="${escapeHtml(section.title)}"></canvas></div>`;
+}
+
+function renderSection(section: ReportSection, figure: string, tableRows: number): string {
+  const meta = [
+    `${section.result.rows.length.toLocaleString('en-US')} rows`,
+    `${section.result.engine} engine`,
+    `${section.result.durationMs.toLocaleString('en-US')} ms`,
+    ...(section.result.bytesScanned !== undefined
+      ? [`${formatBytes(section.result.bytesScanned)} scanned`]
+      : []),
+  ].join(' · ');
+  return `<section id="${escapeHtml(section.name)}">
+<h2>${escapeHtml(section.title)}</h2>
+<p class="meta"><code>${escapeHtml(section.name)}</code> · ${escapeHtml(meta)}</p>
+${section.description ? `<p>${escapeHtml(section.description)}</p>` : ''}
+${figure}
+${renderHtmlTable(section.result, tableRows)}
+</section>`;
+}
+
+/** Distinct x positions a chart would draw. */
+function pointCount(config: PageChart): number {
+  if (config.data.labels) return config.data.labels.length;
+  const xs = new Set<number>();
+  for (const dataset of config.data.datasets)
+    for (const point of dataset.data as Array<{ x: number } | null>) if (point) xs.add(point.x);
+  return xs.size;
+}
+
+/** A chart of one point, as the numbers it holds. */
+function renderFigures(config: PageChart): string {
+  const where = config.data.labels?.[0] !== undefined ? String(config.data.labels[0]) : '';
+  const tiles = config.data.datasets.map((dataset) => {
+    const raw = dataset.data[0] as number | { x: number; y: number } | null | undefined;
+    const value = typeof raw === 'number' ? raw : (raw?.y ?? null);
+    const shown = value === null ? '–' : value.toLocaleString('en-US', { maximumFractionDigits: 4 });
+    return `<div class="figure"><span class="value">${escapeHtml(shown)}</span><span class="label">${escapeHtml(String(dataset.label ?? ''))}${where ? ` · ${escapeHtml(where)}` : ''}</span></div>`;
+  });
+  return `<div class="figures">${tiles.join('')}</div>`;
+}
+
+function renderIncidents(
+  view: IncidentsView,
+  charts: Array<{ id: string; config: PageChart }>,
+  range: TimeRange,
+): string {
+  const id = 'chart-incidents';
+  const records = view.records;
+  let content: string;
+  if (view.error) content = `<p class="empty">${escapeHtml(view.error)}</p>`;
+  else if (records.length === 0) content = '<p class="empty">No incidents: no user broke a rule.</p>';
+  else {
+    charts.push({ id, config: incidentTimelineConfig(records, range) });
+    content = `<div class="chart" style="height:${timelineHeightPx(records.length)}px"><canvas id="${id}" role="img" aria-label="Bot incidents on a timeline"></canvas></div>
+${renderIncidentTable(records, escapeHtml)}`;
+  }
+  return `<div id="incidents">
+<h3>Bot incidents: ${records.length.toLocaleString('en-US')}, from the first window that broke a rule to the last (colour: severity)</h3>
+${content}
+</div>`;
+}
+
+// Runs in the page. Animation is off so each chart paints synchronously and the marker is final. The
+// `clickstream` hooks of a config become the callbacks JSON cannot carry: UTC tick labels, tooltips.
 const DRAW_CHARTS = `(function () {
   var charts = JSON.parse(document.getElementById('report-charts').textContent);
   var rendered = 0, sizes = [], errors = [];
+  function utc(ms) {
+    return new Date(ms).toISOString().slice(0, 16).replace('T', ' ');
+  }
   charts.forEach(function (entry) {
     try {
+      var hooks = entry.config.clickstream || {};
+      delete entry.config.clickstream;
+      var options = entry.config.options || (entry.config.options = {});
+      if (hooks.timeAxis) {
+        var scale = options.scales[hooks.timeAxis];
+        scale.ticks = scale.ticks || {};
+        scale.ticks.maxTicksLimit = 10;
+        scale.ticks.callback = function (value) { return utc(value); };
+      }
+      if (hooks.yAxisWidth) {
+        var y = (options.scales = options.scales || {}).y || (options.scales.y = {});
+        y.afterFit = function (axis) { axis.width = hooks.yAxisWidth; };
+      }
+      var tooltip = (options.plugins = options.plugins || {}).tooltip = {};
+      tooltip.callbacks = {};
+      if (hooks.tooltips) tooltip.callbacks.label = function (item) { return hooks.tooltips[item.dataIndex]; };
+      else if (hooks.timeAxis) tooltip.callbacks.title = function (items) { return items.length ? utc(items[0].parsed.x) + ' UTC' : ''; };
       var canvas = document.getElementById(entry.id);
       var chart = new Chart(canvas, entry.config);
       var w = canvas.width, h = canvas.height, painted = 0;
@@ -200,7 +349,8 @@ const DRAW_CHARTS = `(function () {
 export function chartConfig(
   result: Pick<QueryResult, 'columns' | 'rows'>,
   spec: ChartSpec,
-): ChartConfiguration | undefined {
+  range?: TimeRange,
+): PageChart | undefined {
   const { columns } = result;
   const has = (name: string | undefined) => name !== undefined && columns.some((c) => c.name === name);
   const wantedX = (typeof spec.x === 'string' ? [spec.x] : (spec.x ?? [])).filter((name) => has(name));
@@ -226,12 +376,15 @@ export function chartConfig(
   if (y.length === 0) return undefined;
 
   const rows = spec.maxPoints === undefined || series ? result.rows : result.rows.slice(0, spec.maxPoints);
+  // Only a column of instants goes on a time axis; anything else keeps one slot per row.
+  const xType = columns.find((c) => c.name === x)?.type;
+  if (spec.time && !series && (xType === 'timestamp' || xType === 'date'))
+    return timeChartConfig(rows, x, y, spec, range);
   const label = (row: QueryRow) => labelColumns.map((name) => String(row[name] ?? 'NULL')).join(' · ');
   let labels: string[];
   let datasets: Array<{ label: string; data: Array<number | null> }>;
   if (series && y[0] !== undefined) {
     const measure = y[0];
-    const xType = columns.find((c) => c.name === x)?.type;
     labels = unique(rows.map(label));
     if (xType && NUMERIC.has(xType)) labels.sort((a, b) => Number(a) - Number(b));
     const totals = new Map<string, number>();
@@ -282,6 +435,46 @@ export function chartConfig(
       plugins: { legend: { display: datasets.length > 1 } },
     },
   } as ChartConfiguration;
+}
+
+/** Rows against a time axis: points at their instant, so gaps in time show as gaps. */
+function timeChartConfig(
+  rows: readonly QueryRow[],
+  x: string,
+  y: readonly string[],
+  spec: ChartSpec,
+  range: TimeRange | undefined,
+): PageChart {
+  const points = rows.map((row) => ({ row, at: timeMs(row[x]) })).filter((p) => Number.isFinite(p.at));
+  return {
+    type: spec.type,
+    data: {
+      datasets: y.map((name, i) => {
+        const colour = PALETTE[i % PALETTE.length] as string;
+        return {
+          label: name,
+          data: points.map((p) => ({ x: p.at, y: toNumber(p.row[name]) })),
+          backgroundColor: colour,
+          borderColor: colour,
+          // A week of hours is too many points to mark; the line is the data.
+          ...(spec.type === 'line'
+            ? { fill: false, tension: 0.2, pointRadius: points.length > 60 ? 0 : 2 }
+            : {}),
+        };
+      }),
+    },
+    options: {
+      animation: false,
+      responsive: true,
+      maintainAspectRatio: false,
+      scales: {
+        x: { type: 'linear', ...(range ? { min: range.min, max: range.max } : {}) },
+        y: { beginAtZero: true },
+      },
+      plugins: { legend: { display: y.length > 1 } },
+    },
+    clickstream: { timeAxis: 'x', yAxisWidth: SHARED_Y_AXIS_PX },
+  } as PageChart;
 }
 
 function renderHtmlTable(result: QueryResult, maxRows: number): string {
@@ -351,6 +544,8 @@ export interface ReportSummary {
   engine: EngineKind;
   queries: Array<{ name: string; rowCount: number; bytesScanned: number; durationMs: number }>;
   charts: number;
+  /** Bot incidents read from the alert-dedupe table and drawn on the timeline. */
+  incidents: number;
   bytesScanned: number;
   /** Athena only: list-price estimate for all the report's queries together. */
   costUsd?: number;
@@ -379,7 +574,8 @@ export async function report(options: ReportOptions, ctx: CommandContext): Promi
     await engine.close();
   }
 
-  const html = renderReportHtml(sections, { tableRows });
+  const incidents = await readIncidents(target, ctx);
+  const { html, charts } = renderReport(sections, { tableRows, incidents });
   writeFileSync(out, html);
   const bytesScanned = sections.reduce((sum, s) => sum + (s.result.bytesScanned ?? 0), 0);
   const summary: ReportSummary = {
@@ -391,7 +587,8 @@ export async function report(options: ReportOptions, ctx: CommandContext): Promi
       bytesScanned: s.result.bytesScanned ?? 0,
       durationMs: s.result.durationMs,
     })),
-    charts: sections.filter((s) => s.result.rows.length > 0).length,
+    charts,
+    incidents: incidents.records.length,
     bytesScanned,
     // Athena bills each query separately, each with its own 10 MB minimum.
     ...(kind === 'athena'
@@ -405,6 +602,26 @@ export async function report(options: ReportOptions, ctx: CommandContext): Promi
   return summary;
 }
 
+/**
+ * The incidents the alerter recorded in the alert-dedupe table. A report without them is still worth
+ * having, so a failure to read them (no table, no access) is a line in the page and a warning.
+ */
+async function readIncidents(
+  target: Awaited<ReturnType<CommandContext['target']>>,
+  ctx: CommandContext,
+): Promise<IncidentsView> {
+  const dynamo = createDynamoClient(clientOptions(target, 'dynamodb'));
+  try {
+    return { records: incidentsFromItems(await scanAll(dynamo, target.names.alertDedupeTable)) };
+  } catch (error) {
+    const reason = `incidents not shown: reading ${target.names.alertDedupeTable} failed (${(error as Error).message})`;
+    ctx.warn(reason);
+    return { records: [], error: reason };
+  } finally {
+    dynamo.destroy();
+  }
+}
+
 export const reportCommand: CommandSpec<ReportOptions, ReportSummary> = {
   name: 'report',
   summary: 'run the dashboard queries and write one self-contained HTML page of charts (opens offline)',
@@ -415,5 +632,5 @@ export const reportCommand: CommandSpec<ReportOptions, ReportSummary> = {
       .option('--rows <n>', 'rows shown in each table', '20'),
   run: report,
   render: (summary) =>
-    `wrote ${summary.out} (${formatBytes(summary.sizeBytes)}, ${summary.charts} charts, ${summary.queries.length} queries on ${summary.engine})`,
+    `wrote ${summary.out} (${formatBytes(summary.sizeBytes)}, ${summary.charts} charts, ${summary.incidents} incidents, ${summary.queries.length} queries on ${summary.engine})`,
 };

@@ -16,7 +16,6 @@ import type { Command } from 'commander';
 import { createDynamoClient, createS3Client } from '../adapters/clients.ts';
 import type { Colours } from '../cli/colours.ts';
 import { ClickstreamError, type CommandContext, type CommandSpec, clientOptions } from '../cli/command.ts';
-import { ALERT_DEDUPE_KEY } from '../consumers/tables.ts';
 import { totalsOfItems } from '../consumers/user-activity-item.ts';
 import { DEFAULT_WINDOW_SECONDS, type UserWindowTotal } from '../core/aggregate.ts';
 import { EVENT_TYPES, type EventType, parseRow } from '../core/event.ts';
@@ -47,6 +46,8 @@ export interface VerifyCheck {
 export interface VerifySummary {
   passed: boolean;
   checks: VerifyCheck[];
+  /** Emails and incidents from the alert-dedupe table, scored per bot kind with --truth. */
+  alerts: AlertScore;
   source: string;
   durationMs: number;
 }
@@ -197,18 +198,89 @@ export async function scanAll(
   return pages.flat();
 }
 
-/** Users with a sent alert, from the alert-dedupe table (one item per user, window and rule). */
-export async function alertedUsers(
+/** One alert email the alerter marked sent, from the alert-dedupe table. */
+export interface SentAlert {
+  user_id: string;
+  /** The incident the email belongs to. */
+  incident_id: string;
+}
+
+/** Every alert email marked sent (a claim still `sending` was not, or not yet, sent). */
+export async function readSentAlerts(
   dynamo: DynamoDBDocumentClient,
   tableName: string,
-): Promise<Map<string, number>> {
-  const users = new Map<string, number>();
+): Promise<SentAlert[]> {
+  const sent: SentAlert[] = [];
   for (const item of await scanAll(dynamo, tableName)) {
     if (item.status !== 'sent') continue;
-    const userId = String(item[ALERT_DEDUPE_KEY.partition]).split('#')[0] ?? '';
-    users.set(userId, (users.get(userId) ?? 0) + 1);
+    const userId = typeof item.user_id === 'string' ? item.user_id : '';
+    sent.push({
+      user_id: userId,
+      incident_id: typeof item.incident_id === 'string' ? item.incident_id : userId,
+    });
   }
-  return users;
+  return sent;
+}
+
+/** How the alerts score against the generator's ground truth (null without one). */
+export interface AlertScore {
+  emails: number;
+  incidents: number;
+  /** Per bot kind: bots injected, and how many of them have an incident. */
+  byKind: Record<string, { injected: number; alerted: number }> | null;
+  /** Incidents of users who are not bots (heavy shoppers included). */
+  falseAlerts: number | null;
+}
+
+export function scoreAlerts(sent: readonly SentAlert[], groundTruth?: SyntheticTruth): AlertScore {
+  const incidents = new Map<string, string>();
+  for (const alert of sent) incidents.set(alert.incident_id, alert.user_id);
+  const score: AlertScore = {
+    emails: sent.length,
+    incidents: incidents.size,
+    byKind: null,
+    falseAlerts: null,
+  };
+  if (!groundTruth) return score;
+  const alerted = new Set(incidents.values());
+  const byKind: Record<string, { injected: number; alerted: number }> = {};
+  for (const kind of groundTruth.botKinds) byKind[kind.kind] = { injected: 0, alerted: 0 };
+  for (const bot of groundTruth.bots) {
+    const entry = byKind[bot.kind] ?? { injected: 0, alerted: 0 };
+    byKind[bot.kind] = entry;
+    entry.injected++;
+    if (alerted.has(bot.user_id)) entry.alerted++;
+  }
+  const bots = new Set(groundTruth.bots.map((bot) => bot.user_id));
+  score.byKind = byKind;
+  score.falseAlerts = [...incidents.values()].filter((user) => !bots.has(user)).length;
+  return score;
+}
+
+export async function alertScore(
+  dynamo: DynamoDBDocumentClient,
+  tableName: string,
+  groundTruth?: SyntheticTruth,
+): Promise<AlertScore> {
+  return scoreAlerts(await readSentAlerts(dynamo, tableName), groundTruth);
+}
+
+/** One check per bot kind (all injected bots alerted) and one for false alerts. */
+export function alertChecks(
+  score: AlertScore,
+  sent: readonly SentAlert[],
+  groundTruth: SyntheticTruth,
+): VerifyCheck[] {
+  const checks = Object.entries(score.byKind ?? {})
+    .filter(([, entry]) => entry.injected > 0)
+    .map(([kind, entry]) => check(`injected bots alerted: ${kind}`, entry.injected, entry.alerted));
+  const bots = new Set(groundTruth.bots.map((bot) => bot.user_id));
+  const falseUser = sent.find((alert) => !bots.has(alert.user_id))?.user_id;
+  checks.push({
+    ...check('false alerts (incidents of normal users)', 0, score.falseAlerts ?? 0),
+    ...(falseUser ? { detail: `e.g. user ${falseUser}` } : {}),
+  });
+  return checks;
 }
 
 const TOTAL_FIELDS = [
@@ -317,16 +389,8 @@ export async function runChecks(inputs: VerifyInputs): Promise<VerifyCheck[]> {
   }
 
   if (inputs.groundTruth) {
-    const alerted = await alertedUsers(inputs.dynamo, inputs.alertDedupeTable);
-    const bots = inputs.groundTruth.bots;
-    const botIds = new Set(bots.map((bot) => bot.user_id));
-    const caught = bots.filter((bot) => alerted.has(bot.user_id)).length;
-    checks.push(check('injected bots alerted', bots.length, caught));
-    const falseAlerts = [...alerted.keys()].filter((user) => !botIds.has(user));
-    checks.push({
-      ...check('false alerts (normal users)', 0, falseAlerts.length),
-      ...(falseAlerts.length ? { detail: `e.g. user ${falseAlerts[0]}` } : {}),
-    });
+    const sent = await readSentAlerts(inputs.dynamo, inputs.alertDedupeTable);
+    checks.push(...alertChecks(scoreAlerts(sent, inputs.groundTruth), sent, inputs.groundTruth));
   }
   return checks;
 }
@@ -397,6 +461,7 @@ export async function verify(options: VerifyOptions, context: CommandContext): P
       sampleShare,
       signal: context.signal,
     });
+    const groundTruth = options.truth ? await loadGroundTruth(options.truth, s3) : undefined;
     const checks = await runChecks({
       truth,
       dynamo,
@@ -405,11 +470,12 @@ export async function verify(options: VerifyOptions, context: CommandContext): P
       engine,
       sampleShare,
       signal: context.signal,
-      ...(options.truth ? { groundTruth: await loadGroundTruth(options.truth, s3) } : {}),
+      ...(groundTruth ? { groundTruth } : {}),
     });
     return {
       passed: checks.every((c) => c.ok),
       checks,
+      alerts: await alertScore(dynamo, target.names.alertDedupeTable, groundTruth),
       source: options.source,
       durationMs: Math.round(performance.now() - started),
     };
@@ -427,6 +493,7 @@ export function renderVerify(summary: VerifySummary, pc: Colours): string {
     const figures = c.ok ? String(c.actual) : `expected ${c.expected}, got ${c.actual}`;
     return `${mark}  ${c.name.padEnd(width)}  ${figures}${c.detail && !c.ok ? `\n      ${pc.dim(c.detail)}` : ''}`;
   });
+  lines.push(...renderAlertScore(summary.alerts, pc));
   const failed = summary.checks.filter((c) => !c.ok).length;
   lines.push(
     failed === 0
@@ -434,6 +501,25 @@ export function renderVerify(summary: VerifySummary, pc: Colours): string {
       : pc.red(`${failed} of ${summary.checks.length} checks failed`),
   );
   return lines.join('\n');
+}
+
+/** The alert score as lines: emails and incidents, then a table of bot kinds when scored. */
+export function renderAlertScore(score: AlertScore, pc: Colours, indent = ''): string[] {
+  const lines = [
+    `${indent}${score.emails.toLocaleString('en-US')} alert emails for ${score.incidents.toLocaleString('en-US')} incidents${score.falseAlerts === null ? '' : ` · false alerts ${score.falseAlerts}`}`,
+  ];
+  if (score.byKind) {
+    const kinds = Object.entries(score.byKind);
+    const width = Math.max(8, ...kinds.map(([kind]) => kind.length));
+    lines.push(pc.dim(`${indent}${'bot kind'.padEnd(width)}  injected  alerted`));
+    for (const [kind, entry] of kinds) {
+      const alerted = String(entry.alerted).padStart(7);
+      lines.push(
+        `${indent}${kind.padEnd(width)}  ${String(entry.injected).padStart(8)}  ${entry.alerted < entry.injected ? pc.red(alerted) : alerted}`,
+      );
+    }
+  }
+  return lines;
 }
 
 export const verifyCommand: CommandSpec<VerifyOptions, VerifySummary> = {

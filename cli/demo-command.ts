@@ -14,10 +14,12 @@ import { formatResult } from '../analytics/format.ts';
 import { openLocalEngine } from '../analytics/local-engine.ts';
 import { loadNamedQueries, runNamedQuery } from '../analytics/named-queries.ts';
 import {
-  alertedUsers,
+  type AlertScore,
+  alertScore,
   computeSourceTruth,
   countsByType,
   loadGroundTruth,
+  renderAlertScore,
   runChecks,
   scanAll,
   type VerifyCheck,
@@ -56,12 +58,8 @@ export interface DemoSummary {
   template: ResolvedTemplate['template'];
   events: { read: number; sent: number; rejected: number; failed: number; source: string };
   aggregates: { eventsCounted: number; byType: Record<EventType, number>; windows: number };
-  alerts: {
-    sent: number;
-    emails: number;
-    botsInjected: number | null;
-    botsAlerted: number | null;
-    falseAlerts: number | null;
+  /** `emails` counts the mails delivered to the mailbox; incidents and scores come from the dedupe table. */
+  alerts: AlertScore & {
     /** The alert mails as text files, saved before the stack (and its MailDev) stops. */
     mailDirectory?: string;
   };
@@ -168,10 +166,8 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
 
     const totals = totalsOfItems(await scanAll(dynamo, stack.names.userActivityTable));
     const byType = countsByType(totals);
-    const alerted = await alertedUsers(dynamo, stack.names.alertDedupeTable);
-    const alertsSent = [...alerted.values()].reduce((a, b) => a + b, 0);
     const groundTruth = truthFile ? await loadGroundTruth(truthFile) : undefined;
-    const botIds = new Set(groundTruth?.bots.map((bot) => bot.user_id));
+    const score = await alertScore(dynamo, stack.names.alertDedupeTable, groundTruth);
     const emails = (await stack.sns.stats()).delivered;
     // MailDev goes away with the stack at the end of the demo: keep its mails where people can read them.
     const mailDirectory = join(workDir, 'mail');
@@ -184,7 +180,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
         'running every named query on the local lake (DuckDB, Athena SQL unchanged)',
         async () => {
           const results: DemoSummary['queries'] = {};
-          const sampleUser = [...alerted.keys()][0] ?? totals[0]?.user_id ?? '';
+          const sampleUser = groundTruth?.bots[0]?.user_id ?? totals[0]?.user_id ?? '';
           for (const query of loadNamedQueries()) {
             const params = Object.fromEntries(query.parameters.map((p) => [p.name, sampleUser]));
             const result = await runNamedQuery(engine, query.name, params, { signal: context.signal });
@@ -236,11 +232,8 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
           windows: totals.length,
         },
         alerts: {
-          sent: alertsSent,
+          ...score,
           emails,
-          botsInjected: groundTruth ? groundTruth.bots.length : null,
-          botsAlerted: groundTruth ? groundTruth.bots.filter((bot) => alerted.has(bot.user_id)).length : null,
-          falseAlerts: groundTruth ? [...alerted.keys()].filter((user) => !botIds.has(user)).length : null,
           ...(savedMails.length > 0 ? { mailDirectory } : {}),
         },
         queries,
@@ -345,9 +338,8 @@ export function renderDemo(summary: DemoSummary, pc: Colours): string {
     `  aggregates ${n(summary.aggregates.eventsCounted)} events counted in ${n(summary.aggregates.windows)} user windows (${EVENT_TYPES.map((t) => `${t} ${n(summary.aggregates.byType[t])}`).join(', ')})`,
   );
   const a = summary.alerts;
-  lines.push(
-    `  alerts     ${n(a.sent)} sent, ${n(a.emails)} emails delivered${a.botsInjected !== null ? ` · bots alerted ${a.botsAlerted}/${a.botsInjected} · false alerts ${a.falseAlerts}` : ''}`,
-  );
+  const score = renderAlertScore(a, pc, '             ');
+  lines.push(`  alerts     ${(score[0] ?? '').trimStart()}`, ...score.slice(1));
   if (a.mailDirectory)
     lines.push(`  mail       the ${n(a.emails)} alert emails, one text file each, in ${a.mailDirectory}`);
   lines.push(`  queries    ${Object.keys(summary.queries).length} named queries ran on the local lake`);

@@ -24,12 +24,7 @@
  * overflow items. Nothing is lost and no shard sticks: spilling costs a few extra calls once per
  * overflow item, and since merges are unions, an event that lands in two items still counts once.
  */
-import {
-  BatchGetCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import {
   emptyMergedWindow,
   ID_FIELDS,
@@ -39,6 +34,7 @@ import {
   type UserWindowTotal,
 } from '../core/aggregate.ts';
 import { toIsoSeconds } from '../core/event.ts';
+import { activityByUser, type WindowActivity } from '../core/horizon.ts';
 import { ConsumerError, isAwsError } from './errors.ts';
 import { TTL_ATTRIBUTE, USER_ACTIVITY_KEY } from './tables.ts';
 
@@ -318,76 +314,61 @@ export function totalsOfItems(items: Iterable<Record<string, unknown>>): UserWin
   return [...mergedWindowsOfItems(items).values()].map(totalOf);
 }
 
-/** BatchGetItem takes at most 100 keys per call. */
-const BATCH_GET_MAX_KEYS = 100;
-const UNPROCESSED_RETRIES = 8;
-
-/** Items by key in BatchGetItem calls of 100, consistent reads; unprocessed keys are asked for again. */
-async function batchGetItems(
-  dynamo: DynamoDBDocumentClient,
-  tableName: string,
-  keys: ReadonlyArray<Record<string, string>>,
-): Promise<Array<Record<string, unknown>>> {
-  const items: Array<Record<string, unknown>> = [];
-  for (let start = 0; start < keys.length; start += BATCH_GET_MAX_KEYS) {
-    let pending: Array<Record<string, unknown>> = keys.slice(start, start + BATCH_GET_MAX_KEYS);
-    // Retries count only rounds without progress: large items (bots) make DynamoDB answer a 100-key
-    // call in several 16 MB rounds, which is progress, not throttling.
-    for (let stalled = 0; pending.length > 0; ) {
-      if (stalled > UNPROCESSED_RETRIES) {
-        throw new ConsumerError(
-          `${pending.length} user-activity items stayed unprocessed after ${UNPROCESSED_RETRIES} retries`,
-        );
-      }
-      if (stalled > 0) await new Promise((resolve) => setTimeout(resolve, Math.random() * 25 * 2 ** stalled));
-      const result = await dynamo.send(
-        new BatchGetCommand({
-          // Consistent: the aggregator merged before it put the partial on stream 2; this read sees it.
-          RequestItems: { [tableName]: { Keys: pending, ConsistentRead: true } },
-        }),
-      );
-      const got = result.Responses?.[tableName] ?? [];
-      for (const item of got) items.push(item);
-      const left = (result.UnprocessedKeys?.[tableName]?.Keys ?? []) as Array<Record<string, unknown>>;
-      stalled = got.length > 0 ? 0 : stalled + 1;
-      pending = left;
-    }
-  }
-  return items;
+/**
+ * Stored items (base and overflow) as each user's windows with the id sets a horizon's distinct counts
+ * are unions of, ascending by start: the totals are totalOf the merged sets (counts are set sizes), so
+ * a horizon sums exactly what totalsOfItems reports per window.
+ */
+export function activityOfItems(items: Iterable<Record<string, unknown>>): Map<string, WindowActivity[]> {
+  return activityByUser(mergedWindowsOfItems(items).values());
 }
 
 /**
- * The merged totals of many (user, window)s: BatchGetItem calls of 100 keys, consistent reads, then the
- * overflow items of the few windows that have any. One call instead of one GetItem per group: the
- * alerter reads a total for every group of a batch, and the per-call cost is what bounds it. A key
- * without an item is absent from the map.
+ * Past every overflow sort key of a window (`<window_start>#<n>`, n in decimal digits): "~" sorts after
+ * the digits, and before the next window start (which differs from this one before the "#").
  */
-export async function readUserWindowTotals(
+const OVERFLOW_KEYS_END = `${OVERFLOW_SEPARATOR}~`;
+
+/**
+ * One user's merged windows whose start lies in [fromStart, toStart] (ISO-8601 UTC strings, which sort
+ * like the instants they name), ascending, each merged from its base item and its overflow items. One
+ * Query instead of a BatchGetItem of every window start in the range: it returns only the windows the
+ * user was active in, with their overflow items (their sort keys lie between the window's start and
+ * the next one's), and DynamoDB charges a Query by the total size of what it returns (rounded up to
+ * 4 KB once) where BatchGetItem charges each key at least 4 KB, found or not:
+ * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/read-write-operations.html
+ * An overflow item reserved but not written yet (its writer is being retried) is simply absent.
+ */
+export async function readUserWindows(
   dynamo: DynamoDBDocumentClient,
   tableName: string,
-  keys: ReadonlyArray<{ user_id: string; window_start: string }>,
-): Promise<Map<string, UserWindowTotal>> {
-  const items = await batchGetItems(
-    dynamo,
-    tableName,
-    keys.map((key) => itemKey(key, 0)),
-  );
-  const overflowKeys: Array<Record<string, string>> = [];
-  for (const item of items) {
-    const count = item[ITEM_ATTRIBUTES.overflow];
-    if (typeof count !== 'number') continue;
-    const base = {
-      user_id: item[USER_ACTIVITY_KEY.partition] as string,
-      window_start: item[USER_ACTIVITY_KEY.sort] as string,
-    };
-    for (let index = 1; index <= count; index++) overflowKeys.push(itemKey(base, index));
-  }
-  // An overflow item reserved but not written yet (its writer is being retried) is simply absent.
-  const overflow = overflowKeys.length > 0 ? await batchGetItems(dynamo, tableName, overflowKeys) : [];
-  const totals = new Map<string, UserWindowTotal>();
-  for (const total of totalsOfItems([...items, ...overflow]))
-    totals.set(userWindowKey(total.user_id, total.window_start), total);
-  return totals;
+  userId: string,
+  fromStart: string,
+  toStart: string,
+): Promise<WindowActivity[]> {
+  const items: Array<Record<string, unknown>> = [];
+  let ExclusiveStartKey: Record<string, unknown> | undefined;
+  do {
+    const page = await dynamo.send(
+      new QueryCommand({
+        TableName: tableName,
+        KeyConditionExpression: '#user = :user AND #start BETWEEN :from AND :to',
+        ExpressionAttributeNames: { '#user': USER_ACTIVITY_KEY.partition, '#start': USER_ACTIVITY_KEY.sort },
+        ExpressionAttributeValues: {
+          ':user': userId,
+          ':from': fromStart,
+          // The overflow items of a window starting at toStart sort after toStart itself.
+          ':to': `${toStart}${OVERFLOW_KEYS_END}`,
+        },
+        // Consistent: the aggregator merged before it put the partial on stream 2; this read sees it.
+        ConsistentRead: true,
+        ExclusiveStartKey,
+      }),
+    );
+    for (const item of page.Items ?? []) items.push(item);
+    ExclusiveStartKey = page.LastEvaluatedKey;
+  } while (ExclusiveStartKey);
+  return activityOfItems(items).get(userId) ?? [];
 }
 
 export function userWindowKey(userId: string, windowStart: string): string {

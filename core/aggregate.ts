@@ -71,6 +71,38 @@ export interface UserWindowTotal {
   contributions: number;
 }
 
+/**
+ * What one partial record on the user-activity stream may take: Kinesis takes at most 1 MiB a record
+ * with its partition key (a user id of up to 256 characters), Firehose 1,000 KiB; a round million is
+ * under both.
+ */
+export const MAX_PARTIAL_RECORD_BYTES = 1_000_000;
+
+/**
+ * A partial as the JSON records that carry it, each at most `maxBytes`: almost always the one record.
+ * A heavy bot's partial can hold more ids than a record takes (the fold's state keeps them compact,
+ * the record spells them out), and a record Kinesis refuses would stop the shard; its arrays are then
+ * halved until each piece fits. The pieces keep the contribution id and times, and merges are unions,
+ * so the pieces of a partial merge exactly as the partial would.
+ */
+export function partialRecords(partial: UserWindowPartial, maxBytes = MAX_PARTIAL_RECORD_BYTES): string[] {
+  const json = JSON.stringify(partial);
+  // UTF-16 units never take more than 3 UTF-8 bytes: most partials are known to fit without measuring.
+  if (json.length * 3 <= maxBytes || Buffer.byteLength(json, 'utf8') <= maxBytes) return [json];
+  const fields = [...ID_FIELDS, 'sessions', 'products'] as const;
+  if (fields.every((field) => partial[field].length <= 1)) return [json];
+  const half = (first: boolean): UserWindowPartial => {
+    const piece = { ...partial };
+    for (const field of fields) {
+      const values = partial[field];
+      const middle = Math.ceil(values.length / 2);
+      piece[field] = first ? values.slice(0, middle) : values.slice(middle);
+    }
+    return piece;
+  };
+  return [...partialRecords(half(true), maxBytes), ...partialRecords(half(false), maxBytes)];
+}
+
 /** A purchase as its partial carries it. Cents, so sums do not depend on order (float addition is not associative). */
 export function purchaseEntry(eventId: string, price: number): string {
   return `${eventId}:${Math.round(price * 100)}`;

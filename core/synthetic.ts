@@ -1,13 +1,14 @@
 /**
  * Synthetic Kaggle-shaped clickstream: sessions with a view → cart → purchase funnel, skewed category
- * and brand popularity, per-product prices, rows in event-time order, and injected bots whose ids and
- * behaviour go into a ground-truth object, so a demo can score its alerts.
+ * and brand popularity, per-product prices, a daily and weekly rhythm of visits, rows in event-time
+ * order, and injected bots (plus heavy but human shoppers) whose ids and behaviour go into a
+ * ground-truth object, so a demo can score its alerts.
  *
  * Pure and deterministic: no I/O, no clock, no Math.random. The same config gives the same bytes.
  * Memory is bounded by the active-session pool and the bots, never by the number of events.
  */
-import type { UserWindowTotal } from './aggregate.ts';
 import { CSV_HEADER_LINE, type EventType, toIsoSeconds, toKaggleTime } from './event.ts';
+import type { AlertMetric } from './rules.ts';
 
 export class SyntheticConfigError extends Error {
   override name = 'SyntheticConfigError';
@@ -25,17 +26,20 @@ export const SYNTHETIC_DEFAULTS = {
   /** users default to events / this, about as many events per user as a couple of real sessions. */
   eventsPerUser: 40,
   bots: 12,
+  /** heavy human shoppers default to one per this many bots (rounded up). */
+  botsPerHeavyShopper: 3,
   seed: 1,
   start: '2019-10-01T00:00:00Z',
-  /** Events per second of event time: 200k events span about 80 minutes, like a busy hour of the shop. */
-  rate: 40,
+  /** Days of event time the normal traffic spans, unless a rate is given instead. */
+  days: 7,
 } as const;
 
 /**
  * What a normal (non-bot) user never exceeds in any 60 s event-time window, sliding or tumbling.
  * These hold by construction, not by chance: at least 3 s between a user's events, at least 30 s of
  * checkout before every purchase, one open session per user and 20 s between a user's sessions.
- * Alert thresholds above these levels cannot fire on generated normal users.
+ * Heavy shoppers keep them too. Alert thresholds above these levels cannot fire on generated normal
+ * users in one minute.
  */
 export const NORMAL_USER_BOUNDS = {
   windowSeconds: 60,
@@ -46,20 +50,21 @@ export const NORMAL_USER_BOUNDS = {
 } as const;
 export type NormalUserBounds = typeof NORMAL_USER_BOUNDS;
 
-/** The aggregate field that shows a bot kind, named as in UserWindowTotal so rules can read it directly. */
-export type BotSignal = keyof Pick<
-  UserWindowTotal,
-  'total_count' | 'view_count' | 'distinct_sessions' | 'purchase_count'
->;
-
 export interface BotKindInfo {
   kind: string;
   description: string;
-  signal: BotSignal;
-  /** The bot reaches at least this value of `signal` in every aligned 60 s window inside its windows. */
+  /** The alert metric (core/rules.ts) that shows the kind, taken over `horizonMinutes`. */
+  signal: AlertMetric;
+  horizonMinutes: number;
+  /**
+   * The bot reaches at least this value of `signal` over every `horizonMinutes` of aligned 60 s
+   * windows inside its active span.
+   */
   level: number;
   /** True when the bot never carts or purchases anything, anywhere in the data. */
   neverBuys: boolean;
+  /** True when it keeps below every one-minute default rule in every minute: only a horizon shows it. */
+  paced: boolean;
 }
 
 export const BOT_KINDS = [
@@ -68,75 +73,138 @@ export const BOT_KINDS = [
     description:
       'crawls the catalogue: hundreds of views a minute, each of a different product, in one session',
     signal: 'total_count',
+    horizonMinutes: 1,
     level: 200,
     neverBuys: true,
+    paced: false,
   },
   {
     kind: 'window_shopper',
     description:
       'views products of a few categories at 45+ per minute for minutes on end, never carts or buys',
-    signal: 'view_count',
+    signal: 'views_without_cart_or_purchase',
+    horizonMinutes: 1,
     level: 40,
     neverBuys: true,
+    paced: false,
   },
   {
     kind: 'session_hopper',
     description: 'opens a fresh session every one to three events: 12+ distinct sessions a minute',
     signal: 'distinct_sessions',
+    horizonMinutes: 1,
     level: 10,
     neverBuys: false,
+    paced: false,
   },
   {
     kind: 'purchase_burst',
     description: 'view, cart, purchase in quick succession: 6+ purchases a minute, mostly of top smartphones',
     signal: 'purchase_count',
+    horizonMinutes: 1,
     level: 5,
     neverBuys: false,
+    paced: false,
+  },
+  {
+    kind: 'slow_crawler',
+    description:
+      'low and slow: 18 to 26 new products viewed every minute for two hours, one session, never a cart',
+    signal: 'views_without_cart_or_purchase',
+    horizonMinutes: 60,
+    level: 18 * 60,
+    neverBuys: true,
+    paced: true,
+  },
+  {
+    kind: 'slow_card_tester',
+    description: 'buys two of the cheapest products every minute for half an hour (view, cart, purchase)',
+    signal: 'purchase_count',
+    horizonMinutes: 10,
+    level: 20,
+    neverBuys: false,
+    paced: true,
+  },
+  {
+    kind: 'cart_stuffer',
+    description: 'views and carts 4 to 7 products a minute for 40 minutes and never buys one',
+    signal: 'carts_without_purchase',
+    horizonMinutes: 10,
+    level: 40,
+    neverBuys: false,
+    paced: true,
+  },
+  {
+    kind: 'slow_session_cycler',
+    description: 'opens 2 or 3 fresh sessions a minute, a view or two each, for an hour and a half',
+    signal: 'distinct_sessions',
+    horizonMinutes: 60,
+    level: 120,
+    neverBuys: false,
+    paced: true,
   },
 ] as const satisfies readonly BotKindInfo[];
 export type BotKind = (typeof BOT_KINDS)[number]['kind'];
 
+/** Heavy but human: long sessions of steady browsing, carts and the odd purchase. Never a bot. */
+export const HEAVY_SHOPPER = {
+  kind: 'heavy_shopper',
+  description:
+    'one session of 70 to 110 minutes: a view every 6 to 12 s, the first cart after 20 to 40 minutes of browsing, then a cart every few minutes and up to three purchases',
+} as const;
+
 export interface BotTruth {
   user_id: string;
   kind: BotKind;
-  /** Event-time windows, minute-aligned, `end` exclusive. All of the bot's events fall inside them. */
+  /** The active span (event time, minute-aligned, `end` exclusive). All of the bot's events fall inside it. */
   windows: Array<{ start: string; end: string }>;
   events: number;
   sessions: number;
   byType: Record<EventType, number>;
 }
 
+/** A heavy shopper: planned like a bot, scored as a normal user (an incident on one is a false alert). */
+export interface HumanTruth extends Omit<BotTruth, 'kind'> {
+  kind: typeof HEAVY_SHOPPER.kind;
+}
+
 /** The ground-truth file written next to the generated CSV. */
 export interface SyntheticTruth {
-  format: 'clickstream-synthetic-truth/1';
+  format: 'clickstream-synthetic-truth/2';
   seed: number;
   events: number;
   users: number;
   start: string;
+  /** Mean normal events per second of event time (the daily and weekly rhythm varies around it). */
   rate: number;
   normalUserBounds: NormalUserBounds;
   botKinds: BotKindInfo[];
   bots: BotTruth[];
+  heavyShoppers: HumanTruth[];
 }
 
 export interface SyntheticConfig {
   events: number;
-  /** Normal users in the pool; bots come on top with ids that never collide with them. */
+  /** Normal users in the pool; bots and heavy shoppers come on top with ids that never collide with them. */
   users: number;
   bots: number;
+  heavyShoppers: number;
   seed: number;
   startMs: number;
-  /** Events per second of event time. */
-  rate: number;
+  /** Mean normal events per second of event time; when absent, `days` sets the span instead. */
+  rate?: number;
+  days?: number;
 }
 
 export interface SyntheticInput {
   events?: number;
   users?: number;
   bots?: number;
+  heavyShoppers?: number;
   seed?: number;
   start?: string;
   rate?: number;
+  days?: number;
 }
 
 export function resolveSyntheticConfig(input: SyntheticInput = {}): SyntheticConfig {
@@ -147,6 +215,13 @@ export function resolveSyntheticConfig(input: SyntheticInput = {}): SyntheticCon
     1,
   );
   const bots = wholeNumber(input.bots ?? SYNTHETIC_DEFAULTS.bots, 'bots', 0);
+  // Heavy shoppers' sessions last over an hour: by default only data that spans days gets them.
+  const heavyShoppers = wholeNumber(
+    input.heavyShoppers ??
+      (input.rate === undefined ? Math.ceil(bots / SYNTHETIC_DEFAULTS.botsPerHeavyShopper) : 0),
+    'heavy shoppers',
+    0,
+  );
   const seed = wholeNumber(input.seed ?? SYNTHETIC_DEFAULTS.seed, 'seed', 0);
   const startText = input.start ?? SYNTHETIC_DEFAULTS.start;
   const startMs = Date.parse(startText);
@@ -156,14 +231,41 @@ export function resolveSyntheticConfig(input: SyntheticInput = {}): SyntheticCon
       'e.g. --start 2019-10-01T00:00:00Z',
     );
   }
-  const rate = input.rate ?? SYNTHETIC_DEFAULTS.rate;
-  if (!Number.isFinite(rate) || rate <= 0 || rate > 100_000) {
-    throw new SyntheticConfigError(`rate must be a number of events per second in (0, 100000], got ${rate}`);
+  if (input.rate !== undefined && input.days !== undefined) {
+    throw new SyntheticConfigError(
+      'give a rate or a number of days, not both',
+      'the span is events / rate, or the days given',
+    );
   }
-  if (users + bots > USER_ID_SPACE) {
-    throw new SyntheticConfigError(`users + bots must be at most ${USER_ID_SPACE}, got ${users + bots}`);
+  const pace: Pick<SyntheticConfig, 'rate' | 'days'> = {};
+  if (input.rate !== undefined) {
+    if (!Number.isFinite(input.rate) || input.rate <= 0 || input.rate > 100_000) {
+      throw new SyntheticConfigError(
+        `rate must be a number of events per second in (0, 100000], got ${input.rate}`,
+      );
+    }
+    pace.rate = input.rate;
+  } else {
+    const days = input.days ?? SYNTHETIC_DEFAULTS.days;
+    if (!Number.isFinite(days) || days <= 0 || days > 366) {
+      throw new SyntheticConfigError(`days must be a number in (0, 366], got ${days}`);
+    }
+    pace.days = days;
   }
-  return { events, users, bots, seed, startMs: Math.floor(startMs / 1000) * 1000, rate };
+  if (users + bots + heavyShoppers > USER_ID_SPACE) {
+    throw new SyntheticConfigError(
+      `users + bots + heavy shoppers must be at most ${USER_ID_SPACE}, got ${users + bots + heavyShoppers}`,
+    );
+  }
+  return {
+    events,
+    users,
+    bots,
+    heavyShoppers,
+    seed,
+    startMs: Math.floor(startMs / 1000) * 1000,
+    ...pace,
+  };
 }
 
 function wholeNumber(value: number, name: string, min: number): number {
@@ -489,6 +591,27 @@ const END_AFTER: Record<EventType, number> = {
   remove_from_cart: 0.12,
   purchase: 0.25,
 };
+/**
+ * Visits by hour of day (UTC) and by weekday (Monday first): quiet nights, a long afternoon and evening
+ * peak, busier weekends. Relative weights; visitRhythm scales them to a mean of 1 over a week, so the
+ * mean rate (and the span a number of events fills) does not change with the shape.
+ */
+const HOURLY_VISITS = [
+  0.35, 0.25, 0.2, 0.2, 0.3, 0.5, 0.8, 1, 1.1, 1.2, 1.25, 1.3, 1.3, 1.3, 1.35, 1.45, 1.55, 1.6, 1.55, 1.4,
+  1.2, 0.95, 0.7, 0.5,
+];
+const WEEKDAY_VISITS = [0.95, 0.9, 0.9, 0.95, 1, 1.15, 1.2];
+const MEAN_VISITS =
+  (HOURLY_VISITS.reduce((a, b) => a + b, 0) / 24) * (WEEKDAY_VISITS.reduce((a, b) => a + b, 0) / 7);
+
+/** The rate of new visits at an instant, relative to the mean. */
+export function visitRhythm(ms: number): number {
+  const hours = Math.floor(ms / 3_600_000);
+  // 1970-01-01 was a Thursday: day 0 is weekday 3 counted from Monday.
+  const weekday = (Math.floor(hours / 24) + 3) % 7;
+  return (HOURLY_VISITS[hours % 24]! * WEEKDAY_VISITS[weekday]!) / MEAN_VISITS;
+}
+
 /** Mean events per normal session under the transition probabilities above (measured). */
 const MEAN_SESSION_EVENTS = 8.3;
 const USER_PICK_TRIES = 8;
@@ -569,7 +692,8 @@ function before(a: Actor, b: Actor): boolean {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Bots: planned up front (their size depends on --bots, not --events), merged into the stream by time.
+// Bots and heavy shoppers: planned up front (their size depends on --bots, not --events), merged into
+// the stream by time.
 
 interface BotEvent {
   ms: number;
@@ -579,20 +703,23 @@ interface BotEvent {
 }
 
 interface BotRun {
-  truth: BotTruth;
+  truth: BotTruth | HumanTruth;
   events: BotEvent[];
   next: number;
 }
 
+type ActorKind = BotKind | typeof HEAVY_SHOPPER.kind;
+
 interface BotShape {
-  kind: BotKind;
+  kind: ActorKind;
   minutes: number;
+  /** What each minute holds: events, sessions or purchases, depending on the kind. */
   perMinute: number[];
   /** Upper bound of the events it will emit, known before planning them. */
   maxEvents: number;
 }
 
-function shapeBot(kind: BotKind, rng: Rng): BotShape {
+function shapeBot(kind: ActorKind, rng: Rng): BotShape {
   const shape = (minutes: number, count: () => number, maxEventsEach = 1): BotShape => {
     const perMinute = Array.from({ length: minutes }, count);
     return { kind, minutes, perMinute, maxEvents: perMinute.reduce((sum, n) => sum + n, 0) * maxEventsEach };
@@ -608,121 +735,275 @@ function shapeBot(kind: BotKind, rng: Rng): BotShape {
     case 'purchase_burst':
       // perMinute counts purchases; each comes with a view and a cart.
       return shape(1 + rng.int(2), () => 6 + rng.int(5), 3);
+    case 'slow_crawler':
+      // Under the one-minute views rule (30) in every minute.
+      return shape(120, () => 18 + rng.int(9));
+    case 'slow_card_tester':
+      // Two purchases a minute, each with its view and cart: under the burst rule (3).
+      return shape(30, () => 2, 3);
+    case 'cart_stuffer':
+      // perMinute counts carts, each after a view of its product.
+      return shape(40, () => 4 + rng.int(4), 2);
+    case 'slow_session_cycler':
+      // perMinute counts sessions of 1–2 views: with one carried over, at most 4 in a minute (rule: 5).
+      return shape(90, () => 2 + rng.int(2), 2);
+    case 'heavy_shopper':
+      // A view every 6 s at the most: 10 events a minute.
+      return shape(70 + rng.int(41), () => 10);
   }
 }
 
-function planBot(shape: BotShape, firstMinuteMs: number, userId: string, rng: Rng): BotRun {
-  const events: BotEvent[] = [];
-  const byType: Record<EventType, number> = { view: 0, cart: 0, remove_from_cart: 0, purchase: 0 };
-  let sessions = 0;
-  const newSession = () => {
-    sessions++;
-    return `${userId},${rng.uuid()}\n`;
-  };
-  const add = (ms: number, type: EventType, product: string, userPart: string) => {
-    events.push({ ms, type, product, userPart });
-    byType[type]++;
-  };
-  const times = (minute: number, count: number) => {
-    const base = firstMinuteMs + minute * 60_000;
-    const sorted = new Float64Array(count);
-    for (let i = 0; i < count; i++) sorted[i] = base + rng.int(60_000);
-    return sorted.sort();
-  };
+/** One actor's events in the making, with the counts its truth entry reports. */
+class RunBuilder {
+  readonly events: BotEvent[] = [];
+  readonly byType: Record<EventType, number> = { view: 0, cart: 0, remove_from_cart: 0, purchase: 0 };
+  sessions = 0;
 
-  // session_hopper opens its own sessions; the others keep this one throughout.
-  let userPart = shape.kind === 'session_hopper' ? '' : newSession();
-  let category = drawCategory(rng);
+  constructor(
+    readonly userId: string,
+    readonly rng: Rng,
+    readonly firstMinuteMs: number,
+  ) {}
+
+  newSession(): string {
+    this.sessions++;
+    return `${this.userId},${this.rng.uuid()}\n`;
+  }
+
+  add(ms: number, type: EventType, product: string, userPart: string): void {
+    this.events.push({ ms, type, product, userPart });
+    this.byType[type]++;
+  }
+
+  /** `count` sorted instants inside the given minute of the run. */
+  times(minute: number, count: number): Float64Array {
+    const base = this.firstMinuteMs + minute * 60_000;
+    const sorted = new Float64Array(count);
+    for (let i = 0; i < count; i++) sorted[i] = base + this.rng.int(60_000);
+    return sorted.sort();
+  }
+}
+
+/** Views the catalogue in order, every view a product it has not seen. */
+function planCrawl(shape: BotShape, run: RunBuilder): void {
+  const userPart = run.newSession();
+  let category = drawCategory(run.rng);
   let rank = 0;
-  const shopperCategories = [drawCategory(rng), drawCategory(rng), drawCategory(rng)];
   shape.perMinute.forEach((count, minute) => {
-    if (shape.kind === 'scraper') {
-      for (const ms of times(minute, count)) {
-        // Walks the catalogue in order: every view is a product it has not seen.
-        if (rank >= category.products) {
-          category = CATALOG.all[(CATALOG.all.indexOf(category) + 1) % CATALOG.all.length]!;
-          rank = 0;
-        }
-        add(ms, 'view', productPart(category, rank++), userPart);
+    for (const ms of run.times(minute, count)) {
+      if (rank >= category.products) {
+        category = CATALOG.all[(CATALOG.all.indexOf(category) + 1) % CATALOG.all.length]!;
+        rank = 0;
       }
-    } else if (shape.kind === 'window_shopper') {
-      for (const ms of times(minute, count)) {
-        const shopped = shopperCategories[rng.int(shopperCategories.length)]!;
-        add(ms, 'view', productPart(shopped, zipfRank(rng.next(), shopped.products)), userPart);
-      }
-    } else if (shape.kind === 'session_hopper') {
-      const sizes = Array.from({ length: count }, () => 1 + rng.int(3));
-      const stamps = times(
-        minute,
-        sizes.reduce((sum, n) => sum + n, 0),
-      );
-      let at = 0;
-      for (const size of sizes) {
-        userPart = newSession();
-        const hopped = drawCategory(rng);
-        let product = productPart(hopped, zipfRank(rng.next(), hopped.products));
-        for (let i = 0; i < size; i++) {
-          const type: EventType = i > 0 && rng.next() < 0.3 ? 'cart' : 'view';
-          if (type === 'view' && i > 0) product = productPart(hopped, zipfRank(rng.next(), hopped.products));
-          add(stamps[at++]!, type, product, userPart);
-        }
-      }
-    } else {
-      const stamps = times(minute, count * 3);
-      for (let i = 0; i < count; i++) {
-        const bought = rng.next() < 0.7 ? CATALOG.smartphone : drawCategory(rng);
-        const product = productPart(
-          bought,
-          bought === CATALOG.smartphone ? rng.int(3) : zipfRank(rng.next(), bought.products),
-        );
-        add(stamps[3 * i]!, 'view', product, userPart);
-        add(stamps[3 * i + 1]!, 'cart', product, userPart);
-        add(stamps[3 * i + 2]!, 'purchase', product, userPart);
+      run.add(ms, 'view', productPart(category, rank++), userPart);
+    }
+  });
+}
+
+function planWindowShopper(shape: BotShape, run: RunBuilder): void {
+  const userPart = run.newSession();
+  const rng = run.rng;
+  const categories = [drawCategory(rng), drawCategory(rng), drawCategory(rng)];
+  shape.perMinute.forEach((count, minute) => {
+    for (const ms of run.times(minute, count)) {
+      const shopped = categories[rng.int(categories.length)]!;
+      run.add(ms, 'view', productPart(shopped, zipfRank(rng.next(), shopped.products)), userPart);
+    }
+  });
+}
+
+/** A fresh session every 1–`maxSize` events; `cartShare` of the later events in a session are carts. */
+function planSessionCycling(shape: BotShape, run: RunBuilder, maxSize: number, cartShare: number): void {
+  const rng = run.rng;
+  shape.perMinute.forEach((count, minute) => {
+    const sizes = Array.from({ length: count }, () => 1 + rng.int(maxSize));
+    const stamps = run.times(
+      minute,
+      sizes.reduce((sum, n) => sum + n, 0),
+    );
+    let at = 0;
+    for (const size of sizes) {
+      const userPart = run.newSession();
+      const hopped = drawCategory(rng);
+      let product = productPart(hopped, zipfRank(rng.next(), hopped.products));
+      for (let i = 0; i < size; i++) {
+        const type: EventType = i > 0 && rng.next() < cartShare ? 'cart' : 'view';
+        if (type === 'view' && i > 0) product = productPart(hopped, zipfRank(rng.next(), hopped.products));
+        run.add(stamps[at++]!, type, product, userPart);
       }
     }
   });
+}
+
+/** View, cart and purchase of each product bought, in that order, `perMinute` purchases a minute. */
+function planPurchases(shape: BotShape, run: RunBuilder, pick: () => string): void {
+  const userPart = run.newSession();
+  shape.perMinute.forEach((count, minute) => {
+    const stamps = run.times(minute, count * 3);
+    for (let i = 0; i < count; i++) {
+      const product = pick();
+      run.add(stamps[3 * i]!, 'view', product, userPart);
+      run.add(stamps[3 * i + 1]!, 'cart', product, userPart);
+      run.add(stamps[3 * i + 2]!, 'purchase', product, userPart);
+    }
+  });
+}
+
+/** A view then a cart of each product, `perMinute` carts a minute, never a purchase. */
+function planCartStuffing(shape: BotShape, run: RunBuilder): void {
+  const userPart = run.newSession();
+  const rng = run.rng;
+  shape.perMinute.forEach((count, minute) => {
+    const stamps = run.times(minute, count * 2);
+    for (let i = 0; i < count; i++) {
+      const category = drawCategory(rng);
+      const product = productPart(category, zipfRank(rng.next(), category.products));
+      run.add(stamps[2 * i]!, 'view', product, userPart);
+      run.add(stamps[2 * i + 1]!, 'cart', product, userPart);
+    }
+  });
+}
+
+/**
+ * A long human session: a view every 6–12 s, the first cart after 20–40 minutes, then at most a cart a
+ * minute, a purchase (after a 40 s checkout) at most every 10 minutes and three in all.
+ */
+function planHeavyShopper(shape: BotShape, run: RunBuilder): void {
+  const rng = run.rng;
+  const userPart = run.newSession();
+  const endMs = run.firstMinuteMs + shape.minutes * 60_000;
+  const firstCartMs = run.firstMinuteMs + (20 + rng.int(21)) * 60_000;
+  let category = drawCategory(rng);
+  let product = productPart(category, zipfRank(rng.next(), category.products));
+  let lastCartMs = Number.NEGATIVE_INFINITY;
+  let lastPurchaseMs = Number.NEGATIVE_INFINITY;
+  let purchases = 0;
+  let carted: string | undefined;
+  for (let ms = run.firstMinuteMs + rng.int(6_000); ms < endMs; ms += 6_000 + rng.int(6_001)) {
+    if (carted !== undefined && purchases < 3 && ms - lastPurchaseMs >= 600_000 && rng.next() < 0.35) {
+      const at = Math.max(ms, lastCartMs + 40_000);
+      if (at >= endMs) break;
+      run.add(at, 'purchase', carted, userPart);
+      purchases++;
+      lastPurchaseMs = at;
+      ms = at;
+      carted = undefined;
+    } else if (ms >= firstCartMs && ms - lastCartMs >= 60_000 && rng.next() < 0.15) {
+      run.add(ms, 'cart', product, userPart);
+      lastCartMs = ms;
+      carted = product;
+    } else {
+      if (rng.next() < 0.3) category = drawCategory(rng);
+      product = productPart(category, zipfRank(rng.next(), category.products));
+      run.add(ms, 'view', product, userPart);
+    }
+  }
+}
+
+const CHEAPEST_CATEGORY = CATALOG.uncoded.reduce((cheapest, category) =>
+  category.logPriceLow + category.logPriceSpan < cheapest.logPriceLow + cheapest.logPriceSpan
+    ? category
+    : cheapest,
+);
+
+function planBot(shape: BotShape, firstMinuteMs: number, userId: string, rng: Rng): BotRun {
+  const run = new RunBuilder(userId, rng, firstMinuteMs);
+  switch (shape.kind) {
+    case 'scraper':
+    case 'slow_crawler':
+      planCrawl(shape, run);
+      break;
+    case 'window_shopper':
+      planWindowShopper(shape, run);
+      break;
+    case 'session_hopper':
+      planSessionCycling(shape, run, 3, 0.3);
+      break;
+    case 'slow_session_cycler':
+      planSessionCycling(shape, run, 2, 0);
+      break;
+    case 'purchase_burst':
+      planPurchases(shape, run, () => {
+        const bought = rng.next() < 0.7 ? CATALOG.smartphone : drawCategory(rng);
+        return productPart(
+          bought,
+          bought === CATALOG.smartphone ? rng.int(3) : zipfRank(rng.next(), bought.products),
+        );
+      });
+      break;
+    case 'slow_card_tester':
+      planPurchases(shape, run, () => productPart(CHEAPEST_CATEGORY, rng.int(CHEAPEST_CATEGORY.products)));
+      break;
+    case 'cart_stuffer':
+      planCartStuffing(shape, run);
+      break;
+    case 'heavy_shopper':
+      planHeavyShopper(shape, run);
+      break;
+  }
+  // Bot instants are drawn per minute and sorted there; the heavy shopper's come in order already.
+  run.events.sort((a, b) => a.ms - b.ms);
+  const truth = {
+    user_id: userId,
+    windows: [
+      { start: toIsoSeconds(firstMinuteMs), end: toIsoSeconds(firstMinuteMs + shape.minutes * 60_000) },
+    ],
+    events: run.events.length,
+    sessions: run.sessions,
+    byType: run.byType,
+  };
+  const kind = shape.kind;
   return {
-    events,
+    events: run.events,
     next: 0,
-    truth: {
-      user_id: userId,
-      kind: shape.kind,
-      windows: [
-        { start: toIsoSeconds(firstMinuteMs), end: toIsoSeconds(firstMinuteMs + shape.minutes * 60_000) },
-      ],
-      events: events.length,
-      sessions,
-      byType,
-    },
+    truth: kind === HEAVY_SHOPPER.kind ? { ...truth, kind } : { ...truth, kind },
   };
 }
 
-function planBots(config: SyntheticConfig): BotRun[] {
-  if (config.bots === 0) return [];
-  const rngs = Array.from({ length: config.bots }, (_, k) => new Rng(config.seed, 0xb0700 + k));
-  const shapes = rngs.map((rng, k) => shapeBot(BOT_KINDS[k % BOT_KINDS.length]!.kind, rng));
-  const botEventsBound = shapes.reduce((sum, s) => sum + s.maxEvents, 0);
-  const longest = Math.max(...shapes.map((s) => s.minutes));
-  const normalEvents = config.events - botEventsBound;
-  const spanMinutes = Math.floor(normalEvents / config.rate / 60);
-  if (normalEvents < botEventsBound || spanMinutes < longest + 1) {
-    const needed = Math.ceil(Math.max(2 * botEventsBound, botEventsBound + (longest + 1) * 60 * config.rate));
+interface PlannedActors {
+  bots: BotRun[];
+  heavyShoppers: BotRun[];
+  /** Minutes of event time the normal traffic spans. */
+  spanMinutes: number;
+}
+
+function planActors(config: SyntheticConfig): PlannedActors {
+  const botRngs = Array.from({ length: config.bots }, (_, k) => new Rng(config.seed, 0xb0700 + k));
+  const heavyRngs = Array.from({ length: config.heavyShoppers }, (_, j) => new Rng(config.seed, 0x4ea70 + j));
+  const botShapes = botRngs.map((rng, k) => shapeBot(BOT_KINDS[k % BOT_KINDS.length]!.kind, rng));
+  const heavyShapes = heavyRngs.map((rng) => shapeBot(HEAVY_SHOPPER.kind, rng));
+  const shapes = [...botShapes, ...heavyShapes];
+  const eventsBound = shapes.reduce((sum, s) => sum + s.maxEvents, 0);
+  const longest = Math.max(0, ...shapes.map((s) => s.minutes));
+  const normalEvents = config.events - eventsBound;
+  const spanMinutes = Math.floor(
+    config.rate !== undefined ? normalEvents / config.rate / 60 : (config.days ?? 0) * 1440,
+  );
+  if (shapes.length > 0 && (normalEvents < eventsBound || spanMinutes < longest + 1)) {
+    const who = `${config.bots} bots and ${config.heavyShoppers} heavy shoppers`;
     throw new SyntheticConfigError(
-      `${config.events} events at ${config.rate}/s are too few for ${config.bots} bots: their bursts need up to ${botEventsBound} events and ${longest + 1} minutes of normal traffic around them`,
-      `use --events ${needed} or more, fewer --bots, or a lower --rate`,
+      `${config.events} events over ${spanMinutes} minutes are too few for ${who}: they need up to ${eventsBound} events and ${longest + 1} minutes of normal traffic around them`,
+      `use --events ${2 * eventsBound} or more${config.rate !== undefined ? ', a lower --rate' : ''}, fewer --bots or --heavy-shoppers 0`,
     );
   }
   const firstMinute = Math.ceil(config.startMs / 60_000);
-  // Spread the bots over the span, a slot each, so only a few are ever active in the same minute.
-  const usable = Math.max(1, spanMinutes - longest);
   const multiplier = userIdMultiplier(config.seed);
-  return shapes.map((shape, k) => {
-    const slot = Math.floor((usable * k) / config.bots);
-    const slotWidth = Math.max(1, Math.floor(usable / config.bots));
-    const jitter = rngs[k]!.int(Math.max(1, Math.floor(slotWidth / 2)));
-    const minute = firstMinute + Math.min(usable - 1, slot + jitter);
-    return planBot(shape, minute * 60_000, userIdOf(config.users + k, multiplier), rngs[k]!);
-  });
+  // Spread each group over the span, a slot each, so only a few are ever active in the same minute.
+  const place = (groupShapes: BotShape[], rngs: Rng[], firstIndex: number): BotRun[] => {
+    const usable = Math.max(1, spanMinutes - longest);
+    return groupShapes.map((shape, k) => {
+      const slot = Math.floor((usable * k) / groupShapes.length);
+      const slotWidth = Math.max(1, Math.floor(usable / groupShapes.length));
+      const jitter = rngs[k]!.int(Math.max(1, Math.floor(slotWidth / 2)));
+      const minute = firstMinute + Math.min(usable - 1, slot + jitter);
+      return planBot(shape, minute * 60_000, userIdOf(firstIndex + k, multiplier), rngs[k]!);
+    });
+  };
+  return {
+    bots: place(botShapes, botRngs, config.users),
+    heavyShoppers: place(heavyShapes, heavyRngs, config.users + config.bots),
+    spanMinutes,
+  };
 }
 
 function userIdMultiplier(seed: number): number {
@@ -760,6 +1041,8 @@ export class SyntheticGenerator {
   private arrivalsOpen: boolean;
   private nextArrivalMs: number;
   private readonly meanArrivalGapMs: number;
+  /** Whether visits follow the daily and weekly rhythm (a flat --rate does not). */
+  private readonly rhythm: boolean;
   private order = 0;
   /** Users with an open session (Infinity) or in their cool-down (time they become free). */
   private readonly busyUsers = new Map<number, number>();
@@ -772,23 +1055,30 @@ export class SyntheticGenerator {
     this.config = config;
     this.rng = new Rng(config.seed, 0x5e55);
     this.userMultiplier = userIdMultiplier(config.seed);
-    const bots = planBots(config);
-    const botEvents = bots.reduce((sum, bot) => sum + bot.events.length, 0);
-    this.normalBudget = config.events - botEvents;
-    for (const bot of bots) this.heap.push({ nextMs: bot.events[0]!.ms, order: this.order++, bot });
+    const actors = planActors(config);
+    const runs = [...actors.bots, ...actors.heavyShoppers];
+    const actorEvents = runs.reduce((sum, run) => sum + run.events.length, 0);
+    this.normalBudget = config.events - actorEvents;
+    for (const run of runs) {
+      if (run.events.length > 0) this.heap.push({ nextMs: run.events[0]!.ms, order: this.order++, bot: run });
+    }
     this.arrivalsOpen = this.normalBudget > 0;
     this.nextArrivalMs = config.startMs;
-    this.meanArrivalGapMs = (1000 * MEAN_SESSION_EVENTS) / config.rate;
+    // With days, the normal budget fills the span; with a rate, the span follows from it.
+    const rate = config.rate ?? this.normalBudget / Math.max(1, actors.spanMinutes * 60);
+    this.meanArrivalGapMs = (1000 * MEAN_SESSION_EVENTS) / rate;
+    this.rhythm = config.rate === undefined;
     this.truth = {
-      format: 'clickstream-synthetic-truth/1',
+      format: 'clickstream-synthetic-truth/2',
       seed: config.seed,
       events: config.events,
       users: config.users,
       start: toIsoSeconds(config.startMs),
-      rate: config.rate,
+      rate: Math.round(rate * 1e6) / 1e6,
       normalUserBounds: NORMAL_USER_BOUNDS,
       botKinds: BOT_KINDS.map((info) => ({ ...info })),
-      bots: bots.map((bot) => bot.truth),
+      bots: actors.bots.map((run) => run.truth as BotTruth),
+      heavyShoppers: actors.heavyShoppers.map((run) => run.truth as HumanTruth),
     };
   }
 
@@ -865,7 +1155,8 @@ export class SyntheticGenerator {
 
   private arrive(): void {
     const now = this.nextArrivalMs;
-    this.nextArrivalMs = now + Math.max(1, Math.round(this.rng.exp(this.meanArrivalGapMs)));
+    const gap = this.rng.exp(this.meanArrivalGapMs) / (this.rhythm ? visitRhythm(now) : 1);
+    this.nextArrivalMs = now + Math.max(1, Math.round(gap));
     this.releaseUsers(now);
     const users = this.config.users;
     for (let attempt = 0; attempt < USER_PICK_TRIES; attempt++) {

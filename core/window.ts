@@ -18,7 +18,14 @@ import {
   type UserWindowPartial,
   type UserWindowTotal,
 } from './aggregate.ts';
-import { type ClickEvent, type EventRecord, isEventId, isEventType, toIsoSeconds } from './event.ts';
+import {
+  type ClickEvent,
+  type EventRecord,
+  isEventId,
+  isEventType,
+  SOURCE_TAG_LENGTH,
+  toIsoSeconds,
+} from './event.ts';
 
 export type { MergedWindow } from './aggregate.ts';
 
@@ -43,9 +50,10 @@ export interface WindowEntry {
   w: number;
   /**
    * Event ids in EVENT_TYPES order: view, cart, remove_from_cart, purchase (purchases as
-   * `<id>:<cents>`). Ids, not counts: a merge of ids is idempotent per event.
+   * `<id>:<cents>`). Ids, not counts: a merge of ids is idempotent per event. A view, cart or removal
+   * whose id is the state's tag plus a line is kept as the line number (see compactLine).
    */
-  e: [string[], string[], string[], string[]];
+  e: [Array<number | string>, Array<number | string>, Array<number | string>, string[]];
   /** first and last event time, epoch seconds */
   f: number;
   l: number;
@@ -64,17 +72,19 @@ export interface WindowState {
   last: string | null;
   /** Upper estimate of JSON.stringify(state) in UTF-8 bytes, kept incrementally. */
   bytes: number;
+  /** The source tag of the first producer id folded: ids with it are kept as their line numbers. */
+  t: string | null;
   /** Keyed by `${w}|${u}`. */
   entries: Record<string, WindowEntry>;
 }
 
-// `{"v":1,"ws":…,"first":"<seq>","last":"<seq>","bytes":…,"entries":{}}` with 64-char positions.
+// `{"v":2,"ws":…,"first":"<seq>","last":"<seq>","bytes":…,"t":"<tag>","entries":{}}` with 64-char positions.
 const STATE_BASE_BYTES = 256;
 // `"<w>|<u>":{"u":"<u>","w":…,"e":[[],[],[],[]],"f":…,"l":…,"s":[],"p":[]},` without the two user ids.
 const ENTRY_BASE_BYTES = 160;
 
 export function emptyWindowState(windowSeconds: number): WindowState {
-  return { v: 2, ws: windowSeconds, first: null, last: null, bytes: STATE_BASE_BYTES, entries: {} };
+  return { v: 2, ws: windowSeconds, first: null, last: null, bytes: STATE_BASE_BYTES, t: null, entries: {} };
 }
 
 /** Accepts what Lambda hands back (`{}` on the first invoke of a window, or our own state). */
@@ -89,6 +99,65 @@ export function isWindowState(value: unknown): value is WindowState {
   );
 }
 
+/** The state layout before entries held event ids: counts per type and revenue in cents. */
+interface CountingState {
+  v: 1;
+  ws: number;
+  first: string | null;
+  last: string | null;
+  entries: Record<
+    string,
+    {
+      u: string;
+      w: number;
+      n: [number, number, number, number];
+      r: number;
+      f: number;
+      l: number;
+      s: string[];
+      p: string[];
+    }
+  >;
+}
+
+/**
+ * A state written by the counting fold (layout 1) as an id-keeping one, or undefined for anything else.
+ * A deployment in the middle of a tumbling window hands the new code the old code's state; dropping it
+ * would lose its events. Its counts become synthetic ids `v1-<hash of the state's position range>-<type
+ * letter><n>`, revenue rides on the first purchase: a retry hands back the same state and gets the same
+ * ids, so the merge stays idempotent.
+ */
+export function upgradeWindowState(value: unknown): WindowState | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const old = value as Partial<CountingState>;
+  if (old.v !== 1 || typeof old.ws !== 'number' || typeof old.entries !== 'object' || old.entries === null)
+    return undefined;
+  const prefix = `v1-${hash('sha256', `${old.first}\n${old.last}`, 'base64url').slice(0, 8)}-`;
+  const state = emptyWindowState(old.ws);
+  state.first = old.first ?? null;
+  state.last = old.last ?? null;
+  for (const [key, entry] of Object.entries(old.entries)) {
+    const ids = (letter: string, count: number) =>
+      Array.from({ length: count }, (_, k) => `${prefix}${letter}${k}`);
+    state.entries[key] = {
+      u: entry.u,
+      w: entry.w,
+      e: [
+        ids('v', entry.n[0]),
+        ids('c', entry.n[1]),
+        ids('r', entry.n[2]),
+        ids('p', entry.n[3]).map((id, k) => `${id}:${k === 0 ? entry.r : 0}`),
+      ],
+      f: entry.f,
+      l: entry.l,
+      s: entry.s,
+      p: entry.p,
+    };
+  }
+  state.bytes = STATE_BASE_BYTES + new TextEncoder().encode(JSON.stringify(state.entries)).length;
+  return state;
+}
+
 export function isWindowStateEmpty(state: WindowState): boolean {
   return state.first === null;
 }
@@ -101,6 +170,51 @@ export function jsonStringBytes(text: string): number {
     bytes += c < 0x20 || c === 0x22 || c === 0x5c ? 6 : c < 0x80 ? 1 : c < 0x800 ? 2 : 3;
   }
   return bytes;
+}
+
+/**
+ * The line of a producer id `<tag><line in base36>` (core/event.ts eventId) whose tag is the state's,
+ * or -1. The first such id sets the state's tag. Kept as a number, an id costs the state its decimal
+ * digits instead of 16 bytes of string, so a shard's state holds about twice the events before it
+ * must flush (every flush splits its users' windows into more partials, each a DynamoDB write), and
+ * the entry arrays hold small integers instead of pointers to strings the garbage collector must
+ * trace. Only ids that print back exactly are kept so: lower-case base36 without leading zeros, at
+ * most 10 digits (below 2^53).
+ */
+function compactLine(state: WindowState, id: string): number {
+  const length = id.length;
+  if (length <= SOURCE_TAG_LENGTH || length > SOURCE_TAG_LENGTH + 10) return -1;
+  if (id.charCodeAt(SOURCE_TAG_LENGTH) === 48 && length > SOURCE_TAG_LENGTH + 1) return -1;
+  let line = 0;
+  for (let i = SOURCE_TAG_LENGTH; i < length; i++) {
+    const c = id.charCodeAt(i);
+    if (c >= 48 && c <= 57) line = line * 36 + (c - 48);
+    else if (c >= 97 && c <= 122) line = line * 36 + (c - 87);
+    else return -1;
+  }
+  const tag = state.t;
+  if (tag === null) state.t = id.slice(0, SOURCE_TAG_LENGTH);
+  else if (!id.startsWith(tag)) return -1;
+  return line;
+}
+
+/** Decimal digits of a non-negative integer below 2^53: its length in JSON. Lines mostly have 4 to 8. */
+function decimalDigits(n: number): number {
+  if (n < 1e4) return n < 10 ? 1 : n < 100 ? 2 : n < 1e3 ? 3 : 4;
+  if (n < 1e8) return n < 1e5 ? 5 : n < 1e6 ? 6 : n < 1e7 ? 7 : 8;
+  let digits = 9;
+  for (let rest = n; rest >= 1e9; rest = Math.floor(rest / 10)) digits++;
+  return digits;
+}
+
+/** An id array of the state as the ids it names. */
+function expandIds(ids: ReadonlyArray<number | string>, tag: string | null): string[] {
+  const out = new Array<string>(ids.length);
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i] as number | string;
+    out[i] = typeof id === 'number' ? `${tag}${id.toString(36)}` : id;
+  }
+  return out;
 }
 
 /** A state entry with in-memory sets beside its arrays, built once per invocation, never serialized. */
@@ -157,7 +271,9 @@ function indexOf(state: WindowState): FoldIndex {
  * records: a retried or bisected batch reproduces the same contributions.
  *
  * `eventId` names the event in the merge (the record's event_id); by default its position, for callers
- * whose events are all distinct (verify's one-pass fold of the source).
+ * whose events are all distinct (verify's one-pass fold of the source). Both are printable ASCII that
+ * JSON does not escape (core/event.ts isEventId; positions are digits and `/`), so an id costs the state
+ * its length plus quotes and comma, counted without scanning it.
  */
 export function foldEvent(
   state: WindowState,
@@ -193,24 +309,21 @@ export function foldEvent(
   const entry = indexed.entry;
   if (second < entry.f) entry.f = second;
   if (second > entry.l) entry.l = second;
-  switch (event.event_type) {
-    case 'view':
-      entry.e[0].push(eventId);
-      state.bytes += jsonStringBytes(eventId) + 1;
-      break;
-    case 'cart':
-      entry.e[1].push(eventId);
-      state.bytes += jsonStringBytes(eventId) + 1;
-      break;
-    case 'remove_from_cart':
-      entry.e[2].push(eventId);
-      state.bytes += jsonStringBytes(eventId) + 1;
-      break;
-    case 'purchase': {
-      const purchase = purchaseEntry(eventId, event.price);
-      entry.e[3].push(purchase);
-      state.bytes += jsonStringBytes(purchase) + 1;
-      break;
+  const type = event.event_type;
+  if (type === 'purchase') {
+    // Rare enough to keep whole, with the price the merge sums.
+    const purchase = purchaseEntry(eventId, event.price);
+    entry.e[3].push(purchase);
+    state.bytes += purchase.length + 3;
+  } else {
+    const ids = entry.e[type === 'view' ? 0 : type === 'cart' ? 1 : 2];
+    const line = compactLine(state, eventId);
+    if (line >= 0) {
+      ids.push(line);
+      state.bytes += decimalDigits(line) + 1;
+    } else {
+      ids.push(eventId);
+      state.bytes += eventId.length + 3;
     }
   }
   const session = event.user_session;
@@ -273,9 +386,9 @@ export function takePartials(state: WindowState, source: string): UserWindowPart
       window_start: iso(entry.w),
       window_seconds: state.ws,
       contribution_id: contribution,
-      view_ids: e[0],
-      cart_ids: e[1],
-      remove_from_cart_ids: e[2],
+      view_ids: expandIds(e[0], state.t),
+      cart_ids: expandIds(e[1], state.t),
+      remove_from_cart_ids: expandIds(e[2], state.t),
       purchases: e[3],
       sessions: entry.s,
       products: entry.p,

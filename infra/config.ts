@@ -4,7 +4,7 @@
  */
 import type { Node } from 'constructs';
 import { AWS_BUFFERING } from '../core/lake.ts';
-import { alertRulesFromJson, parseAlertRules } from '../core/rules.ts';
+import { alertSettingsFromJson, parseAlertSettings } from '../core/rules.ts';
 
 export type StreamMode = 'provisioned' | 'on-demand';
 
@@ -35,7 +35,7 @@ export interface PipelineConfig {
    * https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html
    */
   reserveConcurrency: boolean;
-  /** JSON array of alert rules (core/rules.ts), passed verbatim to the alerter; none = its defaults. */
+  /** Alert rules and incident settings (core/rules.ts) as validated JSON for the alerter; none = its defaults. */
   alertRulesJson?: string;
   /** Days to keep DynamoDB items (TTL). */
   ttlDays: number;
@@ -266,17 +266,18 @@ function email(key: string, raw: unknown): string | undefined {
 }
 
 /**
- * Rules travel to the alerter as JSON text in one env var; they are validated here with the alerter's own
- * validator, so a bad threshold fails `cdk synth`, not the deployed alerter.
+ * Rules (and how their alerts group into incidents) travel to the alerter as JSON text in one env var;
+ * they are validated here with the alerter's own validator, so a bad threshold or interval fails
+ * `cdk synth`, not the deployed alerter. Either a rules array or `{ "rules": [...], "incidents": {...} }`.
  */
 function alertRules(raw: unknown): string | undefined {
   if (raw === undefined || raw === '') return undefined;
   try {
-    const rules =
+    const settings =
       typeof raw === 'string'
-        ? alertRulesFromJson(raw, 'CDK context alertRules')
-        : parseAlertRules(raw, 'CDK context alertRules');
-    return JSON.stringify(rules);
+        ? alertSettingsFromJson(raw, 'CDK context alertRules')
+        : parseAlertSettings(raw, 'CDK context alertRules');
+    return JSON.stringify(settings);
   } catch (error) {
     throw new ConfigError((error as Error).message, { cause: error });
   }

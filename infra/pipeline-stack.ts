@@ -167,9 +167,10 @@ export class PipelineStack extends Stack {
       actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem'],
     });
     alerter.addEnvironment(LAMBDA_ENV.alertDedupeTable, this.alerterToAlertDedupe.table.tableName);
-    // Rules fire on the merged total, which only the user-activity table holds; the alerter reads the
-    // totals of a whole batch with BatchGetItem (consumers/user-activity-item.ts).
-    this.aggregatorToUserActivity.table.grant(alerter, 'dynamodb:BatchGetItem');
+    // Rules fire on merged totals over horizons: one Query of the user's windows (base and overflow
+    // items) around the changed ones, and of an incident's span when it closes
+    // (consumers/user-activity-item.ts readUserWindows).
+    this.aggregatorToUserActivity.table.grant(alerter, 'dynamodb:Query');
     // grantPublish would add kms:GenerateDataKey*; publishing to an encrypted topic needs exactly these two.
     this.alertTopic.topic.grants.actions(alerter, ['sns:Publish'], {
       keyActions: ['kms:GenerateDataKey', 'kms:Decrypt'],

@@ -77,9 +77,9 @@ export interface LocalPipeline {
   /** The IAM decisions taken for the functions' calls, when started with a `template`. */
   iam?: IamTally;
   /**
-   * Once the producer is done: end open windows, let the alerter and the lake catch up, and wait for
-   * the alert mails to leave. Afterwards every accepted event is in DynamoDB, the lake and (if it
-   * broke a rule) a mailbox.
+   * Once the producer is done: end open windows, let the alerter and the lake catch up, tell the
+   * alerter the stream has ended (it closes the open incidents), and wait for the alert mails to
+   * leave. Afterwards every accepted event is in DynamoDB, the lake and (if it broke a rule) a mailbox.
    */
   drain(): Promise<void>;
   stop(): Promise<void>;
@@ -141,7 +141,7 @@ export async function startLocalPipeline(
   const chaos = options.chaos ? pipelineChaos(options.chaos) : undefined;
   const functionTimeoutMs = options.functionTimeoutMs ?? chaos?.functionTimeoutMs;
   const logger = options.logger ?? silentLogger;
-  const handlers: BuiltHandler[] = [];
+  const handlers: Partial<Record<HandlerKind, BuiltHandler>> = {};
   const denials = deniedCalls(config, options.onDenied);
   const iam = options.template
     ? createLocalIam(localIamModel(options.template, config.names), { onDenied: denials.record })
@@ -153,7 +153,7 @@ export async function startLocalPipeline(
     // As Lambda checks the role when it creates an event source mapping: it must read the stream.
     if (iam) denials.check(() => iam.checkServiceAccess(fn.logicalId), fn.logicalId);
     const built = buildHandler(fn, endpoints, logger, iam);
-    handlers.push(built);
+    handlers[kind] = built;
     if (built.windowSeconds) windowSeconds = built.windowSeconds;
     const hooks = chainHooks(chaos?.hooks[kind], options.hooks?.[kind]);
     runners[kind] = await startLambdaRunner({
@@ -209,6 +209,9 @@ export async function startLocalPipeline(
           denials.throwIfAny();
           await aggregator.drain();
           await Promise.all([alerter.drain(), ...lakes.map((lake) => lake.flush())]);
+          // The replay is over: what the watermark has not closed yet closes now, as `aws lambda invoke`
+          // with this event would in AWS.
+          await handlers.alerter?.handler({ endOfStream: true });
           await stack.sns.idle();
           denials.throwIfAny();
         })(),
@@ -216,7 +219,7 @@ export async function startLocalPipeline(
       ]),
     stop: async () => {
       await Promise.all([aggregator.stop(), alerter.stop(), ...lakes.map((lake) => lake.stop())]);
-      for (const built of handlers) built.destroy();
+      for (const built of Object.values(handlers)) built.destroy();
       kinesis.destroy();
       s3.destroy();
     },

@@ -111,7 +111,8 @@ export interface SourceIdentity {
 }
 
 /**
- * Reads the first 64 KiB of the source (decompressed) and its stored size, and names its content with
+ * Reads the first 64 KiB of the source as stored (compressed, for gzip: nothing to inflate, and no
+ * inflating stream left holding the file open) and its stored size, and names its content with
  * core/event.ts sourceTag. Opened like the replay opens it, so a missing object or file fails here
  * with the same one-line error.
  */
@@ -119,7 +120,7 @@ export async function readSourceIdentity(
   ref: SourceRef,
   options: { s3?: S3Client; signal?: AbortSignal } = {},
 ): Promise<SourceIdentity> {
-  const opened = await openSource(ref, options);
+  const opened = await openSource({ ...ref, gzip: false }, options);
   const chunks: Buffer[] = [];
   let length = 0;
   try {

@@ -32,9 +32,11 @@ export interface GenerateOptions {
   events?: string | number;
   users?: string | number;
   bots?: string | number;
+  heavyShoppers?: string | number;
   seed?: string | number;
   start?: string;
   rate?: string | number;
+  days?: string | number;
   /** A file path or s3://bucket/key. */
   out?: string;
   /** A file path or s3://bucket/key; default `<out>.truth.json`. */
@@ -47,6 +49,8 @@ export interface GenerateSummary {
   events: number;
   users: number;
   bots: { total: number; byKind: Record<BotKind, number> };
+  /** Heavy but human shoppers (in the truth file, not bots). */
+  heavyShoppers: number;
   byType: Record<EventType, number>;
   bytes: number;
   firstEventTime: string | null;
@@ -120,6 +124,7 @@ export async function generate(options: GenerateOptions, context: CommandContext
     events: stats.events,
     users: generator.config.users,
     bots: { total: generator.truth.bots.length, byKind },
+    heavyShoppers: generator.truth.heavyShoppers.length,
     byType: { ...stats.byType },
     bytes: stats.bytes,
     // Second precision, as the rows carry them.
@@ -151,8 +156,10 @@ function createGenerator(options: GenerateOptions): SyntheticGenerator {
       events: numberOption(options.events, '--events'),
       users: numberOption(options.users, '--users'),
       bots: numberOption(options.bots, '--bots'),
+      heavyShoppers: numberOption(options.heavyShoppers, '--heavy-shoppers'),
       seed: numberOption(options.seed, '--seed'),
       rate: numberOption(options.rate, '--rate'),
+      days: numberOption(options.days, '--days'),
       ...(options.start === undefined ? {} : { start: options.start }),
     });
     return new SyntheticGenerator(config);
@@ -194,7 +201,15 @@ export const generateCommand: CommandSpec<GenerateOptions, GenerateSummary> = {
         'random seed; the same seed gives the same bytes',
         String(SYNTHETIC_DEFAULTS.seed),
       )
+      .option(
+        '--heavy-shoppers <n>',
+        `heavy but human shoppers, not bots (default: one per ${SYNTHETIC_DEFAULTS.botsPerHeavyShopper} bots with --days, none with --rate)`,
+      )
       .option('--start <iso>', 'event time of the first event', SYNTHETIC_DEFAULTS.start)
-      .option('--rate <r>', 'events per second of event time', String(SYNTHETIC_DEFAULTS.rate)),
+      .option(
+        '--days <n>',
+        `days of event time, visits following a daily and weekly rhythm (default ${SYNTHETIC_DEFAULTS.days})`,
+      )
+      .option('--rate <r>', 'instead of --days: a flat rate of normal events per second of event time'),
   run: generate,
 };

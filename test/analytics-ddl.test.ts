@@ -129,6 +129,7 @@ describe('named queries', () => {
       'cart_abandonment',
       'top_categories_by_hour',
       'top_categories_by_weekday',
+      'traffic_per_hour',
       'unique_visitors_per_day',
       'user_activity_for_user',
     ]);

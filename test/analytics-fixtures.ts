@@ -10,14 +10,10 @@ import { type ClickEvent, CSV_HEADER_LINE, eventId, parseRow } from '../core/eve
 /** An event with its id, as the producer puts it on the stream (without replayed_at). */
 export type IdentifiedEvent = ClickEvent & { event_id: string };
 
-export const KAGGLE_SAMPLE = join(
-  import.meta.dirname,
-  '..',
-  '..',
-  'shared',
-  'data',
-  'kaggle-2019-oct-nov-heads.csv',
-);
+/** Beside the repository; CLICKSTREAM_KAGGLE_SAMPLE names it for a checkout that lives elsewhere. */
+export const KAGGLE_SAMPLE =
+  process.env.CLICKSTREAM_KAGGLE_SAMPLE ??
+  join(import.meta.dirname, '..', '..', 'shared', 'data', 'kaggle-2019-oct-nov-heads.csv');
 
 /** The source rows as raw CSV fields (the Kaggle files hold no quoted fields). */
 export interface Source {

@@ -11,9 +11,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type LocalEngine, openLocalEngine, runNamedQuery } from '../analytics/local-engine.ts';
 import { loadNamedQueries } from '../analytics/named-queries.ts';
 import type { UserWindowPartial } from '../core/aggregate.ts';
-import { DEFAULT_ALERT_RULES, evaluateRules } from '../core/rules.ts';
+import { activityByUser } from '../core/horizon.ts';
+import { DEFAULT_ALERT_RULES, evaluateUserWindows } from '../core/rules.ts';
 import { RAW_EVENTS_PREFIX } from '../core/tables.ts';
-import { mergePartials, toUserWindowTotal } from '../core/window.ts';
+import { mergePartials } from '../core/window.ts';
 import { startLocalFirehose } from '../local/firehose.ts';
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
 import {
@@ -40,8 +41,9 @@ const botA = [
     botEvents('900000001', WINDOW, 35, 'cart', ['a1'], 35),
   ),
 ];
-// 20 + 20 events, one partial redelivered twice, and all 40 re-sent by a resumed producer (another
-// partial, another contribution id): 40 once deduplicated, 80 or more (a false alert) if not.
+// 20 + 20 carts, one partial redelivered twice, and all 40 re-sent by a resumed producer (another
+// partial, another contribution id): 40 once deduplicated (a 10-minute cart alert), 80 or more if not
+// (and then the one-minute events rule would fire too).
 const botBEvents = [
   botEvents('900000002', WINDOW, 20, 'cart', ['b1']),
   botEvents('900000002', WINDOW, 20, 'cart', ['b1'], 20),
@@ -224,6 +226,22 @@ describe(`named queries over the lake (${source.label}, ${source.rows.length} ro
     expect(result.columns.map((c) => c.type)).toEqual(['varchar', 'bigint', 'bigint', 'bigint']);
   });
 
+  it('traffic_per_hour: events (each re-sent one once) and distinct users per hour of the data', async () => {
+    const hours = [...new Set(rows.map((r) => r.time.slice(0, 13)))].sort();
+    const expected = hours.map((hour) => {
+      const ofHour = rows.filter((r) => r.time.slice(0, 13) === hour);
+      return { hour, events: ofHour.length, users: new Set(ofHour.map((r) => r.userId)).size };
+    });
+    const result = await runNamedQuery(engine, 'traffic_per_hour');
+    expect(
+      result.rows.map((row) => ({
+        hour: String(row.hour).slice(0, 13),
+        events: Number(row.events),
+        users: Number(row.users),
+      })),
+    ).toEqual(expected);
+  });
+
   it('cart_abandonment: sessions with a cart and no purchase, per day of their first event', async () => {
     const sessions = new Map<string, { user: string; date: string; carts: number; purchases: number }>();
     for (const r of rows) {
@@ -332,23 +350,40 @@ describe(`named queries over the lake (${source.label}, ${source.rows.length} ro
     }
   });
 
-  it('bot_suspects: exactly the windows the alert rules flag on merged, deduplicated partials', async () => {
+  it('bot_suspects: exactly the (window, horizon)s the alert rules flag on merged, deduplicated partials', async () => {
     // The in-memory merge (core/window.ts) is the reference: it unions event ids as DynamoDB does.
-    const flagged = [...mergePartials(uniquePartials).values()]
-      .map(toUserWindowTotal)
-      .filter((total) => evaluateRules(DEFAULT_ALERT_RULES, total).length > 0)
-      .map((t) => `${t.user_id} ${t.window_start.slice(0, 10)} ${t.window_start.slice(11, 19)}.000`)
-      .sort();
-    expect(flagged).toEqual(['900000001 2019-10-01 01:00:00.000', '900000004 2019-10-01 01:00:00.000']);
+    const flagged: string[] = [];
+    for (const windows of activityByUser(mergePartials(uniquePartials).values()).values()) {
+      const starts = new Set(windows.map((w) => w.total.window_start));
+      for (const match of evaluateUserWindows(DEFAULT_ALERT_RULES, windows, starts)) {
+        const { user_id, window_start, horizon_minutes } = match.total;
+        flagged.push(
+          `${user_id} ${window_start.slice(0, 10)} ${window_start.slice(11, 19)}.000 ${horizon_minutes}`,
+        );
+      }
+    }
+    // A: 70 events in a minute, and 35 carts without a purchase. B: 40 carts without a purchase once
+    // its redelivered partial is dropped. D: 6 sessions in a minute. C: 5 sessions, under the rule.
+    expect([...new Set(flagged)].sort()).toEqual([
+      '900000001 2019-10-01 01:00:00.000 1',
+      '900000001 2019-10-01 01:00:00.000 10',
+      '900000002 2019-10-01 01:00:00.000 10',
+      '900000004 2019-10-01 01:00:00.000 1',
+    ]);
     const result = await runNamedQuery(engine, 'bot_suspects');
-    expect(result.rows.map((r) => `${r.user_id} ${r.window_start}`).sort()).toEqual(flagged);
+    expect(result.rows.map((r) => `${r.user_id} ${r.window_start} ${r.horizon_minutes}`).sort()).toEqual(
+      [...new Set(flagged)].sort(),
+    );
     expect(result.rows[0]).toMatchObject({
       user_id: '900000001',
+      horizon_minutes: 1,
+      windows: 1,
       events: 70,
       views: 35,
       carts: 35,
       sessions: 1,
     });
+    expect(result.rows.find((r) => r.user_id === '900000002')).toMatchObject({ events: 40, carts: 40 });
   });
 
   it('user_activity_for_user: one user, windows merged, the parameter bound (not spliced)', async () => {

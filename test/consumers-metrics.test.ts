@@ -13,6 +13,7 @@ import { createMemoryDeadLetterSink } from '../consumers/dead-letter.ts';
 import { createConsumerMetrics } from '../consumers/metrics.ts';
 import { createAggregatorHandler } from '../consumers/window-aggregator/handler.ts';
 import { DEFAULT_ALERT_RULES } from '../core/rules.ts';
+import { fakeAlertDedupeTable } from './alert-dedupe-fake.ts';
 import { eventsOfType, kinesisRecord, makeEvent, windowEvent } from './consumers-factories.ts';
 import { unvalidatedTemplate } from './infra-context.ts';
 
@@ -92,20 +93,11 @@ const BOT_TOTAL = {
 };
 
 function alerterHandler() {
-  const claimed = new Set<string>();
+  const dedupe = fakeAlertDedupeTable();
   const dynamo = {
-    send: async (command: { constructor: { name: string }; input: { Item?: Record<string, unknown> } }) => {
-      const kind = command.constructor.name;
-      if (kind === 'BatchGetCommand') return { Responses: { ua: [BOT_TOTAL] } };
-      if (kind === 'GetCommand') return { Item: { status: 'sent' } };
-      if (kind === 'PutCommand') {
-        const id = String(Object.values(command.input.Item ?? {})[0]);
-        if (claimed.has(id))
-          throw Object.assign(new Error('conditional'), { name: 'ConditionalCheckFailedException' });
-        claimed.add(id);
-      }
-      return {};
-    },
+    send: async (command: { constructor: { name: string }; input: Record<string, unknown> }) =>
+      // The alerter's one read of user activity: a Query of the user's windows.
+      command.constructor.name === 'QueryCommand' ? { Items: [BOT_TOTAL] } : dedupe.send(command),
   } as unknown as DynamoDBDocumentClient;
   const published = { count: 0 };
   const sns = { send: async () => ({ MessageId: String(++published.count) }) } as unknown as SNSClient;
@@ -120,7 +112,11 @@ function alerterHandler() {
     metrics: createConsumerMetrics('alerter'),
     now: () => NOW,
   });
-  const partial = { user_id: BOT_TOTAL.user_id, window_start: BOT_TOTAL.window_start };
+  const partial = {
+    user_id: BOT_TOTAL.user_id,
+    window_start: BOT_TOTAL.window_start,
+    window_seconds: BOT_TOTAL.window_seconds,
+  };
   return {
     handler,
     published,
@@ -145,7 +141,7 @@ describe('handlers emit their metric once per invocation, only when non-zero', (
     await alerter.handler({ Records: alerter.records(2) });
     expect(alerter.published.count).toBeGreaterThan(0);
     expect(emfLines().map((line) => line.AlertsSent)).toEqual([alerter.published.count]);
-    // The same (user, window) again: every alert is already sent, nothing is published, no metric line.
+    // The same (user, window) again: the incident is open and mailed, nothing is published, no metric line.
     await alerter.handler({ Records: alerter.records(1) });
     expect(emfLines()).toHaveLength(1);
   });

@@ -193,8 +193,18 @@ describe('generate to a file', () => {
     expect(summary.lastEventTime).toBe(toIsoSeconds(parsed.rows.at(-1)!.ms));
     expect(summary.bots).toEqual({
       total: 12,
-      byKind: { scraper: 3, window_shopper: 3, session_hopper: 3, purchase_burst: 3 },
+      byKind: {
+        scraper: 2,
+        window_shopper: 2,
+        session_hopper: 2,
+        purchase_burst: 2,
+        slow_crawler: 1,
+        slow_card_tester: 1,
+        cart_stuffer: 1,
+        slow_session_cycler: 1,
+      },
     });
+    expect(summary.heavyShoppers).toBe(4);
   });
 
   it('has empty category_code and brand in the real shares, and 19-digit category ids above 2^53', () => {
@@ -227,7 +237,7 @@ describe('generate to a file', () => {
     expect(byProduct.size).toBeGreaterThan(1000);
   });
 
-  it('injects every bot in the truth file, each above its kind level in every minute of its windows', () => {
+  it('injects every bot in the truth file, each above its kind level over every horizon inside its span', () => {
     expect(truth.bots.length).toBe(12);
     const byUser = groupBy(parsed.rows, (row) => row.userId);
     const levels = new Map(BOT_KINDS.map((kind) => [kind.kind, kind]));
@@ -238,13 +248,15 @@ describe('generate to a file', () => {
         bot.windows.some((w) => ms >= Date.parse(w.start) && ms < Date.parse(w.end));
       expect(rows.filter((row) => !inWindows(row.ms)).length, bot.kind).toBe(0);
       const kind = levels.get(bot.kind)!;
+      const horizonMs = kind.horizonMinutes * 60_000;
       for (const window of bot.windows) {
-        for (let minute = Date.parse(window.start); minute < Date.parse(window.end); minute += 60_000) {
-          const inMinute = rows.filter((row) => row.ms >= minute && row.ms < minute + 60_000);
-          const value = signalValue(kind.signal, inMinute);
+        const last = Date.parse(window.end) - horizonMs;
+        expect(last, `${bot.kind} spans a horizon`).toBeGreaterThanOrEqual(Date.parse(window.start));
+        for (let from = Date.parse(window.start); from <= last; from += 60_000) {
+          const inHorizon = rows.filter((row) => row.ms >= from && row.ms < from + horizonMs);
           expect(
-            value,
-            `${bot.kind} ${bot.user_id} at ${new Date(minute).toISOString()}`,
+            metricValue(kind.signal, inHorizon),
+            `${bot.kind} ${bot.user_id} from ${new Date(from).toISOString()}`,
           ).toBeGreaterThanOrEqual(kind.level);
         }
       }
@@ -254,14 +266,53 @@ describe('generate to a file', () => {
     }
   });
 
+  it('spans the days asked for, with quiet nights, busy evenings and busier weekends', () => {
+    const first = parsed.rows[0]!.ms;
+    const last = parsed.rows.at(-1)!.ms;
+    const days = (last - first) / 86_400_000;
+    expect(days).toBeGreaterThan(6.5);
+    expect(days).toBeLessThan(7.5);
+    const bots = new Set([...truth.bots, ...truth.heavyShoppers].map((actor) => actor.user_id));
+    const normal = parsed.rows.filter((row) => !bots.has(row.userId) && row.ms < first + 7 * 86_400_000);
+    const byHour = new Array<number>(24).fill(0);
+    const byWeekday = new Array<number>(7).fill(0);
+    for (const row of normal) {
+      const date = new Date(row.ms);
+      byHour[date.getUTCHours()]!++;
+      byWeekday[(date.getUTCDay() + 6) % 7]!++;
+    }
+    // Measured with seed 11: 02-04 UTC hold 0.15 of 16-18 UTC; Saturday and Sunday 1.32× Tuesday and
+    // Wednesday.
+    const night = byHour[2]! + byHour[3]!;
+    const evening = byHour[16]! + byHour[17]!;
+    expect(night * 4).toBeLessThan(evening);
+    const weekday = (byWeekday[1]! + byWeekday[2]!) / 2;
+    const weekend = (byWeekday[5]! + byWeekday[6]!) / 2;
+    expect(weekend).toBeGreaterThan(weekday * 1.1);
+  });
+
+  it('adds heavy human shoppers: over an hour of steady browsing, carts and a few purchases', () => {
+    expect(truth.heavyShoppers.length).toBe(4);
+    const byUser = groupBy(parsed.rows, (row) => row.userId);
+    for (const shopper of truth.heavyShoppers) {
+      const rows = byUser.get(shopper.user_id) ?? [];
+      expect(rows.length).toBe(shopper.events);
+      expect(rows.length).toBeGreaterThan(300);
+      expect(shopper.byType.cart).toBeGreaterThan(0);
+      expect(shopper.byType.purchase).toBeLessThanOrEqual(3);
+      expect(shopper.sessions).toBe(1);
+    }
+  });
+
   it('keeps bot activity inside the generated span, and bot ids apart from each other', () => {
     const first = parsed.rows[0]!.ms;
     const last = parsed.rows.at(-1)!.ms;
-    for (const bot of truth.bots) {
-      expect(Date.parse(bot.windows[0]!.start)).toBeGreaterThanOrEqual(first);
-      expect(Date.parse(bot.windows.at(-1)!.end)).toBeLessThanOrEqual(last + 60_000);
+    const actors = [...truth.bots, ...truth.heavyShoppers];
+    for (const actor of actors) {
+      expect(Date.parse(actor.windows[0]!.start)).toBeGreaterThanOrEqual(first);
+      expect(Date.parse(actor.windows.at(-1)!.end)).toBeLessThanOrEqual(last + 60_000);
     }
-    expect(new Set(truth.bots.map((bot) => bot.user_id)).size).toBe(truth.bots.length);
+    expect(new Set(actors.map((actor) => actor.user_id)).size).toBe(actors.length);
   });
 
   it('keeps every normal user within the exported bounds in every 60 s window', () => {
@@ -297,16 +348,15 @@ describe('generate to a file', () => {
     expect(views).toBeLessThanOrEqual(NORMAL_USER_BOUNDS.maxViews);
     expect(sessions).toBeLessThanOrEqual(NORMAL_USER_BOUNDS.maxSessions);
     expect(purchases).toBeLessThanOrEqual(NORMAL_USER_BOUNDS.maxPurchases);
-    // Every bot kind's level is above what any normal user reaches.
-    for (const kind of BOT_KINDS) {
-      const normalMax = {
-        total_count: events,
-        view_count: views,
-        distinct_sessions: sessions,
-        purchase_count: purchases,
-      }[kind.signal];
-      expect(kind.level, kind.kind).toBeGreaterThan(normalMax);
-    }
+    // Every one-minute bot kind's level is above what any normal user reaches in a minute.
+    const normalMax: Partial<Record<string, number>> = {
+      total_count: events,
+      views_without_cart_or_purchase: views,
+      distinct_sessions: sessions,
+      purchase_count: purchases,
+    };
+    for (const kind of BOT_KINDS.filter((k) => k.horizonMinutes === 1))
+      expect(kind.level, kind.kind).toBeGreaterThan(normalMax[kind.signal]!);
   });
 
   it('rejects options it cannot honour with a clear error and writes nothing', async () => {
@@ -425,15 +475,19 @@ describe('generate to S3', () => {
   });
 });
 
-function signalValue(signal: (typeof BOT_KINDS)[number]['signal'], rows: Row[]): number {
+/** An alert metric (core/rules.ts) over some rows, counted straight from them. */
+function metricValue(signal: (typeof BOT_KINDS)[number]['signal'], rows: Row[]): number {
+  const count = (type: EventType) => rows.filter((row) => row.type === type).length;
   switch (signal) {
     case 'total_count':
       return rows.length;
-    case 'view_count':
-      return rows.filter((row) => row.type === 'view').length;
+    case 'views_without_cart_or_purchase':
+      return count('cart') + count('purchase') === 0 ? count('view') : 0;
+    case 'carts_without_purchase':
+      return count('purchase') === 0 ? count('cart') : 0;
     case 'distinct_sessions':
       return new Set(rows.map((row) => row.session)).size;
     case 'purchase_count':
-      return rows.filter((row) => row.type === 'purchase').length;
+      return count('purchase');
   }
 }

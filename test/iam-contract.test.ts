@@ -40,11 +40,11 @@ import {
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import {
-  BatchGetCommand,
   DeleteCommand,
   DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
+  QueryCommand,
   ScanCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
@@ -58,9 +58,9 @@ import type { AwsTarget } from '../cli/command.ts';
 import { createContext } from '../cli/context.ts';
 import { alerterConfigFromEnv, createAlerterHandler } from '../consumers/bot-alerter/handler.ts';
 import { silentLogger } from '../consumers/logger.ts';
+import { ALERT_DEDUPE_KEY } from '../consumers/tables.ts';
 import { aggregatorConfigFromEnv, createAggregatorHandler } from '../consumers/window-aggregator/handler.ts';
 import { CSV_COLUMNS } from '../core/event.ts';
-import { LAMBDA_ENV } from '../core/lambda-env.ts';
 import type { ResourceNames } from '../core/resources.ts';
 import { RAW_EVENTS_PREFIX } from '../core/tables.ts';
 import { buildApp } from '../infra/pipeline-app.ts';
@@ -72,6 +72,7 @@ import type { CfnTemplate } from '../local/template/intrinsics.ts';
 import { generate } from '../producer/generate.ts';
 import { redrive } from '../producer/redrive.ts';
 import { replay } from '../producer/replay.ts';
+import { fakeAlertDedupeTable } from './alert-dedupe-fake.ts';
 import { kinesisRecord, makeEvent, windowEvent } from './consumers-factories.ts';
 import { FULL_STACK_CONTEXT } from './infra-context.ts';
 
@@ -101,10 +102,10 @@ const PAIRS = {
     `sqs:SendMessage ${A('sqs', 'StreamToAggregatorFailureQueue')}`,
   ],
   alerter: [
-    `dynamodb:BatchGetItem ${A('dynamodb', 'table/AggregatorToUserActivityTable')}`,
     `dynamodb:DeleteItem ${A('dynamodb', 'table/AlerterToAlertDedupeTable')}`,
     `dynamodb:GetItem ${A('dynamodb', 'table/AlerterToAlertDedupeTable')}`,
     `dynamodb:PutItem ${A('dynamodb', 'table/AlerterToAlertDedupeTable')}`,
+    `dynamodb:Query ${A('dynamodb', 'table/AggregatorToUserActivityTable')}`,
     `dynamodb:UpdateItem ${A('dynamodb', 'table/AlerterToAlertDedupeTable')}`,
     `kinesis:DescribeStream ${A('kinesis', 'stream/StreamsUserActivity')}`,
     `kinesis:DescribeStreamSummary ${A('kinesis', 'stream/StreamsUserActivity')}`,
@@ -292,8 +293,6 @@ function commandsConstructedIn(paths: string[], exclude: string[]): string[] {
   return [...new Set(found)].sort();
 }
 
-const conditionFailed = () =>
-  Object.assign(new Error('The conditional request failed'), { name: 'ConditionalCheckFailedException' });
 const functionEnv = (prefix: string) =>
   model.resolver.resolve(
     template.Resources[logicalIdOf(prefix, 'AWS::Lambda::Function')].Properties.Environment.Variables,
@@ -344,63 +343,92 @@ describe('Lambda handlers run as their function roles', () => {
     expect(results.aggregator.pairs).toEqual(PAIRS.aggregator);
   });
 
-  it(`bot alerter: ${PAIRS.alerter.length} pairs allowed; reads totals, claims, publishes, releases a failed claim, skips a sent alert`, async () => {
+  it(`bot alerter: ${PAIRS.alerter.length} pairs allowed; queries windows, keeps incidents, claims, publishes, releases a failed claim, finds a sent one, closes at the end of the stream`, async () => {
     const env = functionEnv('UserActivityToAlerterFunction');
     const handler = createAlerterHandler({ ...alerterConfigFromEnv(env), logger: silentLogger });
-    const table = env[LAMBDA_ENV.userActivityTable] ?? '';
-    const total = (user: string) => ({
+    const window = (user: string, sortKey: string, ids: string[]) => ({
       user_id: user,
-      window_start: '2019-10-01T00:00:00Z',
+      window_start: sortKey,
       window_seconds: 60,
       // As the aggregator stores it: event ids per type, event seconds, contribution ids.
-      view_ids: new Set(Array.from({ length: 500 }, (_, i) => `e${i}`)),
+      view_ids: new Set(ids),
       event_seconds: new Set([Date.UTC(2019, 9, 1) / 1000, Date.UTC(2019, 9, 1) / 1000 + 59]),
       contribution_ids: new Set(['c1']),
       sessions: new Set(['s1']),
     });
+    const ids = (from: number, count: number) => Array.from({ length: count }, (_, i) => `e${from + i}`);
+    const dedupe = fakeAlertDedupeTable();
     let publishFails = false;
-    let alreadyClaimed = false;
+    let failOutboxRemoval = false;
     const invoke = async (user: string) =>
-      handler({ Records: [kinesisRecord({ user_id: user, window_start: '2019-10-01T00:00:00Z' })] });
+      handler({
+        Records: [kinesisRecord({ user_id: user, window_start: '2019-10-01T00:00:00Z', window_seconds: 60 })],
+      });
     const calls = await record(
       () => {
+        // The user's window, base item and one overflow item, as the Query of the user's windows finds it.
         mocks.dynamodb
-          .on(BatchGetCommand)
-          .callsFake((input: { RequestItems: Record<string, { Keys: Array<{ user_id: string }> }> }) => ({
-            Responses: { [table]: (input.RequestItems[table]?.Keys ?? []).map((key) => total(key.user_id)) },
-          }));
-        mocks.dynamodb.on(PutCommand).callsFake(() => {
-          if (alreadyClaimed) throw conditionFailed();
-          return {};
+          .on(QueryCommand)
+          .callsFake((input: { ExpressionAttributeValues: { ':user': string } }) => {
+            const user = input.ExpressionAttributeValues[':user'];
+            return {
+              Items: [
+                window(user, '2019-10-01T00:00:00Z', ids(0, 300)),
+                window(user, '2019-10-01T00:00:00Z#1', ids(300, 200)),
+              ],
+            };
+          });
+        mocks.dynamodb.on(PutCommand).callsFake(async (input) => dedupe.put(input));
+        mocks.dynamodb.on(GetCommand).callsFake(async (input) => dedupe.get(input));
+        mocks.dynamodb.on(UpdateCommand).callsFake(async (input) => {
+          if (failOutboxRemoval && String(input.UpdateExpression).startsWith('REMOVE')) {
+            failOutboxRemoval = false;
+            throw Object.assign(new Error('Internal server error'), { name: 'InternalServerError' });
+          }
+          return dedupe.update(input);
         });
-        mocks.dynamodb.on(GetCommand).resolves({ Item: { status: 'sent' } });
-        mocks.dynamodb.on(UpdateCommand).resolves({});
-        mocks.dynamodb.on(DeleteCommand).resolves({});
+        mocks.dynamodb.on(DeleteCommand).callsFake(async (input) => dedupe.delete(input));
         mocks.sns.on(PublishCommand).callsFake(() => {
           if (publishFails) throw Object.assign(new Error('Rate exceeded'), { name: 'Throttled' });
           return { MessageId: 'm-1' };
         });
       },
       async () => {
-        // Published and marked sent.
+        // An incident opens: its email is published and marked sent.
         expect((await invoke('bot-1')).batchItemFailures).toEqual([]);
-        // Publish fails: the claim is released and the record is retried (then sent to the failure queue).
+        // Publish fails: the claim is released, and the close pass after the batch, which sends what
+        // outboxes hold, fails the same way, so the whole batch is retried; the retry sends the email.
         publishFails = true;
-        expect((await invoke('bot-2')).batchItemFailures).toHaveLength(1);
-        // A retry of a sent alert finds the claim taken and reads that it was sent.
+        await expect(invoke('bot-2')).rejects.toThrow('Rate exceeded');
         publishFails = false;
-        alreadyClaimed = true;
-        expect((await invoke('bot-1')).batchItemFailures).toEqual([]);
+        expect((await invoke('bot-2')).batchItemFailures).toEqual([]);
+        // The email went out but its outbox entry stayed: the retry finds the claim taken and reads that
+        // it was sent.
+        failOutboxRemoval = true;
+        expect((await invoke('bot-3')).batchItemFailures).toHaveLength(1);
+        expect((await invoke('bot-3')).batchItemFailures).toEqual([]);
+        // The replay has ended: every open incident closes with its summary.
+        expect((await handler({ endOfStream: true })).batchItemFailures).toEqual([]);
       },
     );
+    const sent = (step: string) =>
+      [...dedupe.items.values()].filter((item) => item.step === step && item.status === 'sent').length;
+    expect([sent('open'), sent('close')]).toEqual([3, 3]);
+    // bot-3's retry read the claim it could not take, and found the email sent.
+    const claimReads = calls.filter(
+      (call) =>
+        call.command === 'GetCommand' &&
+        String((call.input.Key as Record<string, unknown>)[ALERT_DEDUPE_KEY.partition]).endsWith('#open'),
+    );
+    expect(claimReads.length).toBeGreaterThan(0);
     const fn = logicalIdOf('UserActivityToAlerterFunction', 'AWS::Lambda::Function');
     results.alerter = check(model.principal(fn), calls, model.lambdaServiceAccess(fn));
     expect(results.alerter.commands).toEqual([
-      'BatchGetCommand',
       'DeleteCommand',
       'GetCommand',
       'PublishCommand',
       'PutCommand',
+      'QueryCommand',
       'UpdateCommand',
     ]);
     expect(results.alerter.denied.map((d) => d.message)).toEqual([]);
@@ -459,7 +487,12 @@ const SOURCE_CSV = [
   '2019-10-01 00:00:03 UTC,click,1004856,2053013555631882655,,,1.00,512345679,c6f1a1c2-0000-4000-8000-000000000002',
   '',
 ].join('\n');
-const TRUTH = JSON.stringify({ format: 'clickstream-synthetic-truth/1', bots: [{ user_id: '512345679' }] });
+const TRUTH = JSON.stringify({
+  format: 'clickstream-synthetic-truth/2',
+  botKinds: [{ kind: 'scraper' }],
+  bots: [{ user_id: '512345679', kind: 'scraper' }],
+  heavyShoppers: [],
+});
 
 /** An S3 object body as the SDK returns it: a stream that can also be read whole. */
 const objectBody = (text: string) => ({

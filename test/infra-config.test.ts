@@ -1,6 +1,7 @@
 /** Context → typed config, validated at the edge; and the stream-mode switch in the template. */
 import type { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_INCIDENT_SETTINGS } from '../core/incident.ts';
 import { DEFAULT_ALERT_RULES } from '../core/rules.ts';
 import { ConfigError, DEFAULT_CONFIG, parseConfig } from '../infra/config.ts';
 import { unvalidatedTemplate } from './infra-context.ts';
@@ -63,13 +64,23 @@ describe('parseConfig', () => {
     expect(() => parseConfig({ [key]: value })).toThrow(ConfigError);
   });
 
-  it('validates alert rules with core/rules.ts and passes them on as JSON', () => {
+  it('validates alert rules and incident settings with core/rules.ts and passes them on as JSON', () => {
     const rules = JSON.stringify(DEFAULT_ALERT_RULES.slice(0, 1));
-    expect(JSON.parse(parseConfig({ alertRules: rules }).alertRulesJson!)).toEqual(
-      DEFAULT_ALERT_RULES.slice(0, 1),
-    );
+    expect(JSON.parse(parseConfig({ alertRules: rules }).alertRulesJson!)).toEqual({
+      rules: DEFAULT_ALERT_RULES.slice(0, 1),
+      incidents: DEFAULT_INCIDENT_SETTINGS,
+    });
+    const grouped = JSON.stringify({ incidents: { quietMinutes: 90, followUpMinutes: 15 } });
+    expect(JSON.parse(parseConfig({ alertRules: grouped }).alertRulesJson!)).toEqual({
+      rules: DEFAULT_ALERT_RULES,
+      incidents: { ...DEFAULT_INCIDENT_SETTINGS, quietMinutes: 90, followUpMinutes: 15 },
+    });
     expect(() => parseConfig({ alertRules: '[{"id": 1}]' })).toThrow(ConfigError);
     expect(() => parseConfig({ alertRules: '{not json' })).toThrow(ConfigError);
+    expect(() => parseConfig({ alertRules: '{"incidents":{"quietMinutes":0}}' })).toThrow(
+      /\[incidents\.quietMinutes\] Too small/,
+    );
+    expect(() => parseConfig({ alertRules: '{"incident":{}}' })).toThrow(/unknown key\(s\) "incident"/);
   });
 });
 
@@ -119,9 +130,10 @@ describe('on-demand streams', () => {
     const functions = Object.values(template.findResources('AWS::Lambda::Function'));
     for (const f of functions) expect(f.Properties.ReservedConcurrentExecutions).toBeUndefined();
     const alerter = functions.find((f) => f.Properties.Environment.Variables.CLICKSTREAM_ALERT_RULES);
-    expect(JSON.parse(alerter!.Properties.Environment.Variables.CLICKSTREAM_ALERT_RULES)).toEqual(
-      DEFAULT_ALERT_RULES,
-    );
+    expect(JSON.parse(alerter!.Properties.Environment.Variables.CLICKSTREAM_ALERT_RULES)).toEqual({
+      rules: DEFAULT_ALERT_RULES,
+      incidents: DEFAULT_INCIDENT_SETTINGS,
+    });
     // No alarm email: alarms exist but notify nobody, and there is no alarm topic.
     expect(Object.keys(template.findResources('AWS::SNS::Topic'))).toHaveLength(1);
   });

@@ -225,7 +225,7 @@ describe('Lambda consumers', () => {
       'dynamodb:DeleteItem|dynamodb:GetItem|dynamodb:PutItem|dynamodb:UpdateItem': {
         'Fn::GetAtt': [logicalIdOf('AlerterToAlertDedupeTable', 'AWS::DynamoDB::GlobalTable'), 'Arn'],
       },
-      'dynamodb:BatchGetItem': {
+      'dynamodb:Query': {
         'Fn::GetAtt': [logicalIdOf('AggregatorToUserActivityTable', 'AWS::DynamoDB::GlobalTable'), 'Arn'],
       },
       'sns:Publish': { Ref: logicalIdOf('AlertTopic', 'AWS::SNS::Topic') },

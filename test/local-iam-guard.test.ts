@@ -10,7 +10,7 @@ import { Readable } from 'node:stream';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { BatchGetCommand, DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../infra/pipeline-app.ts';
 import { AccessDeniedError } from '../local/iam/denied.ts';
@@ -98,10 +98,15 @@ describe('a function client in the local stack', () => {
     const alerter = DynamoDBDocumentClient.from(
       iam.guard(new DynamoDBClient(wire.config), functionId(ALERTER)),
     );
+    // The alerter reads a user's windows with a Query (consumers/user-activity-item.ts).
     await alerter.send(
-      new BatchGetCommand({ RequestItems: { [names(TABLE)]: { Keys: [{ pk: 'u#1', sk: 'w#1' }] } } }),
+      new QueryCommand({
+        TableName: names(TABLE),
+        KeyConditionExpression: 'pk = :user AND sk BETWEEN :from AND :to',
+        ExpressionAttributeValues: { ':user': 'u#1', ':from': 'w#1', ':to': 'w#2' },
+      }),
     );
-    expect(wire.sent).toEqual(['DynamoDB_20120810.UpdateItem', 'DynamoDB_20120810.BatchGetItem']);
+    expect(wire.sent).toEqual(['DynamoDB_20120810.UpdateItem', 'DynamoDB_20120810.Query']);
     expect(iam.tally).toMatchObject({ checked: 2, denied: 0 });
   });
 

@@ -9,6 +9,7 @@ import {
   GetQueryResultsCommand,
   StartQueryExecutionCommand,
 } from '@aws-sdk/client-athena';
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QueryColumn, QueryResult, QueryRow } from '../analytics/engine.ts';
@@ -17,12 +18,18 @@ import {
   chartJsSource,
   REPORT_QUERIES,
   type ReportSection,
+  renderReport,
   renderReportHtml,
   report,
+  timeMs,
 } from '../analytics/report.ts';
 import { coloursFor } from '../cli/colours.ts';
 import type { AwsTarget, CommandContext } from '../cli/command.ts';
+import type { IncidentRecord } from '../consumers/bot-alerter/incident-store.ts';
+import { sumWindows } from '../core/horizon.ts';
+import { applyMatches, closeIncident, DEFAULT_INCIDENT_SETTINGS } from '../core/incident.ts';
 import { DEFAULT_RESOURCE_NAMES } from '../core/resources.ts';
+import { DEFAULT_ALERT_RULES } from '../core/rules.ts';
 
 const run = promisify(execFile);
 
@@ -41,6 +48,18 @@ const WEEKDAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Satur
 
 /** One fixed result per dashboard query, with the columns sql/queries returns, plus an empty one. */
 const FIXTURES: Record<string, QueryResult> = {
+  traffic_per_hour: result(
+    [
+      ['hour', 'timestamp'],
+      ['events', 'bigint'],
+      ['users', 'bigint'],
+    ],
+    Array.from({ length: 48 }, (_, h) => ({
+      hour: `2019-10-0${1 + Math.floor(h / 24)} ${String(h % 24).padStart(2, '0')}:00:00.000`,
+      events: 100 + ((h * 37) % 90) + (h === 26 ? 900 : 0),
+      users: 20 + (h % 7),
+    })),
+  ),
   unique_visitors_per_day: result(
     [
       ['event_date', 'date'],
@@ -119,6 +138,8 @@ const FIXTURES: Record<string, QueryResult> = {
     [
       ['user_id', 'bigint'],
       ['window_start', 'timestamp'],
+      ['horizon_minutes', 'integer'],
+      ['windows', 'bigint'],
       ['events', 'bigint'],
       ['views', 'bigint'],
       ['carts', 'bigint'],
@@ -130,6 +151,8 @@ const FIXTURES: Record<string, QueryResult> = {
       {
         user_id: '9007199254740993',
         window_start: '2019-10-01 00:01:00',
+        horizon_minutes: 1,
+        windows: 1,
         events: 400,
         views: 400,
         carts: 0,
@@ -140,6 +163,8 @@ const FIXTURES: Record<string, QueryResult> = {
       {
         user_id: '9007199254740993',
         window_start: '2019-10-01 00:02:00',
+        horizon_minutes: 1,
+        windows: 1,
         events: 390,
         views: 390,
         carts: 0,
@@ -150,6 +175,8 @@ const FIXTURES: Record<string, QueryResult> = {
       {
         user_id: 512475445,
         window_start: '2019-10-01 00:05:00',
+        horizon_minutes: 10,
+        windows: 3,
         events: 90,
         views: 20,
         carts: 30,
@@ -171,8 +198,56 @@ const SECTIONS: ReportSection[] = [
 ];
 const CHARTED = SECTIONS.filter((s) => s.result.rows.length > 0).length;
 
+/** Two incidents as the alerter records them: one closed (2 emails), one still open (1). */
+function incidentAt(user: string, hour: number, ruleId: string, windows: number): IncidentRecord['incident'] {
+  const rule = DEFAULT_ALERT_RULES.find((r) => r.id === ruleId)!;
+  const matches = Array.from({ length: windows }, (_, i) => {
+    const start = new Date(Date.UTC(2019, 9, 1, hour, i)).toISOString().replace('.000Z', 'Z');
+    const total = sumWindows(
+      [
+        {
+          total: {
+            user_id: user,
+            window_start: start,
+            window_seconds: 60,
+            view_count: 0,
+            cart_count: 0,
+            remove_from_cart_count: 0,
+            purchase_count: 0,
+            total_count: 0,
+            distinct_sessions: 0,
+            distinct_products: 0,
+            revenue: 0,
+            first_event_time: start,
+            last_event_time: start,
+            contributions: 1,
+          },
+          sessions: new Set<string>(),
+          products: new Set<string>(),
+        },
+      ],
+      0,
+      0,
+      rule.horizonMinutes,
+    );
+    return { rule, value: rule.threshold + 10 + i, total };
+  });
+  return applyMatches(undefined, matches, DEFAULT_INCIDENT_SETTINGS).incident!;
+}
+const INCIDENTS: IncidentRecord[] = [
+  {
+    incident: closeIncident(incidentAt('512475445', 2, 'purchase-burst', 3), 'quiet', '2019-10-01T03:00:00Z'),
+    emails: 2,
+  },
+  { incident: incidentAt('900000001', 26, 'views-without-cart-hour', 40), emails: 1 },
+];
+
 describe('renderReportHtml', () => {
-  const html = renderReportHtml(SECTIONS, { generatedAt: new Date('2019-11-01T00:00:00Z'), tableRows: 5 });
+  const html = renderReportHtml(SECTIONS, {
+    generatedAt: new Date('2019-11-01T00:00:00Z'),
+    tableRows: 5,
+    incidents: { records: INCIDENTS },
+  });
 
   it('is one self-contained page: chart.js inlined, a CSP that forbids every network load, no URL to fetch', () => {
     expect(html).toContain('Chart.js v4');
@@ -188,8 +263,8 @@ describe('renderReportHtml', () => {
     expect(html.replace(chartJsSource(), '')).not.toMatch(/https?:\/\//);
   });
 
-  it('has one canvas per section with rows and says "No rows." for an empty one', () => {
-    expect(html.match(/<canvas /g)).toHaveLength(CHARTED);
+  it('has one canvas per section with rows, one for the incident timeline, and says "No rows." for an empty one', () => {
+    expect(html.match(/<canvas /g)).toHaveLength(CHARTED + 1);
     expect(html).toContain('No rows.');
     for (const q of REPORT_QUERIES) expect(html).toContain(`<section id="${q.name}">`);
   });
@@ -203,6 +278,84 @@ describe('renderReportHtml', () => {
     expect(html).toContain('&#60;/script&#62;&#60;img');
     // The only </script> tags close the three script elements.
     expect(html.match(/<\/script>/g)).toHaveLength(3);
+  });
+});
+
+describe('the report fits each chart to its data', () => {
+  it('shows a single point as its figures, not as a chart', () => {
+    const oneDay = result(
+      [
+        ['event_date', 'date'],
+        ['unique_visitors', 'bigint'],
+        ['sessions', 'bigint'],
+      ],
+      [{ event_date: '2019-10-01', unique_visitors: 1234, sessions: 1500 }],
+    );
+    const { html, charts } = renderReport([
+      { name: 'unique_visitors_per_day', title: 'Visitors', chart: REPORT_QUERIES[1]!.chart, result: oneDay },
+    ]);
+    expect(charts).toBe(0);
+    expect(html).not.toContain('<canvas ');
+    expect(html).toContain(
+      '<span class="value">1,234</span><span class="label">unique_visitors · 2019-10-01</span>',
+    );
+    expect(html).toContain('<span class="value">1,500</span>');
+  });
+
+  it('draws hours on a time axis that also spans the incidents, and the timeline right under it', () => {
+    const traffic = REPORT_QUERIES.find((q) => q.name === 'traffic_per_hour')!;
+    const config = chartConfig(FIXTURES.traffic_per_hour!, traffic.chart, { min: 0, max: 1 });
+    expect(config?.data.labels).toBeUndefined();
+    expect(config?.data.datasets[0]?.data[2]).toEqual({ x: Date.UTC(2019, 9, 1, 2), y: 174 });
+    expect(config?.clickstream).toEqual({ timeAxis: 'x', yAxisWidth: 110 });
+    expect(timeMs('2019-10-01 02:00:00.000')).toBe(Date.UTC(2019, 9, 1, 2));
+    expect(timeMs('2019-10-01T02:00:00Z')).toBe(Date.UTC(2019, 9, 1, 2));
+
+    const html = renderReportHtml(SECTIONS, { incidents: { records: INCIDENTS } });
+    const canvas = html.indexOf('<canvas id="chart-0"');
+    const timeline = html.indexOf('<canvas id="chart-incidents"');
+    const trafficTable = html.indexOf('<th>hour</th>');
+    expect(canvas).toBeGreaterThan(-1);
+    expect(timeline).toBeGreaterThan(canvas);
+    expect(trafficTable).toBeGreaterThan(timeline);
+    const charts = JSON.parse(/id="report-charts">(.*?)<\/script>/s.exec(html)![1]!) as Array<{
+      id: string;
+      config: {
+        data: { labels: string[]; datasets: Array<{ label: string; data: unknown[] }> };
+        options: { scales: { x: { min: number; max: number } } };
+      };
+    }>;
+    const bars = charts.find((c) => c.id === 'chart-incidents')!.config;
+    expect(bars.data.labels).toEqual(['user 512475445', 'user 900000001']);
+    // One dataset per severity present, each bar [first window, last window end] in epoch ms.
+    expect(bars.data.datasets.map((d) => [d.label, d.data])).toEqual([
+      ['medium', [null, [Date.UTC(2019, 9, 2, 2, 0), Date.UTC(2019, 9, 2, 2, 40)]]],
+      ['high', [[Date.UTC(2019, 9, 1, 2, 0), Date.UTC(2019, 9, 1, 2, 3)], null]],
+    ]);
+    const traffic0 = charts.find((c) => c.id === 'chart-0')!.config.options.scales.x;
+    expect(traffic0).toEqual(bars.options.scales.x);
+    expect(traffic0).toEqual({ type: 'linear', min: Date.UTC(2019, 9, 1, 0), max: Date.UTC(2019, 9, 2, 23) });
+  });
+
+  it('lists each incident with its span, windows, rules and peaks, emails and status', () => {
+    const html = renderReportHtml(SECTIONS, { incidents: { records: INCIDENTS } });
+    expect(html).toContain('Bot incidents: 2,');
+    expect(html).toContain('<td>512475445-20191001T0200Z</td><td>512475445</td>');
+    expect(html).toContain('purchase-burst (high): 15 over 1 min, threshold 3');
+    expect(html).toMatch(
+      /<td class="num">3<\/td><td>purchase-burst[^<]*<\/td><td class="num">2<\/td><td>closed<\/td>/,
+    );
+    expect(html).toMatch(
+      /<td class="num">40<\/td><td>views-without-cart-hour[^<]*<\/td><td class="num">1<\/td><td>open<\/td>/,
+    );
+  });
+
+  it('says why when the incidents could not be read, and still renders the rest', () => {
+    const html = renderReportHtml(SECTIONS, {
+      incidents: { records: [], error: 'incidents not shown: no table' },
+    });
+    expect(html).toContain('<p class="empty">incidents not shown: no table</p>');
+    expect(html.match(/<canvas /g)).toHaveLength(CHARTED);
   });
 });
 
@@ -223,9 +376,9 @@ describe('chartConfig', () => {
     expect(config('top_categories_by_weekday')?.data.labels).toEqual(WEEKDAYS);
     // A user over the threshold in two windows gets two bars, told apart by the window.
     expect(config('bot_suspects')?.data.labels).toEqual([
-      '9007199254740993 · 2019-10-01 00:01:00',
-      '9007199254740993 · 2019-10-01 00:02:00',
-      '512475445 · 2019-10-01 00:05:00',
+      '9007199254740993 · 2019-10-01 00:01:00 · 1',
+      '9007199254740993 · 2019-10-01 00:02:00 · 1',
+      '512475445 · 2019-10-01 00:05:00 · 10',
     ]);
     expect(config('brands_needing_marketing')?.data.datasets.map((d) => d.label)).toEqual([
       'conversion',
@@ -326,7 +479,7 @@ describe('the report in headless Chromium', () => {
         timeout: 300_000,
       }).trim();
       const page = join(dir, 'report.html');
-      writeFileSync(page, renderReportHtml(SECTIONS));
+      writeFileSync(page, renderReportHtml(SECTIONS, { incidents: { records: INCIDENTS } }));
       const { stdout } = await run(
         browser,
         [
@@ -348,13 +501,13 @@ describe('the report in headless Chromium', () => {
       const body = /<body([^>]*)>/.exec(stdout)?.[1] ?? '';
       const attr = (name: string) => new RegExp(`${name}="([^"]*)"`).exec(body)?.[1];
       expect(attr('data-chart-errors')).toBeUndefined();
-      expect(attr('data-charts-expected')).toBe(String(CHARTED));
-      expect(attr('data-charts-rendered')).toBe(String(CHARTED));
+      expect(attr('data-charts-expected')).toBe(String(CHARTED + 1));
+      expect(attr('data-charts-rendered')).toBe(String(CHARTED + 1));
       // "chart-0:733x360:8856": every canvas has a size and painted pixels.
       const sizes = (attr('data-chart-sizes') ?? '').split(' ').filter(Boolean);
-      expect(sizes).toHaveLength(CHARTED);
+      expect(sizes).toHaveLength(CHARTED + 1);
       for (const size of sizes) {
-        const [, w, h, painted] = /^chart-\d+:(\d+)x(\d+):(\d+)$/.exec(size) ?? [];
+        const [, w, h, painted] = /^chart-(?:\d+|incidents):(\d+)x(\d+):(\d+)$/.exec(size) ?? [];
         expect(Number(w)).toBeGreaterThan(0);
         expect(Number(h)).toBeGreaterThan(0);
         expect(Number(painted)).toBeGreaterThan(0);
@@ -365,9 +518,11 @@ describe('the report in headless Chromium', () => {
 
 describe('clickstream report', () => {
   const athenaMock = mockClient(AthenaClient);
+  const dynamoMock = mockClient(DynamoDBDocumentClient);
   const dir = mkdtempSync(join(tmpdir(), 'clickstream-report-cmd-'));
   afterAll(() => {
     athenaMock.restore();
+    dynamoMock.restore();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -391,8 +546,39 @@ describe('clickstream report', () => {
         Rows: [
           { Data: [{ VarCharValue: 'label' }, { VarCharValue: 'n' }] },
           { Data: [{ VarCharValue: 'a' }, { VarCharValue: '7' }] },
+          { Data: [{ VarCharValue: 'b' }, { VarCharValue: '9' }] },
         ],
       },
+    });
+    // The alert-dedupe table as the alerter leaves it: a user's current incident, an archived one
+    // (the same incident, closed: shown once), two sent emails and one claim still being sent.
+    const [closed, open] = INCIDENTS.map((r) => r.incident);
+    // verify's scan reads 4 segments in parallel: the items are all in the first.
+    dynamoMock.on(ScanCommand).resolves({ Items: [] });
+    dynamoMock.on(ScanCommand, { Segment: 0 }).resolves({
+      Items: [
+        {
+          alert_id: `incident#${open!.userId}`,
+          kind: 'incident',
+          status: 'open',
+          incident: JSON.stringify(open),
+        },
+        {
+          alert_id: `incident#${closed!.userId}`,
+          kind: 'incident',
+          status: 'open',
+          incident: JSON.stringify({ ...closed, status: 'open' }),
+        },
+        {
+          alert_id: `incident-archive#${closed!.id}`,
+          kind: 'incident-archive',
+          status: 'closed',
+          incident: JSON.stringify(closed),
+        },
+        { alert_id: `${closed!.id}#open`, status: 'sent', incident_id: closed!.id },
+        { alert_id: `${closed!.id}#close`, status: 'sent', incident_id: closed!.id },
+        { alert_id: `${open!.id}#open`, status: 'sending', incident_id: open!.id },
+      ],
     });
     const out = join(dir, 'out.html');
     const target: AwsTarget = { mode: 'aws', region: 'us-east-1', names: DEFAULT_RESOURCE_NAMES };
@@ -412,11 +598,15 @@ describe('clickstream report', () => {
 
     expect(summary.engine).toBe('athena');
     expect(summary.queries.map((q) => q.name)).toEqual(REPORT_QUERIES.map((q) => q.name));
-    expect(summary.charts).toBe(REPORT_QUERIES.length);
+    // Every query's two rows, and the incident timeline.
+    expect(summary.charts).toBe(REPORT_QUERIES.length + 1);
+    expect(summary.incidents).toBe(2);
     // Each query is billed on its own, 10 MB minimum each.
     expect(summary.costUsd).toBeCloseTo(REPORT_QUERIES.length * ((10 * 1024 ** 2) / 1024 ** 4) * 5, 12);
     const html = readFileSync(out, 'utf8');
-    expect(html.match(/<canvas /g)).toHaveLength(REPORT_QUERIES.length);
+    expect(html.match(/<canvas /g)).toHaveLength(REPORT_QUERIES.length + 1);
+    expect(html).toMatch(/<td class="num">2<\/td><td>closed<\/td>/);
+    expect(html).toMatch(/<td class="num">0<\/td><td>open<\/td>/);
     expect(summary.sizeBytes).toBe(Buffer.byteLength(html));
     expect(
       athenaMock

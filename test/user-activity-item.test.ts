@@ -1,7 +1,8 @@
 /**
  * The user-activity item on the DynamoDB emulator (dynalite, which enforces the 400 KB item limit):
  * a merge is a union of event ids, so a re-sent event, a re-sent partial and a retried write change no
- * total; and a user-window too big for one item spills to overflow items that every reader merges.
+ * total; and a user-window too big for one item spills to overflow items that every reader (a scan, the
+ * alerter's Query of a user's windows) merges.
  */
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +11,7 @@ import {
   chunksOf,
   ITEM_ATTRIBUTES,
   mergePartial,
-  readUserWindowTotals,
+  readUserWindows,
   totalsOfItems,
 } from '../consumers/user-activity-item.ts';
 import { purchaseEntry, totalOf, type UserWindowPartial } from '../core/aggregate.ts';
@@ -120,8 +121,10 @@ describe('user-activity merge', () => {
     });
     const stored = totalsOfItems(await scanAll(dynamo, table));
     expect(stored).toEqual([expected]);
-    const read = await readUserWindowTotals(dynamo, table, [{ user_id: '512345678', window_start: WINDOW }]);
-    expect([...read.values()]).toEqual([expected]);
+    const read = await readUserWindows(dynamo, table, '512345678', WINDOW, WINDOW);
+    expect(read.map((window) => window.total)).toEqual([expected]);
+    expect(read[0]?.sessions).toEqual(new Set(['s1', 's2']));
+    expect(read[0]?.products).toEqual(new Set(['p1', 'p2']));
   });
 
   it('cuts a partial bigger than a chunk into chunks that keep every id once', () => {
@@ -160,8 +163,48 @@ describe('user-activity merge', () => {
     const expected = totalOf([...mergePartials([...partials, resent]).values()][0] as never);
     expect(expected).toMatchObject({ view_count: 1_000, distinct_products: 4, contributions: 5 });
     expect(totalsOfItems(items)).toEqual([expected]);
-    const read = await readUserWindowTotals(dynamo, table, [{ user_id: '512345678', window_start: WINDOW }]);
-    expect([...read.values()]).toEqual([expected]);
+    // The alerter's Query: a range that ends at the window's start still takes its overflow items.
+    const read = await readUserWindows(dynamo, table, '512345678', WINDOW, WINDOW);
+    expect(read.map((window) => window.total)).toEqual([expected]);
+    expect(read[0]?.products).toEqual(new Set(['p0', 'p1', 'p2', 'p3']));
+  });
+
+  it("reads a user's windows in a range with their overflow items, and no other window's or user's", async () => {
+    const table = await freshTable();
+    const options = { itemBudgetBytes: 2_000 };
+    const starts = ['2019-10-01T00:00:00Z', WINDOW, '2019-10-01T00:02:00Z'];
+    const partials = starts.map((window_start, i) =>
+      partial(`flush-${i}`, {
+        window_start,
+        view_ids: viewIds(i * 400, 400),
+        sessions: [`s${i}`],
+        first_event_time: window_start,
+        last_event_time: window_start,
+      }),
+    );
+    const other = partial('flush-other', { user_id: '512345679', view_ids: viewIds(5_000, 400) });
+    for (const p of [...partials, other]) await mergePartial(dynamo, table, p, TTL, options);
+    const items = await scanAll(dynamo, table);
+    // Every window of both users spilled: overflow items sit between each window and the next.
+    expect(items.filter((item) => String(item.window_start).includes('#')).length).toBeGreaterThanOrEqual(8);
+
+    const expected = [...mergePartials(partials).values()].map(totalOf);
+    const all = await readUserWindows(dynamo, table, '512345678', starts[0]!, starts[2]!);
+    expect(all.map((window) => window.total)).toEqual(expected);
+    expect(all.map((window) => window.total.view_count)).toEqual([400, 400, 400]);
+    expect(all.map((window) => [...window.sessions])).toEqual([['s0'], ['s1'], ['s2']]);
+    // Bounds between window starts, as the alerter's horizons give them.
+    const middle = await readUserWindows(
+      dynamo,
+      table,
+      '512345678',
+      '2019-10-01T00:00:01Z',
+      '2019-10-01T00:01:59Z',
+    );
+    expect(middle.map((window) => window.total)).toEqual([expected[1]]);
+    expect(
+      await readUserWindows(dynamo, table, '512345678', '2019-10-01T00:03:00Z', '2019-10-01T01:00:00Z'),
+    ).toEqual([]);
   });
 
   it('keeps a heavy bot under the 400 KB item limit that one item would pass', async () => {
@@ -186,7 +229,7 @@ describe('user-activity merge', () => {
     let spilled = 0;
     for (const p of partials) spilled += (await mergePartial(dynamo, table, p, TTL)).spilled;
     expect(spilled).toBeGreaterThan(0);
-    const read = await readUserWindowTotals(dynamo, table, [key]);
-    expect(read.get(`${key.user_id}|${WINDOW}`)?.view_count).toBe(40_000);
+    const read = await readUserWindows(dynamo, table, key.user_id, WINDOW, WINDOW);
+    expect(read.map((window) => window.total.view_count)).toEqual([40_000]);
   }, 180_000);
 });

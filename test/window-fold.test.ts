@@ -1,14 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { totalOf, type UserWindowPartial } from '../core/aggregate.ts';
+import { partialRecords, totalOf, type UserWindowPartial } from '../core/aggregate.ts';
 import {
   aggregateEvents,
   emptyWindowState,
   foldEvent,
+  isWindowState,
   mergePartials,
   readEventRecord,
   takePartials,
   toUserWindowTotal,
+  upgradeWindowState,
   type WindowState,
 } from '../core/window.ts';
 import { eventsOfType, makeEvent } from './consumers-factories.ts';
@@ -185,6 +187,103 @@ describe('window fold', () => {
       foldEvent(state, event, Date.parse(event.event_time), String(10n ** 55n + BigInt(i)));
     }
     expect(state.bytes).toBeGreaterThanOrEqual(Buffer.byteLength(JSON.stringify(state)));
+  });
+
+  it('gives back every event id exactly, kept compact or not, and estimates the state at or above its size', () => {
+    const ids = [
+      ...Array.from({ length: 3_000 }, (_, i) => `Xk3_a9Qz${(i * 7919).toString(36)}`),
+      'Xk3_a9Qz0', // line 0
+      'Xk3_a9Qz01', // a leading zero prints back differently: kept as it is
+      'Xk3_a9QzA1', // upper case, likewise
+      'Xk3_a9Qz-1',
+      'Xk3_a9Qz1234567890a', // eleven digits: past 2^53 in base36
+      'Other_tg2s1', // another source
+      'short',
+      '12345/7',
+    ];
+    const events = ids.map((id, i) =>
+      makeEvent({
+        event_id: id,
+        event_type: i % 3 === 0 ? 'cart' : i % 3 === 1 ? 'view' : 'remove_from_cart',
+      }),
+    );
+    let state = emptyWindowState(60);
+    events.forEach((event, i) => {
+      if (i === 1_500) state = JSON.parse(JSON.stringify(state)) as WindowState; // a new invocation
+      foldEvent(state, event, Date.parse(event.event_time), String(i + 1), undefined, event.event_id);
+    });
+    expect(state.t).toBe('Xk3_a9Qz');
+    expect(state.bytes).toBeGreaterThanOrEqual(Buffer.byteLength(JSON.stringify(state)));
+    const [partial] = takePartials(state, 'shard-a');
+    const byType = (type: string) => events.filter((e) => e.event_type === type).map((e) => e.event_id);
+    expect(partial?.view_ids).toEqual(byType('view'));
+    expect(partial?.cart_ids).toEqual(byType('cart'));
+    expect(partial?.remove_from_cart_ids).toEqual(byType('remove_from_cart'));
+  });
+
+  it('cuts a partial too big for one Kinesis record into records that merge as the partial does', () => {
+    const events = Array.from({ length: 90_000 }, (_, i) =>
+      makeEvent({
+        event_id: `Xk3_a9Qz${(36 ** 4 + i).toString(36)}`,
+        event_type: i % 50 === 0 ? 'purchase' : 'view',
+        product_id: String(i % 5_000),
+        user_session: `s${i % 300}`,
+      }),
+    );
+    const [partial] = foldAll(events);
+    if (!partial) throw new Error('no partial');
+    expect(Buffer.byteLength(JSON.stringify(partial))).toBeGreaterThan(1_000_000);
+    const records = partialRecords(partial);
+    expect(records.length).toBeGreaterThan(1);
+    for (const record of records) expect(Buffer.byteLength(record)).toBeLessThanOrEqual(1_000_000);
+    const pieces = records.map((record) => JSON.parse(record) as UserWindowPartial);
+    expect(totalOfPartials(pieces)).toEqual(totalOfPartials([partial]));
+    expect(totalOfPartials(pieces)[0]).toMatchObject({ total_count: 90_000, purchase_count: 1_800 });
+    expect(partialRecords(foldAll(events.slice(0, 10))[0] as UserWindowPartial)).toHaveLength(1);
+  });
+
+  it('takes over a state of the counting fold (a deployment mid-window) with the same totals, the same ids on a retry', () => {
+    const counting = {
+      v: 1,
+      ws: 60,
+      first: '4960',
+      last: '4999',
+      bytes: 400,
+      entries: {
+        '1569888000|7': {
+          u: '7',
+          w: 1569888000,
+          n: [3, 1, 0, 2],
+          r: 1234,
+          f: 1569888001,
+          l: 1569888050,
+          s: ['s1'],
+          p: ['p1', 'p2'],
+        },
+      },
+    };
+    const state = upgradeWindowState(JSON.parse(JSON.stringify(counting)));
+    expect(state && isWindowState(state)).toBe(true);
+    expect(state?.bytes).toBeGreaterThanOrEqual(Buffer.byteLength(JSON.stringify(state)));
+    const partials = takePartials(state as WindowState, 'shard-a');
+    const again = takePartials(upgradeWindowState(counting) as WindowState, 'shard-a');
+    expect(again).toEqual(partials);
+    expect(totalOfPartials([...partials, ...again])[0]).toMatchObject({
+      user_id: '7',
+      window_start: '2019-10-01T00:00:00Z',
+      view_count: 3,
+      cart_count: 1,
+      remove_from_cart_count: 0,
+      purchase_count: 2,
+      total_count: 6,
+      revenue: 12.34,
+      distinct_sessions: 1,
+      distinct_products: 2,
+      first_event_time: '2019-10-01T00:00:01Z',
+      last_event_time: '2019-10-01T00:00:50Z',
+    });
+    expect(upgradeWindowState({})).toBeUndefined();
+    expect(upgradeWindowState(emptyWindowState(60))).toBeUndefined();
   });
 
   it('keeps sessions and products distinct, in first-seen order, for users with hundreds of ids, across serialized state', () => {

@@ -12,19 +12,27 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createDynamoClient, createSnsClient } from '../../adapters/clients.ts';
 import { LAMBDA_ENV } from '../../core/lambda-env.ts';
 import { DEFAULT_RESOURCE_NAMES } from '../../core/resources.ts';
-import { alertRulesFromJson } from '../../core/rules.ts';
+import { alertSettingsFromJson } from '../../core/rules.ts';
 import { type Env, optionalPositiveInt, requiredEnv } from '../env.ts';
 import type { KinesisStreamBatchItemFailure, KinesisStreamEvent } from '../kinesis-event.ts';
 import { CONSUMER_SERVICES, createConsumerMetrics, publishingAfterEach } from '../metrics.ts';
-import { type AlerterConfig, createAlerterProcessor } from './processor.ts';
+import {
+  type AlerterConfig,
+  createAlerterProcessor,
+  type EndOfStreamEvent,
+  isEndOfStream,
+} from './processor.ts';
 
+/** A Kinesis batch, or `{"endOfStream": true}` when a replay has ended (closes every open incident). */
 export type AlerterHandler = (
-  event: KinesisStreamEvent,
+  event: KinesisStreamEvent | EndOfStreamEvent,
 ) => Promise<{ batchItemFailures: KinesisStreamBatchItemFailure[] }>;
 
 export function createAlerterHandler(config: AlerterConfig): AlerterHandler {
   const processor = createAlerterProcessor(config);
-  return publishingAfterEach(config.metrics, (event) => processor.process(event));
+  return publishingAfterEach(config.metrics, (event: KinesisStreamEvent | EndOfStreamEvent) =>
+    isEndOfStream(event) ? processor.endOfStream() : processor.process(event),
+  );
 }
 
 /** The AWS clients the alerter calls; absent ones are made for AWS with the standard chain. */
@@ -36,13 +44,15 @@ export interface AlerterClients {
 export function alerterConfigFromEnv(env: Env, clients: Partial<AlerterClients> = {}): AlerterConfig {
   const ttlDays = optionalPositiveInt(env, LAMBDA_ENV.ttlDays);
   const athenaWorkgroup = env[LAMBDA_ENV.athenaWorkgroup];
+  const settings = alertSettingsFromJson(env[LAMBDA_ENV.alertRules], LAMBDA_ENV.alertRules);
   return {
     dynamo: clients.dynamo ?? createDynamoClient(),
     sns: clients.sns ?? createSnsClient(),
     userActivityTable: requiredEnv(env, LAMBDA_ENV.userActivityTable),
     alertDedupeTable: requiredEnv(env, LAMBDA_ENV.alertDedupeTable),
     topicArn: requiredEnv(env, LAMBDA_ENV.alertTopicArn),
-    rules: alertRulesFromJson(env[LAMBDA_ENV.alertRules], LAMBDA_ENV.alertRules),
+    rules: settings.rules,
+    incidents: settings.incidents,
     glueDatabase: env[LAMBDA_ENV.glueDatabase] || DEFAULT_RESOURCE_NAMES.glueDatabase,
     ...(athenaWorkgroup ? { athenaWorkgroup } : {}),
     ...(ttlDays ? { ttlDays } : {}),

@@ -1,37 +1,28 @@
 /**
- * The bot alerter's record processor: for each (user, window) seen on the user-activity stream, read
- * the merged total (never one shard's partial), evaluate the rules, and send each broken rule's alert
- * once.
+ * The bot alerter's record processor: for each user seen on the user-activity stream, read the user's
+ * merged windows around the changed ones (never one shard's partial), evaluate the rules over their
+ * horizons, and group what breaks into the user's incident (incidents.ts): one email when it opens, a
+ * follow-up when it gets worse, a summary when it closes.
  *
- * Exactly one email per (user, window, rule), as far as SNS allows. A standard topic (email needs one)
- * has no deduplication, so the alert-dedupe item is a claim with a state machine:
- *   1. claim: PutItem `status = sending` with a fresh token, only if no item exists or the existing
- *      claim is `sending` and older than the lease (its owner died before finishing) or already ours
- *      (a retried PutItem whose first attempt was written but answered with an error);
- *   2. Publish;
- *   3. mark: `status = sent` (conditional on our token).
- * If Publish fails, the claim is deleted and the record is reported in batchItemFailures, so the retry
- * claims again and sends: no lost alert, no duplicate. A fresh claim held by someone else fails the
- * record too (retried later), so an invocation that dies between claim and Publish does not lose the
- * alert: once its lease runs out the retry takes over. The one window left is a function that dies
- * after SNS accepted the message and before the mark: the takeover then sends a second email. We
- * prefer that duplicate to a lost alert.
+ * A partial for window W changes every horizon that holds W: those evaluated at W and at the user's
+ * windows up to one horizon after it (core/horizon.ts). So the alerter reads the user's windows from one
+ * longest horizon before the earliest changed window to one after the latest, and evaluates each
+ * affected window. Whichever partial of a horizon arrives last, its evaluation sees all of them: the
+ * aggregator merged each one before putting it on the stream, and the read is consistent.
+ *
+ * Incidents close on event time: after each batch the alerter raises the watermark (the latest window
+ * end seen) and closes the open incidents it has left quiet. The end of a replay is signalled by
+ * invoking the handler with `{"endOfStream": true}` (the local pipeline does so when it drains), which
+ * closes every open incident.
  */
-
-import { randomUUID } from 'node:crypto';
-import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
-import {
-  DeleteCommand,
-  type DynamoDBDocumentClient,
-  GetCommand,
-  PutCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import type { SNSClient } from '@aws-sdk/client-sns';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import pLimit from 'p-limit';
-import type { UserWindowPartial, UserWindowTotal } from '../../core/aggregate.ts';
-import { type AlertContext, buildAlertMessage } from '../../core/alert-message.ts';
-import { type AlertRule, evaluateRules, type RuleMatch } from '../../core/rules.ts';
-import { ConsumerError, isAwsError } from '../errors.ts';
+import type { AlertContext } from '../../core/alert-message.ts';
+import { toIsoSeconds } from '../../core/event.ts';
+import { DEFAULT_INCIDENT_SETTINGS, type IncidentSettings } from '../../core/incident.ts';
+import { type AlertRule, evaluateUserWindows, type HorizonMatch, ruleHorizons } from '../../core/rules.ts';
+import { ConsumerError } from '../errors.ts';
 import type {
   KinesisStreamBatchItemFailure,
   KinesisStreamEvent,
@@ -46,12 +37,17 @@ import {
   noMetrics,
   type PublishingMetrics,
 } from '../metrics.ts';
-import { ALERT_DEDUPE_KEY, DEFAULT_TTL_DAYS, TTL_ATTRIBUTE } from '../tables.ts';
-import { readUserWindowTotals, userWindowKey } from '../user-activity-item.ts';
+import { DEFAULT_TTL_DAYS } from '../tables.ts';
+import { readUserWindows } from '../user-activity-item.ts';
+import { createDelivery } from './delivery.ts';
+import { createIncidentStore } from './incident-store.ts';
+import { createIncidentKeeper, type IncidentCounters } from './incidents.ts';
 
 export const ALERTER_NAME = CONSUMER_SERVICES.alerter;
 /** Longer than the alerter's Lambda timeout, so a live invocation never loses its claim. */
 export const DEFAULT_CLAIM_LEASE_MS = 120_000;
+/** How long the end of a stream waits for emails other invocations are still sending. */
+const END_OF_STREAM_WAIT_MS = 60_000;
 
 export interface AlerterConfig extends AlertContext {
   dynamo: DynamoDBDocumentClient;
@@ -60,9 +56,10 @@ export interface AlerterConfig extends AlertContext {
   alertDedupeTable: string;
   topicArn: string;
   rules: readonly AlertRule[];
+  incidents?: IncidentSettings;
   ttlDays?: number;
   claimLeaseMs?: number;
-  /** (user, window) groups evaluated in parallel. */
+  /** Users evaluated in parallel. */
   concurrency?: number;
   logger?: Logger;
   /** Powertools Metrics in Lambda; none = no metrics (local runs). */
@@ -70,13 +67,21 @@ export interface AlerterConfig extends AlertContext {
   now?: () => number;
 }
 
-export type AlertOutcome = 'sent' | 'already-sent' | 'claimed-elsewhere';
+/** What the handler takes besides Kinesis batches: the end of a replay, to close every open incident. */
+export interface EndOfStreamEvent {
+  endOfStream: true;
+}
 
-export interface AlerterSummary {
+export function isEndOfStream(event: unknown): event is EndOfStreamEvent {
+  return typeof event === 'object' && event !== null && (event as EndOfStreamEvent).endOfStream === true;
+}
+
+export interface AlerterSummary extends Omit<IncidentCounters, 'sent' | 'duplicatesSuppressed'> {
   records: number;
   malformed: number;
   evaluated: number;
   missingTotals: number;
+  /** Emails sent, and deliveries found already sent (retries, redeliveries). */
   sent: number;
   duplicatesSuppressed: number;
   failedRecords: number;
@@ -84,22 +89,27 @@ export interface AlerterSummary {
 
 export interface AlerterProcessor {
   process(event: KinesisStreamEvent): Promise<{ batchItemFailures: KinesisStreamBatchItemFailure[] }>;
+  /** Closes every open incident: the replay has ended. */
+  endOfStream(): Promise<{ batchItemFailures: KinesisStreamBatchItemFailure[] }>;
   summary(): AlerterSummary;
 }
 
-export function alertId(userId: string, windowStart: string, ruleId: string): string {
-  return `${userId}#${windowStart}#${ruleId}`;
+interface PartialKey {
+  user_id: string;
+  window_start: string;
+  /** Epoch ms the window ends at: what the watermark is made of. */
+  windowEndMs: number;
 }
-
-type PartialKey = Pick<UserWindowPartial, 'user_id' | 'window_start'>;
 
 function readPartialKey(record: KinesisStreamRecord): PartialKey | undefined {
   try {
     const value: unknown = JSON.parse(recordText(record));
     if (typeof value !== 'object' || value === null) return undefined;
-    const { user_id, window_start } = value as Record<string, unknown>;
+    const { user_id, window_start, window_seconds } = value as Record<string, unknown>;
     if (typeof user_id !== 'string' || user_id === '' || typeof window_start !== 'string') return undefined;
-    return { user_id, window_start };
+    const startMs = Date.parse(window_start);
+    if (Number.isNaN(startMs) || typeof window_seconds !== 'number') return undefined;
+    return { user_id, window_start, windowEndMs: startMs + window_seconds * 1000 };
   } catch {
     return undefined;
   }
@@ -109,172 +119,57 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
   const logger = config.logger ?? silentLogger;
   const metrics = config.metrics ?? noMetrics;
   const now = config.now ?? Date.now;
-  const leaseMs = config.claimLeaseMs ?? DEFAULT_CLAIM_LEASE_MS;
   const ttlSeconds = (config.ttlDays ?? DEFAULT_TTL_DAYS) * 86_400;
-  const totals: AlerterSummary = {
-    records: 0,
-    malformed: 0,
-    evaluated: 0,
-    missingTotals: 0,
-    sent: 0,
-    duplicatesSuppressed: 0,
-    failedRecords: 0,
-  };
+  const deliver = createDelivery({
+    dynamo: config.dynamo,
+    sns: config.sns,
+    alertDedupeTable: config.alertDedupeTable,
+    topicArn: config.topicArn,
+    ttlSeconds,
+    leaseMs: config.claimLeaseMs ?? DEFAULT_CLAIM_LEASE_MS,
+    logger,
+    now,
+  });
+  const store = createIncidentStore({
+    dynamo: config.dynamo,
+    tableName: config.alertDedupeTable,
+    ttlSeconds,
+    now,
+  });
+  const keeper = createIncidentKeeper({
+    config,
+    settings: config.incidents ?? DEFAULT_INCIDENT_SETTINGS,
+    store,
+    deliver,
+    logger,
+    now,
+  });
+  const totals = { records: 0, malformed: 0, evaluated: 0, missingTotals: 0, failedRecords: 0 };
 
-  async function claim(
-    id: string,
-    match: RuleMatch,
-    total: UserWindowTotal,
-    token: string,
-  ): Promise<boolean> {
-    const at = now();
-    try {
-      await config.dynamo.send(
-        new PutCommand({
-          TableName: config.alertDedupeTable,
-          Item: {
-            [ALERT_DEDUPE_KEY.partition]: id,
-            status: 'sending',
-            claim_token: token,
-            claimed_at: at,
-            user_id: total.user_id,
-            window_start: total.window_start,
-            rule_id: match.rule.id,
-            severity: match.rule.severity,
-            value: match.value,
-            [TTL_ATTRIBUTE]: Math.floor(at / 1000) + ttlSeconds,
-          },
-          // `#token = :token`: when our PutItem was written but answered with an error, the SDK's retry
-          // finds our own claim, which is ours to keep, not "claimed elsewhere".
-          ConditionExpression:
-            'attribute_not_exists(#id) OR (#status = :sending AND (#claimedAt < :staleBefore OR #token = :token))',
-          ExpressionAttributeNames: {
-            '#id': ALERT_DEDUPE_KEY.partition,
-            '#status': 'status',
-            '#claimedAt': 'claimed_at',
-            '#token': 'claim_token',
-          },
-          ExpressionAttributeValues: { ':sending': 'sending', ':staleBefore': at - leaseMs, ':token': token },
-        }),
-      );
-      return true;
-    } catch (error) {
-      if (isAwsError(error, 'ConditionalCheckFailedException')) return false;
-      throw error;
-    }
-  }
-
-  /** Why a claim failed: the alert was sent, or someone holds a live claim on it. */
-  async function claimHolder(id: string): Promise<'sent' | 'sending'> {
-    const result = await config.dynamo.send(
-      new GetCommand({
-        TableName: config.alertDedupeTable,
-        Key: { [ALERT_DEDUPE_KEY.partition]: id },
-        ConsistentRead: true,
-      }),
-    );
-    return result.Item?.status === 'sent' ? 'sent' : 'sending';
-  }
-
-  async function deliver(match: RuleMatch, total: UserWindowTotal): Promise<AlertOutcome> {
-    const id = alertId(total.user_id, total.window_start, match.rule.id);
-    const token = randomUUID();
-    if (!(await claim(id, match, total, token))) {
-      return (await claimHolder(id)) === 'sent' ? 'already-sent' : 'claimed-elsewhere';
-    }
-    const message = buildAlertMessage(match, total, config);
-    let messageId: string | undefined;
-    try {
-      const published = await config.sns.send(
-        new PublishCommand({
-          TopicArn: config.topicArn,
-          Subject: message.subject,
-          Message: message.body,
-          MessageAttributes: Object.fromEntries(
-            Object.entries(message.attributes).map(([name, value]) => [
-              name,
-              { DataType: 'String', StringValue: value },
-            ]),
-          ),
-        }),
-      );
-      messageId = published.MessageId;
-    } catch (publishError) {
-      // Release the claim so the retry sends the alert; keep it if even that fails (the lease expires).
-      await config.dynamo
-        .send(
-          new DeleteCommand({
-            TableName: config.alertDedupeTable,
-            Key: { [ALERT_DEDUPE_KEY.partition]: id },
-            ConditionExpression: 'claim_token = :token',
-            ExpressionAttributeValues: { ':token': token },
-          }),
-        )
-        .catch((error: unknown) =>
-          logger.warn('could not release alert claim', { alertId: id, error: String(error) }),
-        );
-      throw publishError;
-    }
-    try {
-      await config.dynamo.send(
-        new UpdateCommand({
-          TableName: config.alertDedupeTable,
-          Key: { [ALERT_DEDUPE_KEY.partition]: id },
-          UpdateExpression: 'SET #status = :sent, message_id = :messageId, sent_at = :sentAt',
-          ConditionExpression: 'claim_token = :token',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':sent': 'sent',
-            ':messageId': messageId ?? '',
-            ':sentAt': now(),
-            ':token': token,
-          },
-        }),
-      );
-    } catch (error) {
-      // The email is out; failing the record now would only resend it once the lease expires.
-      logger.error('alert sent but not marked; a takeover after the lease would send it again', {
-        alertId: id,
-        error: String(error),
-      });
-    }
-    logger.info('alert sent', { alertId: id, severity: match.rule.severity, value: match.value, messageId });
-    return 'sent';
-  }
-
-  /** `invocation` counts this invocation's alerts (the handler may run for several shards at once). */
-  async function evaluateGroup(
-    key: PartialKey,
-    total: UserWindowTotal | undefined,
-    invocation: { sent: number },
-  ): Promise<void> {
-    totals.evaluated++;
-    if (!total) {
+  async function evaluateUser(group: UserGroup): Promise<number> {
+    totals.evaluated += group.changed.size;
+    const { matches, missing } = await evaluateStoredUser(config, group.userId, group.changed);
+    for (const start of missing) {
       // The aggregator merges before it puts the partial, so only TTL expiry gets here.
       totals.missingTotals++;
-      logger.warn('no merged total for partial (expired?)', { ...key });
-      return;
+      logger.warn('no merged total for partial (expired?)', { user_id: group.userId, window_start: start });
     }
-    let pendingElsewhere = 0;
-    for (const match of evaluateRules(config.rules, total)) {
-      const outcome = await deliver(match, total);
-      if (outcome === 'sent') {
-        totals.sent++;
-        invocation.sent++;
-      } else if (outcome === 'already-sent') totals.duplicatesSuppressed++;
-      else pendingElsewhere++;
-    }
-    if (pendingElsewhere > 0) {
-      throw new ConsumerError(
-        `${pendingElsewhere} alerts for ${key.user_id} ${key.window_start} are claimed by a live attempt`,
-      );
-    }
+    return matches.length > 0 ? keeper.apply(group.userId, matches) : 0;
+  }
+
+  function reportSent(sent: number): void {
+    if (sent > 0) countMetric(metrics, CUSTOM_METRICS.alertsSent.name, sent);
   }
 
   return {
-    summary: () => ({ ...totals }),
+    summary: () => {
+      const incidents = keeper.counters();
+      return { ...totals, ...incidents };
+    },
+
     async process(event) {
-      const groups = new Map<string, { key: PartialKey; sequenceNumbers: string[] }>();
+      const groups = new Map<string, UserGroup>();
+      let watermarkMs = Number.NEGATIVE_INFINITY;
       for (const record of event.Records) {
         const key = readPartialKey(record);
         if (!key) {
@@ -286,32 +181,26 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
           });
           continue;
         }
-        const id = userWindowKey(key.user_id, key.window_start);
-        const group = groups.get(id) ?? { key, sequenceNumbers: [] };
+        let group = groups.get(key.user_id);
+        if (!group) {
+          group = { userId: key.user_id, changed: new Set(), sequenceNumbers: [] };
+          groups.set(key.user_id, group);
+        }
+        group.changed.add(key.window_start);
         group.sequenceNumbers.push(record.kinesis.sequenceNumber);
-        groups.set(id, group);
+        watermarkMs = Math.max(watermarkMs, key.windowEndMs);
       }
       const failures: KinesisStreamBatchItemFailure[] = [];
-      const invocation = { sent: 0 };
-      let merged: Map<string, UserWindowTotal>;
-      try {
-        merged = await readUserWindowTotals(
-          config.dynamo,
-          config.userActivityTable,
-          [...groups.values()].map((g) => g.key),
-        );
-      } catch (error) {
-        // Without the totals nothing can be evaluated: the whole batch is retried.
-        logger.warn('reading merged totals failed; the batch will be retried', { error: String(error) });
-        throw error;
-      }
+      let sent = 0;
       // Each group catches its own failure, so every group has finished when map resolves.
-      await pLimit(config.concurrency ?? 8).map([...groups.entries()], async ([id, group]) => {
+      await pLimit(config.concurrency ?? 8).map([...groups.values()], async (group) => {
         try {
-          await evaluateGroup(group.key, merged.get(id), invocation);
+          // Not `sent += await …`: that reads `sent` before the await and loses concurrent additions.
+          const emails = await evaluateUser(group);
+          sent += emails;
         } catch (error) {
           logger.warn('alert evaluation failed; the records will be retried', {
-            ...group.key,
+            user_id: group.userId,
             error: String(error),
           });
           for (const sequenceNumber of group.sequenceNumbers)
@@ -320,8 +209,79 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
       });
       totals.records += event.Records.length;
       totals.failedRecords += failures.length;
-      if (invocation.sent > 0) countMetric(metrics, CUSTOM_METRICS.alertsSent.name, invocation.sent);
+      if (groups.size > 0) {
+        // A failure here fails the whole batch: its records are retried, and everything above is
+        // idempotent, so the retry redoes only what did not happen.
+        const watermark = await store.advanceWatermark(watermarkMs);
+        const closed = await keeper.closeQuiet(watermark, false);
+        sent += closed.sent;
+        logger.debug('watermark', { watermark: toIsoSeconds(watermark) });
+      }
+      reportSent(sent);
       return { batchItemFailures: failures };
     },
+
+    async endOfStream() {
+      let sent = 0;
+      const deadline = now() + END_OF_STREAM_WAIT_MS;
+      for (let round = 0; ; round++) {
+        const closed = await keeper.closeQuiet(Number.POSITIVE_INFINITY, true);
+        sent += closed.sent;
+        if (closed.pending === 0) break;
+        // Another invocation (a timed-out one's late work, say) holds an email of these incidents.
+        if (now() >= deadline) {
+          reportSent(sent);
+          throw new ConsumerError(
+            `${closed.pending} incidents could not close: their emails are being sent elsewhere; invoke again`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 100 * 2 ** round)));
+      }
+      reportSent(sent);
+      logger.info('end of stream: open incidents closed', { emails: sent });
+      return { batchItemFailures: [] };
+    },
+  };
+}
+
+/**
+ * The stream path's verdict on one user: the user's merged windows read around the changed ones, and
+ * every rule broken at a window whose horizon holds a change. `missing` are changed windows with no
+ * stored total.
+ */
+export async function evaluateStoredUser(
+  config: Pick<AlerterConfig, 'dynamo' | 'userActivityTable' | 'rules'>,
+  userId: string,
+  changed: ReadonlySet<string>,
+): Promise<{ matches: HorizonMatch[]; missing: string[] }> {
+  const { readFrom, readTo } = readRange(changed, Math.max(...ruleHorizons(config.rules)));
+  const windows = await readUserWindows(config.dynamo, config.userActivityTable, userId, readFrom, readTo);
+  const stored = new Set(windows.map((window) => window.total.window_start));
+  const present = new Set([...changed].filter((start) => stored.has(start)));
+  const missing = [...changed].filter((start) => !stored.has(start));
+  return { matches: evaluateUserWindows(config.rules, windows, present), missing };
+}
+
+/** One user's records in a batch and the windows they changed. */
+interface UserGroup {
+  userId: string;
+  changed: Set<string>;
+  sequenceNumbers: string[];
+}
+
+/**
+ * The window starts a change can matter to: one longest horizon before the earliest changed window
+ * (the horizons evaluated at it) to one after the latest (the horizons that hold it). Bounds need not
+ * be window starts: the Query compares ISO-8601 strings.
+ */
+export function readRange(
+  changed: ReadonlySet<string>,
+  horizonMinutes: number,
+): { readFrom: string; readTo: string } {
+  const starts = [...changed].map((start) => Date.parse(start));
+  const reach = horizonMinutes * 60_000 - 1000;
+  return {
+    readFrom: toIsoSeconds(Math.min(...starts) - reach),
+    readTo: toIsoSeconds(Math.max(...starts) + reach),
   };
 }

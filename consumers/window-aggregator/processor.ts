@@ -28,7 +28,7 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import pLimit from 'p-limit';
-import { DEFAULT_WINDOW_SECONDS, type UserWindowPartial } from '../../core/aggregate.ts';
+import { DEFAULT_WINDOW_SECONDS, partialRecords, type UserWindowPartial } from '../../core/aggregate.ts';
 import { isAggregated, KplFormatError, type UserRecord, userRecordsOf } from '../../core/kpl.ts';
 import {
   DEFAULT_FLUSH_AT_BYTES,
@@ -38,6 +38,7 @@ import {
   type MalformedReason,
   readEventRecord,
   takePartials,
+  upgradeWindowState,
   type WindowState,
 } from '../../core/window.ts';
 import { type DeadLetterSink, deadLetterKey, type MalformedRecord } from '../dead-letter.ts';
@@ -157,10 +158,9 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
     await putAllRecords(
       config.kinesis,
       config.streamName,
-      partials.map((partial) => ({
-        partitionKey: partial.user_id,
-        data: Buffer.from(JSON.stringify(partial)),
-      })),
+      partials.flatMap((partial) =>
+        partialRecords(partial).map((json) => ({ partitionKey: partial.user_id, data: Buffer.from(json) })),
+      ),
       config.putRecords,
     );
     return counts;
@@ -171,7 +171,13 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
     async process(event) {
       const shardId = shardIdOf(event);
       const partials: UserWindowPartial[] = [];
-      let state = isWindowState(event.state) ? event.state : emptyWindowState(windowSeconds);
+      let state: WindowState;
+      if (isWindowState(event.state)) state = event.state;
+      else {
+        const upgraded = upgradeWindowState(event.state);
+        if (upgraded) logger.warn('window state of the counting fold taken over', { shardId });
+        state = upgraded ?? emptyWindowState(windowSeconds);
+      }
       if (state.ws !== windowSeconds) {
         // The window length was reconfigured mid-window: close what was folded with the old length.
         appendAll(partials, takePartials(state, shardId));

@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { expectExactlyOnce, runScenario } from './scenario.ts';
 
-it('dynamodb-transient: merges and alert claims failed before or after the write are retried; each contribution counts once, each alert mails once', async () => {
+it('dynamodb-transient: merges and alert claims failed before or after the write are retried; each contribution counts once, each incident email mails once', async () => {
   await runScenario({ profile: 'dynamodb-transient' }, (result) => {
     expectExactlyOnce(result);
     const counters = result.context.stack.chaos?.dynamodb?.counters;

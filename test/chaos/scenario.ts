@@ -11,8 +11,8 @@ import { expect } from 'vitest';
 import { createDynamoClient, createKinesisClient } from '../../adapters/clients.ts';
 import { openLocalEngine } from '../../analytics/local-engine.ts';
 import {
-  alertedUsers,
   computeSourceTruth,
+  readSentAlerts,
   runChecks,
   type SourceTruth,
   type VerifyCheck,
@@ -26,7 +26,7 @@ import { type LocalPipeline, startLocalPipeline } from '../../local/pipeline.ts'
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { type ReplaySummary, type ReplayToStreamOptions, replayToStream } from '../../producer/replay.ts';
 import { ShardRateLimiter } from '../../producer/shards.ts';
-import { mailsPerAlert } from '../alert-mail.ts';
+import { incidentMail, mailsPerAlert } from '../alert-mail.ts';
 import { localConfig } from '../local-config.ts';
 
 /** Few user-windows (the DynamoDB emulators merge a few hundred partials a second), two bots to alert on. */
@@ -117,7 +117,7 @@ export interface ScenarioResult {
   truth: SourceTruth;
   checks: VerifyCheck[];
   mails: readonly ReceivedMail[];
-  /** Alerts marked sent in the dedupe table, one per (user, window, rule). */
+  /** Alert emails marked sent in the dedupe table, one per (incident, step). */
   alertsSent: number;
   aggregatorDiscarded: number;
   alerterDiscarded: number;
@@ -203,13 +203,13 @@ export async function runScenario<T>(
     } finally {
       await engine.close();
     }
-    const alerted = await alertedUsers(dynamo, stack.names.alertDedupeTable);
+    const sent = await readSentAlerts(dynamo, stack.names.alertDedupeTable);
     return await inspect({
       replay,
       truth,
       checks,
       mails: [...(stack.mailbox?.messages ?? [])],
-      alertsSent: [...alerted.values()].reduce((a, b) => a + b, 0),
+      alertsSent: sent.length,
       aggregatorDiscarded: pipeline.aggregator.stats().discardedRecords,
       alerterDiscarded: pipeline.alerter.stats().discardedRecords,
       context,
@@ -223,9 +223,10 @@ export async function runScenario<T>(
 }
 
 /**
- * What every profile must keep: verify's checks all pass (nothing lost, nothing counted twice, bots
- * alerted, no false alert), one mail per (user, window, rule) and one per alert marked sent, and
- * every row read accounted for as sent or rejected by reason.
+ * What every profile must keep: verify's checks all pass (nothing lost, nothing counted twice, every
+ * bot kind alerted, no false alert), one mail per (incident, step) and one per email marked sent, one
+ * incident per bot with an opening and a closing mail, and every row read accounted for as sent or
+ * rejected by reason.
  */
 export function expectExactlyOnce(result: ScenarioResult): void {
   expectVerified(result);
@@ -243,6 +244,14 @@ export function expectVerified(result: ScenarioResult): void {
   expect([...perAlert].filter(([, count]) => count !== 1)).toEqual([]);
   expect(result.alertsSent).toBeGreaterThan(0);
   expect(result.mails.length).toBe(result.alertsSent);
+  const steps = new Map<string, string[]>();
+  for (const mail of result.mails) {
+    const { user, step } = incidentMail(mail);
+    steps.set(user, [...(steps.get(user) ?? []), step].sort());
+  }
+  const bots = result.context.source.groundTruth.bots.map((bot) => bot.user_id).sort();
+  expect([...steps.keys()].sort()).toEqual(bots);
+  for (const [user, mails] of steps) expect(mails, user).toEqual(['close', 'open']);
   expect(result.truth.rejected).toBe(BAD_ROWS.length + 1);
   expect(result.aggregatorDiscarded).toBe(0);
   expect(result.alerterDiscarded).toBe(0);
