@@ -26,9 +26,10 @@ import { totalsOfItems } from '../consumers/user-activity-item.ts';
 import { EVENT_TYPES, type EventType } from '../core/event.ts';
 import { parseS3Url } from '../core/resources.ts';
 import { RAW_EVENTS_PREFIX } from '../core/tables.ts';
+import type { StreamThrottles } from '../local/limits/kinesis-front.ts';
 import { saveMailDevEmails } from '../local/mail.ts';
 import { LOCAL_PIPELINE_DEFAULTS, startLocalPipeline } from '../local/pipeline.ts';
-import { startLocalStack } from '../local/stack.ts';
+import { type LocalStack, startLocalStack } from '../local/stack.ts';
 import { generate } from '../producer/generate.ts';
 import { replayToStream } from '../producer/replay.ts';
 import type { Colours } from './colours.ts';
@@ -41,8 +42,11 @@ export interface DemoOptions {
   seed?: string;
   source?: string;
   eventsShards?: string;
+  userActivityShards?: string;
   workDir?: string;
   rows?: string;
+  /** `--no-limits`: kinesalite as it is, without the Kinesis shard limits. */
+  limits?: boolean;
 }
 
 export interface DemoSummary {
@@ -59,6 +63,13 @@ export interface DemoSummary {
   };
   queries: Record<string, QueryRow[]>;
   verify: { passed: boolean; checks: VerifyCheck[] };
+  /**
+   * What the Kinesis shard limits refused, per stream: write entries (resent by the producer or the
+   * aggregator) and GetRecords calls (made again by the runner or Firehose). Null with --no-limits.
+   */
+  throttles: StreamThrottles | null;
+  /** Batches the consumers gave up on and sent to their on-failure destination (records in them). */
+  onFailure: { batches: number; records: number; file: string };
   stages: Array<{ name: string; ms: number; rate?: string }>;
   boundBy: string;
   workDir: string;
@@ -100,7 +111,11 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
     startLocalStack({
       ports: 'ephemeral',
       isolate: true,
-      shardCount: { events: positiveInt(options.eventsShards ?? '4', '--events-shards') },
+      shardCount: {
+        events: positiveInt(options.eventsShards ?? '4', '--events-shards'),
+        userActivity: positiveInt(options.userActivityShards ?? '2', '--user-activity-shards'),
+      },
+      kinesisLimits: options.limits !== false,
     }),
   );
   const dynamo = createDynamoClient({ endpoint: stack.endpoints.dynamodb });
@@ -141,6 +156,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
 
     const pipeline = await startLocalPipeline(stack, { workDir });
     let replayed: Awaited<ReturnType<typeof replayToStream>>;
+    let onFailure: DemoSummary['onFailure'];
     try {
       replayed = await stage(
         'replaying S3 → Kinesis events stream (partition key category_id, --speed max) while the consumers run',
@@ -149,6 +165,12 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
           `${summary.eventsPerSecond.toLocaleString('en-US')} events/s in ${summary.records.toLocaleString('en-US')} ${summary.aggregated ? 'KPL-aggregated ' : ''}records`,
       );
       await stage('draining: final tumbling windows, alerts, lake delivery, mail', () => pipeline.drain());
+      const discarded = [pipeline.aggregator.stats(), pipeline.alerter.stats()];
+      onFailure = {
+        batches: discarded.reduce((sum, s) => sum + s.discardedBatches, 0),
+        records: discarded.reduce((sum, s) => sum + s.discardedRecords, 0),
+        file: join(workDir, '*.on-failure.jsonl'),
+      };
     } finally {
       await pipeline.stop();
     }
@@ -160,6 +182,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
     const groundTruth = truthFile ? await loadGroundTruth(truthFile) : undefined;
     const botIds = new Set(groundTruth?.bots.map((bot) => bot.user_id));
     const emails = (await stack.sns.stats()).delivered;
+    const throttles = await streamThrottles(stack);
     // MailDev goes away with the stack at the end of the demo: keep its mails where people can read them.
     const mailDirectory = join(workDir, 'mail');
     rmSync(mailDirectory, { recursive: true, force: true }); // an earlier run's mails would mix in
@@ -228,6 +251,8 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
         },
         queries,
         verify: { passed: checks.every((c) => c.ok), checks },
+        throttles,
+        onFailure,
         stages,
         boundBy: bound ? bound.name : 'n/a',
         workDir,
@@ -241,6 +266,18 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
     kinesis.destroy();
     await stack.stop();
   }
+}
+
+/** Every stream of the stack, those the limits never refused anything on too; null when they are off. */
+async function streamThrottles(stack: LocalStack): Promise<StreamThrottles | null> {
+  const refused = await stack.kinesisThrottles();
+  if (!refused) return null;
+  const none = { writes: 0, reads: 0 };
+  return {
+    [stack.names.eventsStream]: none,
+    [stack.names.userActivityStream]: none,
+    ...refused,
+  };
 }
 
 async function replayWithProgress(
@@ -334,6 +371,19 @@ export function renderDemo(summary: DemoSummary, pc: Colours): string {
   lines.push(
     `  verify     ${summary.verify.passed ? pc.green(`passed (${summary.verify.checks.length} checks)`) : pc.red(`FAILED: ${failed.map((c) => `${c.name} expected ${c.expected} got ${c.actual}`).join('; ')}`)}`,
   );
+  lines.push(
+    `  kinesis    ${
+      summary.throttles
+        ? `shard limits enforced; refused, then retried: ${Object.entries(summary.throttles)
+            .map(([stream, t]) => `${stream} ${n(t.writes)} write entries, ${n(t.reads)} GetRecords calls`)
+            .join(' · ')}`
+        : 'shard limits off (--no-limits)'
+    }`,
+  );
+  const parked = summary.onFailure;
+  lines.push(
+    `  failures   ${n(parked.batches)} batches (${n(parked.records)} records) sent to the on-failure destination${parked.batches > 0 ? ` (${parked.file})` : ''}`,
+  );
   lines.push(`  time       ${(summary.durationMs / 1000).toFixed(1)} s, bound by: ${summary.boundBy}`);
   for (const s of summary.stages)
     lines.push(
@@ -354,8 +404,13 @@ export const demoCommand: CommandSpec<DemoOptions, DemoSummary> = {
       .option('--seed <n>', 'generator seed (same seed, same data)', '1')
       .option('--source <file|s3://bucket/key>', 'replay this Kaggle CSV instead of generated data')
       .option('--events-shards <n>', 'shards of the events stream', '4')
+      .option('--user-activity-shards <n>', 'shards of the user-activity stream', '2')
       .option('--rows <n>', 'rows of each query to print', '3')
-      .option('--work-dir <dir>', 'where rejects, dead letters and ground truth go', '.clickstream/demo'),
+      .option('--work-dir <dir>', 'where rejects, dead letters and ground truth go', '.clickstream/demo')
+      .option(
+        '--no-limits',
+        'turn off the Kinesis shard limits (writes 1 MiB and 1,000 records/s, reads 2 MB and 5 GetRecords calls/s per shard), on by default as kinesalite has none',
+      ),
   run: demo,
   render: renderDemo,
   exitCode: (summary) => (summary.verify.passed ? 0 : 1),
