@@ -20,6 +20,7 @@ import {
 import { createJsonLogger } from '../../consumers/logger.ts';
 import { CSV_HEADER_LINE, type RejectReason } from '../../core/event.ts';
 import { createSyntheticGenerator, type SyntheticTruth } from '../../core/synthetic.ts';
+import { userActivityShardsFor } from '../../infra/config.ts';
 import type { ChaosProfileName } from '../../local/chaos.ts';
 import type { ReceivedMail } from '../../local/mail.ts';
 import {
@@ -32,6 +33,8 @@ import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { type ReplaySummary, type ReplayToStreamOptions, replayToStream } from '../../producer/replay.ts';
 import { ShardRateLimiter } from '../../producer/shards.ts';
 import { mailsPerAlert } from '../alert-mail.ts';
+
+const EVENTS_SHARDS = 2;
 
 /** Few user-windows (the DynamoDB emulators merge a few hundred partials a second), two bots to alert on. */
 const DATASET = { events: 4_000, bots: 2, seed: 7, rate: 10 };
@@ -165,7 +168,10 @@ export async function runScenario<T>(
   const stack = await startLocalStack({
     ports: 'ephemeral',
     mail: 'sink',
-    shardCount: { events: 2, userActivity: 1 },
+    // The user-activity stream sized as the stack sizes it (5 for 2 events shards): its write limits
+    // are enforced, and the two final flushes of a window (~1,700 partials) into one shard, more than
+    // it takes in a second, would spend part of handler-faults' 8 s function timeout being throttled.
+    shardCount: { events: EVENTS_SHARDS, userActivity: userActivityShardsFor(EVENTS_SHARDS) },
     chaos: options.profile,
   });
   let pipeline: LocalPipeline | undefined;
