@@ -11,6 +11,7 @@ import { GlueClient } from '@aws-sdk/client-glue';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 
@@ -85,4 +86,9 @@ export function createGlueClient(options: ClientOptions = {}): GlueClient {
 
 export function createAthenaClient(options: ClientOptions = {}): AthenaClient {
   return new AthenaClient(base(options));
+}
+
+/** AWS only: the local stack has no SQS (its on-failure destination is a file, local/lambda-runner.ts). */
+export function createSqsClient(options: ClientOptions = {}): SQSClient {
+  return new SQSClient(base(options));
 }

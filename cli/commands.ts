@@ -15,6 +15,7 @@ export const COMMANDS: ReadonlyArray<CommandEntry> = [
   { name: 'local', load: async () => (await import('./local-command.ts')).localCommand },
   { name: 'generate', load: async () => (await import('../producer/generate.ts')).generateCommand },
   { name: 'replay', load: async () => (await import('../producer/replay.ts')).replayCommand },
+  { name: 'redrive', load: async () => (await import('../producer/redrive.ts')).redriveCommand },
   { name: 'query', load: async () => (await import('../analytics/query.ts')).queryCommand },
   { name: 'report', load: async () => (await import('../analytics/report.ts')).reportCommand },
   { name: 'verify', load: async () => (await import('../analytics/verify.ts')).verifyCommand },

@@ -31,7 +31,10 @@ export interface OptionDeclaration {
 
 export interface CommandDeclaration {
   name: string;
+  /** One line, for the program's list of commands. */
   summary: string;
+  /** The command's own help text, when it says more than its summary. */
+  description?: string;
   arguments: ArgumentDeclaration[];
   options: OptionDeclaration[];
   /** A command made of actions (`local up|down|status`). */
@@ -42,7 +45,8 @@ export interface CommandDeclaration {
 export function describeCommand(command: Command): CommandDeclaration {
   return {
     name: command.name(),
-    summary: command.description(),
+    summary: command.summary() || command.description(),
+    ...(command.summary() ? { description: command.description() } : {}),
     arguments: command.registeredArguments.map((argument) => ({
       name: argument.name(),
       description: argument.description,
@@ -73,7 +77,10 @@ export function describeCommand(command: Command): CommandDeclaration {
 
 /** Adds a subcommand to `parent` that parses and helps exactly like the command it was described from. */
 export function declareCommand(parent: Command, declaration: CommandDeclaration): Command {
-  const command = parent.command(declaration.name).description(declaration.summary);
+  const command = parent
+    .command(declaration.name)
+    .description(declaration.description ?? declaration.summary);
+  if (declaration.description !== undefined) command.summary(declaration.summary);
   for (const declared of declaration.arguments) {
     const name = `${declared.name}${declared.variadic ? '...' : ''}`;
     const argument = new Argument(declared.required ? `<${name}>` : `[${name}]`, declared.description);

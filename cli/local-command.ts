@@ -16,12 +16,14 @@ import {
 import { startLocalPipeline } from '../local/pipeline.ts';
 import { Ownership } from '../local/processes.ts';
 import {
+  checkLocalPorts,
   DEFAULT_LOCAL_PORTS,
   LocalPortInUseError,
   type LocalPorts,
   LocalStackError,
   startLocalStack,
 } from '../local/stack.ts';
+import { LOCAL_DEFAULT_CONTEXT } from '../local/synth.ts';
 import { ClickstreamError, type CommandContext, type CommandGroup, type CommandSpec } from './command.ts';
 import { type LocalStackState, readStateFile, resolveSettings } from './config.ts';
 import {
@@ -33,6 +35,7 @@ import {
   stopOwner,
   writeJsonFile,
 } from './local-lifecycle.ts';
+import { addTemplateOptions, resolveLocalTemplate, type TemplateFlags } from './stack-template.ts';
 
 type Action = 'up' | 'down' | 'status';
 
@@ -40,11 +43,9 @@ type Action = 'up' | 'down' | 'status';
 const LIMITS_TEXT = 'writes 1 MiB and 1,000 records/s, reads 2 MB and 5 GetRecords calls/s per shard';
 const THROTTLES_NOTED_EVERY_MS = 2_000;
 
-export interface LocalOptions {
+export interface LocalOptions extends TemplateFlags {
   args: [string?];
   ports?: string;
-  eventsShards?: string;
-  userActivityShards?: string;
   /** `--no-consumers`: emulators only. */
   consumers?: boolean;
   /** `--chaos <profile>`: fault injection (local/chaos.ts). */
@@ -98,10 +99,6 @@ async function up(
 ): Promise<LocalSummary> {
   const chaos = parseChaos(options.chaos, options.consumers !== false);
   const ports = parsePorts(options.ports);
-  const shardCount = {
-    events: positiveInt(options.eventsShards ?? '4', '--events-shards'),
-    userActivity: positiveInt(options.userActivityShards ?? '2', '--user-activity-shards'),
-  };
   const earlier = lookAtStack(files);
   if (earlier.owner) {
     throw new ClickstreamError(
@@ -112,6 +109,16 @@ async function up(
   const leftovers = await clearLeftovers(files, earlier);
   if (leftovers.length > 0)
     context.warn(`an earlier stack ended without stopping; cleared what it left: ${leftovers.join('; ')}`);
+  // A taken port fails at once (one line), not after a synthesis of the template that may take half a
+  // minute; a template that cannot run fails before anything is started.
+  await checkLocalPorts({ ports }).catch((error: unknown) => {
+    throw stackError(error);
+  });
+  const { config, cfn } = await resolveLocalTemplate(options, context, {
+    defaults: LOCAL_DEFAULT_CONTEXT,
+    names,
+    consumers: options.consumers !== false,
+  });
 
   // Asked to stop while still starting, it stops as soon as it is up.
   const stopped = new Promise<string>((resolve) => {
@@ -125,8 +132,7 @@ async function up(
   try {
     stack = await startLocalStack({
       ports,
-      shardCount,
-      names,
+      config,
       ownership,
       ...(chaos ? { chaos } : {}),
       // Commander makes `limits` true unless --no-limits: only an explicit off overrides the stack's
@@ -142,7 +148,12 @@ async function up(
   const pipeline =
     options.consumers === false
       ? undefined
-      : await startLocalPipeline(stack, { workDir: files.workDir, ...(chaos ? { chaos } : {}) });
+      : await startLocalPipeline(stack, {
+          workDir: files.workDir,
+          template: cfn,
+          onDenied: (error) => context.warn(`${error.message}\n${error.hint ?? ''}`),
+          ...(chaos ? { chaos } : {}),
+        });
   const stopChaos = stack.chaos ? startChaosSchedule(stack.chaos, (line) => context.warn(line)) : undefined;
   const state: LocalStackState = {
     pid: process.pid,
@@ -332,15 +343,13 @@ export const localCommand: CommandGroup = {
       'up',
       'start the emulators and the consumers in this terminal until Ctrl-C or `clickstream local down`',
       (command) =>
-        command
+        addTemplateOptions(command)
           .option(
             '--ports <list>',
             `override ports, e.g. kinesis=4567,s3=4569 (defaults: ${Object.entries(DEFAULT_LOCAL_PORTS)
               .map(([k, v]) => `${k}=${v}`)
               .join(',')})`,
           )
-          .option('--events-shards <n>', 'shards of the events stream', '4')
-          .option('--user-activity-shards <n>', 'shards of the user-activity stream', '2')
           .option(
             '--no-consumers',
             'start the emulators only, without the aggregator, alerter and lake delivery',

@@ -13,6 +13,9 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { MalformedReason } from '../core/window.ts';
 import type { Logger } from './logger.ts';
 
+/** Key prefix of the dead letters in the raw bucket; each consumer writes under `<prefix><consumer>/`. */
+export const DEAD_LETTER_PREFIX = 'dead-letter/';
+
 export interface MalformedRecord {
   reason: MalformedReason;
   detail: string;
@@ -47,7 +50,7 @@ export function createS3DeadLetterSink(options: {
   bucket: string;
   prefix?: string;
 }): DeadLetterSink {
-  const prefix = options.prefix ?? 'dead-letter/';
+  const prefix = options.prefix ?? DEAD_LETTER_PREFIX;
   return {
     async write(key, records) {
       await options.s3.send(

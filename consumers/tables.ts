@@ -1,6 +1,7 @@
 /**
- * DynamoDB key schemas of the consumers' tables. The local stack and the CDK stack both create the
- * tables from `DYNAMO_TABLES`, so the handlers, the emulator and AWS agree on one definition.
+ * DynamoDB key schemas of the consumers' tables. The CDK stack creates the tables from `DYNAMO_TABLES`;
+ * the local stack creates what the synthesized template holds, so the handlers, the emulator and AWS
+ * agree on one definition.
  */
 import type { ResourceNames } from '../core/resources.ts';
 

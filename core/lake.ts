@@ -22,7 +22,7 @@ import { type LakeTableName, TABLES, type TableDef } from './tables.ts';
 export interface LakeLayout {
   table: TableDef;
   /** The record field whose first 10 characters (YYYY-MM-DD) are the partition. */
-  partitionField: 'event_time' | 'window_start';
+  partitionField: string;
   /** Firehose dynamic partitioning: the JQ-1.6 metadata extraction query. */
   partitionQuery: string;
   /** Firehose S3 prefix with the partition key placeholder. */
@@ -31,7 +31,7 @@ export interface LakeLayout {
   errorPrefixTemplate: string;
 }
 
-function layout(name: LakeTableName, partitionField: LakeLayout['partitionField']): LakeLayout {
+function layout(name: LakeTableName, partitionField: 'event_time' | 'window_start'): LakeLayout {
   const table = TABLES[name];
   return {
     table,
@@ -77,7 +77,7 @@ export const FIREHOSE_TIMESTAMP_FORMATS = [
  * and bigger Parquet files compress better; 60 s keeps the lake about a minute behind the stream.
  */
 export const AWS_BUFFERING = { sizeMiB: 64, intervalSeconds: 60 } as const;
-/** Local buffering: small, so a demo's data is queryable seconds after the replay. */
+/** Buffering of a local Firehose started on its own (tests); the local pipeline passes the template's. */
 export const LOCAL_BUFFERING = { bytes: 1024 * 1024, ms: 5000 } as const;
 
 const DATE = /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;
@@ -95,9 +95,9 @@ export function partitionOf(layoutOf: LakeLayout, record: unknown): string | und
   return DATE.test(dt) ? dt : undefined;
 }
 
-/** `events/dt=2019-10-01/`: the prefix the template resolves to. */
+/** `events/dt=2019-10-01/`: the prefix template with its partition key filled in, as Firehose does. */
 export function partitionPrefix(layoutOf: LakeLayout, dt: string): string {
-  return `${layoutOf.table.prefix}dt=${dt}/`;
+  return layoutOf.prefixTemplate.replace(/!\{partitionKeyFromQuery:[^}]+\}/, dt);
 }
 
 /** Firehose's `yyyy-MM-dd-HH-mm-ss` in object names (UTC delivery time). */

@@ -1,6 +1,6 @@
 /**
- * Environment variable names the Lambda handlers read in AWS. The CDK stack sets them from typed props;
- * the local runner does not use them (it builds handlers with injected clients and config).
+ * Environment variable names the Lambda handlers read. The CDK stack sets them from typed props; the
+ * local pipeline passes each handler its function's environment from the synthesized template.
  */
 export const LAMBDA_ENV = {
   userActivityTable: 'CLICKSTREAM_USER_ACTIVITY_TABLE',

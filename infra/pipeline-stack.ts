@@ -15,6 +15,8 @@ import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct, IConstruct } from 'constructs';
+import { DEAD_LETTER_PREFIX } from '../consumers/dead-letter.ts';
+import { CONSUMER_SERVICES } from '../consumers/metrics.ts';
 import { PUT_RECORDS_RETRY_BUDGET_MS } from '../consumers/put-records.ts';
 import { DYNAMO_TABLES } from '../consumers/tables.ts';
 import { ERRORS_PREFIX } from '../core/lake.ts';
@@ -136,7 +138,7 @@ export class PipelineStack extends Stack {
       new iam.PolicyStatement({
         sid: 'WriteMalformedRecords',
         actions: ['s3:PutObject'],
-        resources: [this.buckets.raw.arnForObjects('dead-letter/*')],
+        resources: [this.buckets.raw.arnForObjects(`${DEAD_LETTER_PREFIX}*`)],
       }),
     );
 
@@ -215,6 +217,9 @@ export class PipelineStack extends Stack {
       rawPrefix: RAW_EVENTS_PREFIX,
       // Where `clickstream replay` puts the rows it rejected from an S3 source.
       rejectsPrefix: 'rejects/',
+      // What `clickstream redrive` reads back: the aggregator's dead letters and its parked ranges.
+      deadLetterPrefix: `${DEAD_LETTER_PREFIX}${CONSUMER_SERVICES.aggregator}/`,
+      failureQueue: this.streamToAggregator.failureQueue,
       lakeBucket: this.buckets.lake,
       lakeTables: LAKE_TABLE_NAMES.map((name) => ({ name, prefix: TABLES[name].prefix })),
       resultsBucket: this.buckets.athenaResults,
@@ -327,7 +332,7 @@ export class PipelineStack extends Stack {
     output(
       'ProducerPolicyArn',
       this.operatorPolicies.producer.managedPolicyArn,
-      'Attach to whoever runs clickstream replay and generate',
+      'Attach to whoever runs clickstream replay, generate and redrive',
     );
     output(
       'AnalystPolicyArn',
@@ -364,6 +369,7 @@ export class PipelineStack extends Stack {
           alertTopic: this.alertTopic.topic.topicArn,
           glueDatabase: catalogName,
           athenaWorkgroup: this.athenaQueries.workGroup.ref,
+          aggregatorFailureQueue: this.streamToAggregator.failureQueue.queueUrl,
         },
       }),
       'Save as clickstream.config.json to point the clickstream CLI at this stack',

@@ -69,6 +69,14 @@ export interface LocalFirehoseOptions {
   pollMs?: number;
   /** Name in the object keys, as Firehose uses its delivery stream's name (default: the stream name). */
   deliveryStreamName?: string;
+  /**
+   * The delivery's S3 layout as its template gives it (default: the table's layout in core/lake.ts):
+   * data and error prefixes, the field the `{key: .field[0:10]}` partition query reads, the extension.
+   */
+  prefix?: string;
+  errorOutputPrefix?: string;
+  partitionField?: string;
+  fileExtension?: string;
   /** Where its temp files go (default the system's temp directory); the local stack's own, in a pipeline. */
   tempDirectory?: string;
 }
@@ -118,7 +126,13 @@ interface ShardReader {
 }
 
 export async function startLocalFirehose(options: LocalFirehoseOptions): Promise<LocalFirehose> {
-  const layout = LAKE_LAYOUTS[options.table];
+  const layout = {
+    ...LAKE_LAYOUTS[options.table],
+    ...(options.prefix ? { prefixTemplate: options.prefix } : {}),
+    ...(options.errorOutputPrefix ? { errorPrefixTemplate: options.errorOutputPrefix } : {}),
+    ...(options.partitionField ? { partitionField: options.partitionField } : {}),
+  };
+  const fileExtension = options.fileExtension ?? LAKE_FILE_EXTENSION;
   const bufferBytes = options.bufferBytes ?? LOCAL_BUFFERING.bytes;
   const bufferMs = options.bufferMs ?? LOCAL_BUFFERING.ms;
   const pollMs = options.pollMs ?? 1_000;
@@ -335,7 +349,7 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
     let key: string;
     let body: Uint8Array;
     if (buffer.kind === 'lake') {
-      key = objectKey(buffer.prefix, deliveryStreamName, now, randomUUID(), LAKE_FILE_EXTENSION);
+      key = objectKey(buffer.prefix, deliveryStreamName, now, randomUUID(), fileExtension);
       body = await writer.write(layout.table, buffer.rows);
     } else {
       key = objectKey(errorPrefix(layout, buffer.kind, now), deliveryStreamName, now, randomUUID(), '.gz');

@@ -15,10 +15,11 @@
  *   a successful invocation"); a state above 1 MB ends the window early: a final invocation with
  *   `isWindowTerminatedEarly: true`, then the same window continues with a fresh state.
  *   https://docs.aws.amazon.com/lambda/latest/dg/services-kinesis-windows.html
- * - Errors: the batch is retried up to MaximumRetryAttempts (-1 = until it succeeds); with
- *   BisectBatchOnFunctionError a failed batch is split in two first, and a split does not count against
- *   the retry quota; exhausted batches go to the on-failure destination as metadata only, and the shard
- *   moves on. https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html
+ * - Errors: the batch is retried up to MaximumRetryAttempts (-1 = until it succeeds) or until its
+ *   oldest record is older than MaximumRecordAgeInSeconds; with BisectBatchOnFunctionError a failed
+ *   batch is split in two first, and a split does not count against the retry quota; exhausted or
+ *   expired batches go to the on-failure destination as metadata only, and the shard moves on.
+ *   https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html
  * - Reading: each shard is polled once a second while it has nothing new ("a base rate of once per
  *   second"), and at once again while a call comes back full (10,000 records, or behind the tip), "until
  *   the function catches up with the stream"; the mapping "shares read throughput with other consumers
@@ -77,7 +78,7 @@ export interface OnFailureRecord {
   requestContext: {
     requestId: string;
     functionArn: string;
-    condition: 'RetryAttemptsExhausted';
+    condition: 'RetryAttemptsExhausted' | 'RecordAgeExceeded';
     approximateInvokeCount: number;
   };
   responseContext: { statusCode: number; executedVersion: string; functionError: string };
@@ -139,6 +140,8 @@ export interface LambdaRunnerOptions {
   tumblingWindowSeconds?: number;
   /** MaximumRetryAttempts; -1 retries until success (the AWS default). Local default 2. */
   maxRetryAttempts?: number;
+  /** MaximumRecordAgeInSeconds: a failing batch whose oldest record is older is discarded; -1 (default) never. */
+  maxRecordAgeSeconds?: number;
   bisectBatchOnError?: boolean;
   reportBatchItemFailures?: boolean;
   onFailure?: OnFailureDestination;
@@ -195,7 +198,23 @@ export interface LambdaRunnerStats {
   shards: Record<string, ShardStats>;
 }
 
+/** The event source mapping settings the runner applies, defaults filled in. */
+export interface LambdaRunnerSettings {
+  functionName: string;
+  streamName: string;
+  batchSize: number;
+  maxBatchingWindowMs: number;
+  tumblingWindowSeconds: number;
+  maxRetryAttempts: number;
+  maxRecordAgeSeconds: number;
+  bisectBatchOnError: boolean;
+  reportBatchItemFailures: boolean;
+  startingPosition: 'TRIM_HORIZON' | 'LATEST';
+  functionTimeoutMs?: number;
+}
+
 export interface LambdaRunner {
+  settings: LambdaRunnerSettings;
   stats(): LambdaRunnerStats;
   /** Resolves once every shard is read to its end, nothing is buffered or running, and no window is open. */
   idle(): Promise<void>;
@@ -253,6 +272,7 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
   const maxBatchingWindowMs = options.maxBatchingWindowMs ?? 0;
   const windowMs = (options.tumblingWindowSeconds ?? 0) * 1000;
   const maxRetryAttempts = options.maxRetryAttempts ?? 2;
+  const maxRecordAgeMs = (options.maxRecordAgeSeconds ?? -1) * 1000;
   const pollIntervalMs = options.pollIntervalMs ?? 1_000;
   // How often a shard with records buffered looks again whether a batching window has ended.
   const tickMs = Math.min(pollIntervalMs, 25);
@@ -472,18 +492,24 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
     if (options.checkpointFile) await writeCheckpoints(options.checkpointFile, cursors);
   }
 
-  async function discard(cursor: ShardCursor, records: BufferedRecord[], invokeCount: number, error: string) {
+  async function discard(
+    cursor: ShardCursor,
+    records: BufferedRecord[],
+    invokeCount: number,
+    error: string,
+    condition: OnFailureRecord['requestContext']['condition'] = 'RetryAttemptsExhausted',
+  ) {
     const first = records[0];
     const last = records[records.length - 1];
     if (!first || !last) return;
     stats.discardedBatches++;
     stats.discardedRecords += records.length;
-    logger.warn('batch discarded after retries', { shardId: cursor.shardId, records: records.length, error });
+    logger.warn('batch discarded', { shardId: cursor.shardId, records: records.length, condition, error });
     await options.onFailure?.send({
       requestContext: {
         requestId: randomUUID(),
         functionArn,
-        condition: 'RetryAttemptsExhausted',
+        condition,
         approximateInvokeCount: invokeCount,
       },
       responseContext: { statusCode: 200, executedVersion: '$LATEST', functionError: 'Unhandled' },
@@ -499,6 +525,12 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
         streamArn,
       },
     });
+  }
+
+  /** Lambda stops retrying a batch once its oldest record is older than MaximumRecordAgeInSeconds. */
+  function expired(records: BufferedRecord[]): boolean {
+    const oldest = records[0];
+    return maxRecordAgeMs >= 0 && oldest !== undefined && Date.now() - oldest.arrivalMs > maxRecordAgeMs;
   }
 
   /** Runs one batch to completion: success, or retries/bisection, or the on-failure destination. */
@@ -527,8 +559,10 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
         commitState(cursor, result.state);
         stats.recordsProcessed += done.length;
         await checkpoint(cursor, done[done.length - 1]?.record.kinesis.sequenceNumber);
-        if (maxRetryAttempts >= 0 && item.retries >= maxRetryAttempts) {
-          await discard(cursor, remaining, item.retries + 1, 'partial batch failure');
+        const old = expired(remaining);
+        if (old || (maxRetryAttempts >= 0 && item.retries >= maxRetryAttempts)) {
+          const condition = old ? 'RecordAgeExceeded' : 'RetryAttemptsExhausted';
+          await discard(cursor, remaining, item.retries + 1, 'partial batch failure', condition);
           await checkpoint(cursor, remaining[remaining.length - 1]?.record.kinesis.sequenceNumber);
           queue.shift();
         } else {
@@ -548,6 +582,12 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
           { records: item.records.slice(0, middle), retries: item.retries },
           { records: item.records.slice(middle), retries: item.retries },
         );
+        continue;
+      }
+      if (expired(item.records)) {
+        await discard(cursor, item.records, item.retries + 1, result.error, 'RecordAgeExceeded');
+        await checkpoint(cursor, item.records[item.records.length - 1]?.record.kinesis.sequenceNumber);
+        queue.shift();
         continue;
       }
       if (maxRetryAttempts >= 0 && item.retries >= maxRetryAttempts) {
@@ -733,6 +773,19 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
   }
 
   return {
+    settings: {
+      functionName,
+      streamName: options.streamName,
+      batchSize,
+      maxBatchingWindowMs,
+      tumblingWindowSeconds: windowMs / 1000,
+      maxRetryAttempts,
+      maxRecordAgeSeconds: maxRecordAgeMs < 0 ? -1 : maxRecordAgeMs / 1000,
+      bisectBatchOnError: options.bisectBatchOnError ?? false,
+      reportBatchItemFailures: options.reportBatchItemFailures ?? false,
+      startingPosition: options.startingPosition ?? 'TRIM_HORIZON',
+      ...(options.functionTimeoutMs ? { functionTimeoutMs: options.functionTimeoutMs } : {}),
+    },
     stats: () => ({
       ...stats,
       shards: Object.fromEntries(

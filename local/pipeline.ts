@@ -1,7 +1,13 @@
 /**
- * The pipeline's consumers on the embedded stack: the window aggregator and the bot alerter run by the
- * local Lambda runner (the same handler modules as in AWS, built with local clients), and the two
- * local Firehose deliveries into the lake. `clickstream local up` and the demo both start it here.
+ * The pipeline's consumers on the embedded stack, as the template says: one local runner per event
+ * source mapping, with the mapping's settings, invoking a handler built from its function's environment
+ * by the same env-reading code the Lambda runs in AWS (only the clients' endpoints differ); and one
+ * local Firehose per delivery stream, with its prefixes and buffering. `clickstream local up` and the
+ * demo both start it here.
+ *
+ * The function timeout in the template is not enforced: the local emulators serve DynamoDB several
+ * times slower than AWS, so a flush that takes seconds in AWS could pass a timeout here. Fault
+ * injection sets one on purpose (local/chaos.ts).
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,15 +16,18 @@ import {
   createKinesisClient,
   createS3Client,
   createSnsClient,
+  type LocalEndpoints,
 } from '../adapters/clients.ts';
-import { createAlerterHandler } from '../consumers/bot-alerter/handler.ts';
-import { createFileDeadLetterSink } from '../consumers/dead-letter.ts';
-import type { Logger } from '../consumers/logger.ts';
-import { createAggregatorHandler } from '../consumers/window-aggregator/handler.ts';
+import { alerterConfigFromEnv, createAlerterHandler } from '../consumers/bot-alerter/handler.ts';
+import { type Logger, silentLogger } from '../consumers/logger.ts';
+import { aggregatorConfigFromEnv, createAggregatorHandler } from '../consumers/window-aggregator/handler.ts';
 import { DEFAULT_WINDOW_SECONDS } from '../core/aggregate.ts';
-import { type AlertRule, DEFAULT_ALERT_RULES } from '../core/rules.ts';
+import { ClickstreamError } from '../core/errors.ts';
 import { type ChaosProfileName, chainHooks, type PipelineChaos, pipelineChaos } from './chaos.ts';
 import { type LocalFirehose, startLocalFirehose } from './firehose.ts';
+import { AccessDeniedError } from './iam/denied.ts';
+import { createLocalIam, type GuardableClient, type IamTally, type LocalIam } from './iam/guard.ts';
+import type { Decision } from './iam/policy.ts';
 import {
   createFileOnFailureDestination,
   type LambdaRunner,
@@ -26,35 +35,47 @@ import {
   startLambdaRunner,
 } from './lambda-runner.ts';
 import type { LocalStack } from './stack.ts';
+import {
+  type CfnTemplate,
+  consumerOf,
+  type HandlerKind,
+  type LocalConfig,
+  type LocalDelivery,
+  type LocalFunction,
+  localIamModel,
+  TemplateError,
+} from './template.ts';
 
-/** Event-source settings, mirroring the CDK stack's defaults where local speed allows. */
 export interface LocalPipelineOptions {
-  /** Event-time window of the per-user aggregates. */
-  windowSeconds?: number;
-  /** Lambda TumblingWindowInSeconds of the aggregator's event source (arrival time). */
-  tumblingWindowSeconds?: number;
-  batchSize?: number;
-  maxBatchingWindowMs?: number;
-  rules?: readonly AlertRule[];
-  /** Where malformed records and on-failure batch metadata go. */
+  /** Where the on-failure destinations (one JSONL file per queue or topic of the template) go. */
   workDir: string;
   logger?: Logger;
-  hooks?: { aggregator?: LambdaRunnerHooks; alerter?: LambdaRunnerHooks };
-  /** Lake buffering (local Firehose). */
-  lakeBufferMs?: number;
-  /** Lambda function timeout of both consumers (none by default: an invocation may run as long as it takes). */
+  hooks?: Partial<Record<HandlerKind, LambdaRunnerHooks>>;
+  /** A function timeout for both consumers (none by default: see above). */
   functionTimeoutMs?: number;
   /** Fault injection in the consumers (local/chaos.ts); the stack-level faults come with the stack's own `chaos`. */
   chaos?: ChaosProfileName;
+  /**
+   * The template the stack was built from. Given, every call a function makes runs as its role in it
+   * (local/iam/guard.ts): a call the role does not allow fails as in AWS, and the drain fails at once
+   * naming the function and the action.
+   */
+  template?: CfnTemplate;
+  /** Told the first refused call, for a long-running stack that has no drain to fail (`local up`). */
+  onDenied?: (error: ClickstreamError) => void;
 }
 
 export interface LocalPipeline {
   aggregator: LambdaRunner;
   alerter: LambdaRunner;
-  eventsLake: LocalFirehose;
-  userActivityLake: LocalFirehose;
+  /** One local Firehose per delivery stream of the template, by its local name. */
+  deliveries: Record<string, LocalFirehose>;
+  /** The event-time window the aggregator folds by, as its environment sets it. */
+  windowSeconds: number;
   /** The injected faults, when started with `chaos`. */
   chaos?: PipelineChaos;
+  /** The IAM decisions taken for the functions' calls, when started with a `template`. */
+  iam?: IamTally;
   /**
    * Once the producer is done: end open windows, let the alerter and the lake catch up, and wait for
    * the alert mails to leave. Afterwards every accepted event is in DynamoDB, the lake and (if it
@@ -64,114 +85,209 @@ export interface LocalPipeline {
   stop(): Promise<void>;
 }
 
-export const LOCAL_PIPELINE_DEFAULTS = {
-  windowSeconds: DEFAULT_WINDOW_SECONDS,
-  tumblingWindowSeconds: 30,
-  batchSize: 1000,
-  maxBatchingWindowMs: 500,
-};
+interface BuiltHandler {
+  // biome-ignore lint/suspicious/noExplicitAny: the two handlers differ in their state type.
+  handler: (event: any) => Promise<any>;
+  windowSeconds?: number;
+  destroy(): void;
+}
+
+/**
+ * A handler from its function's environment, exactly as the Lambda builds it, with clients of the local
+ * endpoints. Logs go to the pipeline's logger, and no metrics are written: Powertools would print an EMF
+ * line on stdout after every invocation, which only CloudWatch reads.
+ */
+function buildHandler(
+  fn: LocalFunction,
+  endpoints: LocalEndpoints,
+  logger: Logger,
+  iam: LocalIam | undefined,
+): BuiltHandler {
+  const local = { logger, metrics: undefined };
+  // The function's own clients: with IAM on, each call is decided against the function's role.
+  const asRole = <C extends GuardableClient>(client: C) => (iam ? iam.guard(client, fn.logicalId) : client);
+  const dynamo = createDynamoClient({ endpoint: endpoints.dynamodb });
+  asRole(dynamo);
+  if (fn.handler === 'aggregator') {
+    const kinesis = asRole(createKinesisClient({ endpoint: endpoints.kinesis }));
+    const s3 = asRole(createS3Client({ endpoint: endpoints.s3 }));
+    const config = { ...aggregatorConfigFromEnv(fn.environment, { dynamo, kinesis, s3 }), ...local };
+    return {
+      handler: createAggregatorHandler(config),
+      windowSeconds: config.windowSeconds ?? DEFAULT_WINDOW_SECONDS,
+      destroy: () => {
+        for (const client of [dynamo, kinesis, s3]) client.destroy();
+      },
+    };
+  }
+  const sns = asRole(createSnsClient({ endpoint: endpoints.sns }));
+  return {
+    handler: createAlerterHandler({ ...alerterConfigFromEnv(fn.environment, { dynamo, sns }), ...local }),
+    destroy: () => {
+      for (const client of [dynamo, sns]) client.destroy();
+    },
+  };
+}
 
 export async function startLocalPipeline(
   stack: LocalStack,
   options: LocalPipelineOptions,
 ): Promise<LocalPipeline> {
-  const { endpoints, names } = stack;
+  const { config, endpoints } = stack;
+  const consumers = { aggregator: consumerOf(config, 'aggregator'), alerter: consumerOf(config, 'alerter') };
   mkdirSync(options.workDir, { recursive: true });
   const kinesis = createKinesisClient({ endpoint: endpoints.kinesis });
-  const dynamo = createDynamoClient({ endpoint: endpoints.dynamodb });
-  const sns = createSnsClient({ endpoint: endpoints.sns });
   const s3 = createS3Client({ endpoint: endpoints.s3 });
-  const settings = { ...LOCAL_PIPELINE_DEFAULTS, ...definedOnly(options) };
   const chaos = options.chaos ? pipelineChaos(options.chaos) : undefined;
-  const hooks = {
-    aggregator: chainHooks(chaos?.hooks.aggregator, options.hooks?.aggregator),
-    alerter: chainHooks(chaos?.hooks.alerter, options.hooks?.alerter),
-  };
   const functionTimeoutMs = options.functionTimeoutMs ?? chaos?.functionTimeoutMs;
-
-  const aggregator = await startLambdaRunner({
-    kinesis,
-    streamName: names.eventsStream,
-    functionName: 'window-aggregator',
-    handler: createAggregatorHandler({
-      dynamo,
+  const logger = options.logger ?? silentLogger;
+  const handlers: BuiltHandler[] = [];
+  const denials = deniedCalls(config, options.onDenied);
+  const iam = options.template
+    ? createLocalIam(localIamModel(options.template, config.names), { onDenied: denials.record })
+    : undefined;
+  const runners: Partial<Record<HandlerKind, LambdaRunner>> = {};
+  let windowSeconds = DEFAULT_WINDOW_SECONDS;
+  for (const kind of ['aggregator', 'alerter'] as const) {
+    const { function: fn, mapping, stream } = consumers[kind];
+    // As Lambda checks the role when it creates an event source mapping: it must read the stream.
+    if (iam) denials.check(() => iam.checkServiceAccess(fn.logicalId), fn.logicalId);
+    const built = buildHandler(fn, endpoints, logger, iam);
+    handlers.push(built);
+    if (built.windowSeconds) windowSeconds = built.windowSeconds;
+    const hooks = chainHooks(chaos?.hooks[kind], options.hooks?.[kind]);
+    runners[kind] = await startLambdaRunner({
       kinesis,
-      tableName: names.userActivityTable,
-      streamName: names.userActivityStream,
-      windowSeconds: settings.windowSeconds,
-      deadLetter: createFileDeadLetterSink(join(options.workDir, 'dead-letter')),
-      ...(options.logger ? { logger: options.logger } : {}),
-    }),
-    batchSize: settings.batchSize,
-    maxBatchingWindowMs: settings.maxBatchingWindowMs,
-    tumblingWindowSeconds: settings.tumblingWindowSeconds,
-    bisectBatchOnError: true,
-    reportBatchItemFailures: true,
-    onFailure: createFileOnFailureDestination(join(options.workDir, 'window-aggregator.on-failure.jsonl')),
-    ...(options.logger ? { logger: options.logger } : {}),
-    ...(hooks.aggregator ? { hooks: hooks.aggregator } : {}),
-    ...(functionTimeoutMs ? { functionTimeoutMs } : {}),
-  });
-  const alerter = await startLambdaRunner({
-    kinesis,
-    streamName: names.userActivityStream,
-    functionName: 'bot-alerter',
-    handler: createAlerterHandler({
-      dynamo,
-      sns,
-      userActivityTable: names.userActivityTable,
-      alertDedupeTable: names.alertDedupeTable,
-      topicArn: stack.topicArn,
-      rules: options.rules ?? DEFAULT_ALERT_RULES,
-      glueDatabase: names.glueDatabase,
-      athenaWorkgroup: names.athenaWorkgroup,
-      ...(options.logger ? { logger: options.logger } : {}),
-    }),
-    batchSize: settings.batchSize,
-    maxBatchingWindowMs: settings.maxBatchingWindowMs,
-    bisectBatchOnError: true,
-    reportBatchItemFailures: true,
-    onFailure: createFileOnFailureDestination(join(options.workDir, 'bot-alerter.on-failure.jsonl')),
-    ...(options.logger ? { logger: options.logger } : {}),
-    ...(hooks.alerter ? { hooks: hooks.alerter } : {}),
-    ...(functionTimeoutMs ? { functionTimeoutMs } : {}),
-  });
-  const lakeOptions = {
-    kinesis,
-    s3,
-    bucket: names.lakeBucket,
-    tempDirectory: stack.tempDirectory,
-    ...(options.lakeBufferMs ? { bufferMs: options.lakeBufferMs } : {}),
-  };
-  const eventsLake = await startLocalFirehose({
-    ...lakeOptions,
-    streamName: names.eventsStream,
-    table: 'events',
-  });
-  const userActivityLake = await startLocalFirehose({
-    ...lakeOptions,
-    streamName: names.userActivityStream,
-    table: 'user_activity',
-  });
-
+      streamName: stream.name,
+      functionName: fn.name,
+      handler: built.handler,
+      batchSize: mapping.batchSize,
+      maxBatchingWindowMs: mapping.maximumBatchingWindowInSeconds * 1000,
+      tumblingWindowSeconds: mapping.tumblingWindowInSeconds,
+      maxRetryAttempts: mapping.maximumRetryAttempts,
+      maxRecordAgeSeconds: mapping.maximumRecordAgeInSeconds,
+      bisectBatchOnError: mapping.bisectBatchOnFunctionError,
+      reportBatchItemFailures: mapping.reportBatchItemFailures,
+      startingPosition: mapping.startingPosition,
+      region: config.region,
+      accountId: config.accountId,
+      ...(mapping.onFailure
+        ? {
+            onFailure: createFileOnFailureDestination(
+              join(options.workDir, `${mapping.onFailure.name}.jsonl`),
+            ),
+          }
+        : {}),
+      logger,
+      ...(hooks ? { hooks } : {}),
+      ...(functionTimeoutMs ? { functionTimeoutMs } : {}),
+    });
+  }
+  const deliveries: Record<string, LocalFirehose> = {};
+  for (const delivery of config.deliveries) {
+    // Temp files in the stack's own directory, which it removes at stop.
+    deliveries[delivery.name] = await startDelivery(config, delivery, {
+      kinesis,
+      s3,
+      tempDirectory: stack.tempDirectory,
+    });
+  }
+  const aggregator = runners.aggregator as LambdaRunner;
+  const alerter = runners.alerter as LambdaRunner;
+  const lakes = Object.values(deliveries);
   return {
     aggregator,
     alerter,
-    eventsLake,
-    userActivityLake,
+    deliveries,
+    windowSeconds,
     ...(chaos ? { chaos } : {}),
-    drain: async () => {
-      await aggregator.drain();
-      await Promise.all([alerter.drain(), eventsLake.flush(), userActivityLake.flush()]);
-      await stack.sns.idle();
-    },
+    ...(iam ? { iam: iam.tally } : {}),
+    // A refused call is retried by the runner as AWS would, for ever: the drain fails at once instead.
+    drain: () =>
+      Promise.race([
+        (async () => {
+          denials.throwIfAny();
+          await aggregator.drain();
+          await Promise.all([alerter.drain(), ...lakes.map((lake) => lake.flush())]);
+          await stack.sns.idle();
+          denials.throwIfAny();
+        })(),
+        denials.first,
+      ]),
     stop: async () => {
-      await Promise.all([aggregator.stop(), alerter.stop(), eventsLake.stop(), userActivityLake.stop()]);
-      for (const client of [kinesis, dynamo, sns, s3]) client.destroy();
+      await Promise.all([aggregator.stop(), alerter.stop(), ...lakes.map((lake) => lake.stop())]);
+      for (const built of handlers) built.destroy();
+      kinesis.destroy();
+      s3.destroy();
     },
   };
 }
 
-function definedOnly<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+/**
+ * The first call a role refused, as an error naming the function, the action and the resource; the
+ * `first` promise rejects with it, for a drain to stop waiting.
+ */
+function deniedCalls(config: LocalConfig, onDenied?: (error: ClickstreamError) => void) {
+  let refused: ClickstreamError | undefined;
+  let reject: (error: Error) => void = () => undefined;
+  const first = new Promise<never>((_, fail) => {
+    reject = fail;
+  });
+  first.catch(() => undefined); // observed by whichever drain races it
+  const functionName = (logicalId: string) =>
+    config.functions.find((fn) => fn.logicalId === logicalId)?.name ?? logicalId;
+  const record = (logicalId: string, decision: Decision) => {
+    if (refused) return;
+    refused = new ClickstreamError(
+      `${functionName(logicalId)} was refused ${decision.action} on ${decision.resource}: ${decision.reason ?? decision.message}`,
+      `its role in the template does not allow it; in AWS the same call would fail with AccessDenied. Grant it in infra/ (or use the shipped template)`,
+    );
+    onDenied?.(refused);
+    reject(refused);
+  };
+  return {
+    first,
+    record,
+    check(run: () => void, logicalId: string) {
+      try {
+        run();
+      } catch (error) {
+        if (error instanceof AccessDeniedError) {
+          record(logicalId, error.decision);
+          throw refused;
+        }
+        throw error;
+      }
+    },
+    throwIfAny() {
+      if (refused) throw refused;
+    },
+  };
+}
+
+function startDelivery(
+  config: LocalConfig,
+  delivery: LocalDelivery,
+  clients: Pick<Parameters<typeof startLocalFirehose>[0], 'kinesis' | 's3' | 'tempDirectory'>,
+): Promise<LocalFirehose> {
+  const stream = config.streams.find((s) => s.logicalId === delivery.sourceStreamLogicalId);
+  const bucket = config.buckets.find((b) => b.logicalId === delivery.bucketLogicalId);
+  if (!stream || !bucket) {
+    throw new TemplateError(
+      `delivery stream ${delivery.logicalId} reads or writes a resource the template lacks`,
+    );
+  }
+  return startLocalFirehose({
+    ...clients,
+    streamName: stream.name,
+    bucket: bucket.name,
+    table: delivery.table,
+    deliveryStreamName: delivery.name,
+    prefix: delivery.prefix,
+    errorOutputPrefix: delivery.errorOutputPrefix,
+    partitionField: delivery.partitionField,
+    fileExtension: delivery.fileExtension,
+    bufferMs: delivery.bufferingSeconds * 1000,
+    bufferBytes: delivery.bufferingMiB * 1024 * 1024,
+  });
 }

@@ -35,6 +35,9 @@ export function identify(pid: number): ProcessIdentity | undefined {
       const startTime = fields[19];
       if (fields[0] === 'Z' || fields[0] === 'X' || !startTime) return undefined;
       const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+      // An empty command line is a process already exiting (its memory, and so its arguments, are gone
+      // before it turns zombie) or a kernel thread: neither is one a stack started.
+      if (!command) return undefined;
       return { pid, startTime, command };
     }
     // macOS and the BSDs: ps looks the process up by its PID.

@@ -15,6 +15,7 @@ import type { ResourceNames } from '../core/resources.ts';
 import type { StreamThrottles } from './limits/kinesis-front.ts';
 import type { SnsServerStats } from './sns-server.ts';
 import type { LocalPorts, LocalStack, LocalStackOptions } from './stack.ts';
+import type { LocalConfig } from './template.ts';
 
 interface Ready {
   type: 'ready';
@@ -34,7 +35,9 @@ type Message = Ready | Reply | Failed;
 
 const SELF = fileURLToPath(import.meta.url);
 
-export async function startStackProcess(options: LocalStackOptions): Promise<LocalStack> {
+export async function startStackProcess(
+  options: LocalStackOptions & { config: LocalConfig },
+): Promise<LocalStack> {
   if (options.mail === 'sink')
     throw new Error('an isolated stack cannot hand its in-memory mailbox to this process');
   const { ownership, ...rest } = options;
@@ -66,6 +69,7 @@ export async function startStackProcess(options: LocalStackOptions): Promise<Loc
   const s3 = createS3Client({ endpoint: ready.endpoints.s3 });
   return {
     endpoints: ready.endpoints,
+    config: options.config,
     names: ready.names,
     region: LOCAL_REGION,
     target: { mode: 'local', region: LOCAL_REGION, endpoints: ready.endpoints, names: ready.names },

@@ -26,8 +26,7 @@ import {
   type LocalEndpoints,
 } from '../adapters/clients.ts';
 import type { AwsTarget } from '../adapters/target.ts';
-import { DYNAMO_TABLES } from '../consumers/tables.ts';
-import { DEFAULT_RESOURCE_NAMES, type ResourceNames } from '../core/resources.ts';
+import type { ResourceNames } from '../core/resources.ts';
 import { type ChaosProfileName, type StackChaos, startRestartableDynamo, wireStackChaos } from './chaos.ts';
 import { startDynamoEmulator } from './dynamodb-emulator.ts';
 import { startLocalKinesis } from './kinesis/emulator.ts';
@@ -38,6 +37,8 @@ import { acceptOwnOriginOnly } from './origin-guard.ts';
 import type { Ownership } from './processes.ts';
 import { type SnsServerStats, startSnsServer } from './sns-server.ts';
 import { startStackProcess } from './stack-process.ts';
+import { LOCAL_DEFAULT_CONTEXT, loadLocalConfig } from './synth.ts';
+import type { LocalConfig } from './template.ts';
 
 export { freePort } from './net.ts';
 
@@ -54,14 +55,14 @@ export const DEFAULT_LOCAL_PORTS = {
 };
 export type LocalPorts = typeof DEFAULT_LOCAL_PORTS;
 
-/** Who receives the bot alerts locally: subscribed to the topic at start. */
-export const LOCAL_ALERT_EMAIL = 'ops@clickstream.local';
-
 export interface LocalStackOptions {
   /** Fixed ports (defaults above, each overridable), or 'ephemeral' for tests running side by side. */
   ports?: 'ephemeral' | Partial<LocalPorts>;
-  shardCount?: { events?: number; userActivity?: number };
-  names?: Partial<ResourceNames>;
+  /**
+   * The resources to create, read from the synthesized template (local/template.ts). Default: the CDK
+   * app synthesized with the local default context (an alert email for the local mailbox).
+   */
+  config?: LocalConfig;
   /**
    * 'maildev' (default): a MailDev inbox with a web UI for people; 'sink': an in-memory SMTP sink
    * (tests read `stack.mailbox`); or an SMTP server of your own.
@@ -69,7 +70,6 @@ export interface LocalStackOptions {
   mail?: 'maildev' | 'sink' | { host: string; port: number };
   /** Where s3rver keeps objects; default a fresh temp dir removed at stop. */
   s3Directory?: string;
-  alertEmail?: string;
   /**
    * Run the emulators in a child process. The demo does: on 2 cores the emulators then get one core
    * while the producer and the consumers (all SDK client work) get the other. Not with `mail: 'sink'`.
@@ -93,6 +93,8 @@ type SmtpSink = Awaited<ReturnType<typeof startSmtpSink>>;
 
 export interface LocalStack {
   endpoints: LocalEndpoints;
+  /** What the stack was built from; the pipeline runs the functions and deliveries it holds. */
+  config: LocalConfig;
   names: ResourceNames;
   region: string;
   /** The target commands use to reach this stack. */
@@ -138,17 +140,18 @@ export class LocalPortInUseError extends LocalStackError {
 }
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const config = options.config ?? (await loadLocalConfig({ context: LOCAL_DEFAULT_CONTEXT })).config;
   if (options.isolate) {
     // The injectors' switches and counters live in the stack's process, out of the caller's reach.
     if (options.chaos) throw new LocalStackError('a chaos stack cannot be isolated in a child process');
-    return startStackProcess(options);
+    return startStackProcess({ ...options, config });
   }
   const ports = await resolvePorts(options.ports);
   const mail = options.mail ?? 'maildev';
   // Every port is checked before anything starts or talks to it: a clash then leaves nothing behind,
   // and no reply from a foreign server is ever read as an emulator's.
-  await checkPortsFree(ports, mail === 'maildev' ? ['smtp', 'mailWeb'] : mail === 'sink' ? ['smtp'] : []);
-  const names = { ...DEFAULT_RESOURCE_NAMES, ...options.names };
+  await checkPortsFree(ports, mailServices(mail));
+  const names = config.names;
   const ownership = options.ownership;
   const stops: Array<() => Promise<void>> = [];
   const stop = async () => {
@@ -236,21 +239,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     };
     const kinesis = createKinesisClient({ endpoint: endpoints.kinesis });
     const s3 = createS3Client({ endpoint: endpoints.s3 });
-    const topicArn = await createResources(endpoints, names, {
-      eventsShards: options.shardCount?.events ?? 4,
-      userActivityShards: options.shardCount?.userActivity ?? 2,
-      alertEmail: options.alertEmail ?? LOCAL_ALERT_EMAIL,
-    });
+    await createResources(endpoints, config);
     const target: AwsTarget = { mode: 'local', region: LOCAL_REGION, endpoints, names };
     return {
       endpoints,
+      config,
       names,
       region: LOCAL_REGION,
       target,
       smtp,
       ...(mailUrl ? { mailUrl } : {}),
       ...(mailbox ? { mailbox } : {}),
-      topicArn,
+      topicArn: alertTopicArn(config),
       sns: { idle: () => snsServer.idle(), stats: async () => snsServer.stats() },
       kinesis,
       s3,
@@ -270,33 +270,35 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   }
 }
 
+/** The ARN of the topic that plays the alert-topic role. */
+export function alertTopicArn(config: LocalConfig): string {
+  const topic = config.topics.find((t) => t.name === config.names.alertTopic);
+  if (!topic) throw new LocalStackError(`the template has no topic named ${config.names.alertTopic}`);
+  return topic.arn;
+}
+
 /**
- * Creates the streams, tables, buckets and topic the pipeline needs. Idempotent: "already exists" is
- * success, so `local up` can be run against a stack that is already populated.
+ * Creates the streams, tables, buckets and topics (with their email subscriptions) the template holds.
+ * Idempotent: "already exists" is success, so `local up` can be run against a stack that is already
+ * populated.
  */
-export async function createResources(
-  endpoints: LocalEndpoints,
-  names: ResourceNames,
-  sizing: { eventsShards: number; userActivityShards: number; alertEmail: string },
-): Promise<string> {
+export async function createResources(endpoints: LocalEndpoints, config: LocalConfig): Promise<void> {
   const kinesis = createKinesisClient({ endpoint: endpoints.kinesis });
   const dynamo = createDynamoClient({ endpoint: endpoints.dynamodb });
   const s3 = createS3Client({ endpoint: endpoints.s3 });
   const sns = createSnsClient({ endpoint: endpoints.sns });
   try {
-    const streams: Array<[string, number]> = [
-      [names.eventsStream, sizing.eventsShards],
-      [names.userActivityStream, sizing.userActivityShards],
-    ];
-    for (const [StreamName, ShardCount] of streams) {
-      await ignoreExisting(kinesis.send(new CreateStreamCommand({ StreamName, ShardCount })));
-      await waitForStream(kinesis, StreamName);
+    for (const stream of config.streams) {
+      await ignoreExisting(
+        kinesis.send(new CreateStreamCommand({ StreamName: stream.name, ShardCount: stream.shardCount })),
+      );
+      await waitForStream(kinesis, stream.name);
     }
-    for (const table of DYNAMO_TABLES(names)) {
+    for (const table of config.tables) {
       const created = await ignoreExisting(
         dynamo.send(
           new CreateTableCommand({
-            TableName: table.tableName,
+            TableName: table.name,
             BillingMode: 'PAY_PER_REQUEST',
             AttributeDefinitions: table.keys.map((key) => ({
               AttributeName: key.name,
@@ -314,22 +316,28 @@ export async function createResources(
         await dynamo
           .send(
             new UpdateTimeToLiveCommand({
-              TableName: table.tableName,
+              TableName: table.name,
               TimeToLiveSpecification: { AttributeName: table.ttlAttribute, Enabled: true },
             }),
           )
           .catch(() => undefined);
       }
     }
-    for (const Bucket of [names.rawBucket, names.lakeBucket, names.athenaResultsBucket]) {
-      await ignoreExisting(s3.send(new CreateBucketCommand({ Bucket })));
+    for (const bucket of config.buckets) {
+      await ignoreExisting(s3.send(new CreateBucketCommand({ Bucket: bucket.name })));
     }
-    const topic = await sns.send(new CreateTopicCommand({ Name: names.alertTopic }));
-    const topicArn = topic.TopicArn ?? '';
-    await sns.send(
-      new SubscribeCommand({ TopicArn: topicArn, Protocol: 'email', Endpoint: sizing.alertEmail }),
-    );
-    return topicArn;
+    for (const topic of config.topics) {
+      const created = await sns.send(new CreateTopicCommand({ Name: topic.name }));
+      // The functions' environment carries the ARN the template resolved to; it must be the real one.
+      if (created.TopicArn !== topic.arn) {
+        throw new LocalStackError(
+          `local SNS named topic ${topic.name} ${created.TopicArn}, not ${topic.arn}`,
+        );
+      }
+      for (const Endpoint of topic.emails) {
+        await sns.send(new SubscribeCommand({ TopicArn: topic.arn, Protocol: 'email', Endpoint }));
+      }
+    }
   } finally {
     kinesis.destroy();
     dynamo.destroy();
@@ -393,6 +401,19 @@ async function resolvePorts(ports: LocalStackOptions['ports']): Promise<LocalPor
     Object.keys(DEFAULT_LOCAL_PORTS).map(async (name) => [name, await freePort(LOCAL_HOST)] as const),
   );
   return Object.fromEntries(entries) as LocalPorts;
+}
+
+/**
+ * Fails with LocalPortInUseError when a port the stack would listen on is taken, and starts nothing:
+ * for a caller with slow work to do before `startLocalStack`, which checks again.
+ */
+export async function checkLocalPorts(options: Pick<LocalStackOptions, 'ports' | 'mail'>): Promise<void> {
+  if (options.ports === 'ephemeral') return;
+  await checkPortsFree(await resolvePorts(options.ports), mailServices(options.mail ?? 'maildev'));
+}
+
+function mailServices(mail: NonNullable<LocalStackOptions['mail']>): Array<keyof LocalPorts> {
+  return mail === 'maildev' ? ['smtp', 'mailWeb'] : mail === 'sink' ? ['smtp'] : [];
 }
 
 async function checkPortsFree(ports: LocalPorts, mailServices: Array<keyof LocalPorts>): Promise<void> {

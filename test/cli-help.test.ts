@@ -42,6 +42,7 @@ describe('help', () => {
       'local status',
       'generate',
       'replay',
+      'redrive',
       'query',
       'report',
       'verify',

@@ -22,6 +22,7 @@ import { startLocalPipeline } from '../local/pipeline.ts';
 import { startLocalStack } from '../local/stack.ts';
 import { type ReplaySummary, replayToStream } from '../producer/replay.ts';
 import { alertKey } from './alert-mail.ts';
+import { localConfig } from './local-config.ts';
 
 const workDir = mkdtempSync(join(tmpdir(), 'clickstream-consumers-replay-'));
 const csvPath = join(workDir, 'events.csv');
@@ -54,19 +55,19 @@ interface RunResult {
 }
 
 async function run(options: RunOptions): Promise<RunResult> {
-  const stack = await startLocalStack({
-    ports: 'ephemeral',
-    mail: 'sink',
-    shardCount: { events: options.eventShards },
+  // Shards and batch size are CDK context, as a user would set them; no batching window keeps it quick.
+  const config = await localConfig({
+    eventsShards: String(options.eventShards),
+    batchSize: String(options.batchSize),
+    maxBatchingWindowSeconds: '0',
   });
+  const stack = await startLocalStack({ ports: 'ephemeral', mail: 'sink', config });
   const kinesis = createKinesisClient({ endpoint: stack.endpoints.kinesis, maxAttempts: 1 });
   const dynamo = createDynamoClient({ endpoint: stack.endpoints.dynamodb });
   const runDir = mkdtempSync(join(workDir, 'run-'));
   try {
     const pipeline = await startLocalPipeline(stack, {
       workDir: runDir,
-      batchSize: options.batchSize,
-      maxBatchingWindowMs: 50,
       ...(options.hooks ? { hooks: options.hooks } : {}),
     });
     let replay: ReplaySummary;

@@ -11,7 +11,7 @@
  * The distinct action/resource pairs of each principal are pinned, and every command class the
  * sources construct must have been recorded, so a new AWS call cannot go unchecked.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -23,9 +23,22 @@ import {
   StopQueryExecutionCommand,
 } from '@aws-sdk/client-athena';
 import { GlueClient } from '@aws-sdk/client-glue';
-import { KinesisClient, ListShardsCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  DescribeStreamSummaryCommand,
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  KinesisClient,
+  ListShardsCommand,
+  PutRecordsCommand,
+} from '@aws-sdk/client-kinesis';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import {
+  ChangeMessageVisibilityCommand,
+  DeleteMessageCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import {
   BatchGetCommand,
   DeleteCommand,
@@ -52,11 +65,12 @@ import type { ResourceNames } from '../core/resources.ts';
 import { RAW_EVENTS_PREFIX } from '../core/tables.ts';
 import { buildApp } from '../infra/pipeline-app.ts';
 import { type Access, type AwsCall, createAccessMapper } from '../local/iam/actions.ts';
-import type { AwsEnvironment } from '../local/iam/arns.ts';
 import { actionMatches, resourceMatches } from '../local/iam/evaluate.ts';
-import type { CfnTemplate } from '../local/iam/intrinsics.ts';
 import { type Decision, type IamModel, type IamPrincipal, loadIamModel } from '../local/iam/policy.ts';
+import type { AwsEnvironment } from '../local/template/arns.ts';
+import type { CfnTemplate } from '../local/template/intrinsics.ts';
 import { generate } from '../producer/generate.ts';
+import { redrive } from '../producer/redrive.ts';
 import { replay } from '../producer/replay.ts';
 import { kinesisRecord, makeEvent, windowEvent } from './consumers-factories.ts';
 import { FULL_STACK_CONTEXT } from './infra-context.ts';
@@ -111,6 +125,19 @@ const PAIRS = {
     's3:PutObject arn:aws:s3:::BucketsRaw/kaggle/sample.csv.truth.json',
     expect.stringMatching(/^s3:PutObject arn:aws:s3:::BucketsRaw\/rejects\/sample\.[0-9TZ-]+\.rejects\.csv$/),
   ],
+  // clickstream redrive, under the same producer policy: failed records, dead letters, the failure queue.
+  redrive: [
+    `kinesis:DescribeStreamSummary ${A('kinesis', 'stream/StreamsEvents')}`,
+    `kinesis:GetRecords ${A('kinesis', 'stream/StreamsEvents')}`,
+    `kinesis:GetShardIterator ${A('kinesis', 'stream/StreamsEvents')}`,
+    `kinesis:ListShards ${A('kinesis', 'stream/StreamsEvents')}`,
+    `kinesis:PutRecords ${A('kinesis', 'stream/StreamsEvents')}`,
+    's3:GetObject arn:aws:s3:::BucketsRaw/dead-letter/window-aggregator/shardId-000000000000/7-7.jsonl',
+    's3:ListBucket arn:aws:s3:::BucketsRaw',
+    `sqs:ChangeMessageVisibility ${A('sqs', 'StreamToAggregatorFailureQueue')}`,
+    `sqs:DeleteMessage ${A('sqs', 'StreamToAggregatorFailureQueue')}`,
+    `sqs:ReceiveMessage ${A('sqs', 'StreamToAggregatorFailureQueue')}`,
+  ],
   analyst: [
     `athena:GetQueryExecution ${A('athena', 'workgroup/clickstream')}`,
     `athena:GetQueryResults ${A('athena', 'workgroup/clickstream')}`,
@@ -152,6 +179,7 @@ function stubClients() {
     sns: mockClient(SNSClient),
     athena: mockClient(AthenaClient),
     glue: mockClient(GlueClient),
+    sqs: mockClient(SQSClient),
   };
 }
 let mocks: ReturnType<typeof stubClients>;
@@ -440,7 +468,7 @@ const objectBody = (text: string) => ({
 });
 
 describe('CLI commands run as a person holding one of the stack’s operator policies', () => {
-  const results: Partial<Record<'producer' | 'analyst', Checked>> = {};
+  const results: Partial<Record<'producer' | 'redrive' | 'analyst', Checked>> = {};
   let target: AwsTarget;
   let source: string;
   const context = (signal = new AbortController().signal) =>
@@ -497,6 +525,135 @@ describe('CLI commands run as a person holding one of the stack’s operator pol
     expect(results.producer.pairs).toEqual(PAIRS.producer);
   });
 
+  it(`producer policy: ${PAIRS.redrive.length} pairs allowed; redrive sends failed records, re-parsed dead letters and a parked range, deletes its message, keeps one past retention`, async () => {
+    const failedFile = join(workdir, 'sample.failed.jsonl');
+    const event = (id: string) => JSON.stringify(makeEvent({ event_id: id }));
+    writeFileSync(
+      failedFile,
+      `{"line":2,"partitionKey":"2053013555631882655","errorCode":"ProvisionedThroughputExceededException","errorMessage":"slow down","record":${event('redriveA1')}}\n`,
+    );
+    const deadLetter = {
+      reason: 'bad_field',
+      detail: 'price is not a non-negative number',
+      shardId: 'shardId-000000000000',
+      sequenceNumber: '7',
+      partitionKey: '2053013555631882655',
+      approximateArrivalTimestamp: Date.now() / 1000,
+      data: Buffer.from(event('redriveB1')).toString('base64'),
+    };
+    const streamArn = A('kinesis', `stream/${target.names.eventsStream}`);
+    const range = (start: string, end: string, arrivedMsAgo: number) =>
+      JSON.stringify({
+        requestContext: { condition: 'RetryAttemptsExhausted' },
+        KinesisBatchInfo: {
+          shardId: 'shardId-000000000000',
+          startSequenceNumber: start,
+          endSequenceNumber: end,
+          approximateArrivalOfFirstRecord: new Date(Date.now() - arrivedMsAgo).toISOString(),
+          approximateArrivalOfLastRecord: new Date(Date.now() - arrivedMsAgo).toISOString(),
+          batchSize: 2,
+          streamArn,
+        },
+      });
+    let received = 0;
+    const calls = await record(
+      () => {
+        mocks.kinesis.on(ListShardsCommand).resolves({
+          Shards: [
+            {
+              ShardId: 'shardId-000000000000',
+              HashKeyRange: { StartingHashKey: '0', EndingHashKey: (2n ** 128n - 1n).toString() },
+              SequenceNumberRange: { StartingSequenceNumber: '1' },
+            },
+          ],
+        });
+        mocks.kinesis
+          .on(DescribeStreamSummaryCommand)
+          .resolves({ StreamDescriptionSummary: { RetentionPeriodHours: 24 } as never });
+        mocks.kinesis.on(GetShardIteratorCommand).resolves({ ShardIterator: 'it-1' });
+        mocks.kinesis.on(GetRecordsCommand).resolves({
+          Records: ['10', '11', '12'].map((seq) => ({
+            SequenceNumber: seq,
+            PartitionKey: '2053013555631882655',
+            Data: Buffer.from(event(`redriveC${seq}`)),
+          })),
+          NextShardIterator: 'it-2',
+          MillisBehindLatest: 0,
+        });
+        mocks.kinesis.on(PutRecordsCommand).callsFake((input) => ({
+          FailedRecordCount: 0,
+          Records: input.Records.map(() => ({ SequenceNumber: '99', ShardId: 'shardId-000000000000' })),
+        }));
+        mocks.s3.on(ListObjectsV2Command).resolves({
+          Contents: [{ Key: 'dead-letter/window-aggregator/shardId-000000000000/7-7.jsonl' }],
+        });
+        mocks.s3.on(GetObjectCommand).callsFake(() => objectBody(`${JSON.stringify(deadLetter)}\n`));
+        mocks.sqs.on(ReceiveMessageCommand).callsFake(() =>
+          received++ > 0
+            ? { Messages: [] }
+            : {
+                Messages: [
+                  { MessageId: 'm-1', ReceiptHandle: 'r-1', Body: range('10', '11', 60_000) },
+                  { MessageId: 'm-2', ReceiptHandle: 'r-2', Body: range('3', '4', 3 * 86_400_000) },
+                ],
+              },
+        );
+        mocks.sqs.on(DeleteMessageCommand).resolves({});
+        mocks.sqs.on(ChangeMessageVisibilityCommand).resolves({});
+      },
+      async () => {
+        const summary = await redrive(
+          { failedRecords: [failedFile], deadLetters: true, failureQueue: true },
+          context(),
+        );
+        expect(summary.failedRecords).toMatchObject({ read: 1, resent: 1, stillFailing: 0 });
+        expect(summary.deadLetters).toMatchObject({ read: 1, resent: 1, stillFailing: 0 });
+        expect(summary.failureQueue).toMatchObject({
+          read: 2,
+          resent: 1,
+          lostToRetention: 1,
+          deleted: 1,
+          kept: 1,
+          records: 2,
+          recordsResent: 2,
+        });
+        expect(summary.complete).toBe(false);
+      },
+    );
+    results.redrive = check(holder('OperatorPoliciesProducer', 'producer'), calls);
+    expect(results.redrive.denied.map((d) => d.message)).toEqual([]);
+    expect(results.redrive.unevaluated).toEqual([]);
+    expect(results.redrive.pairs).toEqual(PAIRS.redrive);
+  });
+
+  it('the producer policy holds no grant that replay, generate and redrive leave unused', () => {
+    const used = [...(results.producer?.accesses ?? []), ...(results.redrive?.accesses ?? [])];
+    const unused = holder('OperatorPoliciesProducer', 'producer')
+      .policies.flatMap((policy) => policy.statements)
+      .filter((statement) => statement.Effect === 'Allow')
+      .flatMap((statement) =>
+        [statement.Action ?? []]
+          .flat()
+          .flatMap((action) => [statement.Resource ?? []].flat().map((resource) => ({ action, resource }))),
+      )
+      .filter(
+        ({ action, resource }) =>
+          !used.some((u) => actionMatches(action, u.action) && resourceMatches(resource, u.resource, true)),
+      )
+      .map(({ action, resource }) => `${action} ${resource}`);
+    expect(unused).toEqual([]);
+  });
+
+  it('a listing outside the dead-letter prefix is not allowed to the producer', () => {
+    const decision = model.authorize(holder('OperatorPoliciesProducer', 'producer'), {
+      action: 's3:ListBucket',
+      resource: 'arn:aws:s3:::BucketsRaw',
+      context: { 's3:prefix': 'kaggle/' },
+    });
+    expect(decision.allowed).toBe(false);
+    expect(decision.unevaluated).toEqual([]);
+  });
+
   it(`analyst policy: ${PAIRS.analyst.length} pairs allowed; every named query, the report, verify, a query stopped with Ctrl-C`, async () => {
     let cancel: AbortController | undefined;
     let started = 0;
@@ -546,7 +703,11 @@ describe('CLI commands run as a person holding one of the stack’s operator pol
   });
 
   it('every command class the CLI constructs for AWS was recorded and checked', () => {
-    const recorded = new Set([...(results.producer?.commands ?? []), ...(results.analyst?.commands ?? [])]);
+    const recorded = new Set([
+      ...(results.producer?.commands ?? []),
+      ...(results.redrive?.commands ?? []),
+      ...(results.analyst?.commands ?? []),
+    ]);
     // The local engine reads the local stack's S3 for DuckDB; it never runs against AWS.
     expect(commandsConstructedIn(['producer', 'analytics'], ['analytics/local-engine.ts'])).toEqual(
       [...recorded].sort(),

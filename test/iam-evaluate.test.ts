@@ -3,11 +3,11 @@
  * resource and key policies, conditions it cannot decide, and the AccessDenied it raises.
  */
 import { describe, expect, it } from 'vitest';
-import type { AwsEnvironment } from '../local/iam/arns.ts';
 import { AccessDeniedError, enforce } from '../local/iam/denied.ts';
 import { globsIntersect, resourceMatches } from '../local/iam/evaluate.ts';
-import type { CfnTemplate } from '../local/iam/intrinsics.ts';
 import { loadIamModel } from '../local/iam/policy.ts';
+import type { AwsEnvironment } from '../local/template/arns.ts';
+import type { CfnTemplate } from '../local/template/intrinsics.ts';
 
 const env: AwsEnvironment = { partition: 'aws', region: 'eu-west-1', account: '111122223333' };
 const byLogicalId = (id: string) => id;

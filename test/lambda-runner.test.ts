@@ -143,6 +143,27 @@ describe('local Lambda runner (Kinesis event source mapping)', () => {
     expect(stats.discardedRecords).toBe(3);
   });
 
+  it('stops retrying a batch whose oldest record passed MaximumRecordAgeInSeconds, even with unlimited retries (kinesis-on-failure-destination.html)', async () => {
+    let calls = 0;
+    const delivered: string[] = [];
+    const { stats, onFailure } = await run(
+      4,
+      async (event) => {
+        calls++;
+        if (bodies(event).includes('0')) throw new Error('poison');
+        delivered.push(...bodies(event));
+      },
+      { batchSize: 2, maxRetryAttempts: -1, maxRecordAgeSeconds: 1, retryDelayMs: 50 },
+    );
+    expect(delivered).toEqual(['2', '3']);
+    expect(onFailure.records.map((r) => [r.requestContext.condition, r.KinesisBatchInfo.batchSize])).toEqual([
+      ['RecordAgeExceeded', 2],
+    ]);
+    expect(stats.discardedRecords).toBe(2);
+    // Retried until the records were a second old: far more than the default retry quota, far fewer than forever.
+    expect(calls).toBeGreaterThan(3);
+  });
+
   it('bisects a failing batch without spending retries, isolating the bad record (kinesis-on-failure-destination.html)', async () => {
     const delivered: string[] = [];
     const { stats, onFailure } = await run(

@@ -12,6 +12,7 @@ import type { EventRecord } from '../core/event.ts';
 import { AggregateBuilder } from '../core/kpl.ts';
 import { startLocalFirehose } from '../local/firehose.ts';
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
+import { localConfig } from './local-config.ts';
 
 let stack: LocalStack;
 
@@ -19,7 +20,7 @@ beforeAll(async () => {
   stack = await startLocalStack({
     ports: 'ephemeral',
     mail: 'sink',
-    shardCount: { events: 3, userActivity: 1 },
+    config: await localConfig({ eventsShards: '3' }),
   });
 });
 afterAll(async () => {

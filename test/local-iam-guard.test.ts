@@ -13,11 +13,11 @@ import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { BatchGetCommand, DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../infra/pipeline-app.ts';
-import type { AwsEnvironment } from '../local/iam/arns.ts';
 import { AccessDeniedError } from '../local/iam/denied.ts';
 import { createLocalIam } from '../local/iam/guard.ts';
-import type { CfnTemplate } from '../local/iam/intrinsics.ts';
 import { loadIamModel } from '../local/iam/policy.ts';
+import type { AwsEnvironment } from '../local/template/arns.ts';
+import type { CfnTemplate } from '../local/template/intrinsics.ts';
 import { FULL_STACK_CONTEXT } from './infra-context.ts';
 
 const ENV: AwsEnvironment = { partition: 'aws', region: 'us-east-1', account: '000000000000' };

@@ -17,6 +17,7 @@ import { startLocalFirehose } from '../local/firehose.ts';
 import { createMemoryOnFailureDestination, startLambdaRunner } from '../local/lambda-runner.ts';
 import { startLocalStack } from '../local/stack.ts';
 import { replayToStream } from '../producer/replay.ts';
+import { localConfig } from './local-config.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'clickstream-kinesis-limits-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -33,7 +34,7 @@ it('a replay over a one-shard stream’s write budget is throttled, resent and r
   const stack = await startLocalStack({
     ports: 'ephemeral',
     mail: 'sink',
-    shardCount: { events: 1, userActivity: 1 },
+    config: await localConfig({ eventsShards: '1', userActivityShards: '1' }),
   });
   const producer = createKinesisClient({ endpoint: stack.endpoints.kinesis, maxAttempts: 1 });
   const readers = createKinesisClient({ endpoint: stack.endpoints.kinesis });

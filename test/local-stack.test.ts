@@ -12,6 +12,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDynamoClient, createSnsClient } from '../adapters/clients.ts';
 import { createResources, type LocalStack, startLocalStack } from '../local/stack.ts';
+import { localConfig } from './local-config.ts';
 
 describe('embedded AWS stack, through the real SDK clients', () => {
   let stack: LocalStack;
@@ -20,7 +21,8 @@ describe('embedded AWS stack, through the real SDK clients', () => {
     stack = await startLocalStack({
       ports: 'ephemeral',
       mail: 'sink',
-      shardCount: { events: 3, userActivity: 1 },
+      // One user-activity shard: the records put below all land where they are read back.
+      config: await localConfig({ eventsShards: '3', userActivityShards: '1' }),
     });
   });
   afterAll(() => stack?.stop());
@@ -34,11 +36,7 @@ describe('embedded AWS stack, through the real SDK clients', () => {
   it('creates the streams with the asked shard counts, and creating again is harmless', async () => {
     const shards = await stack.kinesis.send(new ListShardsCommand({ StreamName: stack.names.eventsStream }));
     expect(shards.Shards).toHaveLength(3);
-    await createResources(stack.endpoints, stack.names, {
-      eventsShards: 3,
-      userActivityShards: 1,
-      alertEmail: 'ops@clickstream.local',
-    });
+    await createResources(stack.endpoints, stack.config);
     const again = await stack.kinesis.send(new ListShardsCommand({ StreamName: stack.names.eventsStream }));
     expect(again.Shards).toHaveLength(3);
   });

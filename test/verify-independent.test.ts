@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDynamoClient, createKinesisClient } from '../adapters/clients.ts';
 import { openLocalEngine } from '../analytics/local-engine.ts';
 import { computeSourceTruth, type ProducerReader, runChecks, type VerifyCheck } from '../analytics/verify.ts';
-import { LOCAL_PIPELINE_DEFAULTS, type LocalPipeline, startLocalPipeline } from '../local/pipeline.ts';
+import { type LocalPipeline, startLocalPipeline } from '../local/pipeline.ts';
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
 import { replayToStream } from '../producer/replay.ts';
 import { type RowChunk, readRowChunks } from '../producer/rows.ts';
@@ -65,7 +65,8 @@ async function replayRows(name: string, lines: string[]) {
 async function verifyWith(producerReader?: ProducerReader): Promise<VerifyCheck[]> {
   const truth = await computeSourceTruth({
     source,
-    windowSeconds: LOCAL_PIPELINE_DEFAULTS.windowSeconds,
+    // The event-time window the aggregator folds by, as the template's environment sets it.
+    windowSeconds: pipeline.windowSeconds,
     ...(producerReader ? { producerReader } : {}),
   });
   // The local engine reads the lake as it is when opened.

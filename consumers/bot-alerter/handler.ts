@@ -1,10 +1,14 @@
 /**
  * Lambda entry point of the bot alerter (Kinesis event source on the user-activity stream, with
- * FunctionResponseTypes ReportBatchItemFailures). One call into the record processor; the local runner
- * builds the same handler with local clients through `createAlerterHandler`. In Lambda it logs with
- * Powertools Logger and writes its metrics with Powertools Metrics after each invocation.
+ * FunctionResponseTypes ReportBatchItemFailures). One call into the record processor; the local
+ * pipeline builds the same handler from the function's environment in the template with
+ * `alerterConfigFromEnv`, passing clients of the local endpoints (and its own logger, no metrics). In
+ * Lambda it logs with Powertools Logger and writes its metrics with Powertools Metrics after each
+ * invocation.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import type { SNSClient } from '@aws-sdk/client-sns';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createDynamoClient, createSnsClient } from '../../adapters/clients.ts';
 import { LAMBDA_ENV } from '../../core/lambda-env.ts';
 import { DEFAULT_RESOURCE_NAMES } from '../../core/resources.ts';
@@ -23,12 +27,18 @@ export function createAlerterHandler(config: AlerterConfig): AlerterHandler {
   return publishingAfterEach(config.metrics, (event) => processor.process(event));
 }
 
-export function alerterConfigFromEnv(env: Env): AlerterConfig {
+/** The AWS clients the alerter calls; absent ones are made for AWS with the standard chain. */
+export interface AlerterClients {
+  dynamo: DynamoDBDocumentClient;
+  sns: SNSClient;
+}
+
+export function alerterConfigFromEnv(env: Env, clients: Partial<AlerterClients> = {}): AlerterConfig {
   const ttlDays = optionalPositiveInt(env, LAMBDA_ENV.ttlDays);
   const athenaWorkgroup = env[LAMBDA_ENV.athenaWorkgroup];
   return {
-    dynamo: createDynamoClient(),
-    sns: createSnsClient(),
+    dynamo: clients.dynamo ?? createDynamoClient(),
+    sns: clients.sns ?? createSnsClient(),
     userActivityTable: requiredEnv(env, LAMBDA_ENV.userActivityTable),
     alertDedupeTable: requiredEnv(env, LAMBDA_ENV.alertDedupeTable),
     topicArn: requiredEnv(env, LAMBDA_ENV.alertTopicArn),

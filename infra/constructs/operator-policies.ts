@@ -3,6 +3,7 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
 export interface OperatorPoliciesProps {
@@ -12,6 +13,10 @@ export interface OperatorPoliciesProps {
   rawPrefix: string;
   /** Key prefix under which `replay` uploads the rows it rejected. */
   rejectsPrefix: string;
+  /** Key prefix of the window aggregator's dead letters in the raw bucket, which `redrive` reads back. */
+  deadLetterPrefix: string;
+  /** The window aggregator's on-failure queue, whose parked ranges `redrive` re-reads and deletes. */
+  failureQueue: sqs.IQueue;
   lakeBucket: s3.IBucket;
   /** The Glue tables the named queries read, with their key prefixes in the lake bucket. */
   lakeTables: ReadonlyArray<{ name: string; prefix: string }>;
@@ -25,8 +30,8 @@ export interface OperatorPoliciesProps {
 
 /**
  * What a person needs to run the `clickstream` CLI against the stack, as two customer-managed policies
- * to attach to a user or role: the producer (`replay`, `generate`) and the analyst (`query`, `report`,
- * `verify`). Each holds exactly the calls those commands make, and what Athena does with the caller's
+ * to attach to a user or role: the producer (`replay`, `generate`, `redrive`) and the analyst (`query`,
+ * `report`, `verify`). Each holds exactly the calls those commands make, and what Athena does with the caller's
  * credentials on their behalf (catalog reads, table reads, result writes); test/iam-contract.test.ts
  * replays the commands against recording clients and checks every call against these documents.
  */
@@ -42,7 +47,8 @@ export class OperatorPolicies extends Construct {
     const source = { bucket: props.rawBucket, prefix: props.rawPrefix };
 
     this.producer = new iam.ManagedPolicy(this, 'Producer', {
-      description: 'clickstream replay and generate: read and upload source CSVs, put events, keep rejects',
+      description:
+        'clickstream replay, generate and redrive: read and upload source CSVs, put events, keep rejects, re-drive failures',
       statements: [
         new iam.PolicyStatement({
           sid: 'PutEvents',
@@ -61,6 +67,32 @@ export class OperatorPolicies extends Construct {
           actions: ['s3:PutObject'],
           resources: [objects(props.rawBucket, props.rejectsPrefix)],
         }),
+        // redrive: a parked range is read back from the stream (AT_SEQUENCE_NUMBER, then GetRecords up to
+        // its end) before its records are put again; DescribeStreamSummary above tells the retention.
+        new iam.PolicyStatement({
+          sid: 'RereadParkedRanges',
+          actions: ['kinesis:GetShardIterator', 'kinesis:GetRecords'],
+          resources: [props.eventsStream.streamArn],
+        }),
+        // redrive: a message is deleted once its range is back on the stream; one kept (records past the
+        // stream's retention, or not all put) is made visible again at once.
+        new iam.PolicyStatement({
+          sid: 'FailureQueue',
+          actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility'],
+          resources: [props.failureQueue.queueArn],
+        }),
+        // redrive: the aggregator's dead letters are listed under their prefix only, and read.
+        new iam.PolicyStatement({
+          sid: 'ListDeadLetters',
+          actions: ['s3:ListBucket'],
+          resources: [props.rawBucket.bucketArn],
+          conditions: { StringLike: { 's3:prefix': [`${props.deadLetterPrefix}*`] } },
+        }),
+        new iam.PolicyStatement({
+          sid: 'ReadDeadLetters',
+          actions: ['s3:GetObject'],
+          resources: [objects(props.rawBucket, props.deadLetterPrefix)],
+        }),
       ],
     });
     acknowledgeObjectPrefixes(this.producer, [
@@ -69,6 +101,11 @@ export class OperatorPolicies extends Construct {
         bucket: props.rawBucket,
         prefix: props.rejectsPrefix,
         why: 'one rejects file per replay run, named by its start',
+      },
+      {
+        bucket: props.rawBucket,
+        prefix: props.deadLetterPrefix,
+        why: 'dead-letter keys derive from the shard and sequence numbers of the records',
       },
     ]);
 

@@ -8,7 +8,7 @@
  * results with the caller's credentials. Those accesses are returned too, marked `via` the service
  * that performs them, so a policy that grants the API call but not what it implies still fails here.
  */
-import { type AwsEnvironment, arns, parseS3Location } from './arns.ts';
+import { type AwsEnvironment, arns, parseS3Location } from '../template/arns.ts';
 
 /** One SDK call: `service` is a service prefix or a client class name (`DynamoDBDocumentClient`). */
 export interface AwsCall {
@@ -28,6 +28,8 @@ export interface Access {
   resource: string;
   /** Set when the access is made on the caller's behalf by another service (`sns`, `athena`). */
   via?: string;
+  /** Service condition keys the request sets, e.g. `s3:prefix` of a listing. */
+  context?: Record<string, string>;
 }
 
 /** What the template knows and a call's input does not. */
@@ -58,6 +60,7 @@ const SERVICE_OF_CLIENT: Record<string, string> = {
   SNSClient: 'sns',
   AthenaClient: 'athena',
   GlueClient: 'glue',
+  SQSClient: 'sqs',
 };
 
 /** `DynamoDBDocumentClient` → `dynamodb`; a service prefix is returned as is. */
@@ -86,12 +89,15 @@ export function operationOf(service: string, command: string): string {
 export function createAccessMapper(env: AwsEnvironment, catalog: ResourceCatalog): AccessMapper {
   const executions = new Map<string, AthenaExecution>();
   const athena = athenaAccess(env, catalog, executions);
+  /** Shard iterator → the stream it reads: GetRecords names no stream, its iterator does. */
+  const iterators = new Map<string, string>();
   const byService: Record<string, (operation: string, input: Input) => Access[] | undefined> = {
     dynamodb: (operation, input) => dynamoAccess(env, operation, input),
-    kinesis: (operation, input) => kinesisAccess(env, operation, input),
+    kinesis: (operation, input) => kinesisAccess(env, operation, input, iterators),
     s3: (operation, input) => s3Access(env, operation, input),
     sns: (operation, input) => snsAccess(catalog, operation, input),
     glue: (operation, input) => glueAccess(env, operation, input),
+    sqs: (operation, input) => sqsAccess(env, operation, input),
     athena: athena.accessOf,
   };
   return {
@@ -109,6 +115,20 @@ export function createAccessMapper(env: AwsEnvironment, catalog: ResourceCatalog
     observe(call, output) {
       const service = serviceOf(call.service);
       if (service === 'athena') athena.observe(operationOf(service, call.command), call.input, output);
+      if (service === 'kinesis') {
+        const operation = operationOf(service, call.command);
+        const { ShardIterator, NextShardIterator } = (output ?? {}) as {
+          ShardIterator?: string;
+          NextShardIterator?: string;
+        };
+        const input = new Input(service, operation, call.input);
+        if (operation === 'GetShardIterator' && ShardIterator)
+          iterators.set(ShardIterator, kinesisAccess(env, operation, input, iterators)?.[0]?.resource ?? '');
+        if (operation === 'GetRecords' && NextShardIterator) {
+          const stream = iterators.get(input.string('ShardIterator'));
+          if (stream) iterators.set(NextShardIterator, stream);
+        }
+      }
     },
   };
 }
@@ -209,13 +229,24 @@ function dynamoAccess(env: AwsEnvironment, operation: string, input: Input): Acc
 }
 
 /** https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonkinesisdatastreams.html */
-function kinesisAccess(env: AwsEnvironment, operation: string, input: Input): Access[] | undefined {
+function kinesisAccess(
+  env: AwsEnvironment,
+  operation: string,
+  input: Input,
+  iterators: ReadonlyMap<string, string>,
+): Access[] | undefined {
   const action = `kinesis:${operation}`;
   const stream = () => {
     const arn = input.optional('StreamARN');
     if (arn) return arn;
     const name = input.optional('StreamName');
     if (name) return arns.kinesisStream(env, name);
+    // GetRecords names its stream through the iterator that GetShardIterator (or the last page) returned.
+    const iterator = input.optional('ShardIterator');
+    const known = iterator ? iterators.get(iterator) : undefined;
+    if (known) return known;
+    if (iterator)
+      throw input.unknown('the stream of this shard iterator (its GetShardIterator was not observed)');
     // ListShards pages carry only NextToken; the stream is inside that opaque token.
     throw input.missing('StreamName or StreamARN');
   };
@@ -271,11 +302,66 @@ function s3Access(env: AwsEnvironment, operation: string, input: Input): Access[
     case 'DeleteObject':
       return [on('DeleteObject', object())];
     case 'ListObjectsV2':
-    case 'ListObjects':
+    case 'ListObjects': {
+      // s3:prefix is the listing's Prefix (empty when none), so a grant confined to a prefix is checked.
+      // https://docs.aws.amazon.com/AmazonS3/latest/userguide/amazon-s3-policy-keys.html
+      return [
+        {
+          ...on('ListBucket', arns.s3Bucket(env, bucket())),
+          context: { 's3:prefix': input.optional('Prefix') ?? '' },
+        },
+      ];
+    }
     case 'HeadBucket':
       return [on('ListBucket', arns.s3Bucket(env, bucket()))];
     case 'GetBucketLocation':
       return [on('GetBucketLocation', arns.s3Bucket(env, bucket()))];
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonsqs.html: every message
+ * operation is authorized on the queue, and a batch operation needs the action of its single form
+ * (DeleteMessageBatch is sqs:DeleteMessage, ChangeMessageVisibilityBatch is sqs:ChangeMessageVisibility:
+ * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-api-permissions-reference.html).
+ * Calls name the queue by its URL, `https://sqs.<region>.amazonaws.com/<account>/<name>`.
+ */
+function sqsAccess(env: AwsEnvironment, operation: string, input: Input): Access[] | undefined {
+  const queue = () => {
+    const url = input.string('QueueUrl');
+    const match = /^https:\/\/sqs\.([a-z0-9-]+)\.[^/]+\/(\d{12})\/([^/?#]+)$/.exec(url);
+    if (!match) throw input.unknown(`the queue of URL ${url}`);
+    return arns.sqsQueue(
+      { ...env, region: match[1] as string, account: match[2] as string },
+      match[3] as string,
+    );
+  };
+  const BATCHED: Record<string, string> = {
+    DeleteMessageBatch: 'DeleteMessage',
+    ChangeMessageVisibilityBatch: 'ChangeMessageVisibility',
+    SendMessageBatch: 'SendMessage',
+  };
+  switch (operation) {
+    case 'ReceiveMessage':
+    case 'DeleteMessage':
+    case 'ChangeMessageVisibility':
+    case 'SendMessage':
+    case 'GetQueueAttributes':
+    case 'DeleteMessageBatch':
+    case 'ChangeMessageVisibilityBatch':
+    case 'SendMessageBatch':
+      return [{ action: `sqs:${BATCHED[operation] ?? operation}`, resource: queue() }];
+    case 'GetQueueUrl': {
+      const owner = input.optional('QueueOwnerAWSAccountId');
+      return [
+        {
+          action: 'sqs:GetQueueUrl',
+          resource: arns.sqsQueue(owner ? { ...env, account: owner } : env, input.string('QueueName')),
+        },
+      ];
+    }
     default:
       return undefined;
   }

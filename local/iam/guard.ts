@@ -48,6 +48,7 @@ interface CommandContext {
 export function createLocalIam(model: IamModel, options: { onDenied?: DeniedListener } = {}): LocalIam {
   const tally: IamTally = { checked: 0, denied: 0, denials: [] };
   const principals = new Map<string, IamPrincipal>();
+  const decisions = new Map<string, Decision>();
   const principalOf = (functionLogicalId: string) => {
     let principal = principals.get(functionLogicalId);
     if (!principal) {
@@ -62,7 +63,14 @@ export function createLocalIam(model: IamModel, options: { onDenied?: DeniedList
     principal: IamPrincipal,
     access: Parameters<IamModel['authorize']>[1],
   ) {
-    const decision = model.authorize(principal, access);
+    // A decision depends on the role and the access only (the template does not change while the
+    // stack runs), and takes about a millisecond to reach: each distinct one is taken once.
+    const key = `${functionLogicalId}\u0000${access.action}\u0000${access.resource}\u0000${access.via ?? ''}`;
+    let decision = decisions.get(key);
+    if (!decision) {
+      decision = model.authorize(principal, access);
+      decisions.set(key, decision);
+    }
     tally.checked++;
     if (!decision.allowed) {
       tally.denied++;

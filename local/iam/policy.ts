@@ -10,8 +10,10 @@
  *   3. otherwise an Allow in an identity policy, or a resource policy naming the caller, grants;
  *   4. anything else is an implicit deny.
  */
+
+import { type AwsEnvironment, arns } from '../template/arns.ts';
+import { type CfnTemplate, createTemplateResolver, type TemplateResolver } from '../template/intrinsics.ts';
 import type { Access, ResourceCatalog } from './actions.ts';
-import { type AwsEnvironment, arns } from './arns.ts';
 import {
   evaluateStatement,
   type PolicyDocument,
@@ -20,12 +22,6 @@ import {
   statementsOf,
   type UnevaluatedCondition,
 } from './evaluate.ts';
-import {
-  type CfnTemplate,
-  createTemplateResolver,
-  type NameResolver,
-  type TemplateResolver,
-} from './intrinsics.ts';
 
 export interface NamedPolicy {
   /** The policy's logical id (or `<role>/<name>` for a role's inline policy). */
@@ -80,7 +76,7 @@ interface ResourcePolicy extends NamedPolicy {
 
 export function loadIamModel(
   template: CfnTemplate,
-  options: { env: AwsEnvironment; names: NameResolver; stackName?: string },
+  options: Parameters<typeof createTemplateResolver>[1],
 ): IamModel {
   const { env } = options;
   const resolver = createTemplateResolver(template, options);
@@ -261,6 +257,7 @@ function authorize(
       'aws:CalledVia': access.via ? [`${access.via}.amazonaws.com`] : undefined,
       'kms:ViaService': access.via ? `${access.via}.${env.region}.amazonaws.com` : undefined,
       'kms:CallerAccount': env.account,
+      ...access.context,
     },
   };
   const governing = resourcePolicies.filter((p) => p.covers(access.resource));

@@ -13,7 +13,9 @@
  * clock passes the window end (local/lambda-runner.ts, `ended`), or when a later record arrives on the
  * shard; with background traffic both happen.
  *
- * `npx tsx test/bench/alert-latency.ts [tumblingWindowSeconds] [maxBatchingWindowMs] [backgroundEventsPerSecond]`
+ * `npx tsx test/bench/alert-latency.ts [tumblingWindowSeconds] [maxBatchingWindowSeconds] [backgroundEventsPerSecond]`
+ *
+ * Both windows reach the local pipeline as CDK context of the synthesized stack, as a user sets them.
  */
 
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -25,12 +27,13 @@ import type { EventRecord, EventType } from '../../core/event.ts';
 import { DEFAULT_ALERT_RULES } from '../../core/rules.ts';
 import { startLocalPipeline } from '../../local/pipeline.ts';
 import { startLocalStack } from '../../local/stack.ts';
+import { localConfig } from '../local-config.ts';
 
 export interface AlertLatencyOptions {
   /** Lambda TumblingWindowInSeconds of the aggregator (arrival-time windows). Default 5. */
   tumblingWindowSeconds?: number;
-  /** MaximumBatchingWindowInSeconds of both consumers, in ms. Default 500. */
-  maxBatchingWindowMs?: number;
+  /** MaximumBatchingWindowInSeconds of both consumers (whole seconds, as AWS takes it). Default 1. */
+  maxBatchingWindowSeconds?: number;
   /** Fresh bot users, one per tumbling window. Default 5. */
   repetitions?: number;
   /** Normal background events per second on the events stream during the whole run. Default 50. */
@@ -131,7 +134,8 @@ function median(values: readonly number[]): number {
 export async function benchAlertLatency(options: AlertLatencyOptions = {}): Promise<AlertLatencyFigures> {
   if (!RULE) throw new Error('default rule events-per-window is missing from DEFAULT_ALERT_RULES');
   const tumblingWindowSeconds = options.tumblingWindowSeconds ?? 5;
-  const maxBatchingWindowMs = options.maxBatchingWindowMs ?? 500;
+  const maxBatchingWindowSeconds = options.maxBatchingWindowSeconds ?? 1;
+  const maxBatchingWindowMs = maxBatchingWindowSeconds * 1000;
   const repetitions = options.repetitions ?? 5;
   const backgroundRate = options.backgroundEventsPerSecond ?? 50;
   const log = options.log ?? (() => undefined);
@@ -139,7 +143,12 @@ export async function benchAlertLatency(options: AlertLatencyOptions = {}): Prom
   const targetMs = windowMs + maxBatchingWindowMs + 2000;
 
   const workDir = await mkdtemp(join(tmpdir(), 'bench-alert-latency-'));
-  const stack = await startLocalStack({ ports: 'ephemeral', mail: 'sink' });
+  const config = await localConfig({
+    tumblingWindowSeconds: String(tumblingWindowSeconds),
+    maxBatchingWindowSeconds: String(maxBatchingWindowSeconds),
+    batchSize: '1000',
+  });
+  const stack = await startLocalStack({ ports: 'ephemeral', mail: 'sink', config });
   const mailbox = stack.mailbox;
   let pipeline: Awaited<ReturnType<typeof startLocalPipeline>> | undefined;
   let backgroundEvents = 0;
@@ -152,9 +161,6 @@ export async function benchAlertLatency(options: AlertLatencyOptions = {}): Prom
     const alerterInvokes = new Map<string, number>();
     pipeline = await startLocalPipeline(stack, {
       workDir,
-      tumblingWindowSeconds,
-      maxBatchingWindowMs,
-      batchSize: 1000,
       hooks: {
         aggregator: {
           beforeInvoke(_n, event) {
@@ -296,7 +302,7 @@ export async function benchAlertLatency(options: AlertLatencyOptions = {}): Prom
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const figures = await benchAlertLatency({
     tumblingWindowSeconds: Number(process.argv[2] ?? 5),
-    maxBatchingWindowMs: Number(process.argv[3] ?? 500),
+    maxBatchingWindowSeconds: Number(process.argv[3] ?? 1),
     ...(process.argv[4] ? { backgroundEventsPerSecond: Number(process.argv[4]) } : {}),
     log: (line) => console.error(line),
   });

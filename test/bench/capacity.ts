@@ -6,7 +6,9 @@
  * and are folded per shard with the aggregator's own fold, which flushes when the tumbling window closes
  * (arrival time: event time / speed) or when the state reaches its early-flush size.
  *
- *   npx tsx test/bench/capacity.ts FILE.csv [--events-shards 2] [--speed 60|max] [--json]
+ *   npx tsx test/bench/capacity.ts FILE.csv [--shards 2] [--speed 60|max] [--json]
+ *
+ * `--shards` is the events stream's shard count (CDK context `eventsShards`; default as deployed).
  *
  * `--speed max` never closes a window by time: a replay as fast as the shards take it covers hours of
  * event time per tumbling window, so only the state size ends a flush. The README's Capacity section
@@ -169,20 +171,18 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
     options: {
-      'events-shards': { type: 'string', default: String(DEFAULT_CONFIG.eventsShards) },
+      shards: { type: 'string', default: String(DEFAULT_CONFIG.eventsShards) },
       speed: { type: 'string', default: 'max' },
       json: { type: 'boolean', default: false },
     },
   });
   const file = positionals[0];
   if (!file) {
-    console.error(
-      'usage: npx tsx test/bench/capacity.ts FILE.csv [--events-shards N] [--speed X|max] [--json]',
-    );
+    console.error('usage: npx tsx test/bench/capacity.ts FILE.csv [--shards N] [--speed X|max] [--json]');
     process.exit(2);
   }
   const result = await measureCapacity(file, {
-    eventsShards: Number(values['events-shards']),
+    eventsShards: Number(values.shards),
     speed: values.speed === 'max' ? 'max' : Number(values.speed),
     tumblingWindowSeconds: DEFAULT_CONFIG.tumblingWindowSeconds,
     windowSeconds: DEFAULT_CONFIG.windowSeconds,

@@ -92,7 +92,7 @@ const SIZES = quick
       handlerBatches: 5,
       alert: {
         tumblingWindowSeconds: 5,
-        maxBatchingWindowMs: 500,
+        maxBatchingWindowSeconds: 1,
         repetitions: 3,
         backgroundEventsPerSecond: 50,
       },
@@ -107,7 +107,7 @@ const SIZES = quick
       handlerBatches: 20,
       alert: {
         tumblingWindowSeconds: 5,
-        maxBatchingWindowMs: 500,
+        maxBatchingWindowSeconds: 1,
         repetitions: 5,
         backgroundEventsPerSecond: 50,
       },

@@ -15,7 +15,7 @@ it.skipIf(!dynoxideBinary())(
       {
         profile: 'emulator-restart',
         // Short arrival windows and a paced replay, so partials are merged while the replay runs.
-        pipeline: { tumblingWindowSeconds: 1 },
+        context: { tumblingWindowSeconds: '1' },
         replay: (context) => replayOnce(context, { speed: 40 }),
         during: async ({ stack, pipeline }, replayDone) => {
           let done = false;

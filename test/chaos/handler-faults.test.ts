@@ -4,7 +4,7 @@ import { expectExactlyOnce, runScenario } from './scenario.ts';
 it('handler-faults: invocations that throw or time out are retried, and late work of timed-out ones merges once', async () => {
   // The producer packs ~190 events into each Kinesis record, so the 4,000 events are ~25 records: small
   // batches give both consumers enough invocations for every kind of fault to be drawn.
-  await runScenario({ profile: 'handler-faults', pipeline: { batchSize: 10 } }, (result) => {
+  await runScenario({ profile: 'handler-faults', context: { batchSize: '10' } }, (result) => {
     expectExactlyOnce(result);
     const faults = result.context.pipeline.chaos?.faults;
     expect(faults?.thrown).toBeGreaterThan(0);

@@ -20,21 +20,14 @@ import {
 import { createJsonLogger } from '../../consumers/logger.ts';
 import { CSV_HEADER_LINE, type RejectReason } from '../../core/event.ts';
 import { createSyntheticGenerator, type SyntheticTruth } from '../../core/synthetic.ts';
-import { userActivityShardsFor } from '../../infra/config.ts';
 import type { ChaosProfileName } from '../../local/chaos.ts';
 import type { ReceivedMail } from '../../local/mail.ts';
-import {
-  LOCAL_PIPELINE_DEFAULTS,
-  type LocalPipeline,
-  type LocalPipelineOptions,
-  startLocalPipeline,
-} from '../../local/pipeline.ts';
+import { type LocalPipeline, startLocalPipeline } from '../../local/pipeline.ts';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { type ReplaySummary, type ReplayToStreamOptions, replayToStream } from '../../producer/replay.ts';
 import { ShardRateLimiter } from '../../producer/shards.ts';
 import { mailsPerAlert } from '../alert-mail.ts';
-
-const EVENTS_SHARDS = 2;
+import { localConfig } from '../local-config.ts';
 
 /** Few user-windows (the DynamoDB emulators merge a few hundred partials a second), two bots to alert on. */
 const DATASET = { events: 4_000, bots: 2, seed: 7, rate: 10 };
@@ -107,7 +100,8 @@ export interface ScenarioContext {
 
 export interface ScenarioOptions {
   profile: ChaosProfileName;
-  pipeline?: Partial<Omit<LocalPipelineOptions, 'workDir' | 'chaos'>>;
+  /** CDK context the stack is synthesized with, as a user would pass it (`-c batchSize=10`). */
+  context?: Readonly<Record<string, string>>;
   /** Runs the producer; default one in-process replay. */
   replay?: (context: ScenarioContext) => Promise<ReplaySummary>;
   /** Runs beside the replay (e.g. restarts an emulator once the replay is under way). */
@@ -168,10 +162,7 @@ export async function runScenario<T>(
   const stack = await startLocalStack({
     ports: 'ephemeral',
     mail: 'sink',
-    // The user-activity stream sized as the stack sizes it (5 for 2 events shards): its write limits
-    // are enforced, and the two final flushes of a window (~1,700 partials) into one shard, more than
-    // it takes in a second, would spend part of handler-faults' 8 s function timeout being throttled.
-    shardCount: { events: EVENTS_SHARDS, userActivity: userActivityShardsFor(EVENTS_SHARDS) },
+    config: await localConfig(options.context),
     chaos: options.profile,
   });
   let pipeline: LocalPipeline | undefined;
@@ -179,7 +170,6 @@ export async function runScenario<T>(
   try {
     const source = writeSource(dir);
     pipeline = await startLocalPipeline(stack, {
-      ...options.pipeline,
       workDir: join(dir, 'work'),
       chaos: options.profile,
       ...(pipelineLog ? { logger: createJsonLogger('debug', pipelineLog) } : {}),
@@ -197,7 +187,7 @@ export async function runScenario<T>(
     const truthSource = options.truthSource ? await options.truthSource(context) : source.path;
     const truth = await computeSourceTruth({
       source: truthSource,
-      windowSeconds: LOCAL_PIPELINE_DEFAULTS.windowSeconds,
+      windowSeconds: pipeline.windowSeconds,
     });
     const engine = await openLocalEngine({ s3: stack.s3, names: stack.names });
     let checks: VerifyCheck[];

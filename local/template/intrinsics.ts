@@ -1,30 +1,38 @@
 /**
  * Resolves the CloudFormation intrinsics the CDK writes into a synthesized template (Ref, Fn::GetAtt,
- * Fn::Join, Fn::Sub, Fn::Select, Fn::Split and the pseudo parameters) to concrete values, so policy
- * documents and function environments can be compared with the ARNs a call touches.
+ * Fn::Join, Fn::Sub, Fn::Select, Fn::Split, the pseudo parameters and AWS::NoValue) to concrete
+ * values. The one resolver of the project: the local stack reads its configuration through it
+ * (local/template.ts: each function's environment pointing at the local resources), and the
+ * permissions contract compares policy documents with the ARNs a call touches (local/iam/policy.ts).
  *
  * Physical names CloudFormation would generate come from a `NameResolver` the caller passes (the
  * logical id itself, or the local stack's names); a name the template sets explicitly wins, as it does
- * in CloudFormation. What cannot be resolved is an error naming it, never a guess.
+ * in CloudFormation, unless the caller overrides it. What cannot be resolved is an error naming it,
+ * never a guess.
  */
+import { ClickstreamError } from '../../core/errors.ts';
 import { type AwsEnvironment, arns } from './arns.ts';
 
 export interface TemplateResource {
   Type: string;
   Properties?: Record<string, unknown>;
+  Metadata?: Record<string, unknown>;
+  Condition?: string;
 }
 
 export interface CfnTemplate {
   Resources: Record<string, TemplateResource>;
   Parameters?: Record<string, { Default?: unknown }>;
   Conditions?: Record<string, unknown>;
+  Outputs?: Record<string, { Value: unknown; Description?: string }>;
 }
 
 /** The physical name CloudFormation would give a resource that does not name itself. */
 export type NameResolver = (logicalId: string, resource: TemplateResource) => string;
 
-export class TemplateResolveError extends Error {
-  override name = 'TemplateResolveError';
+/** A template that cannot be read or resolved: an expected failure, with a hint when there is one. */
+export class TemplateError extends ClickstreamError {
+  override name = 'TemplateError';
 }
 
 /** Where each resource type keeps the name it sets for itself. */
@@ -47,7 +55,14 @@ const NAME_PROPERTIES: Record<string, string[]> = {
   'AWS::CloudWatch::Alarm': ['AlarmName'],
 };
 
+/** The attribute that holds a resource's own ARN, where it is not `Arn`. */
+const ARN_ATTRIBUTES: Record<string, string> = { 'AWS::SNS::Topic': 'TopicArn' };
+
+/** `Ref: AWS::NoValue` removes the property or list item it stands for. */
+const NO_VALUE = Symbol('AWS::NoValue');
+
 export interface TemplateResolver {
+  readonly template: CfnTemplate;
   /** The value with every intrinsic in it replaced. */
   resolve(value: unknown): unknown;
   /** As resolve, for a value that must end up a string. */
@@ -58,17 +73,29 @@ export interface TemplateResolver {
   attribute(logicalId: string, attribute: string): string;
   /** The resource's physical name. */
   name(logicalId: string): string;
+  /** The resource's own ARN (its `Arn` attribute, or `TopicArn` for a topic). */
+  arn(logicalId: string): string;
   resource(logicalId: string): TemplateResource;
+  /** The resource's properties with every intrinsic resolved; an error names the resource. */
+  properties(logicalId: string): Record<string, unknown>;
+  /** The logical id a `Ref` or `Fn::GetAtt` points at, if `value` is one to a resource of the template. */
+  referencedId(value: unknown): string | undefined;
 }
 
 export function createTemplateResolver(
   template: CfnTemplate,
-  options: { env: AwsEnvironment; names: NameResolver; stackName?: string },
+  options: {
+    env: AwsEnvironment;
+    names: NameResolver;
+    stackName?: string;
+    /** Names that win even over a name the template sets (the local stack's names from a config file). */
+    overrides?: (logicalId: string) => string | undefined;
+  },
 ): TemplateResolver {
   const { env } = options;
   const resource = (logicalId: string) => {
     const found = template.Resources[logicalId];
-    if (!found) throw new TemplateResolveError(`the template has no resource ${logicalId}`);
+    if (!found) throw new TemplateError(`the template has no resource ${logicalId}`);
     return found;
   };
   const pseudo: Record<string, string> = {
@@ -81,6 +108,8 @@ export function createTemplateResolver(
 
   function name(logicalId: string): string {
     const found = resource(logicalId);
+    const override = options.overrides?.(logicalId);
+    if (override !== undefined) return override;
     const explicit = NAME_PROPERTIES[found.Type]?.reduce<unknown>(
       (value, key) => (value as Record<string, unknown> | undefined)?.[key],
       found.Properties,
@@ -95,7 +124,7 @@ export function createTemplateResolver(
     const parameter = template.Parameters?.[id];
     if (parameter) {
       if (typeof parameter.Default === 'string') return parameter.Default;
-      throw new TemplateResolveError(`parameter ${id} has no default to resolve Ref to`);
+      throw new TemplateError(`parameter ${id} has no default to resolve Ref to`);
     }
     const found = resource(id);
     switch (found.Type) {
@@ -131,19 +160,27 @@ export function createTemplateResolver(
       'AWS::CloudWatch::Alarm': { Arn: () => arns.cloudwatchAlarm(env, n()) },
     };
     const get = byType[found.Type]?.[attr];
-    if (!get) throw new TemplateResolveError(`Fn::GetAtt ${id}.${attr} (${found.Type}) is not supported`);
+    if (!get) throw new TemplateError(`Fn::GetAtt ${id}.${attr} (${found.Type}) is not supported`);
     return get();
   }
 
   function resolve(value: unknown): unknown {
-    if (Array.isArray(value)) return value.map(resolve);
+    const resolved = resolveOrDrop(value);
+    return resolved === NO_VALUE ? undefined : resolved;
+  }
+
+  function resolveOrDrop(value: unknown): unknown {
+    if (Array.isArray(value)) return value.map(resolveOrDrop).filter((item) => item !== NO_VALUE);
     if (value === null || typeof value !== 'object') return value;
     const entries = Object.entries(value);
     const [first] = entries;
     if (entries.length === 1 && first && (first[0] === 'Ref' || first[0].startsWith('Fn::'))) {
+      if (first[0] === 'Ref' && first[1] === 'AWS::NoValue') return NO_VALUE;
       return intrinsic(first[0], first[1]);
     }
-    return Object.fromEntries(entries.map(([key, inner]) => [key, resolve(inner)]));
+    return Object.fromEntries(
+      entries.map(([key, inner]) => [key, resolveOrDrop(inner)]).filter(([, inner]) => inner !== NO_VALUE),
+    );
   }
 
   function intrinsic(fn: string, args: unknown): unknown {
@@ -162,7 +199,7 @@ export function createTemplateResolver(
         const [index, list] = resolve(args) as [unknown, unknown[]];
         const picked = list[Number(index)];
         if (picked === undefined)
-          throw new TemplateResolveError(`Fn::Select index ${String(index)} is out of range`);
+          throw new TemplateError(`Fn::Select index ${String(index)} is out of range`);
         return picked;
       }
       case 'Fn::Split': {
@@ -172,9 +209,7 @@ export function createTemplateResolver(
       case 'Fn::Sub':
         return sub(args);
       default:
-        throw new TemplateResolveError(
-          `${fn} is not supported in an IAM check (value: ${JSON.stringify(args)})`,
-        );
+        throw new TemplateError(`${fn} is not supported (value: ${JSON.stringify(args)})`);
     }
   }
 
@@ -193,12 +228,40 @@ export function createTemplateResolver(
   function string(value: unknown, what: string): string {
     const resolved = resolve(value);
     if (typeof resolved !== 'string') {
-      throw new TemplateResolveError(`${what} resolves to ${JSON.stringify(resolved)}, not a string`);
+      throw new TemplateError(`${what} resolves to ${JSON.stringify(resolved)}, not a string`);
     }
     return resolved;
   }
 
-  return { resolve, string, ref, attribute, name, resource };
+  function arn(id: string): string {
+    return attribute(id, ARN_ATTRIBUTES[resource(id).Type] ?? 'Arn');
+  }
+
+  function properties(id: string): Record<string, unknown> {
+    try {
+      return (resolve(resource(id).Properties ?? {}) ?? {}) as Record<string, unknown>;
+    } catch (error) {
+      if (error instanceof TemplateError) error.message = `${id}: ${error.message}`;
+      throw error;
+    }
+  }
+
+  function referencedId(value: unknown): string | undefined {
+    if (typeof value !== 'object' || value === null) return undefined;
+    const target = (value as { Ref?: unknown }).Ref;
+    const getAtt = (value as { 'Fn::GetAtt'?: unknown })['Fn::GetAtt'];
+    const id =
+      typeof target === 'string'
+        ? target
+        : Array.isArray(getAtt)
+          ? getAtt[0]
+          : typeof getAtt === 'string'
+            ? getAtt.split('.')[0]
+            : undefined;
+    return typeof id === 'string' && id in template.Resources ? id : undefined;
+  }
+
+  return { template, resolve, string, ref, attribute, name, arn, resource, properties, referencedId };
 }
 
 function policyPath(resource: TemplateResource): string {
