@@ -49,6 +49,10 @@ const stateFileSchema = z.object({
   names: namesSchema.required(),
   mailUrl: z.string().optional(),
   topicArn: z.string(),
+  /** Whether the Kinesis shard limits are enforced (absent: written before they existed). */
+  kinesisLimits: z.boolean().optional(),
+  /** What they refused per stream, as `local up` last wrote it down (every few seconds). */
+  throttles: z.record(z.string(), z.object({ writes: z.number(), reads: z.number() })).optional(),
 });
 export type LocalStackState = z.infer<typeof stateFileSchema>;
 

@@ -28,9 +28,10 @@ import { totalsOfItems } from '../consumers/user-activity-item.ts';
 import { EVENT_TYPES, type EventType } from '../core/event.ts';
 import { parseS3Url } from '../core/resources.ts';
 import { RAW_EVENTS_PREFIX } from '../core/tables.ts';
+import type { StreamThrottles } from '../local/limits/kinesis-front.ts';
 import { saveMailDevEmails } from '../local/mail.ts';
 import { startLocalPipeline } from '../local/pipeline.ts';
-import { startLocalStack } from '../local/stack.ts';
+import { type LocalStack, startLocalStack } from '../local/stack.ts';
 import { formatContext, LOCAL_DEFAULT_CONTEXT } from '../local/synth.ts';
 import { generate } from '../producer/generate.ts';
 import { replayToStream } from '../producer/replay.ts';
@@ -51,6 +52,8 @@ export interface DemoOptions extends TemplateFlags {
   source?: string;
   workDir?: string;
   rows?: string;
+  /** `--no-limits`: kinesalite as it is, without the Kinesis shard limits. */
+  limits?: boolean;
 }
 
 export interface DemoSummary {
@@ -67,6 +70,13 @@ export interface DemoSummary {
   verify: { passed: boolean; checks: VerifyCheck[] };
   /** IAM decisions on the functions' calls, against their roles in the template; denied is 0 or the demo fails. */
   iam: { checked: number; denied: number };
+  /**
+   * What the Kinesis shard limits refused, per stream: write entries (resent by the producer or the
+   * aggregator) and GetRecords calls (made again by the runner or Firehose). Null with --no-limits.
+   */
+  throttles: StreamThrottles | null;
+  /** Batches the consumers gave up on and sent to their on-failure destination (records in them). */
+  onFailure: { batches: number; records: number };
   stages: Array<{ name: string; ms: number; rate?: string }>;
   boundBy: string;
   workDir: string;
@@ -111,7 +121,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
     () => resolveLocalTemplate(options, context, { defaults: LOCAL_DEFAULT_CONTEXT, consumers: true }),
   );
   const stack = await stage('starting the embedded AWS stack (Kinesis, DynamoDB, S3, SNS, MailDev)', () =>
-    startLocalStack({ ports: 'ephemeral', isolate: true, config }),
+    startLocalStack({ ports: 'ephemeral', isolate: true, config, kinesisLimits: options.limits !== false }),
   );
   const dynamo = createDynamoClient({ endpoint: stack.endpoints.dynamodb });
   const kinesis = createKinesisClient({ endpoint: stack.endpoints.kinesis, maxAttempts: 1 });
@@ -152,6 +162,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
     const pipeline = await startLocalPipeline(stack, { workDir, template: cfn });
     const windowSeconds = pipeline.windowSeconds;
     let replayed: Awaited<ReturnType<typeof replayToStream>>;
+    let onFailure: DemoSummary['onFailure'];
     try {
       replayed = await stage(
         'replaying S3 → Kinesis events stream (partition key category_id, --speed max) while the consumers run',
@@ -160,6 +171,11 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
           `${summary.eventsPerSecond.toLocaleString('en-US')} events/s in ${summary.records.toLocaleString('en-US')} ${summary.aggregated ? 'KPL-aggregated ' : ''}records`,
       );
       await stage('draining: final tumbling windows, alerts, lake delivery, mail', () => pipeline.drain());
+      const runners = [pipeline.aggregator.stats(), pipeline.alerter.stats()];
+      onFailure = {
+        batches: runners.reduce((sum, s) => sum + s.discardedBatches, 0),
+        records: runners.reduce((sum, s) => sum + s.discardedRecords, 0),
+      };
     } finally {
       await pipeline.stop();
     }
@@ -169,6 +185,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
     const groundTruth = truthFile ? await loadGroundTruth(truthFile) : undefined;
     const score = await alertScore(dynamo, stack.names.alertDedupeTable, groundTruth);
     const emails = (await stack.sns.stats()).delivered;
+    const throttles = await streamThrottles(stack);
     // MailDev goes away with the stack at the end of the demo: keep its mails where people can read them.
     const mailDirectory = join(workDir, 'mail');
     rmSync(mailDirectory, { recursive: true, force: true }); // an earlier run's mails would mix in
@@ -239,6 +256,8 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
         queries,
         verify: { passed: checks.every((c) => c.ok), checks },
         iam: { checked: pipeline.iam?.checked ?? 0, denied: pipeline.iam?.denied ?? 0 },
+        throttles,
+        onFailure,
         stages,
         boundBy: bound ? bound.name : 'n/a',
         workDir,
@@ -252,6 +271,18 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
     kinesis.destroy();
     await stack.stop();
   }
+}
+
+/** Every stream of the stack, those the limits never refused anything on too; null when they are off. */
+async function streamThrottles(stack: LocalStack): Promise<StreamThrottles | null> {
+  const refused = await stack.kinesisThrottles();
+  if (!refused) return null;
+  const none = { writes: 0, reads: 0 };
+  return {
+    [stack.names.eventsStream]: none,
+    [stack.names.userActivityStream]: none,
+    ...refused,
+  };
 }
 
 async function replayWithProgress(
@@ -350,6 +381,18 @@ export function renderDemo(summary: DemoSummary, pc: Colours): string {
   lines.push(
     `  iam        ${n(summary.iam.checked)} IAM decisions on the functions' calls, against their roles in the template: ${n(summary.iam.denied)} denied`,
   );
+  lines.push(
+    `  kinesis    ${
+      summary.throttles
+        ? `shard limits enforced; refused, then retried: ${Object.entries(summary.throttles)
+            .map(([stream, t]) => `${stream} ${n(t.writes)} write entries, ${n(t.reads)} GetRecords calls`)
+            .join(' · ')}`
+        : 'shard limits off (--no-limits)'
+    }`,
+  );
+  lines.push(
+    `  failures   ${n(summary.onFailure.batches)} batches (${n(summary.onFailure.records)} records) sent to the on-failure destinations`,
+  );
   lines.push(`  time       ${(summary.durationMs / 1000).toFixed(1)} s, bound by: ${summary.boundBy}`);
   for (const s of summary.stages)
     lines.push(
@@ -374,6 +417,10 @@ export const demoCommand: CommandSpec<DemoOptions, DemoSummary> = {
         '--work-dir <dir>',
         'where rejects, on-failure records and ground truth go',
         '.clickstream/demo',
+      )
+      .option(
+        '--no-limits',
+        'turn off the Kinesis shard limits (writes 1 MiB and 1,000 records/s, reads 2 MB and 5 GetRecords calls/s per shard), on by default as kinesalite has none',
       ),
   run: demo,
   render: renderDemo,

@@ -39,6 +39,10 @@ import { addTemplateOptions, resolveLocalTemplate, type TemplateFlags } from './
 
 type Action = 'up' | 'down' | 'status';
 
+/** The limits as `local up` states them. */
+const LIMITS_TEXT = 'writes 1 MiB and 1,000 records/s, reads 2 MB and 5 GetRecords calls/s per shard';
+const THROTTLES_NOTED_EVERY_MS = 2_000;
+
 export interface LocalOptions extends TemplateFlags {
   args: [string?];
   ports?: string;
@@ -46,6 +50,8 @@ export interface LocalOptions extends TemplateFlags {
   consumers?: boolean;
   /** `--chaos <profile>`: fault injection (local/chaos.ts). */
   chaos?: string;
+  /** `--no-limits`: kinesalite without the Kinesis shard limits. */
+  limits?: boolean;
   local?: boolean;
   region?: string;
   config?: string;
@@ -65,6 +71,9 @@ export interface LocalSummary {
   leftovers?: string[];
   /** up: the emulators start empty; nothing of an earlier stack is kept. */
   data?: 'fresh';
+  /** status: whether the Kinesis shard limits are enforced, and what they refused per stream so far. */
+  kinesisLimits?: boolean;
+  throttles?: LocalStackState['throttles'];
 }
 
 export async function local(options: LocalOptions, context: CommandContext): Promise<LocalSummary> {
@@ -126,6 +135,9 @@ async function up(
       config,
       ownership,
       ...(chaos ? { chaos } : {}),
+      // Commander makes `limits` true unless --no-limits: only an explicit off overrides the stack's
+      // default (on, except under kinesis-throttle chaos).
+      ...(options.limits === false ? { kinesisLimits: false } : {}),
     });
   } catch (error) {
     rmSync(files.owned, { force: true });
@@ -151,14 +163,30 @@ async function up(
     names: stack.names,
     topicArn: stack.topicArn,
     ...(stack.mailUrl ? { mailUrl: stack.mailUrl } : {}),
+    kinesisLimits: stack.kinesisLimits,
   };
   writeJsonFile(files.state, state);
+  // `local status` runs in another process: the throttle counters reach it through the state file.
+  const noteThrottles = stack.kinesisLimits
+    ? setInterval(async () => {
+        const throttles = await stack.kinesisThrottles().catch(() => undefined);
+        if (!throttles || JSON.stringify(throttles) === JSON.stringify(state.throttles)) return;
+        state.throttles = throttles;
+        writeJsonFile(files.state, state);
+      }, THROTTLES_NOTED_EVERY_MS)
+    : undefined;
+  noteThrottles?.unref();
   context.info(
     `local stack up (pid ${process.pid}); data: fresh, every stream, table and bucket starts empty`,
   );
   for (const [service, endpoint] of Object.entries(stack.endpoints))
     context.info(`  ${service.padEnd(9)} ${endpoint}`);
   if (stack.mailUrl) context.info(`  mail      ${stack.mailUrl}  (alert emails land here)`);
+  context.info(
+    stack.kinesisLimits
+      ? `  limits    Kinesis shard limits enforced: ${LIMITS_TEXT} (--no-limits turns them off)`
+      : `  limits    Kinesis shard limits off${chaos === 'kinesis-throttle' ? ' (kinesis-throttle throttles instead)' : ''}`,
+  );
   if (pipeline) context.info('  consumers window-aggregator, bot-alerter, Firehose → lake (running)');
   if (chaos) context.warn(`chaos profile ${chaos}: ${CHAOS_DESCRIPTIONS[chaos]}`);
   context.info(`state: ${files.state}; other terminals: add --local (e.g. clickstream replay --local ...)`);
@@ -166,6 +194,7 @@ async function up(
 
   const reason = await stopped;
   context.debug(`stopping: ${reason}`);
+  clearInterval(noteThrottles);
   await stopChaos?.();
   await pipeline?.stop();
   await stack.stop();
@@ -227,6 +256,8 @@ async function status(files: StackFiles): Promise<LocalSummary> {
     stateFile: files.state,
     uptimeSeconds: Math.round((Date.now() - Date.parse(state.startedAt)) / 1000),
     processes,
+    ...(state.kinesisLimits !== undefined ? { kinesisLimits: state.kinesisLimits } : {}),
+    ...(state.throttles ? { throttles: state.throttles } : {}),
   };
 }
 
@@ -326,6 +357,10 @@ export const localCommand: CommandGroup = {
           .option(
             '--chaos <profile>',
             `inject faults: ${CHAOS_PROFILES.filter((p) => p !== 'producer-kill').join(' | ')}`,
+          )
+          .option(
+            '--no-limits',
+            `turn off the Kinesis shard limits (${LIMITS_TEXT}), on by default as kinesalite has none: over them, writes and reads fail with ProvisionedThroughputExceededException and the callers retry, as in AWS. Off by itself under --chaos kinesis-throttle, which throttles instead`,
           ),
     ),
     action('down', 'stop the stack that `clickstream local up` started (found through its state file)'),
@@ -360,6 +395,16 @@ function renderLocal(summary: LocalSummary): string {
   for (const [service, endpoint] of Object.entries(summary.endpoints ?? {}))
     lines.push(`  ${service.padEnd(9)} ${endpoint}`);
   if (summary.mailUrl) lines.push(`  mail      ${summary.mailUrl}`);
+  if (summary.kinesisLimits !== undefined) {
+    const refused = Object.entries(summary.throttles ?? {})
+      .map(([stream, t]) => `${stream} ${t.writes} write entries, ${t.reads} GetRecords calls`)
+      .join(' · ');
+    lines.push(
+      summary.kinesisLimits
+        ? `  limits    Kinesis shard limits enforced; refused so far: ${refused || 'nothing'}`
+        : '  limits    Kinesis shard limits off',
+    );
+  }
   for (const child of summary.processes ?? []) lines.push(`  process   pid ${child.pid}: ${child.role}`);
   return lines.join('\n');
 }

@@ -3,6 +3,13 @@
  * from TRIM_HORIZON, buffers by size or time per partition, and writes the lake layout of core/lake.ts
  * (Parquet, dt = event date) to local S3, so the local engine queries what Athena would in AWS.
  * Records Firehose could not partition or convert go to the error prefix as JSON lines, counted.
+ *
+ * It reads as Firehose does: one GetRecords call a second per shard ("Firehose calls the Kinesis Data
+ * Streams GetRecords operation once per second for each shard", and each call "counts against the
+ * overall throttling limit for the shard"; https://docs.aws.amazon.com/firehose/latest/dev/writing-with-kinesis-streams.html),
+ * at once again only while calls come back full. A throttled call is waited out and made again from
+ * the same iterator: Firehose falls behind (its ThrottledGetRecords metric climbs, data freshness
+ * grows; https://docs.aws.amazon.com/firehose/latest/dev/troubleshooting.html) and loses nothing.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -40,6 +47,10 @@ import {
   RowConformError,
   type TableDef,
 } from '../core/tables.ts';
+import { isThrottled, readBackoffMs } from './kinesis/read-throttling.ts';
+
+/** AWS: GetRecords returns at most 10,000 records. */
+const GET_RECORDS_LIMIT = 10_000;
 
 export interface LocalFirehoseOptions {
   kinesis: KinesisClient;
@@ -51,7 +62,10 @@ export interface LocalFirehoseOptions {
   bufferBytes?: number;
   /** Flush a partition's buffer this long after its first record (default 5 s). */
   bufferMs?: number;
-  /** Wait between empty GetRecords calls on a shard (default 200 ms; AWS allows 5 calls/s per shard). */
+  /**
+   * Least time between the starts of two GetRecords calls on a shard, unless the last one came back
+   * full (default 1000 ms, as Firehose; a shard serves 5 calls/s to all its readers together).
+   */
   pollMs?: number;
   /** Name in the object keys, as Firehose uses its delivery stream's name (default: the stream name). */
   deliveryStreamName?: string;
@@ -78,6 +92,8 @@ export interface LocalFirehoseStats {
   errors: number;
   /** Bytes of the objects written. */
   bytes: number;
+  /** GetRecords calls Kinesis throttled (each waited out and made again; nothing lost). */
+  readThrottles: number;
 }
 
 export interface LocalFirehose {
@@ -119,12 +135,32 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
   const fileExtension = options.fileExtension ?? LAKE_FILE_EXTENSION;
   const bufferBytes = options.bufferBytes ?? LOCAL_BUFFERING.bytes;
   const bufferMs = options.bufferMs ?? LOCAL_BUFFERING.ms;
-  const pollMs = options.pollMs ?? 200;
+  const pollMs = options.pollMs ?? 1_000;
   const deliveryStreamName = options.deliveryStreamName ?? options.streamName;
-  const stats: LocalFirehoseStats = { received: 0, records: 0, objects: 0, errors: 0, bytes: 0 };
+  const stats: LocalFirehoseStats = {
+    received: 0,
+    records: 0,
+    objects: 0,
+    errors: 0,
+    bytes: 0,
+    readThrottles: 0,
+  };
   const buffers = new Map<string, PartitionBuffer>();
   const writer = await openParquetWriter(options.tempDirectory);
   let stopped = false;
+  // Ends the readers' waits between calls at once when the delivery stops.
+  const stopping = new AbortController();
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      if (stopping.signal.aborted) return resolve();
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        stopping.signal.removeEventListener('abort', done);
+        resolve();
+      }
+      stopping.signal.addEventListener('abort', done);
+    });
   let readCounter = 0;
   let failure: unknown;
   // Writes run one at a time: they share one DuckDB connection, and order keeps the stats exact.
@@ -150,29 +186,36 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
     reader.done = (async () => {
       let iterator = await shardIterator(shardId, undefined);
       let lastSequence: string | undefined;
+      let throttledInARow = 0;
       while (!stopped && iterator) {
         const startedAt = ++readCounter;
+        const startedMs = Date.now();
+        let behind = false;
         try {
           const page = await options.kinesis.send(
-            new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }),
+            new GetRecordsCommand({ ShardIterator: iterator, Limit: GET_RECORDS_LIMIT }),
           );
+          throttledInARow = 0;
           const records = page.Records ?? [];
           for (const record of records) accept(record);
           lastSequence = records.at(-1)?.SequenceNumber ?? lastSequence;
           iterator = page.NextShardIterator;
-          if (records.length === 0) {
-            reader.drainedAt = startedAt;
-            await sleep(pollMs);
-          }
+          if (records.length === 0) reader.drainedAt = startedAt;
+          behind = records.length >= GET_RECORDS_LIMIT || (page.MillisBehindLatest ?? 0) > 0;
         } catch (error) {
           if (stopped) break;
           // Iterators expire after 5 minutes; resume after the last record we took.
           if (error instanceof Error && error.name === 'ExpiredIteratorException') {
             iterator = await shardIterator(shardId, lastSequence);
+          } else if (isThrottled(error)) {
+            stats.readThrottles++;
+            await pause(readBackoffMs(++throttledInARow));
           } else {
-            await sleep(pollMs * 5);
+            await pause(pollMs * 5);
           }
+          continue;
         }
+        if (!behind) await pause(Math.max(0, startedMs + pollMs - Date.now()));
       }
       reader.closed = true;
     })().catch((error: unknown) => {
@@ -353,6 +396,7 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
     },
     stop: async () => {
       stopped = true;
+      stopping.abort();
       clearInterval(timer);
       await Promise.all(readers.map((r) => r.done));
       try {

@@ -1,8 +1,9 @@
 /**
  * Forwards one buffered HTTP request to an upstream emulator and buffers its answer: what the chaos
- * proxies need to decide, before or after the real call, whether to hand back a fault instead.
+ * proxies and the Kinesis shard limits need to decide, before or after the real call, whether to hand
+ * back something else instead.
  */
-import { type IncomingMessage, request } from 'node:http';
+import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 
 export interface ForwardedResponse {
   status: number;
@@ -36,5 +37,34 @@ export function forwardRequest(
     );
     outgoing.on('error', reject);
     outgoing.end(body);
+  });
+}
+
+/** Writes a buffered answer (forwarded, or made up by a proxy) to the caller. */
+export function sendAnswer(res: ServerResponse, answer: ForwardedResponse): void {
+  res.writeHead(answer.status, answer.headers);
+  res.end(answer.body);
+}
+
+/**
+ * An HTTP server for a proxy that decides on whole requests: it reads each body, asks `answer` what
+ * to reply, and replies with `onError(error)` when deciding failed.
+ */
+export function createBufferingServer(
+  answer: (req: IncomingMessage, body: Buffer) => Promise<ForwardedResponse>,
+  onError: (error: unknown) => ForwardedResponse,
+): Server {
+  return createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      answer(req, Buffer.concat(chunks)).then(
+        (reply) => sendAnswer(res, reply),
+        (error: unknown) => {
+          if (res.headersSent) res.destroy();
+          else sendAnswer(res, onError(error));
+        },
+      );
+    });
   });
 }

@@ -7,10 +7,18 @@
  * hold whatever order concurrent callers' calls arrive in: a run with n or more calls or entries always
  * sees one. Counters tell tests what was injected. Everything else passes through untouched.
  */
-import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { forwardRequest } from './http-forward.ts';
+import { createBufferingServer, type ForwardedResponse, forwardRequest } from './http-forward.ts';
+import {
+  type EntryError,
+  isPutRecordsBody,
+  jsonError,
+  type PutRecordsBody,
+  putRecordsExcept,
+  throughputExceededEntry,
+} from './kinesis/put-records.ts';
+import { createShardRouter, streamNameOf } from './kinesis/shard-router.ts';
 import { acceptOwnOriginOnly } from './origin-guard.ts';
 
 export interface ChaosProfile {
@@ -48,15 +56,8 @@ export interface ChaosProxy {
   stop(): Promise<void>;
 }
 
-const ACCOUNT = '000000000000';
-
-interface PutRecordsBody {
-  StreamName?: string;
-  StreamARN?: string;
-  Records: Array<{ Data: string; PartitionKey: string; ExplicitHashKey?: string }>;
-}
-
-type ResultEntry = { SequenceNumber: string; ShardId: string } | { ErrorCode: string; ErrorMessage: string };
+/** Where an entry's shard cannot be told (an upstream that lists none): the first shard. */
+const FIRST_SHARD = 'shardId-000000000000';
 
 function checkedProfile(profile: ChaosProfile): ChaosProfile {
   for (const name of ['failEveryNthCall', 'failEveryNthEntry'] as const) {
@@ -71,6 +72,10 @@ export async function startKinesisChaosProxy(options: ChaosProxyOptions): Promis
   const upstream = new URL(options.upstream);
   let profile = checkedProfile(options);
   const random = mulberry32(options.seed ?? 1);
+  const requestId = () =>
+    Math.floor(random() * 2 ** 52)
+      .toString(16)
+      .padStart(13, '0');
   const counters: ChaosCounters = {
     putRecordsCalls: 0,
     failedCalls: 0,
@@ -78,143 +83,58 @@ export async function startKinesisChaosProxy(options: ChaosProxyOptions): Promis
     failedEntries: 0,
     failedByShard: {},
   };
-  const shardRanges = new Map<string, Array<{ shardId: string; start: bigint; end: bigint }>>();
-
   const forward = (req: Pick<IncomingMessage, 'headers' | 'method' | 'url'>, body: Buffer) =>
     forwardRequest(upstream, req, body);
+  const router = createShardRouter(forward);
 
-  const shardOf = async (
-    req: IncomingMessage,
-    streamName: string,
-    entry: PutRecordsBody['Records'][number],
-  ): Promise<string> => {
-    let ranges = shardRanges.get(streamName);
-    if (!ranges) {
-      const listed = await forward(
-        // kinesalite checks that a request is signed, not the signature: the caller's headers do.
-        {
-          method: 'POST',
-          url: '/',
-          headers: { ...req.headers, 'x-amz-target': 'Kinesis_20131202.ListShards' },
-        },
-        Buffer.from(JSON.stringify({ StreamName: streamName })),
-      );
-      const shards =
-        (
-          JSON.parse(listed.body.toString('utf8')) as {
-            Shards?: Array<{
-              ShardId: string;
-              HashKeyRange: { StartingHashKey: string; EndingHashKey: string };
-            }>;
-          }
-        ).Shards ?? [];
-      ranges = shards.map((s) => ({
-        shardId: s.ShardId,
-        start: BigInt(s.HashKeyRange.StartingHashKey),
-        end: BigInt(s.HashKeyRange.EndingHashKey),
-      }));
-      shardRanges.set(streamName, ranges);
-    }
-    // As Kinesis routes: by the explicit hash key when there is one (KPL aggregates), else the key's MD5.
-    const hash =
-      entry.ExplicitHashKey !== undefined
-        ? BigInt(entry.ExplicitHashKey)
-        : BigInt(`0x${createHash('md5').update(entry.PartitionKey, 'utf8').digest('hex')}`);
-    return (
-      ranges.find((range) => hash >= range.start && hash <= range.end)?.shardId ?? 'shardId-000000000000'
-    );
-  };
-
-  const putRecords = async (req: IncomingMessage, raw: Buffer, res: ServerResponse) => {
+  /** The failing call this one is, when it is one (counted over all calls). */
+  const failedCall = (): ForwardedResponse | undefined => {
     counters.putRecordsCalls++;
     const nth = profile.failEveryNthCall;
-    if (nth && counters.putRecordsCalls % nth === 0) {
-      counters.failedCalls++;
-      const status = counters.failedCalls % 2 === 1 ? 500 : 503;
-      res.writeHead(status, {
-        'content-type': 'application/x-amz-json-1.1',
-        'x-amzn-requestid': requestId(),
-      });
-      res.end(
-        JSON.stringify(
-          status === 500
-            ? { __type: 'InternalFailure', message: 'Internal service failure.' }
-            : { __type: 'ServiceUnavailable', message: 'Service Unavailable' },
-        ),
-      );
-      return;
-    }
-    const body = JSON.parse(raw.toString('utf8')) as PutRecordsBody;
-    const streamName = body.StreamName ?? body.StreamARN?.split('/').pop() ?? '';
+    if (!nth || counters.putRecordsCalls % nth !== 0) return undefined;
+    counters.failedCalls++;
+    return counters.failedCalls % 2 === 1
+      ? jsonError('InternalFailure', 'Internal service failure.', requestId(), 500)
+      : jsonError('ServiceUnavailable', 'Service Unavailable', requestId(), 503);
+  };
+
+  /** The entries this call fails: drawn or counted, then kept to the profile's shards. */
+  const failingEntries = async (req: IncomingMessage, body: PutRecordsBody) => {
+    const streamName = streamNameOf(body) ?? '';
     const firstEntry = counters.entries + 1;
     counters.entries += body.Records.length;
-    const failing = new Map<number, string>();
+    const failing = new Map<number, EntryError>();
     const rate = profile.entryFailureRate ?? 0;
     const nthEntry = profile.failEveryNthEntry;
-    for (let i = 0; i < body.Records.length; i++) {
+    for (const [i, entry] of body.Records.entries()) {
       const roll = random();
       const counted = nthEntry !== undefined && (firstEntry + i) % nthEntry === 0;
       if (!counted && (rate <= 0 || roll >= rate)) continue;
-      const entry = body.Records[i] as PutRecordsBody['Records'][number];
-      const shardId = await shardOf(req, streamName, entry);
+      const shardId = (await router.shardOf(req.headers, streamName, entry)) ?? FIRST_SHARD;
       if (profile.shardIds && !profile.shardIds.includes(shardId)) continue;
-      failing.set(i, shardId);
-    }
-    let forwarded: ResultEntry[] = [];
-    const kept = body.Records.filter((_, i) => !failing.has(i));
-    if (kept.length > 0) {
-      const upstreamResponse = await forward(req, Buffer.from(JSON.stringify({ ...body, Records: kept })));
-      if (upstreamResponse.status !== 200) {
-        res.writeHead(upstreamResponse.status, upstreamResponse.headers);
-        res.end(upstreamResponse.body);
-        return;
-      }
-      forwarded = (JSON.parse(upstreamResponse.body.toString('utf8')) as { Records: ResultEntry[] }).Records;
-    }
-    const records: ResultEntry[] = [];
-    let next = 0;
-    let failedCount = 0;
-    for (let i = 0; i < body.Records.length; i++) {
-      const shardId = failing.get(i);
-      if (shardId !== undefined) {
-        failedCount++;
-        counters.failedByShard[shardId] = (counters.failedByShard[shardId] ?? 0) + 1;
-        records.push({
-          ErrorCode: 'ProvisionedThroughputExceededException',
-          ErrorMessage: `Rate exceeded for shard ${shardId} in stream ${streamName} under account ${ACCOUNT}.`,
-        });
-      } else {
-        const result = forwarded[next++] as ResultEntry;
-        if ('ErrorCode' in result) failedCount++;
-        records.push(result);
-      }
+      failing.set(i, throughputExceededEntry(shardId, streamName));
+      counters.failedByShard[shardId] = (counters.failedByShard[shardId] ?? 0) + 1;
     }
     counters.failedEntries += failing.size;
-    res.writeHead(200, { 'content-type': 'application/x-amz-json-1.1', 'x-amzn-requestid': requestId() });
-    res.end(JSON.stringify({ FailedRecordCount: failedCount, Records: records }));
+    return failing;
   };
 
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const raw = Buffer.concat(chunks);
-      const target = req.headers['x-amz-target'];
-      const work =
-        target === 'Kinesis_20131202.PutRecords'
-          ? putRecords(req, raw, res)
-          : forward(req, raw).then((response) => {
-              res.writeHead(response.status, response.headers);
-              res.end(response.body);
-            });
-      work.catch((error: unknown) => {
-        if (!res.headersSent) res.writeHead(502, { 'content-type': 'application/x-amz-json-1.1' });
-        res.end(
-          JSON.stringify({ __type: 'InternalFailure', message: `chaos proxy: ${(error as Error).message}` }),
-        );
-      });
-    });
-  });
+  const putRecords = async (req: IncomingMessage, raw: Buffer): Promise<ForwardedResponse> => {
+    const failed = failedCall();
+    if (failed) return failed;
+    const body: unknown = JSON.parse(raw.toString('utf8'));
+    if (!isPutRecordsBody(body)) return forward(req, raw);
+    const refused = await failingEntries(req, body);
+    return putRecordsExcept({ forward, req, raw, body, refused, requestId });
+  };
+
+  const server: Server = createBufferingServer(
+    (req, raw) =>
+      req.headers['x-amz-target'] === 'Kinesis_20131202.PutRecords'
+        ? putRecords(req, raw)
+        : forward(req, raw),
+    (error) => jsonError('InternalFailure', `chaos proxy: ${(error as Error).message}`, requestId(), 502),
+  );
   acceptOwnOriginOnly(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -233,12 +153,6 @@ export async function startKinesisChaosProxy(options: ChaosProxyOptions): Promis
         server.close(() => resolve());
       }),
   };
-
-  function requestId(): string {
-    return Math.floor(random() * 2 ** 52)
-      .toString(16)
-      .padStart(13, '0');
-  }
 }
 
 /** Small seeded PRNG: the same seed gives the same failures, so a failing test can be rerun as is. */

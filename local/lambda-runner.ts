@@ -20,6 +20,14 @@
  *   batch is split in two first, and a split does not count against the retry quota; exhausted or
  *   expired batches go to the on-failure destination as metadata only, and the shard moves on.
  *   https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html
+ * - Reading: each shard is polled once a second while it has nothing new ("a base rate of once per
+ *   second"), and at once again while a call comes back full (10,000 records, or behind the tip), "until
+ *   the function catches up with the stream"; the mapping "shares read throughput with other consumers
+ *   of the shard". A throttled GetRecords (ProvisionedThroughputExceededException) never reaches the
+ *   function: it is no function error, counts against no retry quota and sends nothing to the on-failure
+ *   destination ("doesn't apply to service errors or throttles where the batch didn't reach the
+ *   function"); the shard waits (local/kinesis/read-throttling.ts) and reads again from the same iterator.
+ *   https://docs.aws.amazon.com/lambda/latest/dg/with-kinesis.html
  * - ReportBatchItemFailures: checkpoint before the lowest reported sequence number and retry from it;
  *   an empty list is success; a null, empty or unknown itemIdentifier fails the whole batch; without
  *   the setting the list is ignored.
@@ -41,6 +49,7 @@ import { dirname } from 'node:path';
 import {
   DescribeStreamSummaryCommand,
   GetRecordsCommand,
+  type GetRecordsCommandOutput,
   GetShardIteratorCommand,
   type KinesisClient,
   type _Record as KinesisRecord,
@@ -48,6 +57,8 @@ import {
 } from '@aws-sdk/client-kinesis';
 import type { KinesisHandler, KinesisStreamRecord, KinesisWindowEvent } from '../consumers/kinesis-event.ts';
 import { type Logger, silentLogger } from '../consumers/logger.ts';
+import { THROUGHPUT_EXCEEDED } from './kinesis/put-records.ts';
+import { isThrottled, readBackoffMs } from './kinesis/read-throttling.ts';
 
 /** AWS: synchronous invocation payload ≤ 6 MB. */
 export const INVOKE_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024;
@@ -135,7 +146,11 @@ export interface LambdaRunnerOptions {
   reportBatchItemFailures?: boolean;
   onFailure?: OnFailureDestination;
   startingPosition?: 'TRIM_HORIZON' | 'LATEST';
-  /** Pause between GetRecords calls on a shard with nothing new (AWS polls about once a second). */
+  /**
+   * Least time between the starts of two GetRecords calls on a shard, unless the last one came back
+   * full (default 1000: AWS polls each shard once a second). Buffered batches are still invoked as soon
+   * as their batching window ends.
+   */
   pollIntervalMs?: number;
   /** Pause before retrying a failed invocation. */
   retryDelayMs?: number;
@@ -178,6 +193,8 @@ export interface LambdaRunnerStats {
   discardedRecords: number;
   /** Largest serialized state a handler returned, in bytes. */
   maxStateBytes: number;
+  /** GetRecords calls Kinesis throttled (each waited out and made again; nothing lost). */
+  readThrottles: number;
   shards: Record<string, ShardStats>;
 }
 
@@ -236,6 +253,12 @@ interface ShardCursor {
   lastError: string | undefined;
   /** Start of the invocation in flight: a long one is work, not a stall (a failed one is no progress). */
   invokingSinceMs: number | undefined;
+  /** Start of the last GetRecords call. */
+  lastPollStartedMs: number;
+  /** The last call came back full: more is there, read again at once. */
+  behind: boolean;
+  /** GetRecords calls throttled in a row. */
+  throttledPolls: number;
 }
 
 type InvokeResult = { ok: true; state: unknown; failures: string[] } | { ok: false; error: string };
@@ -250,7 +273,9 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
   const windowMs = (options.tumblingWindowSeconds ?? 0) * 1000;
   const maxRetryAttempts = options.maxRetryAttempts ?? 2;
   const maxRecordAgeMs = (options.maxRecordAgeSeconds ?? -1) * 1000;
-  const pollIntervalMs = options.pollIntervalMs ?? 25;
+  const pollIntervalMs = options.pollIntervalMs ?? 1_000;
+  // How often a shard with records buffered looks again whether a batching window has ended.
+  const tickMs = Math.min(pollIntervalMs, 25);
   const retryDelayMs = options.retryDelayMs ?? 5;
   const logger = options.logger ?? silentLogger;
   const region = options.region ?? 'us-east-1';
@@ -283,6 +308,7 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
     discardedBatches: 0,
     discardedRecords: 0,
     maxStateBytes: 0,
+    readThrottles: 0,
   };
   const cursors: ShardCursor[] = [];
   for (const shard of listed.Shards ?? []) {
@@ -310,6 +336,9 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
       closed: false,
       lastError: undefined,
       invokingSinceMs: undefined,
+      lastPollStartedMs: Number.NEGATIVE_INFINITY,
+      behind: false,
+      throttledPolls: 0,
     });
   }
 
@@ -616,23 +645,43 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
     return batch;
   }
 
-  async function step(cursor: ShardCursor): Promise<boolean> {
-    let fetched = 0;
-    if (!cursor.closed && cursor.iterator && cursor.buffer.length < GET_RECORDS_LIMIT) {
-      const pollStartedMs = Date.now();
-      const page = await options.kinesis.send(
+  /** Reads the shard when a read is due: what came back, or that Kinesis throttled the call. */
+  async function poll(cursor: ShardCursor): Promise<{ fetched: number; throttled: boolean }> {
+    const pollStartedMs = Date.now();
+    const due = cursor.behind || pollStartedMs - cursor.lastPollStartedMs >= pollIntervalMs;
+    if (!due || cursor.closed || !cursor.iterator || cursor.buffer.length >= GET_RECORDS_LIMIT)
+      return { fetched: 0, throttled: false };
+    cursor.lastPollStartedMs = pollStartedMs;
+    let page: GetRecordsCommandOutput;
+    try {
+      page = await options.kinesis.send(
         new GetRecordsCommand({ ShardIterator: cursor.iterator, Limit: GET_RECORDS_LIMIT }),
       );
-      cursor.iterator = page.NextShardIterator;
-      if (!cursor.iterator) cursor.closed = true;
-      const records = page.Records ?? [];
-      fetched = records.length;
-      if (fetched > 0) lastProgressMs = Date.now();
-      if (cursor.buffer.length === 0 && fetched > 0) cursor.bufferSinceMs = Date.now();
-      for (const record of records) cursor.buffer.push(toLambdaRecord(cursor, record));
-      cursor.caughtUp = fetched === 0 && (page.MillisBehindLatest ?? 0) === 0;
-      if (cursor.caughtUp) cursor.caughtUpPollStartedMs = pollStartedMs;
+    } catch (error) {
+      if (!isThrottled(error)) throw error;
+      stats.readThrottles++;
+      cursor.throttledPolls++;
+      cursor.lastError = `GetRecords throttled ${cursor.throttledPolls} times in a row (${THROUGHPUT_EXCEEDED})`;
+      logger.debug('GetRecords throttled', { shardId: cursor.shardId, inARow: cursor.throttledPolls });
+      return { fetched: 0, throttled: true };
     }
+    if (cursor.throttledPolls > 0) cursor.lastError = undefined;
+    cursor.throttledPolls = 0;
+    cursor.iterator = page.NextShardIterator;
+    if (!cursor.iterator) cursor.closed = true;
+    const records = page.Records ?? [];
+    const fetched = records.length;
+    if (fetched > 0) lastProgressMs = Date.now();
+    if (cursor.buffer.length === 0 && fetched > 0) cursor.bufferSinceMs = Date.now();
+    for (const record of records) cursor.buffer.push(toLambdaRecord(cursor, record));
+    cursor.caughtUp = fetched === 0 && (page.MillisBehindLatest ?? 0) === 0;
+    if (cursor.caughtUp) cursor.caughtUpPollStartedMs = pollStartedMs;
+    cursor.behind = fetched >= GET_RECORDS_LIMIT || (page.MillisBehindLatest ?? 0) > 0;
+    return { fetched, throttled: false };
+  }
+
+  async function step(cursor: ShardCursor): Promise<{ progressed: boolean; throttled: boolean }> {
+    const { fetched, throttled } = await poll(cursor);
     let invoked = false;
     while (!stopped) {
       const now = Date.now();
@@ -661,22 +710,24 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
       await deliver(cursor, batch);
       invoked = true;
     }
-    return fetched > 0 || invoked;
+    return { progressed: fetched > 0 || invoked, throttled };
   }
 
   const loops = cursors.map(async (cursor) => {
     while (!stopped) {
       cursor.busy = true;
-      let progressed = false;
+      let outcome = { progressed: false, throttled: false };
       try {
-        progressed = await step(cursor);
+        outcome = await step(cursor);
       } catch (error) {
         cursor.lastError = `GetRecords: ${String(error)}`;
         logger.error('shard poll failed', { shardId: cursor.shardId, error: String(error) });
       } finally {
         cursor.busy = false;
       }
-      if (!progressed && !stopped) await sleep(pollIntervalMs);
+      if (stopped) break;
+      if (outcome.throttled) await sleep(readBackoffMs(cursor.throttledPolls));
+      else if (!outcome.progressed) await sleep(tickMs);
     }
   });
 

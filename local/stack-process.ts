@@ -12,6 +12,7 @@ import {
   type LocalEndpoints,
 } from '../adapters/clients.ts';
 import type { ResourceNames } from '../core/resources.ts';
+import type { StreamThrottles } from './limits/kinesis-front.ts';
 import type { SnsServerStats } from './sns-server.ts';
 import type { LocalPorts, LocalStack, LocalStackOptions } from './stack.ts';
 import type { LocalConfig } from './template.ts';
@@ -24,8 +25,9 @@ interface Ready {
   smtp: { host: string; port: number };
   mailUrl?: string;
   tempDirectory: string;
+  kinesisLimits: boolean;
 }
-type Request = { id: number; type: 'idle' | 'stats' | 'stop' };
+type Request = { id: number; type: 'idle' | 'stats' | 'throttles' | 'stop' };
 type Reply = { id: number; type: 'reply'; value?: unknown; error?: string };
 /** `port` and `service` are set when the stack failed on a port clash. */
 type Failed = { type: 'failed'; error: string; service?: keyof LocalPorts; port?: number };
@@ -83,6 +85,8 @@ export async function startStackProcess(
     kinesis,
     s3,
     tempDirectory: ready.tempDirectory,
+    kinesisLimits: ready.kinesisLimits,
+    kinesisThrottles: async () => (await ask('throttles')) as StreamThrottles | undefined,
     stop: async () => {
       kinesis.destroy();
       s3.destroy();
@@ -128,7 +132,9 @@ async function serveChild(): Promise<void> {
             ? await stack.sns.idle()
             : request.type === 'stats'
               ? await stack.sns.stats()
-              : await stack.stop();
+              : request.type === 'throttles'
+                ? await stack.kinesisThrottles()
+                : await stack.stop();
         send({ id: request.id, type: 'reply', value });
         if (request.type === 'stop') process.disconnect();
       } catch (error) {
@@ -143,8 +149,17 @@ async function serveChild(): Promise<void> {
     process.on('disconnect', () => {
       void stack.stop().finally(() => process.exit(0));
     });
-    const { endpoints, names, topicArn, smtp, mailUrl, tempDirectory } = stack;
-    send({ type: 'ready', endpoints, names, topicArn, smtp, tempDirectory, ...(mailUrl ? { mailUrl } : {}) });
+    const { endpoints, names, topicArn, smtp, mailUrl, tempDirectory, kinesisLimits } = stack;
+    send({
+      type: 'ready',
+      endpoints,
+      names,
+      topicArn,
+      smtp,
+      tempDirectory,
+      kinesisLimits,
+      ...(mailUrl ? { mailUrl } : {}),
+    });
   } catch (error) {
     const clash = error instanceof LocalPortInUseError ? { service: error.service, port: error.port } : {};
     send({ type: 'failed', error: error instanceof Error ? error.message : String(error), ...clash });

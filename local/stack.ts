@@ -16,7 +16,6 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CreateTopicCommand, SubscribeCommand } from '@aws-sdk/client-sns';
-import kinesalite from 'kinesalite';
 import S3rver from 's3rver';
 import {
   createDynamoClient,
@@ -30,8 +29,10 @@ import type { AwsTarget } from '../adapters/target.ts';
 import type { ResourceNames } from '../core/resources.ts';
 import { type ChaosProfileName, type StackChaos, startRestartableDynamo, wireStackChaos } from './chaos.ts';
 import { startDynamoEmulator } from './dynamodb-emulator.ts';
+import { startLocalKinesis } from './kinesis/emulator.ts';
+import type { StreamThrottles } from './limits/kinesis-front.ts';
 import { startMailDev, startSmtpSink } from './mail.ts';
-import { freePort, isAddressInUse, listenHttp, portTaken } from './net.ts';
+import { freePort, isAddressInUse, portTaken } from './net.ts';
 import { acceptOwnOriginOnly } from './origin-guard.ts';
 import type { Ownership } from './processes.ts';
 import { type SnsServerStats, startSnsServer } from './sns-server.ts';
@@ -77,6 +78,11 @@ export interface LocalStackOptions {
   /** Fault injection (local/chaos.ts); absent: no proxy or switch is started and nothing differs. */
   chaos?: ChaosProfileName;
   /**
+   * Enforce Kinesis's per-shard limits in front of kinesalite (local/limits/kinesis-front.ts): default
+   * on, except under the kinesis-throttle chaos profile, whose counted throttling stands in for them.
+   */
+  kinesisLimits?: boolean;
+  /**
    * Where the stack records the processes and the temp directory it starts, as it starts them, so
    * that they are found again should this process die without stopping them (`clickstream local up`).
    */
@@ -105,6 +111,10 @@ export interface LocalStack {
   s3: S3Client;
   /** The running fault injectors, when started with `chaos`. */
   chaos?: StackChaos;
+  /** Whether the Kinesis shard limits are enforced. */
+  kinesisLimits: boolean;
+  /** Write entries and GetRecords calls the shard limits refused so far, per stream (undefined: off). */
+  kinesisThrottles(): Promise<StreamThrottles | undefined>;
   /**
    * The stack's own temp directory, removed when it stops and recorded with its processes: the
    * consumers beside it keep their temp files here too, so that a crash leaves one place to clear.
@@ -156,16 +166,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ownership?.removeDirectory(scratch);
     });
 
-    // Instant state transitions: the emulator's default of ~500 ms per CreateStream only slows tests.
-    const kinesisServer: Server = kinesalite({
-      createStreamMs: 0,
-      deleteStreamMs: 0,
-      updateStreamMs: 0,
-      shardLimit: 200,
-    });
-    acceptOwnOriginOnly(kinesisServer);
-    await onPort('kinesis', ports.kinesis, listenHttp(kinesisServer, ports.kinesis, LOCAL_HOST));
-    stops.push(() => closeServer(kinesisServer));
+    const kinesisLimits = options.kinesisLimits ?? options.chaos !== 'kinesis-throttle';
+    const localKinesis = await onPort(
+      'kinesis',
+      ports.kinesis,
+      startLocalKinesis(LOCAL_HOST, ports.kinesis, { limits: kinesisLimits }),
+    );
+    stops.push(() => localKinesis.close());
 
     const restartable =
       options.chaos === 'emulator-restart'
@@ -210,7 +217,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     stops.push(closeMail);
 
     const emulated = {
-      kinesis: `http://${LOCAL_HOST}:${addressPort(kinesisServer)}`,
+      kinesis: localKinesis.endpoint,
       dynamodb: `http://${LOCAL_HOST}:${dynamo.port}`,
     };
     const chaos = options.chaos
@@ -248,6 +255,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       kinesis,
       s3,
       ...(chaos ? { chaos: chaos.chaos } : {}),
+      kinesisLimits,
+      kinesisThrottles: async () => localKinesis.throttles(),
       tempDirectory: scratch,
       stop: async () => {
         kinesis.destroy();
@@ -455,11 +464,4 @@ function listening(server: Server): Promise<void> {
 function addressPort(server: Server): number {
   const address = server.address();
   return typeof address === 'object' && address ? address.port : 0;
-}
-
-function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.closeAllConnections?.();
-    server.close(() => resolve());
-  });
 }

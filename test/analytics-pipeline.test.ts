@@ -5,11 +5,12 @@
  * sent twice (same event_id) and partials that name already-counted events again under another
  * contribution id; every query must count them once.
  */
-import { type KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type LocalEngine, openLocalEngine, runNamedQuery } from '../analytics/local-engine.ts';
 import { loadNamedQueries } from '../analytics/named-queries.ts';
+import { putAllRecords } from '../consumers/put-records.ts';
 import type { UserWindowPartial } from '../core/aggregate.ts';
 import { activityByUser } from '../core/horizon.ts';
 import { DEFAULT_ALERT_RULES, evaluateUserWindows } from '../core/rules.ts';
@@ -100,17 +101,13 @@ const resentPartials = [
 let stack: LocalStack;
 let engine: LocalEngine;
 
+/** Every record on the stream: what its shards' write limits refuse at first is resent until it lands. */
 async function putAll(kinesis: KinesisClient, stream: string, bodies: Array<{ key: string; body: unknown }>) {
-  for (let i = 0; i < bodies.length; i += 500) {
-    const batch = bodies.slice(i, i + 500);
-    const result = await kinesis.send(
-      new PutRecordsCommand({
-        StreamName: stream,
-        Records: batch.map((b) => ({ PartitionKey: b.key, Data: Buffer.from(JSON.stringify(b.body)) })),
-      }),
-    );
-    expect(result.FailedRecordCount ?? 0).toBe(0);
-  }
+  await putAllRecords(
+    kinesis,
+    stream,
+    bodies.map((b) => ({ partitionKey: b.key, data: Buffer.from(JSON.stringify(b.body)) })),
+  );
 }
 
 beforeAll(async () => {
