@@ -30,7 +30,7 @@ import { parseS3Url } from '../core/resources.ts';
 import { RAW_EVENTS_PREFIX } from '../core/tables.ts';
 import type { StreamThrottles } from '../local/limits/kinesis-front.ts';
 import { saveMailDevEmails } from '../local/mail.ts';
-import { startLocalPipeline } from '../local/pipeline.ts';
+import { type LocalPipeline, startLocalPipeline } from '../local/pipeline.ts';
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
 import { formatContext, LOCAL_DEFAULT_CONTEXT } from '../local/synth.ts';
 import { generate } from '../producer/generate.ts';
@@ -137,6 +137,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
     });
     const subContext: CommandContext = {
       ...local,
+      progress: context.progress,
       info: context.info,
       warn: context.warn,
       debug: context.debug,
@@ -170,7 +171,9 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
         (summary) =>
           `${summary.eventsPerSecond.toLocaleString('en-US')} events/s in ${summary.records.toLocaleString('en-US')} ${summary.aggregated ? 'KPL-aggregated ' : ''}records`,
       );
-      await stage('draining: final tumbling windows, alerts, lake delivery, mail', () => pipeline.drain());
+      await stage('draining: final tumbling windows, alerts, lake delivery, mail', () =>
+        drainWithProgress(pipeline, subContext),
+      );
       const runners = [pipeline.aggregator.stats(), pipeline.alerter.stats()];
       onFailure = {
         batches: runners.reduce((sum, s) => sum + s.discardedBatches, 0),
@@ -316,6 +319,40 @@ async function replayWithProgress(
       },
     });
   } finally {
+    bar.stop();
+  }
+}
+
+/** How often the drain's progress is read: each read asks the SNS server for its mail counters. */
+const DRAIN_PROGRESS_INTERVAL_MS = 500;
+
+/**
+ * The drain, showing what it waits for: tumbling windows still open, the aggregator's DynamoDB merges
+ * (the bulk of a drain: each open window ends in one merge per user window it holds, a count no one
+ * knows before it ends), the lake, and the alert mails (with the mail host's last answer while one is
+ * retried, which may go on up to the SNS server's retry limit).
+ */
+async function drainWithProgress(pipeline: LocalPipeline, context: CommandContext) {
+  const bar = context.progress('draining', {
+    unit: 'merges',
+    fields: ['windowsOpen', 'lakeObjects', 'mail'],
+  });
+  const show = async () => {
+    const { aggregator, alerter, lake, mail } = await pipeline.progress();
+    bar.update(aggregator.dynamodbCalls, {
+      windowsOpen: aggregator.openWindows + alerter.openWindows,
+      lakeObjects: lake.objects,
+      mail: mail.lastError
+        ? `${mail.pending} waiting, mail host: ${mail.lastError}`
+        : `${mail.delivered} sent, ${mail.pending} queued`,
+    });
+  };
+  const timer = setInterval(() => void show().catch(() => undefined), DRAIN_PROGRESS_INTERVAL_MS);
+  try {
+    await pipeline.drain();
+    await show();
+  } finally {
+    clearInterval(timer);
     bar.stop();
   }
 }

@@ -76,6 +76,8 @@ export interface SnsServerStats {
   failed: number;
   /** Failed attempts that were scheduled again. */
   retried: number;
+  /** Why the last attempt failed, while its mail waits to be tried again. */
+  lastError?: string;
 }
 
 export interface SnsServer {
@@ -388,6 +390,7 @@ class MailQueue {
   private delivered = 0;
   private failed = 0;
   private retried = 0;
+  private lastError: string | undefined;
   private sending: Promise<void> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -410,6 +413,7 @@ class MailQueue {
       pending: this.mails.length,
       failed: this.failed,
       retried: this.retried,
+      ...(this.lastError && this.mails.length > 0 ? { lastError: this.lastError } : {}),
     };
   }
 
@@ -464,10 +468,12 @@ class MailQueue {
         messageId: mail.messageId,
       });
       this.delivered++;
+      this.lastError = undefined;
       return undefined;
     } catch (error) {
       const responseCode = (error as { responseCode?: number }).responseCode;
       const reason = error instanceof Error ? error.message : String(error);
+      this.lastError = reason;
       // 5xx is the mail host's final answer about this mail; sending it again cannot help.
       if (responseCode !== undefined && responseCode >= 500) {
         this.failed++;
