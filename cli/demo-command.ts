@@ -30,6 +30,7 @@ import { parseS3Url } from '../core/resources.ts';
 import { RAW_EVENTS_PREFIX } from '../core/tables.ts';
 import type { StreamThrottles } from '../local/limits/kinesis-front.ts';
 import { saveMailDevEmails } from '../local/mail.ts';
+import { processTreePeaks } from '../local/peak-memory.ts';
 import { type LocalPipeline, startLocalPipeline } from '../local/pipeline.ts';
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
 import { formatContext, LOCAL_DEFAULT_CONTEXT } from '../local/synth.ts';
@@ -77,6 +78,8 @@ export interface DemoSummary {
   throttles: StreamThrottles | null;
   /** Batches the consumers gave up on and sent to their on-failure destination (records in them). */
   onFailure: { batches: number; records: number };
+  /** Peak resident memory of each process of the run, in MB (null where the OS does not tell). */
+  memory: Array<{ process: string; pid: number; peakRssMb: number }> | null;
   stages: Array<{ name: string; ms: number; rate?: string }>;
   boundBy: string;
   workDir: string;
@@ -261,6 +264,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
         iam: { checked: pipeline.iam?.checked ?? 0, denied: pipeline.iam?.denied ?? 0 },
         throttles,
         onFailure,
+        memory: memoryPeaks(),
         stages,
         boundBy: bound ? bound.name : 'n/a',
         workDir,
@@ -321,6 +325,27 @@ async function replayWithProgress(
   } finally {
     bar.stop();
   }
+}
+
+/**
+ * The peak RSS of this process (the CLI with the consumers, the local Firehose and DuckDB) and of every
+ * process it started (the stack's process, the DynamoDB emulator), read while they all still run.
+ */
+function memoryPeaks(): DemoSummary['memory'] {
+  const peaks = processTreePeaks(process.pid);
+  if (!peaks) return null;
+  return peaks
+    .filter((peak) => peak.program !== 'sh') // the tethers that stop emulators with their parent
+    .map((peak) => ({
+      process:
+        peak.pid === process.pid
+          ? 'demo (CLI, consumers, Firehose, DuckDB)'
+          : /^stack-process\.[jt]s$/.test(peak.program)
+            ? 'local stack (Kinesis, S3, SNS, mail)'
+            : peak.program,
+      pid: peak.pid,
+      peakRssMb: Math.round(peak.peakRssBytes / 2 ** 20),
+    }));
 }
 
 /** How often the drain's progress is read: each read asks the SNS server for its mail counters. */
@@ -430,6 +455,10 @@ export function renderDemo(summary: DemoSummary, pc: Colours): string {
   lines.push(
     `  failures   ${n(summary.onFailure.batches)} batches (${n(summary.onFailure.records)} records) sent to the on-failure destinations`,
   );
+  if (summary.memory)
+    lines.push(
+      `  memory     peak RSS: ${summary.memory.map((p) => `${p.process} ${n(p.peakRssMb)} MB`).join(' · ')}`,
+    );
   lines.push(`  time       ${(summary.durationMs / 1000).toFixed(1)} s, bound by: ${summary.boundBy}`);
   for (const s of summary.stages)
     lines.push(
