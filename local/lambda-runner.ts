@@ -57,13 +57,12 @@ import {
 } from '@aws-sdk/client-kinesis';
 import type { KinesisHandler, KinesisStreamRecord, KinesisWindowEvent } from '../consumers/kinesis-event.ts';
 import { type Logger, silentLogger } from '../consumers/logger.ts';
+import { LAMBDA_STATE_LIMIT_BYTES } from '../core/window.ts';
 import { THROUGHPUT_EXCEEDED } from './kinesis/put-records.ts';
 import { isThrottled, readBackoffMs } from './kinesis/read-throttling.ts';
 
 /** AWS: synchronous invocation payload ≤ 6 MB. */
 export const INVOKE_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024;
-/** AWS: tumbling-window state ≤ 1 MB per shard. */
-export const STATE_LIMIT_BYTES = 1024 * 1024;
 /** AWS: GetRecords returns at most 10,000 records. */
 const GET_RECORDS_LIMIT = 10_000;
 // Overhead of one record in the event JSON besides its data (ids, ARNs, field names).
@@ -483,7 +482,7 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
     const bytes = Buffer.byteLength(json);
     if (bytes > stats.maxStateBytes) stats.maxStateBytes = bytes;
     cursor.window.stateJson = json;
-    return bytes > STATE_LIMIT_BYTES;
+    return bytes > LAMBDA_STATE_LIMIT_BYTES;
   }
 
   async function checkpoint(cursor: ShardCursor, sequenceNumber: string | undefined): Promise<void> {
