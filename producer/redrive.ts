@@ -26,7 +26,6 @@ import { join, resolve } from 'node:path';
 import {
   DescribeStreamSummaryCommand,
   GetRecordsCommand,
-  GetShardIteratorCommand,
   type KinesisClient,
   type _Record as KinesisRecord,
 } from '@aws-sdk/client-kinesis';
@@ -39,6 +38,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { Command } from 'commander';
 import { createKinesisClient, createS3Client, createSqsClient } from '../adapters/clients.ts';
+import { GET_RECORDS_MAX_RECORDS, shardIterator } from '../adapters/kinesis-shards.ts';
 import type { Colours } from '../cli/colours.ts';
 import { type CommandContext, type CommandSpec, clientOptions } from '../cli/command.ts';
 import { resolveSettings } from '../cli/config.ts';
@@ -824,15 +824,10 @@ export async function readRange(
   const records: KinesisRecord[] = [];
   let iterator: string | undefined;
   try {
-    const got = await kinesis.send(
-      new GetShardIteratorCommand({
-        StreamName: streamName,
-        ShardId: range.shardId,
-        ShardIteratorType: 'AT_SEQUENCE_NUMBER',
-        StartingSequenceNumber: range.startSequenceNumber,
-      }),
-    );
-    iterator = got.ShardIterator;
+    iterator = await shardIterator(kinesis, streamName, range.shardId, {
+      type: 'AT_SEQUENCE_NUMBER',
+      sequenceNumber: range.startSequenceNumber,
+    });
   } catch (error) {
     const name = (error as Error).name;
     // The stream was listed a moment ago: a missing resource now is the shard, gone after a reshard.
@@ -842,7 +837,7 @@ export async function readRange(
       return { records, shardGone: false, error: (error as Error).message };
     throw fatalAwsError(error, `Kinesis stream ${streamName}`) ?? error;
   }
-  const limit = Math.min(10_000, Math.max(100, range.batchSize));
+  const limit = Math.min(GET_RECORDS_MAX_RECORDS, Math.max(100, range.batchSize));
   let empty = 0;
   reading: while (iterator && !signal?.aborted) {
     let page: Awaited<ReturnType<typeof getRecords>>;
