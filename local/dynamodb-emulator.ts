@@ -7,6 +7,7 @@
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import dynalite from 'dynalite';
 import { freePort, listenHttp } from './net.ts';
 import { acceptOwnOriginOnly, type GuardedFront, startGuardedFront } from './origin-guard.ts';
@@ -131,7 +132,7 @@ async function waitForPort(host: string, port: number, child: TetheredChild): Pr
       socket.once('error', () => resolve(false));
     });
     if (open && child.running()) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
+    await sleep(25);
   }
   throw new Error('timed out waiting for the port');
 }

@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import { type _Record, GetRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -458,8 +459,4 @@ export async function openParquetWriter(parent = tmpdir()): Promise<ParquetWrite
       await rm(directory, { recursive: true, force: true });
     },
   };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
