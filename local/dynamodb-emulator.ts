@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import dynalite from 'dynalite';
-import { freePort, listenHttp } from './net.ts';
+import { freePort, listen } from './net.ts';
 import { acceptOwnOriginOnly, type GuardedFront, startGuardedFront } from './origin-guard.ts';
 import { type Ownership, spawnTethered, type TetheredChild } from './processes.ts';
 
@@ -108,7 +108,7 @@ async function startDynoxide(
 async function startDynalite(host: string, port: number): Promise<DynamoEmulator> {
   const server: Server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   acceptOwnOriginOnly(server);
-  const bound = await listenHttp(server, port, host);
+  const bound = await listen(server, port, host);
   const close = () =>
     new Promise<void>((resolve) => {
       server.closeAllConnections?.();
