@@ -20,6 +20,7 @@
  *
  * `redriveToStream` is the library entry (tests call it in-process); `redrive` is the CLI command.
  */
+
 import { existsSync } from 'node:fs';
 import { appendFile, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -45,6 +46,7 @@ import { resolveSettings } from '../cli/config.ts';
 import { stackFiles } from '../cli/local-lifecycle.ts';
 import { DEAD_LETTER_PREFIX } from '../consumers/dead-letter.ts';
 import type { EventRecord } from '../core/event.ts';
+import { integerFlag } from '../core/flags.ts';
 import {
   type Batch,
   KINESIS_LIMITS,
@@ -917,9 +919,8 @@ export async function redrive(options: RedriveOptions, context: CommandContext):
       `use one of: ${PARTITION_KEY_FIELDS.join(', ')}`,
     );
   }
-  const maxRetries = options.maxRetries === undefined ? undefined : Number(options.maxRetries);
-  if (maxRetries !== undefined && !(Number.isInteger(maxRetries) && maxRetries >= 0))
-    throw new RedriveError(`--max-retries must be an integer ≥ 0, got ${options.maxRetries}`);
+  const maxRetries =
+    options.maxRetries === undefined ? undefined : integerFlag(options.maxRetries, '--max-retries', 0);
   const target = await context.target();
   const local = target.mode === 'local';
   // `local up` keeps its work dir beside its state file (.clickstream/local-stack/ by default).
