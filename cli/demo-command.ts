@@ -3,6 +3,7 @@
  * generate (or take) a Kaggle CSV, put it in local S3, replay it into Kinesis, aggregate, alert, deliver
  * to the lake, run every named query and verify the lot against the source CSV.
  */
+
 import { createReadStream, mkdirSync, rmSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
@@ -26,6 +27,7 @@ import {
 } from '../analytics/verify.ts';
 import { totalsOfItems } from '../consumers/user-activity-item.ts';
 import { EVENT_TYPES, type EventType } from '../core/event.ts';
+import { integerFlag } from '../core/flags.ts';
 import { parseS3Url } from '../core/resources.ts';
 import { RAW_EVENTS_PREFIX } from '../core/tables.ts';
 import type { StreamThrottles } from '../local/limits/kinesis-front.ts';
@@ -39,7 +41,6 @@ import { replayToStream } from '../producer/replay.ts';
 import type { Colours } from './colours.ts';
 import { ClickstreamError, type CommandContext, type CommandSpec } from './command.ts';
 import { createContext } from './context.ts';
-import { positiveInt } from './local-command.ts';
 import {
   addTemplateOptions,
   type ResolvedTemplate,
@@ -96,9 +97,9 @@ const DEFAULT_DEMO_EVENTS = 30_000;
 
 export async function demo(options: DemoOptions, context: CommandContext): Promise<DemoSummary> {
   const started = performance.now();
-  const events = positiveInt(options.events ?? String(DEFAULT_DEMO_EVENTS), '--events');
+  const events = integerFlag(options.events ?? DEFAULT_DEMO_EVENTS, '--events');
   const seed = options.seed ?? '1';
-  const previewRows = positiveInt(options.rows ?? '3', '--rows');
+  const previewRows = integerFlag(options.rows ?? 3, '--rows');
   const workDir = resolve(options.workDir ?? join('.clickstream', 'demo'));
   mkdirSync(workDir, { recursive: true });
   const stages: DemoSummary['stages'] = [];

@@ -2,10 +2,12 @@
  * `clickstream local up|down|status`: the embedded AWS stack as a long-running process that other
  * commands find through the state file.
  */
+
 import { rmSync } from 'node:fs';
 import { ListStreamsCommand } from '@aws-sdk/client-kinesis';
 import type { Command } from 'commander';
 import { createKinesisClient } from '../adapters/clients.ts';
+import { integerFlag } from '../core/flags.ts';
 import {
   CHAOS_DESCRIPTIONS,
   CHAOS_PROFILES,
@@ -303,19 +305,12 @@ function parsePorts(text: string | undefined): Partial<LocalPorts> {
         `use e.g. --ports kinesis=4567,s3=4569 (services: ${Object.keys(DEFAULT_LOCAL_PORTS).join(', ')})`,
       );
     }
-    const port = positiveInt(value, `--ports ${name}`);
+    const port = integerFlag(value, `--ports ${name}`);
     const twin = Object.entries(ports).find(([, taken]) => taken === port);
     if (twin) throw new ClickstreamError(`--ports gives port ${port} to both ${twin[0]} and ${name}`);
     ports[name as keyof LocalPorts] = port;
   }
   return ports;
-}
-
-export function positiveInt(text: string, flag: string): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1)
-    throw new ClickstreamError(`${flag} must be a positive integer, got "${text}"`);
-  return value;
 }
 
 // One spec per action, each with its own options and help; all run `local` with their action.

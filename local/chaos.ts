@@ -34,7 +34,7 @@ import {
 import { type DynamoEmulator, startDynamoEmulator } from './dynamodb-emulator.ts';
 import { type ChaosProxy, startKinesisChaosProxy } from './kinesis-chaos-proxy.ts';
 import type { LambdaRunnerHooks } from './lambda-runner.ts';
-import { isAddressInUse } from './net.ts';
+import { isAddressInUse, listen } from './net.ts';
 import type { Ownership } from './processes.ts';
 
 export const CHAOS_PROFILES = [
@@ -151,21 +151,13 @@ export async function startOutageSwitch(
       server.on('error', () => client.destroy());
       client.pipe(server).pipe(client);
     });
-  const listen = (server: Server, port: number) =>
-    new Promise<number>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        const address = server.address();
-        resolve(typeof address === 'object' && address ? address.port : port);
-      });
-    });
   const close = async (server: Server) => {
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     for (const socket of sockets) socket.destroy();
     await closed;
   };
   let server: Server | undefined = createListener();
-  const port = await listen(server, 0);
+  const port = await listen(server, 0, host);
   return {
     host,
     port,
@@ -181,7 +173,7 @@ export async function startOutageSwitch(
     async end() {
       if (server) return;
       server = createListener();
-      await listen(server, port);
+      await listen(server, port, host);
     },
     async stop() {
       if (server) await close(server);

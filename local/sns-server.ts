@@ -7,9 +7,10 @@
  * Request signatures are not checked: the endpoint listens on loopback only.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
+import { listen } from './net.ts';
 import { acceptOwnOriginOnly } from './origin-guard.ts';
 
 export class LocalSnsError extends Error {
@@ -352,7 +353,9 @@ export async function startSnsServer(options: SnsServerOptions): Promise<SnsServ
 
   const server = createServer((request, response) => void handle(request, response));
   acceptOwnOriginOnly(server);
-  const port = await listen(server, host, options.port);
+  const port = await listen(server, options.port, host).catch((cause: unknown) => {
+    throw new LocalSnsError(`local SNS could not listen on ${host}:${options.port}`, { cause });
+  });
   endpoint = `http://${host}:${port}`;
 
   return {
@@ -735,16 +738,4 @@ async function readBody(request: IncomingMessage): Promise<string> {
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');
-}
-
-function listen(server: Server, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', (cause) =>
-      reject(new LocalSnsError(`local SNS could not listen on ${host}:${port}`, { cause })),
-    );
-    server.listen(port, host, () => {
-      const address = server.address();
-      resolve(typeof address === 'object' && address ? address.port : port);
-    });
-  });
 }

@@ -741,9 +741,9 @@ describe('CLI commands run as a person holding one of the stack’s operator pol
       ...(results.redrive?.commands ?? []),
       ...(results.analyst?.commands ?? []),
     ]);
-    // The local engine reads the local stack's S3 for DuckDB; it never runs against AWS.
-    expect(commandsConstructedIn(['producer', 'analytics'], ['analytics/local-engine.ts'])).toEqual(
-      [...recorded].sort(),
-    );
+    // The local engine reads the local stack's S3 for DuckDB; it never runs against AWS. The producer
+    // lists shards and opens iterators through the shared Kinesis shard module.
+    const sources = ['producer', 'analytics', 'adapters/kinesis-shards.ts'];
+    expect(commandsConstructedIn(sources, ['analytics/local-engine.ts'])).toEqual([...recorded].sort());
   });
 });
