@@ -43,18 +43,9 @@ import type { LocalConfig } from './template.ts';
 
 export { freePort } from './net.ts';
 
-export const LOCAL_HOST = '127.0.0.1';
+import { DEFAULT_LOCAL_PORTS, LOCAL_HOST, type LocalPorts } from './ports.ts';
 
-/** Fixed default ports, so a stack started in one terminal is found by commands in another. */
-export const DEFAULT_LOCAL_PORTS = {
-  kinesis: 4567,
-  dynamodb: 4568,
-  s3: 4569,
-  sns: 4575,
-  smtp: 1025,
-  mailWeb: 1080,
-};
-export type LocalPorts = typeof DEFAULT_LOCAL_PORTS;
+export { DEFAULT_LOCAL_PORTS, LOCAL_HOST, type LocalPorts };
 
 export interface LocalStackOptions {
   /** Fixed ports (defaults above, each overridable), or 'ephemeral' for tests running side by side. */
