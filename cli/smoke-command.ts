@@ -37,6 +37,10 @@ export const smokeCommand: CommandSpec<SmokeOptions, SmokeSummary> = {
         String(SMOKE_DEFAULTS.extraWait),
       )
       .option(
+        '--max-wait <seconds>',
+        "cap on every wait after the replay, 0 to look once (default: what the stack's settings need)",
+      )
+      .option(
         '--metrics-timeout <seconds>',
         'longest wait for the custom metrics (ListMetrics lists a new metric within 15 minutes)',
         String(SMOKE_DEFAULTS.metricsTimeout),

@@ -61,7 +61,12 @@ export async function checkAfterReplay(run: AfterReplay): Promise<StepResult[]> 
   // A window's partials leave the aggregator when its tumbling window closes, at most a batching window
   // after its last record arrived.
   const aggregated = timing.tumblingWindowSeconds + timing.maxBatchingWindowSeconds;
-  const deadline = (budgetSeconds: number) => replayedAt + (budgetSeconds + MARGIN_SECONDS + extra) * 1000;
+  const maxWait =
+    run.options.maxWait === undefined
+      ? Number.POSITIVE_INFINITY
+      : seconds(run.options.maxWait, 0, '--max-wait');
+  const deadline = (budgetSeconds: number) =>
+    replayedAt + Math.min(budgetSeconds + MARGIN_SECONDS + extra, maxWait) * 1000;
   // Firehose writes an object at most its buffer interval after the object's first record
   // (https://docs.aws.amazon.com/firehose/latest/dev/buffering-hints.html); user_activity records exist
   // only once aggregated.
@@ -77,7 +82,7 @@ export async function checkAfterReplay(run: AfterReplay): Promise<StepResult[]> 
   // ListMetrics shows a new metric up to 15 minutes after its first data point
   // (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_ListMetrics.html).
   const metricsTimeout = seconds(run.options.metricsTimeout, 900, '--metrics-timeout');
-  await step(metricsStep(run, replayedAt + (metricsTimeout + extra) * 1000));
+  await step(metricsStep(run, replayedAt + Math.min(metricsTimeout + extra, maxWait) * 1000));
   await step(alarmTopicsStep(run));
   return steps;
 }

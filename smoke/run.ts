@@ -37,6 +37,8 @@ export interface SmokeOptions {
   start?: string;
   /** Seconds added to every wait, for a slow first invocation or a busy account. */
   extraWait?: string | number;
+  /** Caps every wait after the replay, in seconds (0: look once); default: what the stack's settings need. */
+  maxWait?: string | number;
   /** Longest wait for the custom metrics, in seconds (ListMetrics lags new metrics by up to 15 minutes). */
   metricsTimeout?: string | number;
   /** Locally: the timing the running stack was built with (the CDK defaults otherwise). */
