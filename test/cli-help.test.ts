@@ -46,6 +46,7 @@ describe('help', () => {
       'query',
       'report',
       'verify',
+      'smoke',
       'demo',
     ]);
     for (const path of paths) {
