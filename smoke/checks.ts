@@ -12,9 +12,9 @@ import {
 } from '../adapters/clients.ts';
 import { type AwsTarget, clientOptions } from '../adapters/target.ts';
 import { openEngine } from '../analytics/query.ts';
-import { computeSourceTruth } from '../analytics/verify.ts';
 import type { CommandContext } from '../cli/command.ts';
 import { CUSTOM_METRICS } from '../consumers/metrics.ts';
+import type { UserWindowTotal } from '../core/aggregate.ts';
 import type { AlertTap } from './alert-tap.ts';
 import type { SmokeStack } from './deployed-stack.ts';
 import {
@@ -33,8 +33,10 @@ import { pollUntil, runStep, SkipStep, StepFailure, type StepReporter, type Step
 export interface GeneratedSet {
   csv: string;
   events: number;
-  /** Normal users and bots. */
-  users: number;
+  /** Every user with events in the set, bots included. */
+  users: string[];
+  /** `user|window_start` → the window's totals, as the aggregator must store them. */
+  windows: ReadonlyMap<string, UserWindowTotal>;
   bots: Array<{ user_id: string; kind: string }>;
   firstEventTime: string;
   lastEventTime: string;
@@ -48,11 +50,14 @@ export interface AfterReplay {
   reporter: StepReporter;
   context: CommandContext;
   options: SmokeOptions;
+  /** Epoch ms: nothing this run sent can have reached the lake before. */
+  replayStartedAt: number;
 }
 
 /** Margin for what the settings do not bound: a cold start, a retried batch, a busy account. */
 const MARGIN_SECONDS = 120;
 const POLL_MS = 2_000;
+const CLOCK_SLACK_MS = 5_000;
 
 export async function checkAfterReplay(run: AfterReplay): Promise<StepResult[]> {
   const replayedAt = Date.now();
@@ -77,7 +82,7 @@ export async function checkAfterReplay(run: AfterReplay): Promise<StepResult[]> 
   };
   await step(totalsStep(run, deadline(aggregated)));
   await step(alertsStep(run, deadline(aggregated + timing.maxBatchingWindowSeconds)));
-  await step(lakeStep(run, deadline(lakeBudget), replayedAt));
+  await step(lakeStep(run, deadline(lakeBudget)));
   await step(queryStep(run, deadline(lakeBudget)));
   // ListMetrics shows a new metric up to 15 minutes after its first data point
   // (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_ListMetrics.html).
@@ -92,10 +97,8 @@ function totalsStep(run: AfterReplay, deadlineMs: number): Promise<StepResult> {
   return runStep('totals', reporter, context.signal, async () => {
     const dynamo = createDynamoClient(clientOptions(target, 'dynamodb'));
     try {
-      // The expected windows come from the CSV alone, folded by the aggregator's own fold.
-      const truth = await computeSourceTruth({ source: set.csv, windowSeconds: stack.timing.windowSeconds });
-      const users = [...new Set([...truth.windows.values()].map((total) => total.user_id))].sort();
-      const windows = truth.windows.size;
+      const { users } = set;
+      const windows = set.windows.size;
       const result = await pollUntil({
         step: 'totals',
         reporter,
@@ -109,7 +112,7 @@ function totalsStep(run: AfterReplay, deadlineMs: number): Promise<StepResult> {
           ),
         probe: async () => {
           const compared = compareTotals(
-            truth.windows,
+            set.windows,
             await storedTotals(dynamo, stack.names.userActivityTable, users),
           );
           if (
@@ -166,15 +169,15 @@ function alertsStep(run: AfterReplay, deadlineMs: number): Promise<StepResult> {
   });
 }
 
-function lakeStep(run: AfterReplay, deadlineMs: number, sinceMs: number): Promise<StepResult> {
+function lakeStep(run: AfterReplay, deadlineMs: number): Promise<StepResult> {
   const { reporter, context, stack, set, target } = run;
   return runStep('lake', reporter, context.signal, async () => {
     const s3 = createS3Client(clientOptions(target, 's3'));
     const days = daysBetween(set.firstEventTime, set.lastEventTime);
     const prefixes = LAKE_TABLES.flatMap(({ table, layout }) => days.map((day) => ({ table, layout, day })));
     try {
-      // Object times are whole seconds (and another clock's): a second of slack.
-      const since = sinceMs - 1_000 - (Date.now() - sinceMs);
+      // Object times are whole seconds of S3's clock, not this one's: a few seconds of slack.
+      const since = run.replayStartedAt - CLOCK_SLACK_MS;
       const found = await pollUntil({
         step: 'lake',
         reporter,
@@ -211,7 +214,7 @@ function queryStep(run: AfterReplay, deadlineMs: number): Promise<StepResult> {
   return runStep('query', reporter, context.signal, async () => {
     const { kind, engine } = await openEngine({}, target);
     const bots = new Set(set.bots.map((bot) => bot.user_id));
-    const users = await smokeUsers(set);
+    const users = new Set(set.users);
     try {
       await pollUntil({
         step: 'query',
@@ -304,11 +307,6 @@ export function daysBetween(first: string, last: string): string[] {
   for (let ms = Date.parse(first.slice(0, 10)); ms <= Date.parse(last.slice(0, 10)); ms += 86_400_000)
     days.push(new Date(ms).toISOString().slice(0, 10));
   return days;
-}
-
-async function smokeUsers(set: GeneratedSet): Promise<Set<string>> {
-  const truth = await computeSourceTruth({ source: set.csv });
-  return new Set([...truth.windows.values()].map((total) => total.user_id));
 }
 
 function seconds(value: string | number | undefined, fallback: number, flag: string): number {

@@ -10,7 +10,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCloudFormationClient, createSnsClient, createSqsClient } from '../adapters/clients.ts';
-import { type AwsTarget, clientOptions } from '../adapters/target.ts';
+import type { AwsTarget } from '../adapters/target.ts';
+import { computeSourceTruth } from '../analytics/verify.ts';
 import type { CommandContext } from '../cli/command.ts';
 import { ClickstreamError } from '../core/errors.ts';
 import type { SyntheticTruth } from '../core/synthetic.ts';
@@ -83,14 +84,16 @@ export async function smoke(options: SmokeOptions, context: CommandContext): Pro
     steps.push(await runStep('resources', reporter, context.signal, async () => describeStack(stack!)));
     const scratch = await mkdtemp(join(tmpdir(), 'clickstream-smoke-'));
     cleanups.push({ what: 'generated files', run: () => rm(scratch, { recursive: true, force: true }) });
-    set = await generateSet(options, context, scratch);
+    set = await generateSet(options, context, scratch, stack.timing.windowSeconds);
     // Subscribed before anything is sent: SNS delivers only what is published after the subscription.
     const tap = await openTap(target, stack, set, runId);
     if (tap) cleanups.push({ what: 'alert queue and its subscription', run: () => tap.close() });
+    const replayStartedAt = Date.now();
     const sent = await replayStep(stack, set, reporter, context);
     steps.push(sent);
     if (sent.status === 'PASS') {
-      const checked = await checkAfterReplay({ target, stack, set, tap, reporter, context, options });
+      const run = { target, stack, set, tap, reporter, context, options, replayStartedAt };
+      const checked = await checkAfterReplay(run);
       steps.push(...checked);
     }
   } finally {
@@ -112,7 +115,7 @@ export async function smoke(options: SmokeOptions, context: CommandContext): Pro
     stack: stack.origin,
     runId,
     events: set.events,
-    users: set.users,
+    users: set.users.length,
     bots: set.bots.map((bot) => bot.user_id),
     steps,
     cleanedUp,
@@ -141,6 +144,7 @@ async function generateSet(
   options: SmokeOptions,
   context: CommandContext,
   dir: string,
+  windowSeconds: number,
 ): Promise<GeneratedSet> {
   const csv = join(dir, 'smoke.csv');
   const startMs = options.start === undefined ? Math.floor(Date.now() / 60_000) * 60_000 : undefined;
@@ -160,10 +164,14 @@ async function generateSet(
     quiet(context),
   );
   const truth = JSON.parse(await readFile(generated.truth, 'utf8')) as SyntheticTruth;
+  // The expected windows come from the CSV alone, folded by the aggregator's own fold (as verify does).
+  const windows = (await computeSourceTruth({ source: csv, windowSeconds })).windows;
+  const users = [...new Set([...windows.values()].map((total) => total.user_id))].sort();
   return {
     csv,
     events: generated.events,
-    users: generated.users + truth.bots.length,
+    users,
+    windows,
     bots: truth.bots.map((bot) => ({ user_id: bot.user_id, kind: bot.kind })),
     firstEventTime: generated.firstEventTime ?? '',
     lastEventTime: generated.lastEventTime ?? '',
@@ -178,8 +186,9 @@ async function openTap(
 ): Promise<AlertTap | undefined> {
   // The local stack has no SQS: the alerts step is SKIPPED there.
   if (target.mode === 'local') return undefined;
-  const sqs = createSqsClient(clientOptions(target, 'sns'));
-  const sns = createSnsClient(clientOptions(target, 'sns'));
+  const region = target.region ? { region: target.region } : {};
+  const sqs = createSqsClient(region);
+  const sns = createSnsClient(region);
   const tap = await openAlertTap({
     sqs,
     sns,
@@ -222,7 +231,7 @@ async function replayStep(
         'look for throttling or access errors above; `clickstream redrive` resends failed records',
       );
     }
-    return `sent ${set.events.toLocaleString('en-US')} events of ${set.users} users (${set.bots.length} bots) to ${stack.names.eventsStream}`;
+    return `sent ${set.events.toLocaleString('en-US')} events of ${set.users.length} users (${set.bots.length} bots) to ${stack.names.eventsStream}`;
   });
 }
 
