@@ -30,8 +30,9 @@ export interface AlertTap {
 /**
  * SNS needs the queue's permission to send to it: a queue policy allowing `sqs:SendMessage` to the
  * `sns.amazonaws.com` service, confined to this topic by `aws:SourceArn`
- * (https://docs.aws.amazon.com/sns/latest/dg/subscribe-sqs-queue-to-sns-topic.html,
- * https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-cases.html).
+ * (https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-cases.html). The policy is set before
+ * the subscription and before anything is sent, because a new queue policy takes a moment to apply
+ * (https://docs.aws.amazon.com/sdkfornet/v4/apidocs/items/SNS/MSNSSubscribeQueueStringICoreSQSString.html).
  */
 export function queuePolicy(queueArn: string, topicArn: string): string {
   return JSON.stringify({

@@ -156,7 +156,9 @@ interface PolicyStatement {
  * Whether a topic's policy lets CloudWatch alarms publish to it. A topic with a policy of its own
  * (the stack's enforce TLS) has no default policy any more, so an alarm can only publish through a
  * statement allowing the `cloudwatch.amazonaws.com` service `sns:Publish`
- * (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html).
+ * (https://repost.aws/knowledge-center/cloudwatch-configure-alarm-sns). The topic's KMS key must let
+ * CloudWatch use it too (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services);
+ * that key policy is not read here.
  */
 export function letsCloudWatchPublish(policyText: string | undefined, topicArn: string): boolean {
   if (!policyText) return false;
