@@ -1,8 +1,14 @@
 /**
- * `clickstream smoke`: the post-deploy smoke test (the work is in smoke/). Thin: options, the
+ * `clickstream smoke`: the post-deploy smoke test (the work is in analytics/smoke/). Thin: options, the
  * rendering of its PASS / FAIL / SKIPPED lines, and exit code 1 on any FAIL.
  */
-import { resultLine, SMOKE_DEFAULTS, type SmokeOptions, type SmokeSummary, smoke } from '../smoke/run.ts';
+import {
+  resultLine,
+  SMOKE_DEFAULTS,
+  type SmokeOptions,
+  type SmokeSummary,
+  smoke,
+} from '../analytics/smoke/run.ts';
 import type { CommandSpec } from './command.ts';
 
 export const smokeCommand: CommandSpec<SmokeOptions, SmokeSummary> = {

@@ -65,6 +65,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadNamedQueries } from '../analytics/named-queries.ts';
 import { query } from '../analytics/query.ts';
 import { report } from '../analytics/report.ts';
+import { smoke } from '../analytics/smoke/run.ts';
 import { verify } from '../analytics/verify.ts';
 import type { AwsTarget } from '../cli/command.ts';
 import { createContext } from '../cli/context.ts';
@@ -84,7 +85,6 @@ import type { CfnTemplate } from '../local/template/intrinsics.ts';
 import { generate } from '../producer/generate.ts';
 import { redrive } from '../producer/redrive.ts';
 import { replay } from '../producer/replay.ts';
-import { smoke } from '../smoke/run.ts';
 import { fakeAlertDedupeTable } from './alert-dedupe-fake.ts';
 import { kinesisRecord, makeEvent, windowEvent } from './consumers-factories.ts';
 import { FULL_STACK_CONTEXT } from './infra-context.ts';
@@ -893,7 +893,7 @@ describe('CLI commands run as a person holding one of the stack’s operator pol
     ]);
     // The local engine reads the local stack's S3 for DuckDB; it never runs against AWS. The producer
     // lists shards and opens iterators through the shared Kinesis shard module.
-    const sources = ['producer', 'analytics', 'smoke', 'adapters/kinesis-shards.ts'];
+    const sources = ['producer', 'analytics', 'adapters/kinesis-shards.ts'];
     expect(commandsConstructedIn(sources, ['analytics/local-engine.ts'])).toEqual([...recorded].sort());
   });
 });

@@ -18,13 +18,13 @@ import {
 } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { alertedUser, openAlertTap, queuePolicy } from '../analytics/smoke/alert-tap.ts';
+import { readDeployedStack, stackFromOutputs } from '../analytics/smoke/deployed-stack.ts';
+import { letsCloudWatchPublish, listedCustomMetrics } from '../analytics/smoke/probes.ts';
+import { smoke } from '../analytics/smoke/run.ts';
 import { createContext } from '../cli/context.ts';
 import { ClickstreamError } from '../core/errors.ts';
 import { DEFAULT_RESOURCE_NAMES } from '../core/resources.ts';
-import { alertedUser, openAlertTap, queuePolicy } from '../smoke/alert-tap.ts';
-import { readDeployedStack, stackFromOutputs } from '../smoke/deployed-stack.ts';
-import { letsCloudWatchPublish, listedCustomMetrics } from '../smoke/probes.ts';
-import { smoke } from '../smoke/run.ts';
 import { FULL_STACK_CONTEXT, unvalidatedTemplate } from './infra-context.ts';
 
 const TOPIC = 'arn:aws:sns:eu-west-1:123456789012:Clickstream-AlertTopic';

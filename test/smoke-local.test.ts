@@ -9,12 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pc from 'picocolors';
 import { afterEach, expect, it } from 'vitest';
+import { smoke } from '../analytics/smoke/run.ts';
 import { createContext } from '../cli/context.ts';
 import { smokeCommand } from '../cli/smoke-command.ts';
 import { type LocalPipeline, startLocalPipeline } from '../local/pipeline.ts';
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
 import { consumerOf } from '../local/template.ts';
-import { smoke } from '../smoke/run.ts';
 import { localConfig } from './local-config.ts';
 
 let stack: LocalStack | undefined;

@@ -5,9 +5,9 @@
  * locally from the running stack's names, with the timing the local stack was built with.
  */
 import { type CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { METRICS_NAMESPACE } from '../consumers/metrics.ts';
-import { ClickstreamError } from '../core/errors.ts';
-import { DEFAULT_RESOURCE_NAMES, type ResourceNames } from '../core/resources.ts';
+import { METRICS_NAMESPACE } from '../../consumers/metrics.ts';
+import { ClickstreamError } from '../../core/errors.ts';
+import { DEFAULT_RESOURCE_NAMES, type ResourceNames } from '../../core/resources.ts';
 
 /** The settings that tell how soon what was sent must show up downstream. */
 export interface PipelineTiming {

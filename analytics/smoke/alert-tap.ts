@@ -13,7 +13,7 @@ import {
   SetQueueAttributesCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { SMOKE_QUEUE_PREFIX } from '../core/resources.ts';
+import { SMOKE_QUEUE_PREFIX } from '../../core/resources.ts';
 
 /** SNS filter policies take at most 150 values in all: far above the bots a smoke run injects. */
 const MAX_FILTER_VALUES = 150;

@@ -3,8 +3,8 @@
  * step that cannot pass in time fails with what it saw last; an AWS error fails it with the error's
  * one-line explanation and hint, never a stack trace.
  */
-import { explainAwsError } from '../adapters/aws-errors.ts';
-import { ClickstreamError } from '../core/errors.ts';
+import { explainAwsError } from '../../adapters/aws-errors.ts';
+import { ClickstreamError } from '../../core/errors.ts';
 
 export const STEP_NAMES = [
   'resources',

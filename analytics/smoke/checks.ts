@@ -9,12 +9,12 @@ import {
   createDynamoClient,
   createS3Client,
   createSnsClient,
-} from '../adapters/clients.ts';
-import { type AwsTarget, clientOptions } from '../adapters/target.ts';
-import { openEngine } from '../analytics/query.ts';
-import type { CommandContext } from '../cli/command.ts';
-import { CUSTOM_METRICS } from '../consumers/metrics.ts';
-import type { UserWindowTotal } from '../core/aggregate.ts';
+} from '../../adapters/clients.ts';
+import { type AwsTarget, clientOptions } from '../../adapters/target.ts';
+import type { CommandContext } from '../../cli/command.ts';
+import { CUSTOM_METRICS } from '../../consumers/metrics.ts';
+import type { UserWindowTotal } from '../../core/aggregate.ts';
+import { openEngine } from '../query.ts';
 import type { AlertTap } from './alert-tap.ts';
 import type { SmokeStack } from './deployed-stack.ts';
 import {

@@ -7,13 +7,13 @@ import { type CloudWatchClient, ListMetricsCommand } from '@aws-sdk/client-cloud
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { GetTopicAttributesCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import type { QueryEngine } from '../analytics/engine.ts';
-import { runNamedQuery } from '../analytics/named-queries.ts';
-import { CUSTOM_METRICS, metricDimensions } from '../consumers/metrics.ts';
-import { USER_ACTIVITY_KEY } from '../consumers/tables.ts';
-import { totalsOfItems } from '../consumers/user-activity-item.ts';
-import type { UserWindowTotal } from '../core/aggregate.ts';
-import { LAKE_LAYOUTS, type LakeLayout, partitionPrefix } from '../core/lake.ts';
+import { CUSTOM_METRICS, metricDimensions } from '../../consumers/metrics.ts';
+import { USER_ACTIVITY_KEY } from '../../consumers/tables.ts';
+import { totalsOfItems } from '../../consumers/user-activity-item.ts';
+import type { UserWindowTotal } from '../../core/aggregate.ts';
+import { LAKE_LAYOUTS, type LakeLayout, partitionPrefix } from '../../core/lake.ts';
+import type { QueryEngine } from '../engine.ts';
+import { runNamedQuery } from '../named-queries.ts';
 
 /** The fields of a window total that must equal the source's, as verify compares them. */
 const TOTAL_FIELDS = [
