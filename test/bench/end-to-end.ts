@@ -16,8 +16,8 @@
  *     hottest shard decides, as it does for the producer.
  *   - Kinesis GetRecords: the same records read back from every shard at once (10,000 a call),
  *     throttled calls made again after 50 ms.
- *   - DynamoDB merges: the partials the aggregator's fold makes of the same CSV (core/window.ts, flushed
- *     by state size only), merged with the aggregator's own `mergePartial` (a conditional UpdateItem)
+ *   - DynamoDB merges: the first 6,000 partials the aggregator's fold makes of the same CSV
+ *     (core/window.ts, flushed by state size only), merged with the aggregator's own `mergePartial` (a conditional UpdateItem)
  *     at the concurrency the pipeline uses (16 per flush, one flush per events shard at a time) and at
  *     16 alone. The ceiling it implies in events/s is the merge rate times the events per partial the
  *     pipeline's own run produced (its user-activity records).
@@ -44,6 +44,7 @@ import { createContext } from '../../cli/context.ts';
 import { type DemoSummary, demo } from '../../cli/demo-command.ts';
 import { resolveLocalTemplate } from '../../cli/stack-template.ts';
 import { mergePartial } from '../../consumers/user-activity-item.ts';
+import { DEFAULT_WRITE_CONCURRENCY } from '../../consumers/window-aggregator/processor.ts';
 import type { UserWindowPartial } from '../../core/aggregate.ts';
 import { eventId, parseRow } from '../../core/event.ts';
 import { AggregateBuilder, DEFAULT_AGGREGATE_BYTES } from '../../core/kpl.ts';
@@ -56,8 +57,8 @@ import { generate } from '../../producer/generate.ts';
 import { readRowChunks } from '../../producer/rows.ts';
 import { loadShardMap } from '../../producer/shards.ts';
 
-/** Per flush, as the aggregator's `writeConcurrency` defaults (consumers/window-aggregator/processor.ts). */
-export const MERGE_CONCURRENCY_PER_FLUSH = 16;
+/** Per flush, as the aggregator's `writeConcurrency` defaults. */
+export const MERGE_CONCURRENCY_PER_FLUSH = DEFAULT_WRITE_CONCURRENCY;
 const RETRY_MS = 50;
 /** Partials merged per concurrency for the DynamoDB ceiling. */
 const MERGE_SAMPLE = 6_000;

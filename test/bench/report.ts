@@ -383,6 +383,24 @@ function renderEndToEnd(figures: EndToEndFigures, push: (...more: string[]) => v
   }
   push('');
   for (const c of figures.cases) {
+    const d = c.drain;
+    const phases: Array<[string, number]> = [
+      ['the replay', c.replaySeconds * 1000],
+      ["the aggregator's final windows (merges into DynamoDB)", d.aggregatorMs],
+      ['the alerter and the lake catching up', d.alerterAndLakeMs],
+      ["the alerter's end of stream", d.endOfStreamMs],
+      ['the mails', d.mailMs],
+    ];
+    const total = phases.reduce((sum, [, ms]) => sum + ms, 0);
+    const [longest, longestMs] = [...phases].sort((a, b) => b[1] - a[1])[0] as [string, number];
+    const atPipeline = c.merges[c.merges.length - 1];
+    const mergeRate = c.partialRecords / (d.aggregatorMs / 1000);
+    push(
+      `- ${c.label}: ${longest} took ${((longestMs / total) * 100).toFixed(0)}% of the pipeline's ${(total / 1000).toFixed(1)} s.${atPipeline ? ` ${n(c.partialRecords)} partials over the aggregator's drain phase are ${n(mergeRate)}/s, ${formatRatio(mergeRate / atPipeline.mergesPerSecond)} of the emulator's ${n(atPipeline.mergesPerSecond)} merges/s at ${atPipeline.concurrency} in flight (an upper bound on the pipeline's merge rate: partials merged during the replay count too).` : ''}`,
+    );
+  }
+  push('');
+  for (const c of figures.cases) {
     const k = c.kinesis;
     push(
       `- ${c.label}: Kinesis ceiling on ${k.shards} events shards, hottest shard ${(k.hotShardShare * 100).toFixed(0)}% of the events, ${n(k.records)} aggregates (${(k.bytes / 1e6).toFixed(2)} MB): put in ${k.putSeconds.toFixed(1)} s (${n(k.putRefused)} entries refused and resent), read back in ${k.getSeconds.toFixed(1)} s (${n(k.getRefused)} calls refused). Merges: ${c.merges.map((m) => `${n(m.merges)} partials at ${m.concurrency} in flight in ${m.seconds.toFixed(1)} s (${n(m.calls)} calls)`).join('; ')}. The demo's whole run took ${c.demoSeconds.toFixed(1)} s (verify ${c.verifySeconds.toFixed(1)} s).`,

@@ -103,7 +103,7 @@ const SIZES = quick
       },
       syntheticScanEvents: 0,
       generateEvents: [100_000, 1_000_000],
-      e2eEvents: 5_000,
+      e2eEvents: 20_000, // fewer are too few for the generator's bots
     }
   : {
       cpu: { megabytes: 100, rounds: 3 },
