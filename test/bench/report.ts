@@ -370,6 +370,8 @@ function renderEndToEnd(figures: EndToEndFigures, push: (...more: string[]) => v
   for (const skipped of figures.skipped) push(`- ${skipped.key}: skipped, ${skipped.reason}.`);
   if (figures.skipped.length > 0) push('');
   push(
+    'Where the pipeline waits, what was tried and what is still open: docs/performance.md, "End to end: where the local pipeline waits".',
+    '',
     "Where the time went in each pipeline run (the demo's stages; the drain phase by phase, each from the end of the one before):",
     '',
     '| Data | Replay | Drain | of which: aggregator (final windows, merges) | alerter and lake catch up | end of stream | mail | Partials (user-activity records) | Aggregator invocations (final) | Alerter invocations | Bound by |',

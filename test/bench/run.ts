@@ -82,10 +82,15 @@ const complete = !quick && selected.length === BENCH_IDS.length;
 const outDir = values['out-dir'] ? resolve(values['out-dir']) : complete ? REPO : join(REPO, 'bench-results');
 
 const args = process.argv.slice(2);
+// The real sample's location changes what runs (test/analytics-fixtures.ts): part of the exact command.
+const sampleEnv = process.env.CLICKSTREAM_KAGGLE_SAMPLE
+  ? `CLICKSTREAM_KAGGLE_SAMPLE=${process.env.CLICKSTREAM_KAGGLE_SAMPLE} `
+  : '';
 const command =
-  process.env.npm_lifecycle_event === 'bench'
+  sampleEnv +
+  (process.env.npm_lifecycle_event === 'bench'
     ? `npm run bench${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`
-    : `node ${process.execArgv.join(' ')} ${relative(REPO, process.argv[1] ?? 'test/bench/run.ts')} ${args.join(' ')}`.trim();
+    : `node ${process.execArgv.join(' ')} ${relative(REPO, process.argv[1] ?? 'test/bench/run.ts')} ${args.join(' ')}`.trim());
 
 /** Input sizes: full mode is sized for about 10 minutes on 2 cores, quick for about 2. */
 const SIZES = quick
