@@ -6,6 +6,8 @@
 
 import { Agent } from 'node:http';
 import { AthenaClient } from '@aws-sdk/client-athena';
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GlueClient } from '@aws-sdk/client-glue';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
@@ -91,4 +93,14 @@ export function createAthenaClient(options: ClientOptions = {}): AthenaClient {
 /** AWS only: the local stack has no SQS (its on-failure destination is a file, local/lambda-runner.ts). */
 export function createSqsClient(options: ClientOptions = {}): SQSClient {
   return new SQSClient(base(options));
+}
+
+/** AWS only: the stack's outputs (`clickstream smoke` finds the deployed resources through them). */
+export function createCloudFormationClient(options: ClientOptions = {}): CloudFormationClient {
+  return new CloudFormationClient(base(options));
+}
+
+/** AWS only: the local stack has no CloudWatch (the local runner writes no metrics). */
+export function createCloudWatchClient(options: ClientOptions = {}): CloudWatchClient {
+  return new CloudWatchClient(base(options));
 }

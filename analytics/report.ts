@@ -3,13 +3,15 @@
  * their charts and first rows. chart.js is inlined and a Content-Security-Policy forbids every network
  * load, so the page opens offline, from an email attachment or an S3 console download alike.
  */
+
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import type { ChartConfiguration } from 'chart.js';
 import { createDynamoClient } from '../adapters/clients.ts';
-import { ClickstreamError, type CommandContext, type CommandSpec, clientOptions } from '../cli/command.ts';
+import { type CommandContext, type CommandSpec, clientOptions } from '../cli/command.ts';
 import { incidentsFromItems } from '../consumers/bot-alerter/incident-store.ts';
+import { integerFlag } from '../core/flags.ts';
 import { athenaCostUsd } from './athena-engine.ts';
 import type { QueryColumn, QueryResult, QueryRow } from './engine.ts';
 import { formatBytes } from './format.ts';
@@ -554,9 +556,7 @@ export interface ReportSummary {
 
 export async function report(options: ReportOptions, ctx: CommandContext): Promise<ReportSummary> {
   const out = resolve(options.out ?? 'report.html');
-  const tableRows = options.rows === undefined ? 20 : Number(options.rows);
-  if (!Number.isInteger(tableRows) || tableRows < 0)
-    throw new ClickstreamError(`--rows must be a whole number, got "${options.rows}"`);
+  const tableRows = integerFlag(options.rows ?? 20, '--rows', 0);
 
   const target = await ctx.target();
   const { kind, engine } = await openEngine(options, target);

@@ -20,7 +20,7 @@ import { totalsOfItems } from '../consumers/user-activity-item.ts';
 import { DEFAULT_WINDOW_SECONDS, type UserWindowTotal } from '../core/aggregate.ts';
 import { EVENT_TYPES, type EventType, parseRow } from '../core/event.ts';
 import { parseS3Url } from '../core/resources.ts';
-import type { SyntheticTruth } from '../core/synthetic.ts';
+import { SYNTHETIC_TRUTH_FORMAT, type SyntheticTruth } from '../core/synthetic.ts';
 import {
   emptyWindowState,
   foldEvent,
@@ -422,7 +422,20 @@ export async function loadGroundTruth(location: string, s3?: S3Client): Promise<
         await s3!.send(new GetObjectCommand({ Bucket: url.bucket, Key: url.key }))
       ).Body!.transformToString()
     : await readFile(location, 'utf8');
-  return JSON.parse(text) as SyntheticTruth;
+  let truth: Partial<SyntheticTruth> | undefined;
+  try {
+    truth = JSON.parse(text);
+  } catch {
+    truth = undefined;
+  }
+  if (truth?.format !== SYNTHETIC_TRUTH_FORMAT) {
+    const found = typeof truth?.format === 'string' ? `format ${truth.format}` : 'no ground-truth file';
+    throw new ClickstreamError(
+      `${location} is ${found}; verify reads ${SYNTHETIC_TRUTH_FORMAT}`,
+      'regenerate the data with `clickstream generate`: it writes the truth file next to the CSV',
+    );
+  }
+  return truth as SyntheticTruth;
 }
 
 export interface VerifyOptions {

@@ -19,5 +19,6 @@ export const COMMANDS: ReadonlyArray<CommandEntry> = [
   { name: 'query', load: async () => (await import('../analytics/query.ts')).queryCommand },
   { name: 'report', load: async () => (await import('../analytics/report.ts')).reportCommand },
   { name: 'verify', load: async () => (await import('../analytics/verify.ts')).verifyCommand },
+  { name: 'smoke', load: async () => (await import('./smoke-command.ts')).smokeCommand },
   { name: 'demo', load: async () => (await import('./demo-command.ts')).demoCommand },
 ];

@@ -8,9 +8,13 @@ import { type Colours, coloursFor } from './colours.ts';
 import type { AwsTarget, CommandContext, Progress } from './command.ts';
 import { type ResolvedSettings, targetFromSettings } from './config.ts';
 
+/** `--progress`: a bar on a terminal (auto), JSON lines on stderr whatever it is (json), or nothing. */
+export type ProgressMode = 'auto' | 'json' | 'none';
+
 export interface ContextOptions {
   json: boolean;
   verbose: boolean;
+  progress?: ProgressMode;
   settings: () => ResolvedSettings;
   signal: AbortSignal;
   stderr?: NodeJS.WriteStream;
@@ -36,8 +40,12 @@ export function createContext(options: ContextOptions): CommandContext {
     debug: (message) => {
       if (options.verbose) stderr.write(`${colours.dim(printable(message, colours.isColorSupported))}\n`);
     },
-    progress: (label, progressOptions = {}) =>
-      interactive ? progressBar(stderr, label, progressOptions, colours) : NO_PROGRESS,
+    progress: (label, progressOptions = {}) => {
+      if (options.progress === 'json') return progressLines(stderr, label, progressOptions);
+      return interactive && options.progress !== 'none'
+        ? progressBar(stderr, label, progressOptions, colours)
+        : NO_PROGRESS;
+    },
     target: async () => {
       target ??= targetFromSettings(options.settings());
       return target;
@@ -46,6 +54,48 @@ export function createContext(options: ContextOptions): CommandContext {
 }
 
 const NO_PROGRESS: Progress = { update: () => undefined, setTotal: () => undefined, stop: () => undefined };
+
+/** Least time between two progress lines of one label: a log, not an animation. */
+const PROGRESS_LINE_INTERVAL_MS = 1_000;
+
+/**
+ * Progress as JSON lines on stderr, for runs that a program watches (`--json --progress json`): one
+ * line when it starts, at most one a second while it moves, and one with `"done": true` at the end.
+ */
+function progressLines(
+  stream: NodeJS.WritableStream,
+  label: string,
+  options: { total?: number; unit?: string },
+): Progress {
+  let state: Record<string, string | number> = {
+    value: 0,
+    ...(options.total ? { total: options.total } : {}),
+  };
+  let lastWrittenMs = 0;
+  let stopped = false;
+  const write = (extra: object = {}) => {
+    lastWrittenMs = Date.now();
+    const unit = options.unit ? { unit: options.unit } : {};
+    stream.write(
+      `${JSON.stringify({ progress: label, ...unit, ...state, ...extra, at: new Date().toISOString() })}\n`,
+    );
+  };
+  write();
+  return {
+    update: (value, payload = {}) => {
+      state = { ...state, ...payload, value };
+      if (!stopped && Date.now() - lastWrittenMs >= PROGRESS_LINE_INTERVAL_MS) write();
+    },
+    setTotal: (total) => {
+      state = { ...state, total };
+    },
+    stop: () => {
+      if (stopped) return;
+      stopped = true;
+      write({ done: true });
+    },
+  };
+}
 
 function progressBar(
   stream: NodeJS.WriteStream,

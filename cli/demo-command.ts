@@ -3,6 +3,7 @@
  * generate (or take) a Kaggle CSV, put it in local S3, replay it into Kinesis, aggregate, alert, deliver
  * to the lake, run every named query and verify the lot against the source CSV.
  */
+
 import { createReadStream, mkdirSync, rmSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
@@ -26,12 +27,14 @@ import {
 } from '../analytics/verify.ts';
 import { totalsOfItems } from '../consumers/user-activity-item.ts';
 import { EVENT_TYPES, type EventType } from '../core/event.ts';
+import { integerFlag } from '../core/flags.ts';
 import { parseS3Url } from '../core/resources.ts';
 import { RAW_EVENTS_PREFIX } from '../core/tables.ts';
 import type { LambdaRunnerStats } from '../local/lambda-runner.ts';
 import type { StreamThrottles } from '../local/limits/kinesis-front.ts';
 import { saveMailDevEmails } from '../local/mail.ts';
-import { type DrainTimings, startLocalPipeline } from '../local/pipeline.ts';
+import { processTreePeaks } from '../local/peak-memory.ts';
+import { type DrainTimings, type LocalPipeline, startLocalPipeline } from '../local/pipeline.ts';
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
 import { formatContext, LOCAL_DEFAULT_CONTEXT } from '../local/synth.ts';
 import { generate } from '../producer/generate.ts';
@@ -39,7 +42,6 @@ import { replayToStream } from '../producer/replay.ts';
 import type { Colours } from './colours.ts';
 import { ClickstreamError, type CommandContext, type CommandSpec } from './command.ts';
 import { createContext } from './context.ts';
-import { positiveInt } from './local-command.ts';
 import {
   addTemplateOptions,
   type ResolvedTemplate,
@@ -86,6 +88,8 @@ export interface DemoSummary {
   consumers: { aggregator: ConsumerCounters; alerter: ConsumerCounters };
   /** The drain stage phase by phase: what it waited for longest. */
   drain: DrainTimings;
+  /** Peak resident memory of each process of the run, in MB (null where the OS does not tell). */
+  memory: Array<{ process: string; pid: number; peakRssMb: number }> | null;
   stages: Array<{ name: string; ms: number; rate?: string }>;
   boundBy: string;
   workDir: string;
@@ -112,9 +116,9 @@ const DEFAULT_DEMO_EVENTS = 30_000;
 
 export async function demo(options: DemoOptions, context: CommandContext): Promise<DemoSummary> {
   const started = performance.now();
-  const events = positiveInt(options.events ?? String(DEFAULT_DEMO_EVENTS), '--events');
+  const events = integerFlag(options.events ?? DEFAULT_DEMO_EVENTS, '--events');
   const seed = options.seed ?? '1';
-  const previewRows = positiveInt(options.rows ?? '3', '--rows');
+  const previewRows = integerFlag(options.rows ?? 3, '--rows');
   const workDir = resolve(options.workDir ?? join('.clickstream', 'demo'));
   mkdirSync(workDir, { recursive: true });
   const stages: DemoSummary['stages'] = [];
@@ -156,6 +160,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
     });
     const subContext: CommandContext = {
       ...local,
+      progress: context.progress,
       info: context.info,
       warn: context.warn,
       debug: context.debug,
@@ -192,7 +197,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
           `${summary.eventsPerSecond.toLocaleString('en-US')} events/s in ${summary.records.toLocaleString('en-US')} ${summary.aggregated ? 'KPL-aggregated ' : ''}records`,
       );
       drain = await stage('draining: final tumbling windows, alerts, lake delivery, mail', () =>
-        pipeline.drain(),
+        drainWithProgress(pipeline, subContext),
       );
       const runners = [pipeline.aggregator.stats(), pipeline.alerter.stats()];
       onFailure = {
@@ -287,6 +292,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
         onFailure,
         consumers,
         drain,
+        memory: memoryPeaks(),
         stages,
         boundBy: bound ? bound.name : 'n/a',
         workDir,
@@ -345,6 +351,62 @@ async function replayWithProgress(
       },
     });
   } finally {
+    bar.stop();
+  }
+}
+
+/**
+ * The peak RSS of this process (the CLI with the consumers, the local Firehose and DuckDB) and of every
+ * process it started (the stack's process, the DynamoDB emulator), read while they all still run.
+ */
+function memoryPeaks(): DemoSummary['memory'] {
+  const peaks = processTreePeaks(process.pid);
+  if (!peaks) return null;
+  return peaks
+    .filter((peak) => peak.program !== 'sh') // the tethers that stop emulators with their parent
+    .map((peak) => ({
+      process:
+        peak.pid === process.pid
+          ? 'demo (CLI, consumers, Firehose, DuckDB)'
+          : /^stack-process\.[jt]s$/.test(peak.program)
+            ? 'local stack (Kinesis, S3, SNS, mail)'
+            : peak.program,
+      pid: peak.pid,
+      peakRssMb: Math.round(peak.peakRssBytes / 2 ** 20),
+    }));
+}
+
+/** How often the drain's progress is read: each read asks the SNS server for its mail counters. */
+const DRAIN_PROGRESS_INTERVAL_MS = 500;
+
+/**
+ * The drain, showing what it waits for: tumbling windows still open, the aggregator's DynamoDB merges
+ * (the bulk of a drain: each open window ends in one merge per user window it holds, a count no one
+ * knows before it ends), the lake, and the alert mails (with the mail host's last answer while one is
+ * retried, which may go on up to the SNS server's retry limit).
+ */
+async function drainWithProgress(pipeline: LocalPipeline, context: CommandContext): Promise<DrainTimings> {
+  const bar = context.progress('draining', {
+    unit: 'merges',
+    fields: ['windowsOpen', 'lakeObjects', 'mail'],
+  });
+  const show = async () => {
+    const { aggregator, alerter, lake, mail } = await pipeline.progress();
+    bar.update(aggregator.dynamodbCalls, {
+      windowsOpen: aggregator.openWindows + alerter.openWindows,
+      lakeObjects: lake.objects,
+      mail: mail.lastError
+        ? `${mail.pending} waiting, mail host: ${mail.lastError}`
+        : `${mail.delivered} sent, ${mail.pending} queued`,
+    });
+  };
+  const timer = setInterval(() => void show().catch(() => undefined), DRAIN_PROGRESS_INTERVAL_MS);
+  try {
+    const timings = await pipeline.drain();
+    await show();
+    return timings;
+  } finally {
+    clearInterval(timer);
     bar.stop();
   }
 }
@@ -422,6 +484,10 @@ export function renderDemo(summary: DemoSummary, pc: Colours): string {
   lines.push(
     `  failures   ${n(summary.onFailure.batches)} batches (${n(summary.onFailure.records)} records) sent to the on-failure destinations`,
   );
+  if (summary.memory)
+    lines.push(
+      `  memory     peak RSS: ${summary.memory.map((p) => `${p.process} ${n(p.peakRssMb)} MB`).join(' · ')}`,
+    );
   lines.push(`  time       ${(summary.durationMs / 1000).toFixed(1)} s, bound by: ${summary.boundBy}`);
   for (const s of summary.stages)
     lines.push(

@@ -87,6 +87,7 @@ async function runCommand(
   const context = createContext({
     json: !!options.json,
     verbose: !!options.verbose,
+    progress: options.progress,
     signal,
     settings: () => resolveSettings(options, process.env),
   });

@@ -3,7 +3,7 @@
  * command's help), --json and --verbose on every command, and all of commander's output written
  * through `printable`.
  */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { printable } from '../core/terminal-text.ts';
 import { coloursFor } from './colours.ts';
 import { type AnyCommand, ClickstreamError, type CommandSpec } from './command.ts';
@@ -66,5 +66,10 @@ export function asGroup(command: Command): Command {
 function withOutputFlags(command: Command): Command {
   return command
     .option('--json', 'print one JSON summary object on stdout, nothing else')
+    .addOption(
+      new Option('--progress <mode>', 'progress on stderr: a bar on a terminal, JSON lines, or none')
+        .choices(['auto', 'json', 'none'])
+        .default('auto'),
+    )
     .option('--verbose', 'debug output on stderr');
 }

@@ -12,6 +12,7 @@
  * https://docs.aws.amazon.com/streams/latest/dev/service-sizes-and-limits.html
  * https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/
  */
+import { setTimeout as wait } from 'node:timers/promises';
 import { type KinesisClient, PutRecordsCommand, type PutRecordsRequestEntry } from '@aws-sdk/client-kinesis';
 import { ConsumerError } from './errors.ts';
 
@@ -77,7 +78,7 @@ async function putChunk(
   const budgetMs = options.retryBudgetMs ?? PUT_RECORDS_RETRY_BUDGET_MS;
   const baseDelayMs = options.baseDelayMs ?? 100;
   const maxDelayMs = options.maxDelayMs ?? 2_000;
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const sleep = options.sleep ?? ((ms: number) => wait(ms));
   const now = options.now ?? Date.now;
   const random = options.random ?? Math.random;
   const startedAt = now();

@@ -36,6 +36,12 @@ export const DEFAULT_RESOURCE_NAMES: ResourceNames = {
   aggregatorFailureQueue: 'clickstream-window-aggregator-failures',
 };
 
+/**
+ * Name prefix of the temporary queues `clickstream smoke` subscribes to the alert topic; the stack's
+ * smoke policy grants queues of this prefix only.
+ */
+export const SMOKE_QUEUE_PREFIX = 'clickstream-smoke-';
+
 /** The account id the local emulators put in ARNs (kinesalite's and the local SNS endpoint's). */
 export const LOCAL_ACCOUNT_ID = '000000000000';
 

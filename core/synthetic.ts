@@ -168,9 +168,12 @@ export interface HumanTruth extends Omit<BotTruth, 'kind'> {
   kind: typeof HEAVY_SHOPPER.kind;
 }
 
+/** The ground-truth file's format; bumped whenever a reader of the old one would misread the new. */
+export const SYNTHETIC_TRUTH_FORMAT = 'clickstream-synthetic-truth/2';
+
 /** The ground-truth file written next to the generated CSV. */
 export interface SyntheticTruth {
-  format: 'clickstream-synthetic-truth/2';
+  format: typeof SYNTHETIC_TRUTH_FORMAT;
   seed: number;
   events: number;
   users: number;
@@ -1069,7 +1072,7 @@ export class SyntheticGenerator {
     this.meanArrivalGapMs = (1000 * MEAN_SESSION_EVENTS) / rate;
     this.rhythm = config.rate === undefined;
     this.truth = {
-      format: 'clickstream-synthetic-truth/2',
+      format: SYNTHETIC_TRUTH_FORMAT,
       seed: config.seed,
       events: config.events,
       users: config.users,

@@ -16,11 +16,12 @@ import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct, IConstruct } from 'constructs';
 import { DEAD_LETTER_PREFIX } from '../consumers/dead-letter.ts';
-import { CONSUMER_SERVICES } from '../consumers/metrics.ts';
+import { CONSUMER_SERVICES, METRICS_NAMESPACE } from '../consumers/metrics.ts';
 import { PUT_RECORDS_RETRY_BUDGET_MS } from '../consumers/put-records.ts';
 import { DYNAMO_TABLES } from '../consumers/tables.ts';
 import { ERRORS_PREFIX } from '../core/lake.ts';
 import { LAMBDA_ENV } from '../core/lambda-env.ts';
+import { SMOKE_QUEUE_PREFIX } from '../core/resources.ts';
 import { LAKE_TABLE_NAMES, type LakeTableName, RAW_EVENTS_PREFIX, TABLES } from '../core/tables.ts';
 import type { PipelineConfig } from './config.ts';
 import { AlertTopic } from './constructs/alert-topic.ts';
@@ -29,7 +30,7 @@ import { DataBuckets } from './constructs/data-buckets.ts';
 import { EventStreams } from './constructs/event-streams.ts';
 import { FunctionToTable } from './constructs/function-to-table.ts';
 import { LakeCatalog } from './constructs/lake-catalog.ts';
-import { OperatorPolicies } from './constructs/operator-policies.ts';
+import { OperatorPolicies, SmokePolicy } from './constructs/operator-policies.ts';
 import { PipelineAlarms } from './constructs/pipeline-alarms.ts';
 import { PipelineDashboard } from './constructs/pipeline-dashboard.ts';
 import { PipelineKey } from './constructs/pipeline-key.ts';
@@ -63,6 +64,8 @@ export class PipelineStack extends Stack {
   public readonly lakeCatalog: LakeCatalog;
   public readonly athenaQueries: AthenaQueries;
   public readonly operatorPolicies: OperatorPolicies;
+  /** What `clickstream smoke` sends beyond the producer and analyst policies. */
+  public readonly smokePolicy: SmokePolicy;
   public readonly alarmTopic?: AlertTopic;
   public readonly alarms: PipelineAlarms;
   public readonly dashboard: PipelineDashboard;
@@ -249,6 +252,13 @@ export class PipelineStack extends Stack {
         }),
       );
     }
+    this.smokePolicy = new SmokePolicy(this, 'SmokePolicy', {
+      stackName: this.stackName,
+      alertTopic: this.alertTopic.topic,
+      alarmTopics: this.alarmTopic ? [this.alarmTopic.topic] : [],
+      userActivityTable: this.aggregatorToUserActivity.table,
+      queuePrefix: SMOKE_QUEUE_PREFIX,
+    });
     // Iterator age stays below the tumbling window + batching window in steady state; a minute more is lag.
     const maxIteratorAge = Duration.seconds(
       config.tumblingWindowSeconds + config.maxBatchingWindowSeconds + 60,
@@ -291,12 +301,12 @@ export class PipelineStack extends Stack {
       deliveries: [this.eventsToLake.deliveryStream, this.userActivityToLake.deliveryStream],
     });
 
-    this.addOutputs(catalogName);
+    this.addOutputs(catalogName, config);
     acknowledgeNagFindings(this);
     acknowledgeValidationFindings(this);
   }
 
-  private addOutputs(catalogName: string): void {
+  private addOutputs(catalogName: string, config: PipelineConfig): void {
     const output = (id: string, value: string, description: string) =>
       new CfnOutput(this, id, { value, description });
     output('EventsStreamName', this.streams.events.streamName, 'Kinesis stream the producer replays into');
@@ -341,6 +351,32 @@ export class PipelineStack extends Stack {
       'Attach to whoever runs clickstream query, report and verify',
     );
     output('DashboardName', this.dashboard.dashboard.dashboardName, 'CloudWatch dashboard of the pipeline');
+    output(
+      'SmokePolicyArn',
+      this.smokePolicy.policy.managedPolicyArn,
+      'Attach, with the producer and analyst policies, to whoever runs clickstream smoke',
+    );
+    // What clickstream smoke checks and how long it waits for each part (smoke/deployed-stack.ts).
+    if (this.alarmTopic)
+      output(
+        'AlarmTopicArns',
+        this.alarmTopic.topic.topicArn,
+        'SNS topics of the CloudWatch alarms, comma-separated',
+      );
+    output('MetricsNamespace', METRICS_NAMESPACE, "Namespace of the consumers' custom metrics");
+    output('WindowSeconds', String(config.windowSeconds), 'Event-time window of the per-user aggregates');
+    output('TumblingWindowSeconds', String(config.tumblingWindowSeconds), "The aggregator's tumbling window");
+    output(
+      'MaxBatchingWindowSeconds',
+      String(config.maxBatchingWindowSeconds),
+      'Kinesis event source batching window of both consumers',
+    );
+    output('FirehoseBufferingSeconds', String(config.firehoseBufferingSeconds), 'Firehose buffer interval');
+    output(
+      'SmokeCommand',
+      Fn.join('', ['npx clickstream smoke --stack ', this.stackName, ' --region ', this.region]),
+      'Checks the deployed pipeline end to end (run after every deploy)',
+    );
     output(
       'ReplayCommand',
       Fn.join('', [

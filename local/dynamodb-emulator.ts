@@ -7,8 +7,9 @@
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import dynalite from 'dynalite';
-import { freePort, listenHttp } from './net.ts';
+import { freePort, listen } from './net.ts';
 import { acceptOwnOriginOnly, type GuardedFront, startGuardedFront } from './origin-guard.ts';
 import { type Ownership, spawnTethered, type TetheredChild } from './processes.ts';
 
@@ -107,7 +108,7 @@ async function startDynoxide(
 async function startDynalite(host: string, port: number): Promise<DynamoEmulator> {
   const server: Server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   acceptOwnOriginOnly(server);
-  const bound = await listenHttp(server, port, host);
+  const bound = await listen(server, port, host);
   const close = () =>
     new Promise<void>((resolve) => {
       server.closeAllConnections?.();
@@ -131,7 +132,7 @@ async function waitForPort(host: string, port: number, child: TetheredChild): Pr
       socket.once('error', () => resolve(false));
     });
     if (open && child.running()) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
+    await sleep(25);
   }
   throw new Error('timed out waiting for the port');
 }

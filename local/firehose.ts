@@ -15,16 +15,12 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
-import {
-  type _Record,
-  DescribeStreamCommand,
-  GetRecordsCommand,
-  GetShardIteratorCommand,
-  type KinesisClient,
-} from '@aws-sdk/client-kinesis';
+import { type _Record, GetRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { GET_RECORDS_MAX_RECORDS, listShards, shardIterator } from '../adapters/kinesis-shards.ts';
 import { duckdbType, quoteIdentifier, quoteLiteral } from '../analytics/ddl.ts';
 import { type UserRecord, userRecordsOf } from '../core/kpl.ts';
 import {
@@ -48,9 +44,6 @@ import {
   type TableDef,
 } from '../core/tables.ts';
 import { isThrottled, readBackoffMs } from './kinesis/read-throttling.ts';
-
-/** AWS: GetRecords returns at most 10,000 records. */
-const GET_RECORDS_LIMIT = 10_000;
 
 export interface LocalFirehoseOptions {
   kinesis: KinesisClient;
@@ -166,10 +159,7 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
   // Writes run one at a time: they share one DuckDB connection, and order keeps the stats exact.
   let writing: Promise<void> = Promise.resolve();
 
-  const description = await options.kinesis.send(
-    new DescribeStreamCommand({ StreamName: options.streamName }),
-  );
-  const shardIds = (description.StreamDescription?.Shards ?? []).map((s) => s.ShardId as string);
+  const shardIds = (await listShards(options.kinesis, options.streamName)).map((s) => s.ShardId as string);
   const readers = shardIds.map((shardId) => startReader(shardId));
 
   const timer = setInterval(
@@ -184,7 +174,7 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
   function startReader(shardId: string): ShardReader {
     const reader: ShardReader = { shardId, drainedAt: -1, closed: false, done: Promise.resolve() };
     reader.done = (async () => {
-      let iterator = await shardIterator(shardId, undefined);
+      let iterator = await readFrom(shardId, undefined);
       let lastSequence: string | undefined;
       let throttledInARow = 0;
       while (!stopped && iterator) {
@@ -193,7 +183,7 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
         let behind = false;
         try {
           const page = await options.kinesis.send(
-            new GetRecordsCommand({ ShardIterator: iterator, Limit: GET_RECORDS_LIMIT }),
+            new GetRecordsCommand({ ShardIterator: iterator, Limit: GET_RECORDS_MAX_RECORDS }),
           );
           throttledInARow = 0;
           const records = page.Records ?? [];
@@ -201,12 +191,12 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
           lastSequence = records.at(-1)?.SequenceNumber ?? lastSequence;
           iterator = page.NextShardIterator;
           if (records.length === 0) reader.drainedAt = startedAt;
-          behind = records.length >= GET_RECORDS_LIMIT || (page.MillisBehindLatest ?? 0) > 0;
+          behind = records.length >= GET_RECORDS_MAX_RECORDS || (page.MillisBehindLatest ?? 0) > 0;
         } catch (error) {
           if (stopped) break;
           // Iterators expire after 5 minutes; resume after the last record we took.
           if (error instanceof Error && error.name === 'ExpiredIteratorException') {
-            iterator = await shardIterator(shardId, lastSequence);
+            iterator = await readFrom(shardId, lastSequence);
           } else if (isThrottled(error)) {
             stats.readThrottles++;
             await pause(readBackoffMs(++throttledInARow));
@@ -225,20 +215,16 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
     return reader;
   }
 
-  async function shardIterator(
-    shardId: string,
-    afterSequence: string | undefined,
-  ): Promise<string | undefined> {
-    const result = await options.kinesis.send(
-      new GetShardIteratorCommand({
-        StreamName: options.streamName,
-        ShardId: shardId,
-        ...(afterSequence
-          ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: afterSequence }
-          : { ShardIteratorType: 'TRIM_HORIZON' }),
-      }),
+  /** An iterator after the last record taken from the shard, or at its start before any. */
+  function readFrom(shardId: string, afterSequence: string | undefined): Promise<string | undefined> {
+    return shardIterator(
+      options.kinesis,
+      options.streamName,
+      shardId,
+      afterSequence
+        ? { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: afterSequence }
+        : { type: 'TRIM_HORIZON' },
     );
-    return result.ShardIterator;
   }
 
   function accept(record: _Record): void {
@@ -473,8 +459,4 @@ export async function openParquetWriter(parent = tmpdir()): Promise<ParquetWrite
       await rm(directory, { recursive: true, force: true });
     },
   };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -50,22 +50,18 @@ import {
   DescribeStreamSummaryCommand,
   GetRecordsCommand,
   type GetRecordsCommandOutput,
-  GetShardIteratorCommand,
   type KinesisClient,
   type _Record as KinesisRecord,
-  ListShardsCommand,
 } from '@aws-sdk/client-kinesis';
+import { GET_RECORDS_MAX_RECORDS, listShards, shardIterator } from '../adapters/kinesis-shards.ts';
 import type { KinesisHandler, KinesisStreamRecord, KinesisWindowEvent } from '../consumers/kinesis-event.ts';
 import { type Logger, silentLogger } from '../consumers/logger.ts';
+import { LAMBDA_STATE_LIMIT_BYTES } from '../core/window.ts';
 import { THROUGHPUT_EXCEEDED } from './kinesis/put-records.ts';
 import { isThrottled, readBackoffMs } from './kinesis/read-throttling.ts';
 
 /** AWS: synchronous invocation payload ≤ 6 MB. */
 export const INVOKE_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024;
-/** AWS: tumbling-window state ≤ 1 MB per shard. */
-export const STATE_LIMIT_BYTES = 1024 * 1024;
-/** AWS: GetRecords returns at most 10,000 records. */
-const GET_RECORDS_LIMIT = 10_000;
 // Overhead of one record in the event JSON besides its data (ids, ARNs, field names).
 const RECORD_ENVELOPE_BYTES = 400;
 
@@ -293,7 +289,8 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
   const streamArn =
     summary.StreamDescriptionSummary?.StreamARN ??
     `arn:aws:kinesis:${region}:${accountId}:stream/${options.streamName}`;
-  const listed = await options.kinesis.send(new ListShardsCommand({ StreamName: options.streamName }));
+  // Every shard, the closed parents of a reshard included: their records still reach the function.
+  const shards = await listShards(options.kinesis, options.streamName);
   const saved = options.checkpointFile ? await readCheckpoints(options.checkpointFile) : undefined;
 
   const stats: Omit<LambdaRunnerStats, 'shards'> = {
@@ -311,21 +308,20 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
     readThrottles: 0,
   };
   const cursors: ShardCursor[] = [];
-  for (const shard of listed.Shards ?? []) {
+  for (const shard of shards) {
     const shardId = shard.ShardId ?? '';
     const resume = saved?.shards[shardId];
-    const iterator = await options.kinesis.send(
-      new GetShardIteratorCommand({
-        StreamName: options.streamName,
-        ShardId: shardId,
-        ...(resume?.sequenceNumber
-          ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', StartingSequenceNumber: resume.sequenceNumber }
-          : { ShardIteratorType: options.startingPosition ?? 'TRIM_HORIZON' }),
-      }),
+    const iterator = await shardIterator(
+      options.kinesis,
+      options.streamName,
+      shardId,
+      resume?.sequenceNumber
+        ? { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: resume.sequenceNumber }
+        : { type: options.startingPosition ?? 'TRIM_HORIZON' },
     );
     cursors.push({
       shardId,
-      iterator: iterator.ShardIterator,
+      iterator,
       buffer: [],
       bufferSinceMs: 0,
       window: resume?.window,
@@ -483,7 +479,7 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
     const bytes = Buffer.byteLength(json);
     if (bytes > stats.maxStateBytes) stats.maxStateBytes = bytes;
     cursor.window.stateJson = json;
-    return bytes > STATE_LIMIT_BYTES;
+    return bytes > LAMBDA_STATE_LIMIT_BYTES;
   }
 
   async function checkpoint(cursor: ShardCursor, sequenceNumber: string | undefined): Promise<void> {
@@ -649,13 +645,13 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
   async function poll(cursor: ShardCursor): Promise<{ fetched: number; throttled: boolean }> {
     const pollStartedMs = Date.now();
     const due = cursor.behind || pollStartedMs - cursor.lastPollStartedMs >= pollIntervalMs;
-    if (!due || cursor.closed || !cursor.iterator || cursor.buffer.length >= GET_RECORDS_LIMIT)
+    if (!due || cursor.closed || !cursor.iterator || cursor.buffer.length >= GET_RECORDS_MAX_RECORDS)
       return { fetched: 0, throttled: false };
     cursor.lastPollStartedMs = pollStartedMs;
     let page: GetRecordsCommandOutput;
     try {
       page = await options.kinesis.send(
-        new GetRecordsCommand({ ShardIterator: cursor.iterator, Limit: GET_RECORDS_LIMIT }),
+        new GetRecordsCommand({ ShardIterator: cursor.iterator, Limit: GET_RECORDS_MAX_RECORDS }),
       );
     } catch (error) {
       if (!isThrottled(error)) throw error;
@@ -676,7 +672,7 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
     for (const record of records) cursor.buffer.push(toLambdaRecord(cursor, record));
     cursor.caughtUp = fetched === 0 && (page.MillisBehindLatest ?? 0) === 0;
     if (cursor.caughtUp) cursor.caughtUpPollStartedMs = pollStartedMs;
-    cursor.behind = fetched >= GET_RECORDS_LIMIT || (page.MillisBehindLatest ?? 0) > 0;
+    cursor.behind = fetched >= GET_RECORDS_MAX_RECORDS || (page.MillisBehindLatest ?? 0) > 0;
     return { fetched, throttled: false };
   }
 

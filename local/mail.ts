@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { MailDev } from 'maildev';
 import { type AddressObject, type ParsedMail, simpleParser } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
+import { listen } from './net.ts';
 import { acceptOwnOriginOnly } from './origin-guard.ts';
 
 export class LocalMailError extends Error {
@@ -220,7 +221,7 @@ export async function startSmtpSink(options: { host?: string; port?: number } = 
     });
 
   let server: SMTPServer | undefined = createServer();
-  let port = await listen(server, host, options.port ?? 0);
+  let port = await listenSmtp(server, host, options.port ?? 0);
 
   return {
     host,
@@ -258,7 +259,7 @@ export async function startSmtpSink(options: { host?: string; port?: number } = 
     async resume() {
       if (server) return;
       server = createServer();
-      port = await listen(server, host, port);
+      port = await listenSmtp(server, host, port);
     },
     async close() {
       if (server) await closeSmtp(server);
@@ -286,16 +287,10 @@ function addresses(field: AddressObject | AddressObject[] | undefined): string[]
   );
 }
 
-function listen(server: SMTPServer, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const onError = (cause: Error) =>
-      reject(new LocalMailError(`SMTP sink could not listen on ${host}:${port}`, { cause }));
-    server.once('error', onError);
-    const net = server.listen(port, host, () => {
-      server.off('error', onError);
-      const address = net.address();
-      resolve(typeof address === 'object' && address ? address.port : port);
-    });
+/** Listens on `host:port` (0: any free port); a failure says it was the SMTP sink's. */
+function listenSmtp(server: SMTPServer, host: string, port: number): Promise<number> {
+  return listen(server, port, host).catch((cause: unknown) => {
+    throw new LocalMailError(`SMTP sink could not listen on ${host}:${port}`, { cause });
   });
 }
 

@@ -1,6 +1,5 @@
 /** Loopback ports for the local servers: finding free ones, checking one, listening on one. */
-import type { Server } from 'node:http';
-import { createServer } from 'node:net';
+import { type AddressInfo, createServer } from 'node:net';
 
 /** A port the OS says is free on `host` now (for servers that cannot report the port they bound). */
 export function freePort(host = '127.0.0.1'): Promise<number> {
@@ -37,14 +36,24 @@ export function isAddressInUse(error: unknown): boolean {
   return false;
 }
 
+/**
+ * A server that listens the way node's do: http and net servers, and smtp-server's SMTPServer (which
+ * emits its errors itself and returns the net.Server it listens with).
+ */
+export interface Listenable {
+  once(event: 'error', listener: (error: Error) => void): unknown;
+  off(event: 'error', listener: (error: Error) => void): unknown;
+  listen(port: number, host: string, onListening: () => void): { address(): string | AddressInfo | null };
+}
+
 /** Listens on `host:port` (0: any free port) and resolves with the port; a failure keeps its `code`. */
-export function listenHttp(server: Server, port: number, host: string): Promise<number> {
+export function listen(server: Listenable, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (error: Error) => reject(error);
     server.once('error', onError);
-    server.listen(port, host, () => {
+    const listening = server.listen(port, host, () => {
       server.off('error', onError);
-      const address = server.address();
+      const address = listening.address();
       resolve(typeof address === 'object' && address ? address.port : port);
     });
   });

@@ -14,7 +14,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { forwardRequest } from './http-forward.ts';
-import { listenHttp } from './net.ts';
+import { listen } from './net.ts';
 
 const LOOPBACK_NAMES = ['127.0.0.1', 'localhost'];
 
@@ -120,7 +120,7 @@ export async function startGuardedFront(options: {
   // Idle connections stay open, as the upstream keeps them: Node's default 5 s close races clients
   // that reuse a connection just as it is closed.
   server.keepAliveTimeout = 0;
-  const port = await listenHttp(server, options.port, options.host);
+  const port = await listen(server, options.port, options.host);
   return {
     port,
     close: () =>

@@ -65,6 +65,31 @@ export interface LocalPipelineOptions {
   onDenied?: (error: ClickstreamError) => void;
 }
 
+/** Where one consumer stands: what it has read, what it holds back, what it has written. */
+export interface ConsumerProgress {
+  /** Kinesis records processed (a KPL-aggregated record counts once). */
+  records: number;
+  /** Records read and waiting for their batch. */
+  buffered: number;
+  /** Tumbling windows still open (each ends in a final invocation). */
+  openWindows: number;
+  shards: number;
+  /** Shards read to their end. */
+  shardsCaughtUp: number;
+  /** Calls the function made to DynamoDB (the aggregator's merges, the alerter's reads and claims). */
+  dynamodbCalls: number;
+}
+
+/** What a drain is waiting for; cheap to read as often as a progress line wants. */
+export interface PipelineProgress {
+  aggregator: ConsumerProgress;
+  alerter: ConsumerProgress;
+  /** Records and objects the local Firehose deliveries wrote to the lake, together. */
+  lake: { records: number; objects: number };
+  /** Alert mails: delivered, still queued, and why the last attempt failed while one is retried. */
+  mail: { delivered: number; pending: number; lastError?: string };
+}
+
 export interface LocalPipeline {
   aggregator: LambdaRunner;
   alerter: LambdaRunner;
@@ -82,6 +107,7 @@ export interface LocalPipeline {
    * leave. Afterwards every accepted event is in DynamoDB, the lake and (if it broke a rule) a mailbox.
    */
   drain(): Promise<DrainTimings>;
+  progress(): Promise<PipelineProgress>;
   stop(): Promise<void>;
 }
 
@@ -101,6 +127,8 @@ interface BuiltHandler {
   // biome-ignore lint/suspicious/noExplicitAny: the two handlers differ in their state type.
   handler: (event: any) => Promise<any>;
   windowSeconds?: number;
+  /** Calls its DynamoDB client sent so far. */
+  dynamodbCalls(): number;
   destroy(): void;
 }
 
@@ -120,6 +148,14 @@ function buildHandler(
   const asRole = <C extends GuardableClient>(client: C) => (iam ? iam.guard(client, fn.logicalId) : client);
   const dynamo = createDynamoClient({ endpoint: endpoints.dynamodb });
   asRole(dynamo);
+  let dynamodbCalls = 0;
+  dynamo.middlewareStack.add(
+    (next) => (args) => {
+      dynamodbCalls++;
+      return next(args);
+    },
+    { step: 'initialize', name: 'countDynamodbCalls' },
+  );
   if (fn.handler === 'aggregator') {
     const kinesis = asRole(createKinesisClient({ endpoint: endpoints.kinesis }));
     const s3 = asRole(createS3Client({ endpoint: endpoints.s3 }));
@@ -127,6 +163,7 @@ function buildHandler(
     return {
       handler: createAggregatorHandler(config),
       windowSeconds: config.windowSeconds ?? DEFAULT_WINDOW_SECONDS,
+      dynamodbCalls: () => dynamodbCalls,
       destroy: () => {
         for (const client of [dynamo, kinesis, s3]) client.destroy();
       },
@@ -135,6 +172,7 @@ function buildHandler(
   const sns = asRole(createSnsClient({ endpoint: endpoints.sns }));
   return {
     handler: createAlerterHandler({ ...alerterConfigFromEnv(fn.environment, { dynamo, sns }), ...local }),
+    dynamodbCalls: () => dynamodbCalls,
     destroy: () => {
       for (const client of [dynamo, sns]) client.destroy();
     },
@@ -240,12 +278,40 @@ export async function startLocalPipeline(
         })(),
         denials.first,
       ]),
+    progress: async () => {
+      const lake = { records: 0, objects: 0 };
+      for (const delivery of lakes) {
+        const stats = delivery.stats();
+        lake.records += stats.records;
+        lake.objects += stats.objects;
+      }
+      const { delivered, pending, lastError } = await stack.sns.stats();
+      return {
+        aggregator: consumerProgress(aggregator, handlers.aggregator),
+        alerter: consumerProgress(alerter, handlers.alerter),
+        lake,
+        mail: { delivered, pending, ...(lastError ? { lastError } : {}) },
+      };
+    },
     stop: async () => {
       await Promise.all([aggregator.stop(), alerter.stop(), ...lakes.map((lake) => lake.stop())]);
       for (const built of Object.values(handlers)) built.destroy();
       kinesis.destroy();
       s3.destroy();
     },
+  };
+}
+
+function consumerProgress(runner: LambdaRunner, built: BuiltHandler | undefined): ConsumerProgress {
+  const stats = runner.stats();
+  const shards = Object.values(stats.shards);
+  return {
+    records: stats.recordsProcessed,
+    buffered: shards.reduce((sum, shard) => sum + shard.buffered, 0),
+    openWindows: shards.filter((shard) => shard.windowOpen).length,
+    shards: shards.length,
+    shardsCaughtUp: shards.filter((shard) => shard.caughtUp).length,
+    dynamodbCalls: built?.dynamodbCalls() ?? 0,
   };
 }
 

@@ -7,9 +7,10 @@
  * Request signatures are not checked: the endpoint listens on loopback only.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js';
+import { listen } from './net.ts';
 import { acceptOwnOriginOnly } from './origin-guard.ts';
 
 export class LocalSnsError extends Error {
@@ -76,6 +77,8 @@ export interface SnsServerStats {
   failed: number;
   /** Failed attempts that were scheduled again. */
   retried: number;
+  /** Why the last attempt failed, while its mail waits to be tried again. */
+  lastError?: string;
 }
 
 export interface SnsServer {
@@ -350,7 +353,9 @@ export async function startSnsServer(options: SnsServerOptions): Promise<SnsServ
 
   const server = createServer((request, response) => void handle(request, response));
   acceptOwnOriginOnly(server);
-  const port = await listen(server, host, options.port);
+  const port = await listen(server, options.port, host).catch((cause: unknown) => {
+    throw new LocalSnsError(`local SNS could not listen on ${host}:${options.port}`, { cause });
+  });
   endpoint = `http://${host}:${port}`;
 
   return {
@@ -388,6 +393,7 @@ class MailQueue {
   private delivered = 0;
   private failed = 0;
   private retried = 0;
+  private lastError: string | undefined;
   private sending: Promise<void> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -410,6 +416,7 @@ class MailQueue {
       pending: this.mails.length,
       failed: this.failed,
       retried: this.retried,
+      ...(this.lastError && this.mails.length > 0 ? { lastError: this.lastError } : {}),
     };
   }
 
@@ -464,10 +471,12 @@ class MailQueue {
         messageId: mail.messageId,
       });
       this.delivered++;
+      this.lastError = undefined;
       return undefined;
     } catch (error) {
       const responseCode = (error as { responseCode?: number }).responseCode;
       const reason = error instanceof Error ? error.message : String(error);
+      this.lastError = reason;
       // 5xx is the mail host's final answer about this mail; sending it again cannot help.
       if (responseCode !== undefined && responseCode >= 500) {
         this.failed++;
@@ -729,16 +738,4 @@ async function readBody(request: IncomingMessage): Promise<string> {
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks).toString('utf8');
-}
-
-function listen(server: Server, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', (cause) =>
-      reject(new LocalSnsError(`local SNS could not listen on ${host}:${port}`, { cause })),
-    );
-    server.listen(port, host, () => {
-      const address = server.address();
-      resolve(typeof address === 'object' && address ? address.port : port);
-    });
-  });
 }

@@ -8,6 +8,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CreateTableCommand, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import {
   CreateStreamCommand,
@@ -42,18 +43,9 @@ import type { LocalConfig } from './template.ts';
 
 export { freePort } from './net.ts';
 
-export const LOCAL_HOST = '127.0.0.1';
+import { DEFAULT_LOCAL_PORTS, LOCAL_HOST, type LocalPorts } from './ports.ts';
 
-/** Fixed default ports, so a stack started in one terminal is found by commands in another. */
-export const DEFAULT_LOCAL_PORTS = {
-  kinesis: 4567,
-  dynamodb: 4568,
-  s3: 4569,
-  sns: 4575,
-  smtp: 1025,
-  mailWeb: 1080,
-};
-export type LocalPorts = typeof DEFAULT_LOCAL_PORTS;
+export { DEFAULT_LOCAL_PORTS, LOCAL_HOST, type LocalPorts };
 
 export interface LocalStackOptions {
   /** Fixed ports (defaults above, each overridable), or 'ephemeral' for tests running side by side. */
@@ -363,7 +355,7 @@ async function waitForStream(kinesis: KinesisClient, StreamName: string): Promis
   for (let attempt = 0; attempt < 100; attempt++) {
     const { StreamDescriptionSummary } = await kinesis.send(new DescribeStreamSummaryCommand({ StreamName }));
     if (StreamDescriptionSummary?.StreamStatus === 'ACTIVE') return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
   }
   throw new LocalStackError(`stream ${StreamName} did not become ACTIVE`);
 }

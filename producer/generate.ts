@@ -2,6 +2,7 @@
  * `clickstream generate`: synthetic Kaggle-shaped CSV plus a ground-truth file of the injected bots,
  * to a local file or streamed into S3. The generation itself lives in core/synthetic.ts.
  */
+
 import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -18,6 +19,7 @@ import {
   type Progress,
 } from '../cli/command.ts';
 import { type EventType, toIsoSeconds } from '../core/event.ts';
+import { numberFlag } from '../core/flags.ts';
 import { parseS3Url } from '../core/resources.ts';
 import {
   BOT_KINDS,
@@ -153,13 +155,13 @@ function* csvBuffers(
 function createGenerator(options: GenerateOptions): SyntheticGenerator {
   try {
     const config = resolveSyntheticConfig({
-      events: numberOption(options.events, '--events'),
-      users: numberOption(options.users, '--users'),
-      bots: numberOption(options.bots, '--bots'),
-      heavyShoppers: numberOption(options.heavyShoppers, '--heavy-shoppers'),
-      seed: numberOption(options.seed, '--seed'),
-      rate: numberOption(options.rate, '--rate'),
-      days: numberOption(options.days, '--days'),
+      events: numberFlag(options.events, '--events'),
+      users: numberFlag(options.users, '--users'),
+      bots: numberFlag(options.bots, '--bots'),
+      heavyShoppers: numberFlag(options.heavyShoppers, '--heavy-shoppers'),
+      seed: numberFlag(options.seed, '--seed'),
+      rate: numberFlag(options.rate, '--rate'),
+      days: numberFlag(options.days, '--days'),
       ...(options.start === undefined ? {} : { start: options.start }),
     });
     return new SyntheticGenerator(config);
@@ -169,14 +171,6 @@ function createGenerator(options: GenerateOptions): SyntheticGenerator {
     }
     throw error;
   }
-}
-
-function numberOption(value: string | number | undefined, flag: string): number | undefined {
-  if (value === undefined || typeof value === 'number') return value;
-  const number = Number(value);
-  if (value.trim() === '' || Number.isNaN(number))
-    throw new ClickstreamError(`${flag} must be a number, got "${value}"`);
-  return number;
 }
 
 export const generateCommand: CommandSpec<GenerateOptions, GenerateSummary> = {

@@ -20,13 +20,13 @@
  *
  * `redriveToStream` is the library entry (tests call it in-process); `redrive` is the CLI command.
  */
+
 import { existsSync } from 'node:fs';
 import { appendFile, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   DescribeStreamSummaryCommand,
   GetRecordsCommand,
-  GetShardIteratorCommand,
   type KinesisClient,
   type _Record as KinesisRecord,
 } from '@aws-sdk/client-kinesis';
@@ -39,12 +39,14 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { Command } from 'commander';
 import { createKinesisClient, createS3Client, createSqsClient } from '../adapters/clients.ts';
+import { GET_RECORDS_MAX_RECORDS, shardIterator } from '../adapters/kinesis-shards.ts';
 import type { Colours } from '../cli/colours.ts';
 import { type CommandContext, type CommandSpec, clientOptions } from '../cli/command.ts';
 import { resolveSettings } from '../cli/config.ts';
 import { stackFiles } from '../cli/local-lifecycle.ts';
 import { DEAD_LETTER_PREFIX } from '../consumers/dead-letter.ts';
 import type { EventRecord } from '../core/event.ts';
+import { integerFlag } from '../core/flags.ts';
 import {
   type Batch,
   KINESIS_LIMITS,
@@ -824,15 +826,10 @@ export async function readRange(
   const records: KinesisRecord[] = [];
   let iterator: string | undefined;
   try {
-    const got = await kinesis.send(
-      new GetShardIteratorCommand({
-        StreamName: streamName,
-        ShardId: range.shardId,
-        ShardIteratorType: 'AT_SEQUENCE_NUMBER',
-        StartingSequenceNumber: range.startSequenceNumber,
-      }),
-    );
-    iterator = got.ShardIterator;
+    iterator = await shardIterator(kinesis, streamName, range.shardId, {
+      type: 'AT_SEQUENCE_NUMBER',
+      sequenceNumber: range.startSequenceNumber,
+    });
   } catch (error) {
     const name = (error as Error).name;
     // The stream was listed a moment ago: a missing resource now is the shard, gone after a reshard.
@@ -842,7 +839,7 @@ export async function readRange(
       return { records, shardGone: false, error: (error as Error).message };
     throw fatalAwsError(error, `Kinesis stream ${streamName}`) ?? error;
   }
-  const limit = Math.min(10_000, Math.max(100, range.batchSize));
+  const limit = Math.min(GET_RECORDS_MAX_RECORDS, Math.max(100, range.batchSize));
   let empty = 0;
   reading: while (iterator && !signal?.aborted) {
     let page: Awaited<ReturnType<typeof getRecords>>;
@@ -922,9 +919,8 @@ export async function redrive(options: RedriveOptions, context: CommandContext):
       `use one of: ${PARTITION_KEY_FIELDS.join(', ')}`,
     );
   }
-  const maxRetries = options.maxRetries === undefined ? undefined : Number(options.maxRetries);
-  if (maxRetries !== undefined && !(Number.isInteger(maxRetries) && maxRetries >= 0))
-    throw new RedriveError(`--max-retries must be an integer ≥ 0, got ${options.maxRetries}`);
+  const maxRetries =
+    options.maxRetries === undefined ? undefined : integerFlag(options.maxRetries, '--max-retries', 0);
   const target = await context.target();
   const local = target.mode === 'local';
   // `local up` keeps its work dir beside its state file (.clickstream/local-stack/ by default).

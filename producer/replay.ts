@@ -6,6 +6,7 @@
  * `replayToStream` is the library entry (the demo and tests call it in-process); `replay` is the CLI
  * command around it.
  */
+
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
@@ -14,6 +15,7 @@ import type { Command } from 'commander';
 import { createKinesisClient, createS3Client } from '../adapters/clients.ts';
 import { type CommandContext, type CommandSpec, clientOptions } from '../cli/command.ts';
 import { eventId, parseRow, REJECT_REASONS, type RejectReason, toIsoSeconds } from '../core/event.ts';
+import { integerFlag } from '../core/flags.ts';
 import {
   type Batch,
   BatchLimitError,
@@ -716,17 +718,17 @@ export async function replay(options: ReplayOptions, context: CommandContext): P
       speed,
       ...(fromMs !== undefined ? { fromMs } : {}),
       ...(toMs !== undefined ? { toMs } : {}),
-      ...(options.limit !== undefined ? { limit: positiveInt(options.limit, '--limit') } : {}),
+      ...(options.limit !== undefined ? { limit: integerFlag(options.limit, '--limit') } : {}),
       dryRun,
       aggregate: options.aggregate ?? true,
       ...(options.maxBatchBytes !== undefined
-        ? { maxBatchBytes: positiveInt(options.maxBatchBytes, '--max-batch-bytes') }
+        ? { maxBatchBytes: integerFlag(options.maxBatchBytes, '--max-batch-bytes') }
         : {}),
       ...(options.concurrency !== undefined
-        ? { concurrency: positiveInt(options.concurrency, '--concurrency') }
+        ? { concurrency: integerFlag(options.concurrency, '--concurrency') }
         : {}),
       ...(options.maxRetries !== undefined
-        ? { maxRetries: nonNegativeInt(options.maxRetries, '--max-retries') }
+        ? { maxRetries: integerFlag(options.maxRetries, '--max-retries', 0) }
         : {}),
       ...(rejects ? { rejects } : {}),
       ...(options.failedOut ? { failedOut: options.failedOut } : {}),
@@ -798,20 +800,6 @@ function isoTime(text: string, name: string): number {
   if (Number.isNaN(ms))
     throw new ProducerError(`${name} is not an ISO time: ${text}`, 'e.g. 2019-10-01T00:00:00Z');
   return ms;
-}
-
-function positiveInt(text: string, name: string): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1)
-    throw new ProducerError(`${name} must be a positive integer, got ${text}`);
-  return value;
-}
-
-function nonNegativeInt(text: string, name: string): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 0)
-    throw new ProducerError(`${name} must be an integer ≥ 0, got ${text}`);
-  return value;
 }
 
 export const replayCommand: CommandSpec<ReplayOptions, ReplaySummary> = {

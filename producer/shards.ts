@@ -3,7 +3,8 @@
  * computes it), and an adaptive send rate per shard.
  */
 import { createHash } from 'node:crypto';
-import { type KinesisClient, ListShardsCommand, type Shard } from '@aws-sdk/client-kinesis';
+import type { KinesisClient, Shard } from '@aws-sdk/client-kinesis';
+import { isOpenShard, listShards } from '../adapters/kinesis-shards.ts';
 import { fatalAwsError } from './errors.ts';
 
 export class ShardMap {
@@ -47,22 +48,14 @@ export class ShardMap {
 
 /** The open shards of a stream (closed parents of a reshard are skipped: they take no writes). */
 export async function loadShardMap(kinesis: KinesisClient, streamName: string): Promise<ShardMap> {
-  const shards: Shard[] = [];
-  let nextToken: string | undefined;
+  let shards: Shard[];
   try {
-    do {
-      const page = await kinesis.send(
-        new ListShardsCommand(nextToken ? { NextToken: nextToken } : { StreamName: streamName }),
-      );
-      shards.push(...(page.Shards ?? []));
-      nextToken = page.NextToken;
-    } while (nextToken);
+    shards = await listShards(kinesis, streamName);
   } catch (error) {
     throw fatalAwsError(error, `Kinesis stream ${streamName}`) ?? error;
   }
-  const open = shards.filter((shard) => shard.SequenceNumberRange?.EndingSequenceNumber === undefined);
   return new ShardMap(
-    open.map((shard) => ({
+    shards.filter(isOpenShard).map((shard) => ({
       shardId: shard.ShardId ?? '',
       startingHashKey: BigInt(shard.HashKeyRange?.StartingHashKey ?? '0'),
     })),

@@ -1,4 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
 import { COMMANDS } from '../cli/commands.ts';
 import { type CommandDeclaration, declareCommand, describeCommand } from '../cli/declarations.ts';
 import { addCommand, createProgram } from '../cli/program.ts';
@@ -46,6 +48,7 @@ describe('help', () => {
       'query',
       'report',
       'verify',
+      'smoke',
       'demo',
     ]);
     for (const path of paths) {
@@ -79,6 +82,21 @@ describe('help', () => {
     expect(unknown.stderr.trim().split('\n')).toEqual([
       'error: unknown action "sideways"',
       'hint: use one of: clickstream local up | down | status',
+    ]);
+  });
+
+  it('documents smoke in its help, and ends it with one line and a hint when no local stack runs', async () => {
+    const help = (await runMain(['smoke', '--help'])).stdout;
+    expect(help).toMatch(/^Usage: clickstream smoke \[options\]\n\nPost-deploy smoke test\./);
+    for (const flag of ['--stack <name>', '--events <n>', '--bots <n>', '--max-wait <seconds>', '--json'])
+      expect(help).toContain(flag);
+    expect(help).toContain('SKIPPED');
+    vi.stubEnv('CLICKSTREAM_STATE_FILE', join(tmpdir(), `clickstream-no-stack-${process.pid}.json`));
+    const noStack = await runMain(['smoke', '--local']);
+    expect(noStack.code).toBe(2);
+    expect(noStack.stderr.trim().split('\n')).toEqual([
+      'error: no local stack is running',
+      'hint: start it with `clickstream local up` in another terminal, or run `npm run demo` for the whole pipeline',
     ]);
   });
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderTable } from '../analytics/format.ts';
 import { coloursFor } from '../cli/colours.ts';
-import { renderSummary } from '../cli/context.ts';
+import { createContext, renderSummary } from '../cli/context.ts';
 import { escapeControl, jsonLine, printable } from '../core/terminal-text.ts';
 import { runBin, tempDirs } from './cli-support.ts';
 
@@ -118,5 +118,57 @@ describe('a binary source', () => {
     expect(code).toBe(2);
     expect(stderr).not.toMatch(CONTROL);
     expect(stderr).toContain('missing\\x1b[2J');
+  });
+});
+
+describe('progress as JSON lines', () => {
+  it('writes one line at the start, at most one a second while it moves, and one when done', () => {
+    const lines: string[] = [];
+    const stderr = {
+      write: (text: string) => lines.push(text),
+      isTTY: false,
+    } as unknown as NodeJS.WriteStream;
+    const context = createContext({
+      json: true,
+      verbose: false,
+      progress: 'json',
+      stderr,
+      signal: new AbortController().signal,
+      settings: () => {
+        throw new Error('unused');
+      },
+    });
+    const progress = context.progress('draining', { total: 10, unit: 'records', fields: ['mail'] });
+    for (let value = 1; value <= 10; value++) progress.update(value, { mail: `${value} sent` });
+    progress.stop();
+    progress.stop();
+    const parsed = lines.map((line) => JSON.parse(line));
+    expect(lines.every((line) => line.endsWith('\n'))).toBe(true);
+    expect(parsed.map(({ at, ...rest }) => rest)).toEqual([
+      { progress: 'draining', unit: 'records', value: 0, total: 10 },
+      { progress: 'draining', unit: 'records', value: 10, total: 10, mail: '10 sent', done: true },
+    ]);
+  });
+
+  it('stay off stderr with --progress none, and without a terminal', () => {
+    const lines: string[] = [];
+    const stderr = {
+      write: (text: string) => lines.push(text),
+      isTTY: true,
+    } as unknown as NodeJS.WriteStream;
+    for (const progress of ['none', 'auto'] as const) {
+      const context = createContext({
+        json: progress === 'auto',
+        verbose: false,
+        progress,
+        stderr,
+        signal: new AbortController().signal,
+        settings: () => {
+          throw new Error('unused');
+        },
+      });
+      context.progress('replay').update(5);
+    }
+    expect(lines).toEqual([]);
   });
 });

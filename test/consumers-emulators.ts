@@ -6,6 +6,8 @@ import {
   CreateStreamCommand,
   DescribeStreamSummaryCommand,
   type KinesisClient,
+  ListShardsCommand,
+  type ListShardsCommandOutput,
 } from '@aws-sdk/client-kinesis';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
@@ -46,6 +48,27 @@ export async function createStream(kinesis: KinesisClient, name: string, shards:
     if (StreamDescriptionSummary?.StreamStatus === 'ACTIVE') return;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/**
+ * The same client, except that ListShards answers `pageSize` shards at a time with a NextToken, as AWS
+ * does for a stream with more shards than one answer holds. kinesalite lists every shard at once, so a
+ * reader that ignores NextToken would pass against it and miss shards in AWS.
+ */
+export function pagingListShards(kinesis: KinesisClient, pageSize: number): KinesisClient {
+  const send = async (command: unknown): Promise<unknown> => {
+    if (!(command instanceof ListShardsCommand)) return kinesis.send(command as never);
+    const { StreamName, NextToken } = command.input;
+    // As AWS: a later page is asked for with its token alone.
+    if (StreamName && NextToken) throw new Error('NextToken and StreamName cannot be provided together');
+    const [stream, from] = NextToken ? (JSON.parse(NextToken) as [string, number]) : [StreamName, 0];
+    const all = (await kinesis.send(new ListShardsCommand({ StreamName: stream }))).Shards ?? [];
+    const next = from + pageSize;
+    const page: Partial<ListShardsCommandOutput> = { Shards: all.slice(from, next) };
+    if (next < all.length) page.NextToken = JSON.stringify([stream, next]);
+    return page;
+  };
+  return new Proxy(kinesis, { get: (target, key) => (key === 'send' ? send : Reflect.get(target, key)) });
 }
 
 export async function startDynamo(names: { userActivityTable: string; alertDedupeTable: string }): Promise<{

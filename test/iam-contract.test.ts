@@ -22,6 +22,8 @@ import {
   StartQueryExecutionCommand,
   StopQueryExecutionCommand,
 } from '@aws-sdk/client-athena';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { CloudWatchClient, ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
 import { GlueClient } from '@aws-sdk/client-glue';
 import {
   DescribeStreamSummaryCommand,
@@ -32,11 +34,21 @@ import {
   PutRecordsCommand,
 } from '@aws-sdk/client-kinesis';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import {
+  GetTopicAttributesCommand,
+  PublishCommand,
+  SNSClient,
+  SubscribeCommand,
+  UnsubscribeCommand,
+} from '@aws-sdk/client-sns';
 import {
   ChangeMessageVisibilityCommand,
+  CreateQueueCommand,
   DeleteMessageCommand,
+  DeleteQueueCommand,
+  GetQueueAttributesCommand,
   ReceiveMessageCommand,
+  SetQueueAttributesCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
 import {
@@ -72,6 +84,7 @@ import type { CfnTemplate } from '../local/template/intrinsics.ts';
 import { generate } from '../producer/generate.ts';
 import { redrive } from '../producer/redrive.ts';
 import { replay } from '../producer/replay.ts';
+import { smoke } from '../smoke/run.ts';
 import { fakeAlertDedupeTable } from './alert-dedupe-fake.ts';
 import { kinesisRecord, makeEvent, windowEvent } from './consumers-factories.ts';
 import { FULL_STACK_CONTEXT } from './infra-context.ts';
@@ -139,6 +152,43 @@ const PAIRS = {
     `sqs:DeleteMessage ${A('sqs', 'StreamToAggregatorFailureQueue')}`,
     `sqs:ReceiveMessage ${A('sqs', 'StreamToAggregatorFailureQueue')}`,
   ],
+  // clickstream smoke, under the producer, analyst and smoke policies together.
+  smoke: [
+    `athena:GetQueryExecution ${A('athena', 'workgroup/clickstream')}`,
+    `athena:GetQueryResults ${A('athena', 'workgroup/clickstream')}`,
+    `athena:StartQueryExecution ${A('athena', 'workgroup/clickstream')}`,
+    `cloudformation:DescribeStacks ${A('cloudformation', 'stack/Clickstream/*')}`,
+    'cloudwatch:ListMetrics *',
+    `dynamodb:Query ${A('dynamodb', 'table/AggregatorToUserActivityTable')}`,
+    `glue:GetDatabase ${A('glue', 'catalog')}`,
+    `glue:GetDatabase ${A('glue', 'database/clickstream')}`,
+    `glue:GetTable ${A('glue', 'catalog')}`,
+    `glue:GetTable ${A('glue', 'database/clickstream')}`,
+    `glue:GetTable ${A('glue', 'table/clickstream/user_activity')}`,
+    `kinesis:DescribeStreamSummary ${A('kinesis', 'stream/StreamsEvents')}`,
+    `kinesis:ListShards ${A('kinesis', 'stream/StreamsEvents')}`,
+    `kinesis:PutRecords ${A('kinesis', 'stream/StreamsEvents')}`,
+    's3:AbortMultipartUpload arn:aws:s3:::BucketsAthenaResults/results/*',
+    's3:GetBucketLocation arn:aws:s3:::BucketsAthenaResults',
+    's3:GetBucketLocation arn:aws:s3:::BucketsLake',
+    's3:GetObject arn:aws:s3:::BucketsAthenaResults/results/*',
+    's3:GetObject arn:aws:s3:::BucketsLake/user_activity/*',
+    's3:ListBucket arn:aws:s3:::BucketsAthenaResults',
+    's3:ListBucket arn:aws:s3:::BucketsLake',
+    's3:ListBucketMultipartUploads arn:aws:s3:::BucketsAthenaResults',
+    's3:ListMultipartUploadParts arn:aws:s3:::BucketsAthenaResults/results/*',
+    's3:PutObject arn:aws:s3:::BucketsAthenaResults/results/*',
+    `sns:GetTopicAttributes ${A('sns', 'AlarmTopic')}`,
+    `sns:Subscribe ${A('sns', 'AlertTopic')}`,
+    `sns:Unsubscribe ${A('sns', 'AlertTopic')}`,
+    // The temporary queue is named after the run.
+    ...['CreateQueue', 'DeleteQueue', 'GetQueueAttributes', 'ReceiveMessage', 'SetQueueAttributes'].map(
+      (action) =>
+        expect.stringMatching(
+          new RegExp(`^sqs:${action} ${A('sqs', 'clickstream-smoke-[a-z0-9]+-[0-9a-f]{6}')}$`),
+        ),
+    ),
+  ],
   analyst: [
     `athena:GetQueryExecution ${A('athena', 'workgroup/clickstream')}`,
     `athena:GetQueryResults ${A('athena', 'workgroup/clickstream')}`,
@@ -181,6 +231,8 @@ function stubClients() {
     athena: mockClient(AthenaClient),
     glue: mockClient(GlueClient),
     sqs: mockClient(SQSClient),
+    cloudformation: mockClient(CloudFormationClient),
+    cloudwatch: mockClient(CloudWatchClient),
   };
 }
 let mocks: ReturnType<typeof stubClients>;
@@ -501,7 +553,7 @@ const objectBody = (text: string) => ({
 });
 
 describe('CLI commands run as a person holding one of the stack’s operator policies', () => {
-  const results: Partial<Record<'producer' | 'redrive' | 'analyst', Checked>> = {};
+  const results: Partial<Record<'producer' | 'redrive' | 'analyst' | 'smoke', Checked>> = {};
   let target: AwsTarget;
   let source: string;
   const context = (signal = new AbortController().signal) =>
@@ -735,15 +787,113 @@ describe('CLI commands run as a person holding one of the stack’s operator pol
     expect(results.analyst.pairs).toEqual(PAIRS.analyst);
   });
 
+  it(`smoke, under the producer, analyst and smoke policies: ${PAIRS.smoke.length} pairs allowed; reads the outputs, replays, reads back, taps the alert topic, lists lake objects, queries, lists metrics, reads the alarm topic's policy, removes its queue`, async () => {
+    // The deployed stack's outputs as CloudFormation returns them, resolved from the template.
+    const outputs = Object.entries(template.Outputs).map(([key, output]) => ({
+      OutputKey: key,
+      OutputValue: model.resolver.string(output.Value, key),
+    }));
+    const calls = await record(
+      () => {
+        mocks.cloudformation.on(DescribeStacksCommand).resolves({
+          Stacks: [{ StackName: 'Clickstream', Outputs: outputs } as never],
+        });
+        mocks.sqs.on(CreateQueueCommand).callsFake((input) => ({
+          QueueUrl: `https://sqs.us-east-1.amazonaws.com/123456789012/${input.QueueName}`,
+        }));
+        mocks.sqs.on(GetQueueAttributesCommand).callsFake((input) => ({
+          Attributes: { QueueArn: A('sqs', String(input.QueueUrl).split('/').pop() ?? '') },
+        }));
+        mocks.sqs.on(SetQueueAttributesCommand).resolves({});
+        mocks.sqs.on(ReceiveMessageCommand).resolves({ Messages: [] });
+        mocks.sqs.on(DeleteQueueCommand).resolves({});
+        mocks.sns.on(SubscribeCommand).callsFake((input) => ({ SubscriptionArn: `${input.TopicArn}:sub-1` }));
+        mocks.sns.on(UnsubscribeCommand).resolves({});
+        mocks.sns.on(GetTopicAttributesCommand).resolves({ Attributes: {} });
+        mocks.kinesis.on(ListShardsCommand).resolves({
+          Shards: [
+            {
+              ShardId: 'shardId-000000000000',
+              HashKeyRange: { StartingHashKey: '0', EndingHashKey: (2n ** 128n - 1n).toString() },
+              SequenceNumberRange: { StartingSequenceNumber: '1' },
+            },
+          ],
+        });
+        mocks.kinesis.on(PutRecordsCommand).callsFake((input) => ({
+          FailedRecordCount: 0,
+          Records: input.Records.map(() => ({ SequenceNumber: '1', ShardId: 'shardId-000000000000' })),
+        }));
+        mocks.dynamodb.on(QueryCommand).resolves({ Items: [] });
+        mocks.s3.on(ListObjectsV2Command).resolves({ Contents: [] });
+        let started = 0;
+        mocks.athena.on(StartQueryExecutionCommand).callsFake(() => ({ QueryExecutionId: `s-${++started}` }));
+        mocks.athena.on(GetQueryExecutionCommand).resolves({
+          QueryExecution: { Status: { State: 'SUCCEEDED' }, StatementType: 'DML', Statistics: {} },
+        });
+        mocks.athena
+          .on(GetQueryResultsCommand)
+          .resolves({ ResultSet: { ResultSetMetadata: { ColumnInfo: [] }, Rows: [] } });
+        mocks.cloudwatch.on(ListMetricsCommand).resolves({ Metrics: [] });
+      },
+      async () => {
+        // Nothing arrives downstream here: each check looks once (--max-wait 0) and fails.
+        const summary = await smoke({ seed: 3, maxWait: 0 }, context());
+        expect(summary.steps.map((step) => `${step.status} ${step.step}`)).toEqual([
+          'PASS resources',
+          'PASS replay',
+          'FAIL totals',
+          'FAIL alerts',
+          'FAIL lake',
+          'FAIL query',
+          'FAIL metrics',
+          'FAIL alarm-topics',
+        ]);
+        expect(summary.cleanedUp).toEqual(['alert queue and its subscription', 'generated files']);
+      },
+    );
+    const policy = (prefix: string) => holder(prefix, 'smoke').policies;
+    const smokeRunner = {
+      ...holder('SmokePolicySmoke', 'smoke'),
+      policies: [
+        ...policy('OperatorPoliciesProducer'),
+        ...policy('OperatorPoliciesAnalyst'),
+        ...policy('SmokePolicySmoke'),
+      ],
+    };
+    results.smoke = check(smokeRunner, calls);
+    expect(results.smoke.denied.map((d) => d.message)).toEqual([]);
+    expect(results.smoke.unevaluated).toEqual([]);
+    expect(results.smoke.pairs).toEqual(PAIRS.smoke);
+  });
+
+  it('the smoke policy holds no grant that smoke leaves unused', () => {
+    const used = results.smoke?.accesses ?? [];
+    const unused = holder('SmokePolicySmoke', 'smoke')
+      .policies.flatMap((policy) => policy.statements)
+      .filter((statement) => statement.Effect === 'Allow')
+      .flatMap((statement) =>
+        [statement.Action ?? []]
+          .flat()
+          .flatMap((action) => [statement.Resource ?? []].flat().map((resource) => ({ action, resource }))),
+      )
+      .filter(
+        ({ action, resource }) =>
+          !used.some((u) => actionMatches(action, u.action) && resourceMatches(resource, u.resource, true)),
+      )
+      .map(({ action, resource }) => `${action} ${resource}`);
+    expect(unused).toEqual([]);
+  });
+
   it('every command class the CLI constructs for AWS was recorded and checked', () => {
     const recorded = new Set([
       ...(results.producer?.commands ?? []),
       ...(results.redrive?.commands ?? []),
       ...(results.analyst?.commands ?? []),
+      ...(results.smoke?.commands ?? []),
     ]);
-    // The local engine reads the local stack's S3 for DuckDB; it never runs against AWS.
-    expect(commandsConstructedIn(['producer', 'analytics'], ['analytics/local-engine.ts'])).toEqual(
-      [...recorded].sort(),
-    );
+    // The local engine reads the local stack's S3 for DuckDB; it never runs against AWS. The producer
+    // lists shards and opens iterators through the shared Kinesis shard module.
+    const sources = ['producer', 'analytics', 'smoke', 'adapters/kinesis-shards.ts'];
+    expect(commandsConstructedIn(sources, ['analytics/local-engine.ts'])).toEqual([...recorded].sort());
   });
 });

@@ -5,7 +5,7 @@
  * https://docs.aws.amazon.com/lambda/latest/dg/services-kinesis-batchfailurereporting.html
  * https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html
  */
-import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { type KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KinesisWindowEvent } from '../consumers/kinesis-event.ts';
 import { putAllRecords } from '../consumers/put-records.ts';
@@ -14,7 +14,7 @@ import {
   type LambdaRunnerOptions,
   startLambdaRunner,
 } from '../local/lambda-runner.ts';
-import { createStream, startKinesis } from './consumers-emulators.ts';
+import { createStream, pagingListShards, startKinesis } from './consumers-emulators.ts';
 
 let kinesis: KinesisClient;
 let stopKinesis: () => Promise<void>;
@@ -337,5 +337,31 @@ describe('local Lambda runner (Kinesis event source mapping)', () => {
     );
     expect(stats.recordsProcessed).toBe(5);
     expect(stats.invocations).toBe(5);
+  });
+
+  it('polls every shard of a stream whose ListShards answer comes in pages (with-kinesis.html)', async () => {
+    const streamName = `runner-${++streamCount}`;
+    await createStream(kinesis, streamName, 3);
+    // Explicit hash keys put one record at the start of each shard's third of the hash-key range.
+    const third = 2n ** 128n / 3n;
+    const Records = [0n, 1n, 2n].map((i) => ({
+      PartitionKey: `k${i}`,
+      ExplicitHashKey: String(i * third + 1n),
+      Data: Buffer.from(String(i)),
+    }));
+    const put = await kinesis.send(new PutRecordsCommand({ StreamName: streamName, Records }));
+    expect(new Set(put.Records?.map((record) => record.ShardId))).toHaveProperty('size', 3);
+    const seen: string[] = [];
+    const runner = await startLambdaRunner({
+      kinesis: pagingListShards(kinesis, 1),
+      streamName,
+      handler: async (event) => void seen.push(...bodies(event)),
+      pollIntervalMs: 5,
+      retryDelayMs: 0,
+    });
+    await runner.drain();
+    await runner.stop();
+    expect(Object.keys(runner.stats().shards)).toHaveLength(3);
+    expect(seen.sort()).toEqual(['0', '1', '2']);
   });
 });

@@ -250,6 +250,8 @@ describe('local SNS endpoint with an SMTP sink', () => {
     await client.send(new PublishCommand({ TopicArn, Subject: 'during outage', Message: 'm1' }));
     await vi.waitUntil(() => sns.stats().retried >= 3, { timeout: 5_000, interval: 10 });
     expect(sns.stats()).toMatchObject({ delivered: 0, pending: 1, failed: 0 });
+    // What the demo's drain line shows while it waits on the mail host.
+    expect(sns.stats().lastError).toEqual(expect.any(String));
 
     await sink.resume();
     await sns.idle();
@@ -258,6 +260,7 @@ describe('local SNS endpoint with an SMTP sink', () => {
 
     expect(sink.messages.map((m) => m.subject)).toEqual(['during outage', 'after outage']);
     expect(sns.stats()).toMatchObject({ published: 2, delivered: 2, pending: 0, failed: 0 });
+    expect(sns.stats().lastError).toBeUndefined();
   });
 });
 

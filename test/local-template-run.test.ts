@@ -106,5 +106,14 @@ describe('the local run follows the synthesized template', () => {
     expect(keys.filter((key) => key.startsWith('custom-events/dt=2019-10-01/'))).toHaveLength(1);
     expect(keys.filter((key) => key.startsWith('events/'))).toEqual([]);
     expect(keys.some((key) => key.startsWith('user_activity/dt=2019-10-01/'))).toBe(true);
+    // What the demo's drain line shows: everything read, no window open, one merge, nothing to mail.
+    const consumer = { buffered: 0, openWindows: 0 };
+    expect(await pipeline.progress()).toEqual({
+      aggregator: { ...consumer, records: 1, shards: 3, shardsCaughtUp: 3, dynamodbCalls: 1 },
+      // Its totals over the horizons (a query), its incident, and the end-of-stream close.
+      alerter: { ...consumer, records: 1, shards: 8, shardsCaughtUp: 8, dynamodbCalls: 4 },
+      lake: { records: 2, objects: 2 },
+      mail: { delivered: 0, pending: 0 },
+    });
   });
 });

@@ -12,14 +12,13 @@ import {
   CreateStreamCommand,
   DescribeStreamSummaryCommand,
   GetRecordsCommand,
-  GetShardIteratorCommand,
   type KinesisClient,
-  ListShardsCommand,
 } from '@aws-sdk/client-kinesis';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import kinesalite from 'kinesalite';
 import S3rver from 's3rver';
 import { createKinesisClient, createS3Client } from '../adapters/clients.ts';
+import { GET_RECORDS_MAX_RECORDS, listShards, shardIterator } from '../adapters/kinesis-shards.ts';
 import { CSV_HEADER_LINE, toKaggleTime } from '../core/event.ts';
 import { userRecordsOf } from '../core/kpl.ts';
 
@@ -79,15 +78,13 @@ export interface StreamRecord {
 
 /** Every event in the stream, per shard in sequence order, KPL aggregates de-aggregated. */
 export async function readStream(kinesis: KinesisClient, StreamName = STREAM): Promise<StreamRecord[]> {
-  const { Shards = [] } = await kinesis.send(new ListShardsCommand({ StreamName }));
   const records: StreamRecord[] = [];
-  for (const shard of Shards) {
-    const { ShardIterator } = await kinesis.send(
-      new GetShardIteratorCommand({ StreamName, ShardId: shard.ShardId, ShardIteratorType: 'TRIM_HORIZON' }),
-    );
-    let iterator = ShardIterator;
+  for (const shard of await listShards(kinesis, StreamName)) {
+    let iterator = await shardIterator(kinesis, StreamName, shard.ShardId ?? '', { type: 'TRIM_HORIZON' });
     while (iterator) {
-      const page = await kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 10_000 }));
+      const page = await kinesis.send(
+        new GetRecordsCommand({ ShardIterator: iterator, Limit: GET_RECORDS_MAX_RECORDS }),
+      );
       for (const record of page.Records ?? []) {
         for (const event of userRecordsOf(record.Data ?? new Uint8Array(), record.PartitionKey ?? '')) {
           const text = Buffer.from(event.data).toString('utf8');

@@ -1,6 +1,15 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { alertChecks, renderAlertScore, type SentAlert, scoreAlerts } from '../analytics/verify.ts';
+import {
+  alertChecks,
+  loadGroundTruth,
+  renderAlertScore,
+  type SentAlert,
+  scoreAlerts,
+} from '../analytics/verify.ts';
 import { coloursFor } from '../cli/colours.ts';
 import { createSyntheticGenerator } from '../core/synthetic.ts';
 
@@ -65,5 +74,29 @@ describe('alert score', () => {
     expect(lines[1]).toBe('bot kind             injected  alerted');
     expect(lines[2]).toBe('scraper                     2        1');
     expect(lines.length).toBe(2 + 8);
+  });
+});
+
+describe('ground-truth file', () => {
+  it('reads the current format, and names the format of any other instead of failing inside the score', async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'clickstream-truth-'));
+    try {
+      const current = join(directory, 'current.truth.json');
+      await writeFile(current, JSON.stringify(truth));
+      expect((await loadGroundTruth(current)).bots).toHaveLength(truth.bots.length);
+
+      const older = join(directory, 'older.truth.json');
+      await writeFile(older, JSON.stringify({ format: 'clickstream-synthetic-truth/1', bots: [] }));
+      await expect(loadGroundTruth(older)).rejects.toMatchObject({
+        name: 'ClickstreamError',
+        message: `${older} is format clickstream-synthetic-truth/1; verify reads clickstream-synthetic-truth/2`,
+      });
+
+      const csv = join(directory, 'events.csv');
+      await writeFile(csv, 'event_time,event_type\n');
+      await expect(loadGroundTruth(csv)).rejects.toThrow(`${csv} is no ground-truth file`);
+    } finally {
+      await rm(directory, { recursive: true, force: true });
+    }
   });
 });

@@ -19,6 +19,7 @@
  * email for a whole lease, and a mark that never lands leaves an email that was sent looking unsent.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import {
   DeleteCommand,
@@ -47,7 +48,7 @@ async function patiently<T>(call: () => Promise<T>): Promise<T> {
     } catch (error) {
       const delay = PATIENT_DELAYS_MS[attempt];
       if (delay === undefined || isAwsError(error, ...FINAL_ERRORS)) throw error;
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      await sleep(delay);
     }
   }
 }

@@ -15,6 +15,7 @@
  * invoking the handler with `{"endOfStream": true}` (the local pipeline does so when it drains), which
  * closes every open incident.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import pLimit from 'p-limit';
@@ -235,7 +236,7 @@ export function createAlerterProcessor(config: AlerterConfig): AlerterProcessor 
             `${closed.pending} incidents could not close: their emails are being sent elsewhere; invoke again`,
           );
         }
-        await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 100 * 2 ** round)));
+        await sleep(Math.min(2_000, 100 * 2 ** round));
       }
       reportSent(sent);
       logger.info('end of stream: open incidents closed', { emails: sent });

@@ -3,6 +3,7 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 
@@ -189,5 +190,96 @@ function acknowledgeObjectPrefixes(
       id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>/${prefix}*]`,
       reason: `Object keys under ${prefix} are not known in advance (${why}); the grant is confined to that prefix and to the actions the CLI sends there.`,
     });
+  }
+}
+
+export interface SmokePolicyProps {
+  /** The stack whose outputs `clickstream smoke` reads. */
+  stackName: string;
+  alertTopic: sns.ITopic;
+  /** The alarm topics whose policies smoke reads (none without `alarmEmail`). */
+  alarmTopics: sns.ITopic[];
+  userActivityTable: dynamodb.ITableV2;
+  /** Name prefix of the temporary queues smoke subscribes to the alert topic. */
+  queuePrefix: string;
+}
+
+/**
+ * What `clickstream smoke` sends beyond `replay` (producer policy) and `query` (analyst policy): read
+ * the stack's outputs, read back the totals of the users it sent, subscribe a temporary queue of its own
+ * to the alert topic and remove it again, list the custom metrics and read the alarm topics' policies.
+ * A person running smoke attaches all three; test/iam-contract.test.ts checks smoke's calls against them.
+ */
+export class SmokePolicy extends Construct {
+  public readonly policy: iam.ManagedPolicy;
+
+  constructor(scope: Construct, id: string, props: SmokePolicyProps) {
+    super(scope, id);
+    const { partition, region, account } = Stack.of(this);
+    const queues = `arn:${partition}:sqs:${region}:${account}:${props.queuePrefix}*`;
+    this.policy = new iam.ManagedPolicy(this, 'Smoke', {
+      description:
+        'clickstream smoke: with the producer and analyst policies, what the post-deploy smoke test sends',
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'StackOutputs',
+          actions: ['cloudformation:DescribeStacks'],
+          resources: [`arn:${partition}:cloudformation:${region}:${account}:stack/${props.stackName}/*`],
+        }),
+        new iam.PolicyStatement({
+          sid: 'ReadBackTotals',
+          actions: ['dynamodb:Query'],
+          resources: [props.userActivityTable.tableArn],
+        }),
+        new iam.PolicyStatement({
+          sid: 'TemporaryAlertQueue',
+          actions: [
+            'sqs:CreateQueue',
+            'sqs:GetQueueAttributes',
+            'sqs:SetQueueAttributes',
+            'sqs:ReceiveMessage',
+            'sqs:DeleteQueue',
+          ],
+          resources: [queues],
+        }),
+        new iam.PolicyStatement({
+          sid: 'SubscribeToAlerts',
+          actions: ['sns:Subscribe', 'sns:Unsubscribe'],
+          resources: [props.alertTopic.topicArn],
+        }),
+        ...(props.alarmTopics.length > 0
+          ? [
+              new iam.PolicyStatement({
+                sid: 'AlarmTopicPolicies',
+                actions: ['sns:GetTopicAttributes'],
+                resources: props.alarmTopics.map((topic) => topic.topicArn),
+              }),
+            ]
+          : []),
+        // ListMetrics has no resource type: only "*" grants it
+        // (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html).
+        new iam.PolicyStatement({
+          sid: 'ListMetrics',
+          actions: ['cloudwatch:ListMetrics'],
+          resources: ['*'],
+        }),
+      ],
+    });
+    const acknowledgements = [
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'cloudwatch:ListMetrics has no resource type; it is the only action granted on "*".',
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sqs:<AWS::Region>:<AWS::AccountId>:${props.queuePrefix}*]`,
+        reason:
+          'smoke names each temporary queue after its run; the grant is confined to the smoke queue prefix.',
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:cloudformation:<AWS::Region>:<AWS::AccountId>:stack/${props.stackName}/*]`,
+        reason: 'a stack ARN ends in the id CloudFormation gives it at creation; the grant names the stack.',
+      },
+    ];
+    for (const acknowledgement of acknowledgements) Validations.of(this.policy).acknowledge(acknowledgement);
   }
 }

@@ -61,6 +61,8 @@ const SERVICE_OF_CLIENT: Record<string, string> = {
   AthenaClient: 'athena',
   GlueClient: 'glue',
   SQSClient: 'sqs',
+  CloudFormationClient: 'cloudformation',
+  CloudWatchClient: 'cloudwatch',
 };
 
 /** `DynamoDBDocumentClient` → `dynamodb`; a service prefix is returned as is. */
@@ -98,6 +100,8 @@ export function createAccessMapper(env: AwsEnvironment, catalog: ResourceCatalog
     sns: (operation, input) => snsAccess(catalog, operation, input),
     glue: (operation, input) => glueAccess(env, operation, input),
     sqs: (operation, input) => sqsAccess(env, operation, input),
+    cloudformation: (operation, input) => cloudFormationAccess(env, operation, input),
+    cloudwatch: (operation) => cloudWatchAccess(operation),
     athena: athena.accessOf,
   };
   return {
@@ -352,7 +356,11 @@ function sqsAccess(env: AwsEnvironment, operation: string, input: Input): Access
     case 'DeleteMessageBatch':
     case 'ChangeMessageVisibilityBatch':
     case 'SendMessageBatch':
+    case 'SetQueueAttributes':
+    case 'DeleteQueue':
       return [{ action: `sqs:${BATCHED[operation] ?? operation}`, resource: queue() }];
+    case 'CreateQueue':
+      return [{ action: 'sqs:CreateQueue', resource: arns.sqsQueue(env, input.string('QueueName')) }];
     case 'GetQueueUrl': {
       const owner = input.optional('QueueOwnerAWSAccountId');
       return [
@@ -390,9 +398,36 @@ function snsAccess(catalog: ResourceCatalog, operation: string, input: Input): A
     case 'ListSubscriptionsByTopic':
     case 'Subscribe':
       return [{ action: `sns:${operation}`, resource: input.string('TopicArn') }];
+    case 'Unsubscribe': {
+      // Authorized on the topic: a subscription's ARN is its topic's ARN and `:<id>`.
+      const subscription = input.string('SubscriptionArn');
+      return [{ action: 'sns:Unsubscribe', resource: subscription.slice(0, subscription.lastIndexOf(':')) }];
+    }
     default:
       return undefined;
   }
+}
+
+/**
+ * https://docs.aws.amazon.com/service-authorization/latest/reference/list_awscloudformation.html:
+ * DescribeStacks is authorized on the stack, `stack/<name>/<id>`; a call names the stack only, so the
+ * resource is every id of that name.
+ */
+function cloudFormationAccess(env: AwsEnvironment, operation: string, input: Input): Access[] | undefined {
+  if (operation !== 'DescribeStacks') return undefined;
+  const stack = input.string('StackName');
+  const resource = stack.startsWith('arn:')
+    ? stack
+    : `arn:${env.partition}:cloudformation:${env.region}:${env.account}:stack/${stack}/*`;
+  return [{ action: 'cloudformation:DescribeStacks', resource }];
+}
+
+/**
+ * https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html:
+ * ListMetrics has no resource type, so only "*" grants it.
+ */
+function cloudWatchAccess(operation: string): Access[] | undefined {
+  return operation === 'ListMetrics' ? [{ action: 'cloudwatch:ListMetrics', resource: '*' }] : undefined;
 }
 
 /**

@@ -6,7 +6,7 @@
 import type { Server } from 'node:http';
 import kinesalite from 'kinesalite';
 import { type KinesisLimits, type StreamThrottles, startKinesisLimits } from '../limits/kinesis-front.ts';
-import { listenHttp } from '../net.ts';
+import { listen } from '../net.ts';
 import { acceptOwnOriginOnly } from '../origin-guard.ts';
 
 export interface LocalKinesis {
@@ -30,7 +30,7 @@ export async function startLocalKinesis(
     shardLimit: 200,
   });
   acceptOwnOriginOnly(server);
-  const emulatorPort = await listenHttp(server, options.limits ? 0 : port, host);
+  const emulatorPort = await listen(server, options.limits ? 0 : port, host);
   const emulator = `http://${host}:${emulatorPort}`;
   let limits: KinesisLimits | undefined;
   try {

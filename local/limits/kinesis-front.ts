@@ -30,7 +30,7 @@ import {
   throughputExceededEntry,
 } from '../kinesis/put-records.ts';
 import { createShardRouter, RESHAPING_TARGETS, streamNameOf } from '../kinesis/shard-router.ts';
-import { listenHttp } from '../net.ts';
+import { listen } from '../net.ts';
 import { acceptOwnOriginOnly } from '../origin-guard.ts';
 import { createShardThroughput, type ShardLimits, type ShardThrottles } from './kinesis-throughput.ts';
 
@@ -243,7 +243,7 @@ export async function startKinesisLimits(options: KinesisLimitsOptions): Promise
   // that reuse a connection just as it is closed.
   server.keepAliveTimeout = 0;
   const host = options.host ?? '127.0.0.1';
-  const port = await listenHttp(server, options.port ?? 0, host);
+  const port = await listen(server, options.port ?? 0, host);
 
   const throttles = (): StreamThrottles => {
     const byShard = throughput.throttles();

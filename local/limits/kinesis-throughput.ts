@@ -22,6 +22,10 @@ export const KINESIS_SHARD_LIMITS = {
 
 export type ShardLimits = typeof KINESIS_SHARD_LIMITS;
 
+/** The limits as people read them (`local up`, its help). */
+export const KINESIS_SHARD_LIMITS_TEXT =
+  'writes 1 MiB and 1,000 records/s, reads 2 MB and 5 GetRecords calls/s per shard';
+
 /** A budget of `rate` units a second, holding at most one second's worth; it may go into debt. */
 class TokenBucket {
   private tokens: number;

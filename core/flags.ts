@@ -1,0 +1,27 @@
+/**
+ * The values of command-line flags, one parser per kind of value, so every command rejects a bad value
+ * with the same one line naming the flag. Options reach the commands as strings (from commander) or as
+ * numbers (from code calling a command function directly); both are accepted.
+ *
+ * Pure code: no AWS SDK, no process.env.
+ */
+import { ClickstreamError } from './errors.ts';
+
+/** A whole number ≥ `min` (default 1): a count, a size, a port. */
+export function integerFlag(value: string | number, flag: string, min = 1): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < min) {
+    const wanted = min === 1 ? 'a positive integer' : `an integer ≥ ${min}`;
+    throw new ClickstreamError(`${flag} must be ${wanted}, got "${value}"`);
+  }
+  return number;
+}
+
+/** Any number (its range is for the caller to judge); undefined stays undefined. */
+export function numberFlag(value: string | number | undefined, flag: string): number | undefined {
+  if (value === undefined || typeof value === 'number') return value;
+  const number = Number(value);
+  if (value.trim() === '' || Number.isNaN(number))
+    throw new ClickstreamError(`${flag} must be a number, got "${value}"`);
+  return number;
+}
