@@ -30,10 +30,11 @@ import { EVENT_TYPES, type EventType } from '../core/event.ts';
 import { integerFlag } from '../core/flags.ts';
 import { parseS3Url } from '../core/resources.ts';
 import { RAW_EVENTS_PREFIX } from '../core/tables.ts';
+import type { LambdaRunnerStats } from '../local/lambda-runner.ts';
 import type { StreamThrottles } from '../local/limits/kinesis-front.ts';
 import { saveMailDevEmails } from '../local/mail.ts';
 import { processTreePeaks } from '../local/peak-memory.ts';
-import { type LocalPipeline, startLocalPipeline } from '../local/pipeline.ts';
+import { type DrainTimings, type LocalPipeline, startLocalPipeline } from '../local/pipeline.ts';
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
 import { formatContext, LOCAL_DEFAULT_CONTEXT } from '../local/synth.ts';
 import { generate } from '../producer/generate.ts';
@@ -79,12 +80,30 @@ export interface DemoSummary {
   throttles: StreamThrottles | null;
   /** Batches the consumers gave up on and sent to their on-failure destination (records in them). */
   onFailure: { batches: number; records: number };
+  /**
+   * The consumers' runner counters (invocations, records read, throttled reads): the alerter's records
+   * are the partials the aggregator put on the user-activity stream, one per merge unless a partial was
+   * too large for one record. `npm run bench` divides by them.
+   */
+  consumers: { aggregator: ConsumerCounters; alerter: ConsumerCounters };
+  /** The drain stage phase by phase: what it waited for longest. */
+  drain: DrainTimings;
   /** Peak resident memory of each process of the run, in MB (null where the OS does not tell). */
   memory: Array<{ process: string; pid: number; peakRssMb: number }> | null;
   stages: Array<{ name: string; ms: number; rate?: string }>;
   boundBy: string;
   workDir: string;
   durationMs: number;
+}
+
+export type ConsumerCounters = Pick<
+  LambdaRunnerStats,
+  'invocations' | 'finalInvocations' | 'recordsProcessed' | 'readThrottles' | 'retries'
+>;
+
+function consumerCounters(stats: LambdaRunnerStats): ConsumerCounters {
+  const { invocations, finalInvocations, recordsProcessed, readThrottles, retries } = stats;
+  return { invocations, finalInvocations, recordsProcessed, readThrottles, retries };
 }
 
 /**
@@ -168,6 +187,8 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
     const windowSeconds = pipeline.windowSeconds;
     let replayed: Awaited<ReturnType<typeof replayToStream>>;
     let onFailure: DemoSummary['onFailure'];
+    let consumers: DemoSummary['consumers'];
+    let drain: DrainTimings;
     try {
       replayed = await stage(
         'replaying S3 → Kinesis events stream (partition key category_id, --speed max) while the consumers run',
@@ -175,13 +196,17 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
         (summary) =>
           `${summary.eventsPerSecond.toLocaleString('en-US')} events/s in ${summary.records.toLocaleString('en-US')} ${summary.aggregated ? 'KPL-aggregated ' : ''}records`,
       );
-      await stage('draining: final tumbling windows, alerts, lake delivery, mail', () =>
+      drain = await stage('draining: final tumbling windows, alerts, lake delivery, mail', () =>
         drainWithProgress(pipeline, subContext),
       );
       const runners = [pipeline.aggregator.stats(), pipeline.alerter.stats()];
       onFailure = {
         batches: runners.reduce((sum, s) => sum + s.discardedBatches, 0),
         records: runners.reduce((sum, s) => sum + s.discardedRecords, 0),
+      };
+      consumers = {
+        aggregator: consumerCounters(pipeline.aggregator.stats()),
+        alerter: consumerCounters(pipeline.alerter.stats()),
       };
     } finally {
       await pipeline.stop();
@@ -265,6 +290,8 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
         iam: { checked: pipeline.iam?.checked ?? 0, denied: pipeline.iam?.denied ?? 0 },
         throttles,
         onFailure,
+        consumers,
+        drain,
         memory: memoryPeaks(),
         stages,
         boundBy: bound ? bound.name : 'n/a',
@@ -358,7 +385,7 @@ const DRAIN_PROGRESS_INTERVAL_MS = 500;
  * knows before it ends), the lake, and the alert mails (with the mail host's last answer while one is
  * retried, which may go on up to the SNS server's retry limit).
  */
-async function drainWithProgress(pipeline: LocalPipeline, context: CommandContext) {
+async function drainWithProgress(pipeline: LocalPipeline, context: CommandContext): Promise<DrainTimings> {
   const bar = context.progress('draining', {
     unit: 'merges',
     fields: ['windowsOpen', 'lakeObjects', 'mail'],
@@ -375,8 +402,9 @@ async function drainWithProgress(pipeline: LocalPipeline, context: CommandContex
   };
   const timer = setInterval(() => void show().catch(() => undefined), DRAIN_PROGRESS_INTERVAL_MS);
   try {
-    await pipeline.drain();
+    const timings = await pipeline.drain();
     await show();
+    return timings;
   } finally {
     clearInterval(timer);
     bar.stop();

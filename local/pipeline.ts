@@ -106,9 +106,21 @@ export interface LocalPipeline {
    * alerter the stream has ended (it closes the open incidents), and wait for the alert mails to
    * leave. Afterwards every accepted event is in DynamoDB, the lake and (if it broke a rule) a mailbox.
    */
-  drain(): Promise<void>;
+  drain(): Promise<DrainTimings>;
   progress(): Promise<PipelineProgress>;
   stop(): Promise<void>;
+}
+
+/** Where a drain's time went, phase by phase (each from the end of the one before). */
+export interface DrainTimings {
+  /** Until the aggregator read every shard to its end and closed its windows (every merge done). */
+  aggregatorMs: number;
+  /** Then until the alerter and the lake deliveries caught up with what it put. */
+  alerterAndLakeMs: number;
+  /** Then the alerter's end-of-stream invocation (closing open incidents). */
+  endOfStreamMs: number;
+  /** Then until every alert mail left the local SNS. */
+  mailMs: number;
 }
 
 interface BuiltHandler {
@@ -243,15 +255,26 @@ export async function startLocalPipeline(
     // A refused call is retried by the runner as AWS would, for ever: the drain fails at once instead.
     drain: () =>
       Promise.race([
-        (async () => {
+        (async (): Promise<DrainTimings> => {
           denials.throwIfAny();
+          let mark = performance.now();
+          const lap = () => {
+            const ms = Math.round(performance.now() - mark);
+            mark = performance.now();
+            return ms;
+          };
           await aggregator.drain();
+          const aggregatorMs = lap();
           await Promise.all([alerter.drain(), ...lakes.map((lake) => lake.flush())]);
+          const alerterAndLakeMs = lap();
           // The replay is over: what the watermark has not closed yet closes now, as `aws lambda invoke`
           // with this event would in AWS.
           await handlers.alerter?.handler({ endOfStream: true });
+          const endOfStreamMs = lap();
           await stack.sns.idle();
+          const mailMs = lap();
           denials.throwIfAny();
+          return { aggregatorMs, alerterAndLakeMs, endOfStreamMs, mailMs };
         })(),
         denials.first,
       ]),

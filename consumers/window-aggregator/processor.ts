@@ -62,6 +62,8 @@ import { DEFAULT_TTL_DAYS } from '../tables.ts';
 import { mergePartial } from '../user-activity-item.ts';
 
 export const AGGREGATOR_NAME = CONSUMER_SERVICES.aggregator;
+/** UpdateItem calls in flight per flush unless `writeConcurrency` says otherwise. */
+export const DEFAULT_WRITE_CONCURRENCY = 16;
 
 export interface AggregatorConfig {
   dynamo: DynamoDBDocumentClient;
@@ -139,7 +141,7 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
     if (partials.length === 0) return counts;
     const expiresAt = Math.floor(now() / 1000) + ttlSeconds;
     // Per flush, not per processor: locally one handler serves several shards at once.
-    const mergeLimit = pLimit(config.writeConcurrency ?? 16);
+    const mergeLimit = pLimit(config.writeConcurrency ?? DEFAULT_WRITE_CONCURRENCY);
     // allSettled: a failed merge fails the flush only once the others have finished, so no merge is
     // still in flight when Lambda retries the batch.
     const outcomes = await Promise.allSettled(

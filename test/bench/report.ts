@@ -7,6 +7,7 @@
  * more than REGRESSION_DROP against the previous results.
  */
 import type { AlertLatencyFigures } from './alert-latency.ts';
+import type { EndToEndFigures } from './end-to-end.ts';
 import type { CpuPathFigures, KinesisFigures, RssFigure } from './producer.ts';
 import type { ScanBytesRow } from './scan-bytes.ts';
 
@@ -14,7 +15,17 @@ export const RESULTS_FORMAT = 'clickstream-benchmarks/1';
 /** A ratio more than 20% below the previous run's is reported as a regression. */
 export const REGRESSION_DROP = 0.2;
 
-export const BENCH_IDS = ['cpu', 'rss', 'kinesis', 'fold', 'handler', 'alert', 'scan', 'generate'] as const;
+export const BENCH_IDS = [
+  'cpu',
+  'rss',
+  'kinesis',
+  'fold',
+  'handler',
+  'alert',
+  'scan',
+  'generate',
+  'e2e',
+] as const;
 export type BenchId = (typeof BENCH_IDS)[number];
 
 export interface Metric {
@@ -90,6 +101,7 @@ export interface BenchResults {
     alert?: AlertLatencyFigures;
     scan?: ScanSource[];
     generate?: GeneratorRssFigure[];
+    e2e?: EndToEndFigures;
   };
   errors: Partial<Record<BenchId, string>>;
   /** Against the previous benchmarks.json, when there was one. */
@@ -312,6 +324,7 @@ export function renderBenchmarksMarkdown(results: BenchResults): string {
     }
     push('');
   }
+  if (details.e2e) renderEndToEnd(details.e2e, push);
   const informational = results.metrics.filter((metric) => metric.target === null);
   if (informational.length > 0) {
     push(
@@ -332,4 +345,68 @@ export function renderBenchmarksMarkdown(results: BenchResults): string {
   }
   push('');
   return `${lines.join('\n')}\n`;
+}
+
+function renderEndToEnd(figures: EndToEndFigures, push: (...more: string[]) => void): void {
+  const n = (value: number) => Math.round(value).toLocaleString('en');
+  const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  push(
+    '### End to end (local pipeline vs its emulators)',
+    '',
+    "`demo()` (cli/demo-command.ts) called as a library on a fresh embedded stack (ephemeral ports, its own temp directories, Kinesis shard limits on): the pipeline's rate is the events sent over the replay and drain stages, from the replay's start until every total is in DynamoDB, the lake flushed and the mails sent; verify then checks it all against the source CSV. The ceilings are measured in the same run on a second fresh stack started the same way, with the same CSV (test/bench/end-to-end.ts): Kinesis PutRecords and GetRecords through the stack's Kinesis port with the shard limits as the stack applies them (the CSV packed per shard into 50 KiB KPL aggregates as the producer packs it, refused entries and calls made again after 50 ms), and DynamoDB merges (the aggregator's `mergePartial`, a conditional UpdateItem, on partials of the aggregator's own fold of the CSV) at 16 in flight (one flush) and at 16 per events shard (both shards flushing at once, the most the pipeline puts in flight). The merge ceiling in events/s is that merge rate times the events per partial of the pipeline's own run.",
+    '',
+  );
+  push(
+    '| Data | Events | Pipeline events/s | Kinesis put ceiling | Kinesis get ceiling | DynamoDB merges/s (16 / 32 in flight) | Merge ceiling, events/s | Ratio to the lowest ceiling | Verify |',
+    '|---|---|---|---|---|---|---|---|---|',
+  );
+  for (const c of figures.cases) {
+    const merges = c.merges.map((m) => n(m.mergesPerSecond)).join(' / ');
+    push(
+      `| ${cell(c.label)} | ${n(c.sent)} | ${n(c.eventsPerSecond)} | ${n(c.kinesis.putEventsPerSecond)} | ${n(c.kinesis.getEventsPerSecond)} | ${merges} | ${n(c.mergeCeilingEventsPerSecond)} (${c.eventsPerPartial.toFixed(2)} events a partial) | ${formatRatio(c.ratio)} (of ${cell(c.ceilingName)}) | ${c.verifyPassed ? 'passed' : '**FAILED**'} |`,
+    );
+  }
+  push('');
+  for (const skipped of figures.skipped) push(`- ${skipped.key}: skipped, ${skipped.reason}.`);
+  if (figures.skipped.length > 0) push('');
+  push(
+    'Where the pipeline waits, what was tried and what is still open: docs/performance.md, "End to end: where the local pipeline waits".',
+    '',
+    "Where the time went in each pipeline run (the demo's stages; the drain phase by phase, each from the end of the one before):",
+    '',
+    '| Data | Replay | Drain | of which: aggregator (final windows, merges) | alerter and lake catch up | end of stream | mail | Partials (user-activity records) | Aggregator invocations (final) | Alerter invocations | Bound by |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  );
+  for (const c of figures.cases) {
+    const d = c.drain;
+    push(
+      `| ${cell(c.label)} | ${c.replaySeconds.toFixed(1)} s | ${c.drainSeconds.toFixed(1)} s | ${s(d.aggregatorMs)} | ${s(d.alerterAndLakeMs)} | ${s(d.endOfStreamMs)} | ${s(d.mailMs)} | ${n(c.partialRecords)} | ${c.consumers.aggregator.invocations} (${c.consumers.aggregator.finalInvocations}) | ${c.consumers.alerter.invocations} | ${cell(c.boundBy)} |`,
+    );
+  }
+  push('');
+  for (const c of figures.cases) {
+    const d = c.drain;
+    const phases: Array<[string, number]> = [
+      ['the replay', c.replaySeconds * 1000],
+      ["the aggregator's final windows (merges into DynamoDB)", d.aggregatorMs],
+      ['the alerter and the lake catching up', d.alerterAndLakeMs],
+      ["the alerter's end of stream", d.endOfStreamMs],
+      ['the mails', d.mailMs],
+    ];
+    const total = phases.reduce((sum, [, ms]) => sum + ms, 0);
+    const [longest, longestMs] = [...phases].sort((a, b) => b[1] - a[1])[0] as [string, number];
+    const atPipeline = c.merges[c.merges.length - 1];
+    const mergeRate = c.partialRecords / (d.aggregatorMs / 1000);
+    push(
+      `- ${c.label}: ${longest} took ${((longestMs / total) * 100).toFixed(0)}% of the pipeline's ${(total / 1000).toFixed(1)} s.${atPipeline ? ` ${n(c.partialRecords)} partials over the aggregator's drain phase are ${n(mergeRate)}/s, ${formatRatio(mergeRate / atPipeline.mergesPerSecond)} of the emulator's ${n(atPipeline.mergesPerSecond)} merges/s at ${atPipeline.concurrency} in flight (an upper bound on the pipeline's merge rate: partials merged during the replay count too).` : ''}`,
+    );
+  }
+  push('');
+  for (const c of figures.cases) {
+    const k = c.kinesis;
+    push(
+      `- ${c.label}: Kinesis ceiling on ${k.shards} events shards, hottest shard ${(k.hotShardShare * 100).toFixed(0)}% of the events, ${n(k.records)} aggregates (${(k.bytes / 1e6).toFixed(2)} MB): put in ${k.putSeconds.toFixed(1)} s (${n(k.putRefused)} entries refused and resent), read back in ${k.getSeconds.toFixed(1)} s (${n(k.getRefused)} calls refused). Merges: ${c.merges.map((m) => `${n(m.merges)} partials at ${m.concurrency} in flight in ${m.seconds.toFixed(1)} s (${n(m.calls)} calls)`).join('; ')}. The demo's whole run took ${c.demoSeconds.toFixed(1)} s (verify ${c.verifySeconds.toFixed(1)} s).`,
+    );
+  }
+  push('');
 }

@@ -8,6 +8,10 @@
  *   npm run bench -- --quick              smoke run, about 2 minutes (smaller inputs)
  *   npm run bench -- --only alert,scan    selected benches (cpu rss kinesis fold handler alert scan generate)
  *   npm run bench -- --skip rss
+ *   npm run bench -- --only e2e --e2e-events 100000   end to end on a larger generated input
+ *
+ * The end-to-end bench also runs on the real Kaggle sample when it is found (test/analytics-fixtures.ts:
+ * ../shared/data/ beside the repository, or CLICKSTREAM_KAGGLE_SAMPLE), and says why it skipped it when not.
  *
  * Only a full run of every bench writes the files at the root; quick or partial runs write into
  * bench-results/ (gitignored) unless --out-dir says otherwise, but are still compared with the root
@@ -43,13 +47,14 @@ const { values } = parseArgs({
     only: { type: 'string' },
     skip: { type: 'string' },
     'out-dir': { type: 'string' },
+    'e2e-events': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 
 if (values.help) {
   console.log(
-    `usage: npm run bench -- [--quick] [--only ${BENCH_IDS.join(',')}] [--skip LIST] [--out-dir DIR]`,
+    `usage: npm run bench -- [--quick] [--only ${BENCH_IDS.join(',')}] [--skip LIST] [--out-dir DIR] [--e2e-events N]`,
   );
   process.exit(0);
 }
@@ -77,10 +82,15 @@ const complete = !quick && selected.length === BENCH_IDS.length;
 const outDir = values['out-dir'] ? resolve(values['out-dir']) : complete ? REPO : join(REPO, 'bench-results');
 
 const args = process.argv.slice(2);
+// The real sample's location changes what runs (test/analytics-fixtures.ts): part of the exact command.
+const sampleEnv = process.env.CLICKSTREAM_KAGGLE_SAMPLE
+  ? `CLICKSTREAM_KAGGLE_SAMPLE=${process.env.CLICKSTREAM_KAGGLE_SAMPLE} `
+  : '';
 const command =
-  process.env.npm_lifecycle_event === 'bench'
+  sampleEnv +
+  (process.env.npm_lifecycle_event === 'bench'
     ? `npm run bench${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`
-    : `node ${process.execArgv.join(' ')} ${relative(REPO, process.argv[1] ?? 'test/bench/run.ts')} ${args.join(' ')}`.trim();
+    : `node ${process.execArgv.join(' ')} ${relative(REPO, process.argv[1] ?? 'test/bench/run.ts')} ${args.join(' ')}`.trim());
 
 /** Input sizes: full mode is sized for about 10 minutes on 2 cores, quick for about 2. */
 const SIZES = quick
@@ -98,6 +108,7 @@ const SIZES = quick
       },
       syntheticScanEvents: 0,
       generateEvents: [100_000, 1_000_000],
+      e2eEvents: 20_000, // fewer are too few for the generator's bots
     }
   : {
       cpu: { megabytes: 100, rounds: 3 },
@@ -113,7 +124,17 @@ const SIZES = quick
       },
       syntheticScanEvents: 20_000,
       generateEvents: [1_000_000, 10_000_000],
+      // The demo's default size.
+      e2eEvents: 30_000,
     };
+if (values['e2e-events'] !== undefined) {
+  const events = Number(values['e2e-events']);
+  if (!Number.isInteger(events) || events < 1) {
+    console.error(`--e2e-events must be a positive integer, got ${values['e2e-events']}`);
+    process.exit(2);
+  }
+  SIZES.e2eEvents = events;
+}
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en');
 const log = (line: string) => console.log(line);
@@ -387,6 +408,33 @@ const runners: Record<BenchId, () => Promise<void>> = {
         ratioOf: 'small run peak / large run peak (1 = flat)',
         target: null,
         targetText: 'flat',
+      });
+    }
+  },
+  async e2e() {
+    const { benchEndToEnd } = await import('./end-to-end.ts');
+    const { KAGGLE_SAMPLE } = await import('../analytics-fixtures.ts');
+    const real = existsSync(KAGGLE_SAMPLE);
+    const figures = await benchEndToEnd({
+      events: SIZES.e2eEvents,
+      ...(real
+        ? { realSource: KAGGLE_SAMPLE }
+        : {
+            realMissingReason: `the real Kaggle sample is not at ${KAGGLE_SAMPLE} (set CLICKSTREAM_KAGGLE_SAMPLE to its path)`,
+          }),
+      log,
+    });
+    details.e2e = figures;
+    for (const c of figures.cases) {
+      metric({
+        id: `e2e.${c.key}`,
+        bench: 'e2e',
+        name: `End to end, ${c.label}: replay to verified DynamoDB totals and lake vs the emulators' lowest ceiling`,
+        figure: `${fmt(c.eventsPerSecond)} vs ${fmt(c.ceilingEventsPerSecond)} events/s (${c.ceilingName}; ${fmt(c.sent)} events, replay ${c.replaySeconds.toFixed(1)} s + drain ${c.drainSeconds.toFixed(1)} s)`,
+        ratio: c.ratio,
+        ratioOf: 'pipeline / ceiling',
+        target: 0.8,
+        targetText: '≥ 0.8',
       });
     }
   },
