@@ -90,7 +90,12 @@ export interface DemoSummary {
   drain: DrainTimings;
   /** Peak resident memory of each process of the run, in MB (null where the OS does not tell). */
   memory: Array<{ process: string; pid: number; peakRssMb: number }> | null;
-  stages: Array<{ name: string; ms: number; rate?: string }>;
+  /**
+   * Each stage's wall time, and the CPU time this process spent in it (the CLI with the consumers, the
+   * local Firehose and DuckDB; the stack and the DynamoDB emulator run in processes of their own): a
+   * stage whose `cpuMs` comes near its `ms` was bound by this process's one core, not by waiting.
+   */
+  stages: Array<{ name: string; ms: number; cpuMs: number; rate?: string }>;
   boundBy: string;
   workDir: string;
   durationMs: number;
@@ -129,10 +134,13 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
   ): Promise<T> => {
     context.info(`${context.colours.cyan('▸')} ${name}…`);
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     const result = await work();
     const ms = Math.round(performance.now() - t0);
+    const cpu = process.cpuUsage(cpu0);
+    const cpuMs = Math.round((cpu.user + cpu.system) / 1000);
     const figure = rate?.(result, ms);
-    stages.push({ name, ms, ...(figure ? { rate: figure } : {}) });
+    stages.push({ name, ms, cpuMs, ...(figure ? { rate: figure } : {}) });
     context.info(`  ${context.colours.dim(`${(ms / 1000).toFixed(1)} s${figure ? ` · ${figure}` : ''}`)}`);
     return result;
   };

@@ -106,6 +106,8 @@ export interface EndToEndCase {
   demoSeconds: number;
   /** sent / (replay + drain). */
   eventsPerSecond: number;
+  /** CPU time of the process the consumers run in over the replay and drain, as a share of one core. */
+  consumersCoreShare: number;
   verifyPassed: boolean;
   failedChecks: string[];
   boundBy: string;
@@ -441,6 +443,12 @@ async function runCase(
       summary.stages.filter((s) => s.name.startsWith(prefix)).reduce((n, s) => n + s.ms, 0);
     const replaySeconds = stageMs('replaying') / 1000;
     const drainSeconds = stageMs('draining') / 1000;
+    // The consumers run in this process: its CPU time over the replay and drain, as a share of one core.
+    const pipelineCpuSeconds =
+      summary.stages
+        .filter((s) => s.name.startsWith('replaying') || s.name.startsWith('draining'))
+        .reduce((n, s) => n + s.cpuMs, 0) / 1000;
+    const consumersCoreShare = pipelineCpuSeconds / (replaySeconds + drainSeconds);
     const verifySeconds = stageMs('verifying') / 1000;
     const sent = summary.events.sent;
     const partialRecords = summary.consumers.alerter.recordsProcessed;
@@ -485,9 +493,10 @@ async function runCase(
       ceilingEventsPerSecond,
       ceilingName,
       ratio: eventsPerSecond / ceilingEventsPerSecond,
+      consumersCoreShare,
     };
     log(
-      `      pipeline: ${fmt(sent)} events, replay ${replaySeconds.toFixed(1)} s + drain ${drainSeconds.toFixed(1)} s = ${fmt(eventsPerSecond)} events/s; verify ${summary.verify.passed ? 'passed' : 'FAILED'}; ${fmt(partialRecords)} partials (${eventsPerPartial.toFixed(2)} events each)`,
+      `      pipeline: ${fmt(sent)} events, replay ${replaySeconds.toFixed(1)} s + drain ${drainSeconds.toFixed(1)} s = ${fmt(eventsPerSecond)} events/s; verify ${summary.verify.passed ? 'passed' : 'FAILED'}; ${fmt(partialRecords)} partials (${eventsPerPartial.toFixed(2)} events each); the consumers' process used ${consumersCoreShare.toFixed(2)} of a core meanwhile`,
     );
     if (!summary.verify.passed) throw new Error(`${label}: verify failed: ${result.failedChecks.join('; ')}`);
     return result;

@@ -357,13 +357,13 @@ function renderEndToEnd(figures: EndToEndFigures, push: (...more: string[]) => v
     '',
   );
   push(
-    '| Data | Events | Pipeline events/s | Kinesis put ceiling | Kinesis get ceiling | DynamoDB merges/s (16 / 32 in flight) | Merge ceiling, events/s | Ratio to the lowest ceiling | Verify |',
-    '|---|---|---|---|---|---|---|---|---|',
+    "| Data | Events | Pipeline events/s | Kinesis put ceiling | Kinesis get ceiling | DynamoDB merges/s (16 / 32 in flight) | Merge ceiling, events/s | Ratio to the lowest ceiling | Consumers' process CPU, of one core | Verify |",
+    '|---|---|---|---|---|---|---|---|---|---|',
   );
   for (const c of figures.cases) {
     const merges = c.merges.map((m) => n(m.mergesPerSecond)).join(' / ');
     push(
-      `| ${cell(c.label)} | ${n(c.sent)} | ${n(c.eventsPerSecond)} | ${n(c.kinesis.putEventsPerSecond)} | ${n(c.kinesis.getEventsPerSecond)} | ${merges} | ${n(c.mergeCeilingEventsPerSecond)} (${c.eventsPerPartial.toFixed(2)} events a partial) | ${formatRatio(c.ratio)} (of ${cell(c.ceilingName)}) | ${c.verifyPassed ? 'passed' : '**FAILED**'} |`,
+      `| ${cell(c.label)} | ${n(c.sent)} | ${n(c.eventsPerSecond)} | ${n(c.kinesis.putEventsPerSecond)} | ${n(c.kinesis.getEventsPerSecond)} | ${merges} | ${n(c.mergeCeilingEventsPerSecond)} (${c.eventsPerPartial.toFixed(2)} events a partial) | ${formatRatio(c.ratio)} (of ${cell(c.ceilingName)}) | ${c.consumersCoreShare === undefined ? 'n/a' : c.consumersCoreShare.toFixed(2)} | ${c.verifyPassed ? 'passed' : '**FAILED**'} |`,
     );
   }
   push('');
