@@ -16,6 +16,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+import { LOCAL_REGION } from '../core/resources.ts';
 
 export interface ClientOptions {
   /** e.g. `http://127.0.0.1:4567`. Absent: the real AWS endpoint. */
@@ -33,7 +34,8 @@ export interface LocalEndpoints {
   sns: string;
 }
 
-export const LOCAL_REGION = 'us-east-1';
+export { LOCAL_REGION };
+
 const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 // s3rver only accepts its own fixed key pair.
 const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };

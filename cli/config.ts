@@ -5,8 +5,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { LOCAL_REGION, type LocalEndpoints } from '../adapters/clients.ts';
-import { DEFAULT_RESOURCE_NAMES, type ResourceNames } from '../core/resources.ts';
+import type { LocalEndpoints } from '../adapters/clients.ts';
+import { DEFAULT_RESOURCE_NAMES, LOCAL_REGION, type ResourceNames } from '../core/resources.ts';
 import { identify, isAlive } from '../local/processes.ts';
 import { type AwsTarget, ClickstreamError } from './command.ts';
 

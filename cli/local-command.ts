@@ -3,9 +3,7 @@
  * commands find through the state file.
  */
 
-import { ListStreamsCommand } from '@aws-sdk/client-kinesis';
 import type { Command } from 'commander';
-import { createKinesisClient } from '../adapters/clients.ts';
 import { CHAOS_PROFILES } from '../local/chaos-profiles.ts';
 import { KINESIS_SHARD_LIMITS_TEXT } from '../local/limits/kinesis-throughput.ts';
 import { DEFAULT_LOCAL_PORTS } from '../local/ports.ts';
@@ -80,17 +78,15 @@ async function status(files: StackFiles): Promise<LocalSummary> {
       ...(!look.owner && leftovers.length > 0 ? { leftovers } : {}),
     };
   }
-  const kinesis = createKinesisClient({ endpoint: state.endpoints.kinesis });
-  try {
-    await kinesis.send(new ListStreamsCommand({}));
-  } catch (error) {
+  // Loaded only when a stack runs: the SDK is most of a command's start.
+  const { kinesisAnswers } = await import('../adapters/kinesis-probe.ts');
+  const silent = await kinesisAnswers(state.endpoints.kinesis);
+  if (silent) {
     throw new ClickstreamError(
       `local stack pid ${state.pid} is alive but Kinesis does not answer`,
       'restart it: clickstream local down && clickstream local up',
-      { cause: error },
+      { cause: silent },
     );
-  } finally {
-    kinesis.destroy();
   }
   return {
     action: 'status',

@@ -6,8 +6,8 @@
 import type { Command } from 'commander';
 import type { ResourceNames } from '../core/resources.ts';
 import { CONTEXT_KEYS, ConfigError, parseConfig } from '../infra/config.ts';
-import { formatContext, type LoadedTemplate, loadLocalConfig } from '../local/synth.ts';
-import { type CfnTemplate, consumerOf, type LocalConfig } from '../local/template.ts';
+import type { LoadedTemplate } from '../local/synth.ts';
+import type { CfnTemplate, LocalConfig } from '../local/template.ts';
 import { ClickstreamError, type CommandContext } from './command.ts';
 
 export interface TemplateFlags {
@@ -84,6 +84,11 @@ export async function resolveLocalTemplate(
   const user = parseContextFlags(flags.context);
   const effective = flags.template ? user : { ...options.defaults, ...user };
   // A TemplateError is a ClickstreamError: the CLI prints it as one line and its hint.
+  // Loaded here, not with the module: commands only name these flags in their help (`local status`).
+  const [{ formatContext, loadLocalConfig }, { consumerOf }] = await Promise.all([
+    import('../local/synth.ts'),
+    import('../local/template.ts'),
+  ]);
   const loaded = await loadLocalConfig({
     ...(flags.template ? { templateFile: flags.template } : {}),
     context: effective,

@@ -79,3 +79,6 @@ export function parseS3Url(url: string): { bucket: string; key: string } | undef
   if (!m || m[1] === undefined || m[2] === undefined) return undefined;
   return { bucket: m[1], key: m[2] };
 }
+
+/** The region the local stack reports and its ARNs carry (the emulators accept any). */
+export const LOCAL_REGION = 'us-east-1';

@@ -7,6 +7,7 @@
  * more than REGRESSION_DROP against the previous results.
  */
 import type { AlertLatencyFigures } from './alert-latency.ts';
+import type { CliStartFigures } from './cli-start.ts';
 import type { EndToEndFigures } from './end-to-end.ts';
 import type { CpuPathFigures, KinesisFigures, RssFigure } from './producer.ts';
 import type { ScanBytesRow } from './scan-bytes.ts';
@@ -25,6 +26,7 @@ export const BENCH_IDS = [
   'scan',
   'generate',
   'e2e',
+  'cli',
 ] as const;
 export type BenchId = (typeof BENCH_IDS)[number];
 
@@ -102,6 +104,7 @@ export interface BenchResults {
     scan?: ScanSource[];
     generate?: GeneratorRssFigure[];
     e2e?: EndToEndFigures;
+    cli?: CliStartFigures;
   };
   errors: Partial<Record<BenchId, string>>;
   /** Against the previous benchmarks.json, when there was one. */
@@ -325,6 +328,21 @@ export function renderBenchmarksMarkdown(results: BenchResults): string {
     push('');
   }
   if (details.e2e) renderEndToEnd(details.e2e, push);
+  if (details.cli) {
+    const c = details.cli;
+    push(
+      '### CLI start',
+      '',
+      `Median wall time of ${c.rounds} alternated runs each (test/bench/cli-start.ts): the built CLI that \`npm ci\` makes in dist/, against the same command run from the TypeScript sources through tsx (every run's cost before the build, and a checkout's with stale dist/).`,
+      '',
+      '| Command | Built | From the sources (tsx) |',
+      '|---|---|---|',
+      `| \`clickstream --help\` | ${c.builtHelpMs} ms | ${c.sourcesHelpMs} ms |`,
+      `| \`clickstream local status\` (no stack) | ${c.builtStatusMs} ms | |`,
+      `| \`clickstream local down\` (no stack) | ${c.builtDownMs} ms | |`,
+      '',
+    );
+  }
   const informational = results.metrics.filter((metric) => metric.target === null);
   if (informational.length > 0) {
     push(

@@ -6,7 +6,7 @@
  *
  *   npm run bench                         full run, about 10 minutes on 2 cores
  *   npm run bench -- --quick              smoke run, about 2 minutes (smaller inputs)
- *   npm run bench -- --only alert,scan    selected benches (cpu rss kinesis fold handler alert scan generate)
+ *   npm run bench -- --only alert,scan    selected benches (cpu rss kinesis fold handler alert scan generate e2e cli)
  *   npm run bench -- --skip rss
  *   npm run bench -- --only e2e --e2e-events 100000   end to end on a larger generated input
  *
@@ -408,6 +408,28 @@ const runners: Record<BenchId, () => Promise<void>> = {
         ratioOf: 'small run peak / large run peak (1 = flat)',
         target: null,
         targetText: 'flat',
+      });
+    }
+  },
+  async cli() {
+    const { benchCliStart } = await import('./cli-start.ts');
+    // What a fresh clone runs: dist/ as `npm ci` builds it.
+    await promisify(execFile)(process.execPath, [join(REPO, 'scripts', 'build-cli.mjs')], { cwd: REPO });
+    const figures = await benchCliStart(REPO, 5);
+    details.cli = figures;
+    for (const [id, name, ms] of [
+      ['cli.help', 'clickstream --help starts in under 1 s', figures.builtHelpMs],
+      ['cli.status', 'clickstream local status starts in under 1 s', figures.builtStatusMs],
+    ] as const) {
+      metric({
+        id,
+        bench: 'cli',
+        name,
+        figure: `${ms} ms median of ${figures.rounds}${id === 'cli.help' ? ` (${figures.sourcesHelpMs} ms from the sources through tsx)` : ''}`,
+        ratio: 1000 / ms,
+        ratioOf: '1 s / median wall time',
+        target: 1,
+        targetText: 'under 1 s',
       });
     }
   },
