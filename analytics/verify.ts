@@ -283,6 +283,11 @@ export function alertChecks(
   return checks;
 }
 
+/** True when a stored window total equals the source's in every compared field (revenue to 1e-6). */
+export function sameWindowTotal(actual: UserWindowTotal, expected: UserWindowTotal): boolean {
+  return TOTAL_FIELDS.every((field) => Math.abs(actual[field] - expected[field]) <= 1e-6);
+}
+
 const TOTAL_FIELDS = [
   'view_count',
   'cart_count',
@@ -340,7 +345,7 @@ export async function runChecks(inputs: VerifyInputs): Promise<VerifyCheck[]> {
   let firstMismatch: string | undefined;
   for (const [key, expected] of truth.windows) {
     const actual = stored.get(key);
-    const differs = !actual || TOTAL_FIELDS.some((field) => Math.abs(actual[field] - expected[field]) > 1e-6);
+    const differs = !actual || !sameWindowTotal(actual, expected);
     if (differs) {
       mismatched++;
       firstMismatch ??= `${key}: expected ${JSON.stringify(pick(expected))}, got ${actual ? JSON.stringify(pick(actual)) : 'nothing'}`;

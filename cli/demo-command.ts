@@ -408,7 +408,15 @@ async function drainWithProgress(pipeline: LocalPipeline, context: CommandContex
         : `${mail.delivered} sent, ${mail.pending} queued`,
     });
   };
-  const timer = setInterval(() => void show().catch(() => undefined), DRAIN_PROGRESS_INTERVAL_MS);
+  // One read at a time: on a busy machine the stack's answer can take longer than the interval.
+  let reading: Promise<void> | undefined;
+  const timer = setInterval(() => {
+    reading ??= show()
+      .catch(() => undefined)
+      .finally(() => {
+        reading = undefined;
+      });
+  }, DRAIN_PROGRESS_INTERVAL_MS);
   try {
     const timings = await pipeline.drain();
     await show();

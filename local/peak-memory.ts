@@ -6,6 +6,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import { procStat } from './processes.ts';
 
 export interface ProcessPeak {
   pid: number;
@@ -24,7 +25,7 @@ export function processTreePeaks(rootPid: number = process.pid): ProcessPeak[] |
   }
   const children = new Map<number, number[]>();
   for (const entry of entries) {
-    const parent = parentOf(Number(entry));
+    const parent = procStat(Number(entry))?.parentPid;
     if (parent === undefined) continue;
     children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
   }
@@ -36,16 +37,6 @@ export function processTreePeaks(rootPid: number = process.pid): ProcessPeak[] |
   };
   visit(rootPid);
   return peaks;
-}
-
-function parentOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 2, the name in parentheses, may hold spaces and ')': count from the last ')'.
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined; // gone meanwhile
-  }
 }
 
 function peakOf(pid: number): ProcessPeak | undefined {

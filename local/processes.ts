@@ -25,16 +25,29 @@ export interface OwnedProcess extends ProcessIdentity {
 
 const HAS_PROC = existsSync('/proc/self/stat');
 
+/** What Linux's /proc/PID/stat says of a process; undefined when there is no such process (or no /proc). */
+export function procStat(pid: number): { state: string; parentPid: number; startTime: string } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Field 2, the name in parentheses, may itself hold spaces and ')': count from the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0] ?? '', parentPid: Number(fields[1]), startTime: fields[19] ?? '' };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A zombie (Z) or a dead task (X) has exited; only its parent's wait is left. */
+const hasExited = (state: string) => state === 'Z' || state === 'X';
+
 /** Who runs under `pid` now; undefined when nothing does, or only a zombie (it has exited already). */
 export function identify(pid: number): ProcessIdentity | undefined {
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
   try {
     if (HAS_PROC) {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      // Field 2, the name in parentheses, may itself hold spaces and ')': count from the last ')'.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const startTime = fields[19];
-      if (fields[0] === 'Z' || fields[0] === 'X' || !startTime) return undefined;
+      const stat = procStat(pid);
+      if (!stat || hasExited(stat.state) || !stat.startTime) return undefined;
+      const { startTime } = stat;
       const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
       // An empty command line is a process already exiting (its memory, and so its arguments, are gone
       // before it turns zombie) or a kernel thread: neither is one a stack started.
@@ -237,11 +250,6 @@ async function execed(pid: number, binary: string): Promise<ProcessIdentity | un
 /** True while `pid` is a process that has not exited (a zombie has). */
 function exists(pid: number): boolean {
   if (!HAS_PROC) return identify(pid) !== undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
+  const stat = procStat(pid);
+  return stat !== undefined && !hasExited(stat.state);
 }

@@ -14,17 +14,7 @@ import type { UserWindowTotal } from '../../core/aggregate.ts';
 import { LAKE_LAYOUTS, type LakeLayout, partitionPrefix } from '../../core/lake.ts';
 import type { QueryEngine } from '../engine.ts';
 import { runNamedQuery } from '../named-queries.ts';
-
-/** The fields of a window total that must equal the source's, as verify compares them. */
-const TOTAL_FIELDS = [
-  'view_count',
-  'cart_count',
-  'remove_from_cart_count',
-  'purchase_count',
-  'total_count',
-  'distinct_sessions',
-  'distinct_products',
-] as const;
+import { sameWindowTotal } from '../verify.ts';
 
 export interface TotalsComparison {
   /** Events of the generated set counted in DynamoDB so far. */
@@ -73,7 +63,7 @@ export function compareTotals(
   for (const total of stored) counted += total.total_count;
   for (const [key, want] of expected) {
     const got = byKey.get(key);
-    if (got && TOTAL_FIELDS.every((field) => got[field] === want[field])) {
+    if (got && sameWindowTotal(got, want)) {
       equalWindows++;
     } else {
       firstDifference ??= `${key}: expected ${want.total_count} events, got ${got ? got.total_count : 'no window'}`;
