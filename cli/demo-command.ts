@@ -409,12 +409,14 @@ async function drainWithProgress(pipeline: LocalPipeline, context: CommandContex
     });
   };
   // One read at a time: on a busy machine the stack's answer can take longer than the interval.
-  let reading: Promise<void> | undefined;
+  let reading = false;
   const timer = setInterval(() => {
-    reading ??= show()
+    if (reading) return;
+    reading = true;
+    show()
       .catch(() => undefined)
       .finally(() => {
-        reading = undefined;
+        reading = false;
       });
   }, DRAIN_PROGRESS_INTERVAL_MS);
   try {
