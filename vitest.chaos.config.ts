@@ -6,7 +6,7 @@ export default defineConfig({
     include: ['test/chaos/**/*.test.ts'],
     pool: 'forks',
     // The local stack is built from the synthesized template: synthesize it once, up front.
-    globalSetup: ['test/template-cache.setup.ts'],
+    globalSetup: ['test/support/template-cache.setup.ts'],
     // Each file runs the whole embedded stack and pipeline; on 2 shared cores, side by side they would
     // only slow each other down.
     fileParallelism: false,

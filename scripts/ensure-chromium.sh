@@ -1,6 +1,6 @@
 #!/bin/sh
 # Prints the path of a headless-capable Chromium, installing Debian's package when we are allowed to.
-# Used by the report browser test (test/report.test.ts); nothing in the pipeline itself needs a browser.
+# Used by the report browser test (test/integration/report.test.ts); nothing in the pipeline itself needs a browser.
 #
 # Exit codes: 0 = path printed on stdout; 1 = no Chromium and it cannot be installed here.
 # All apt-get output goes to stderr (and only on failure) so stdout carries just the path.

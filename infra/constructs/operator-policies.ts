@@ -33,7 +33,7 @@ export interface OperatorPoliciesProps {
  * What a person needs to run the `clickstream` CLI against the stack, as two customer-managed policies
  * to attach to a user or role: the producer (`replay`, `generate`, `redrive`) and the analyst (`query`,
  * `report`, `verify`). Each holds exactly the calls those commands make, and what Athena does with the caller's
- * credentials on their behalf (catalog reads, table reads, result writes); test/iam-contract.test.ts
+ * credentials on their behalf (catalog reads, table reads, result writes); test/unit/iam-contract.test.ts
  * replays the commands against recording clients and checks every call against these documents.
  */
 export class OperatorPolicies extends Construct {
@@ -208,7 +208,7 @@ export interface SmokePolicyProps {
  * What `clickstream smoke` sends beyond `replay` (producer policy) and `query` (analyst policy): read
  * the stack's outputs, read back the totals of the users it sent, subscribe a temporary queue of its own
  * to the alert topic and remove it again, list the custom metrics and read the alarm topics' policies.
- * A person running smoke attaches all three; test/iam-contract.test.ts checks smoke's calls against them.
+ * A person running smoke attaches all three; test/unit/iam-contract.test.ts checks smoke's calls against them.
  */
 export class SmokePolicy extends Construct {
   public readonly policy: iam.ManagedPolicy;

@@ -27,7 +27,7 @@ import type { EventRecord, EventType } from '../../core/event.ts';
 import { DEFAULT_ALERT_RULES } from '../../core/rules.ts';
 import { startLocalPipeline } from '../../local/pipeline.ts';
 import { startLocalStack } from '../../local/stack.ts';
-import { localConfig } from '../local-config.ts';
+import { localConfig } from '../support/local-config.ts';
 
 export interface AlertLatencyOptions {
   /** Lambda TumblingWindowInSeconds of the aggregator (arrival-time windows). Default 5. */

@@ -11,7 +11,7 @@ import { createMemoryDeadLetterSink } from '../../consumers/dead-letter.ts';
 import { createAggregatorProcessor } from '../../consumers/window-aggregator/processor.ts';
 import type { EventRecord } from '../../core/event.ts';
 import { emptyWindowState, foldEvent, takePartials } from '../../core/window.ts';
-import { kinesisRecord, windowEvent } from '../consumers-factories.ts';
+import { kinesisRecord, windowEvent } from '../support/consumers-factories.ts';
 
 function syntheticEvent(n: number): EventRecord {
   return {

@@ -19,7 +19,7 @@ import { createKinesisClient } from '../../adapters/clients.ts';
 import { AggregateBuilder, DEFAULT_AGGREGATE_BYTES } from '../../core/kpl.ts';
 import { replayToStream } from '../../producer/replay.ts';
 import { readRowChunks } from '../../producer/rows.ts';
-import { createStream, csv, validRows } from '../producer-support.ts';
+import { createStream, csv, validRows } from '../support/producer-support.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
 

@@ -10,7 +10,7 @@
  *   npm run bench -- --skip rss
  *   npm run bench -- --only e2e --e2e-events 100000   end to end on a larger generated input
  *
- * The end-to-end bench also runs on the real Kaggle sample when it is found (test/analytics-fixtures.ts:
+ * The end-to-end bench also runs on the real Kaggle sample when it is found (test/support/analytics-fixtures.ts:
  * ../shared/data/ beside the repository, or CLICKSTREAM_KAGGLE_SAMPLE), and says why it skipped it when not.
  *
  * Only a full run of every bench writes the files at the root; quick or partial runs write into
@@ -82,7 +82,7 @@ const complete = !quick && selected.length === BENCH_IDS.length;
 const outDir = values['out-dir'] ? resolve(values['out-dir']) : complete ? REPO : join(REPO, 'bench-results');
 
 const args = process.argv.slice(2);
-// The real sample's location changes what runs (test/analytics-fixtures.ts): part of the exact command.
+// The real sample's location changes what runs (test/support/analytics-fixtures.ts): part of the exact command.
 const sampleEnv = process.env.CLICKSTREAM_KAGGLE_SAMPLE
   ? `CLICKSTREAM_KAGGLE_SAMPLE=${process.env.CLICKSTREAM_KAGGLE_SAMPLE} `
   : '';
@@ -322,7 +322,7 @@ const runners: Record<BenchId, () => Promise<void>> = {
   },
   async scan() {
     const { scanBytesForCsv } = await import('./scan-bytes.ts');
-    const { KAGGLE_SAMPLE } = await import('../analytics-fixtures.ts');
+    const { KAGGLE_SAMPLE } = await import('../support/analytics-fixtures.ts');
     const sources: Array<{ key: string; label: string; path: string }> = [];
     const dir = mkdtempSync(join(tmpdir(), 'bench-scan-'));
     try {
@@ -435,7 +435,7 @@ const runners: Record<BenchId, () => Promise<void>> = {
   },
   async e2e() {
     const { benchEndToEnd } = await import('./end-to-end.ts');
-    const { KAGGLE_SAMPLE } = await import('../analytics-fixtures.ts');
+    const { KAGGLE_SAMPLE } = await import('../support/analytics-fixtures.ts');
     const real = existsSync(KAGGLE_SAMPLE);
     const figures = await benchEndToEnd({
       events: SIZES.e2eEvents,

@@ -130,7 +130,7 @@ export function aggregatorPartials(
  * event date; user_activity from the aggregator's fold) and measures every named query on it.
  */
 export async function scanBytesForCsv(csvPath: string): Promise<ScanBytesRow[]> {
-  const { parseEvents } = await import('../analytics-fixtures.ts');
+  const { parseEvents } = await import('../support/analytics-fixtures.ts');
   const csv = await readFile(csvPath, 'utf8');
   const rows = csv
     .split('\n')
@@ -170,7 +170,7 @@ export async function scanBytesForCsv(csvPath: string): Promise<ScanBytesRow[]> 
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const { KAGGLE_SAMPLE } = await import('../analytics-fixtures.ts');
+  const { KAGGLE_SAMPLE } = await import('../support/analytics-fixtures.ts');
   const csvPath = process.argv[2] ?? KAGGLE_SAMPLE;
   const rows = await scanBytesForCsv(csvPath);
   console.log(`raw CSV ${csvPath}: ${rows[0]?.rawCsvBytes ?? 0} bytes`);

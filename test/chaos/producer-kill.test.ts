@@ -13,7 +13,7 @@ import { openLocalEngine } from '../../analytics/local-engine.ts';
 import { SOURCE_TAG_LENGTH } from '../../core/event.ts';
 import { type CheckpointFile, loadCheckpoint } from '../../producer/checkpoint.ts';
 import type { ReplaySummary } from '../../producer/replay.ts';
-import { readStream } from '../producer-support.ts';
+import { readStream } from '../support/producer-support.ts';
 import {
   BAD_ROWS,
   expectedRejects,

@@ -26,8 +26,8 @@ import { type LocalPipeline, startLocalPipeline } from '../../local/pipeline.ts'
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { type ReplaySummary, type ReplayToStreamOptions, replayToStream } from '../../producer/replay.ts';
 import { ShardRateLimiter } from '../../producer/shards.ts';
-import { incidentMail, mailsPerAlert } from '../alert-mail.ts';
-import { localConfig } from '../local-config.ts';
+import { incidentMail, mailsPerAlert } from '../support/alert-mail.ts';
+import { localConfig } from '../support/local-config.ts';
 
 /** Few user-windows (the DynamoDB emulators merge a few hundred partials a second), two bots to alert on. */
 const DATASET = { events: 4_000, bots: 2, seed: 7, rate: 10 };

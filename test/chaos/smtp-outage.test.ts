@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { incidentMail } from '../alert-mail.ts';
+import { incidentMail } from '../support/alert-mail.ts';
 import { expectExactlyOnce, runScenario } from './scenario.ts';
 
 it('smtp-outage: incident mails raised while the mail host is down are delivered once it is back, each once', async () => {

@@ -1,0 +1,48 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { processTreePeaks } from '../../local/peak-memory.ts';
+
+const MB = 2 ** 20;
+
+describe.skipIf(!existsSync('/proc/self/status'))('peak memory of a process tree', () => {
+  const children: ChildProcess[] = [];
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const child of children.splice(0)) child.kill('SIGKILL');
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("finds every descendant by parentage, names each by its script, and reads each one's high-water mark", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clickstream-peak-'));
+    dirs.push(dir);
+    // A script that touches 200 MB, lets it go, and starts a grandchild: its peak stays, its RSS falls.
+    const script = join(dir, 'hungry.mjs');
+    writeFileSync(
+      script,
+      [
+        "import { spawn } from 'node:child_process';",
+        'let block = Buffer.alloc(200 * 2 ** 20, 1);',
+        'block = undefined;',
+        "spawn('sleep', ['30'], { stdio: 'ignore' });",
+        "process.stdout.write('ready\\n');",
+        'setInterval(() => {}, 1000);',
+      ].join('\n'),
+    );
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(child);
+    await new Promise((resolve) => child.stdout?.once('data', resolve));
+
+    const peaks = processTreePeaks(child.pid) ?? [];
+    expect(peaks.map((peak) => peak.program)).toEqual(['hungry.mjs', 'sleep']);
+    expect(peaks[0]?.pid).toBe(child.pid);
+    expect(peaks[0]?.peakRssBytes).toBeGreaterThan(200 * MB);
+    expect(peaks[1]?.peakRssBytes).toBeLessThan(50 * MB);
+    // The tree is this process's own: a process it did not start is never in it.
+    expect(processTreePeaks(child.pid)?.some((peak) => peak.pid === process.pid)).toBe(false);
+    // The grandchild outlives the kill of its parent; stop it with the tree's own list.
+    for (const peak of peaks.slice(1)) process.kill(peak.pid, 'SIGKILL');
+  });
+});
