@@ -33,10 +33,10 @@ import {
   type UserWindowPartial,
   type UserWindowTotal,
 } from '../core/aggregate.ts';
+import { TTL_ATTRIBUTE, USER_ACTIVITY_KEY } from '../core/dynamo-tables.ts';
 import { toIsoSeconds } from '../core/event.ts';
 import { activityByUser, type WindowActivity } from '../core/horizon.ts';
 import { ConsumerError, isAwsError } from './errors.ts';
-import { TTL_ATTRIBUTE, USER_ACTIVITY_KEY } from './tables.ts';
 
 /** DynamoDB's item size limit, 400 KB. */
 export const DYNAMODB_ITEM_LIMIT_BYTES = 400 * 1024;

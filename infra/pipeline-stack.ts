@@ -18,7 +18,7 @@ import type { Construct, IConstruct } from 'constructs';
 import { DEAD_LETTER_PREFIX } from '../consumers/dead-letter.ts';
 import { CONSUMER_SERVICES, METRICS_NAMESPACE } from '../consumers/metrics.ts';
 import { PUT_RECORDS_RETRY_BUDGET_MS } from '../consumers/put-records.ts';
-import { DYNAMO_TABLES } from '../consumers/tables.ts';
+import { DYNAMO_TABLES } from '../core/dynamo-tables.ts';
 import { ERRORS_PREFIX } from '../core/lake.ts';
 import { LAMBDA_ENV } from '../core/lambda-env.ts';
 import { SMOKE_QUEUE_PREFIX } from '../core/resources.ts';
@@ -419,7 +419,8 @@ function tableSpecs() {
   const specs = DYNAMO_TABLES({ userActivityTable: 'user-activity', alertDedupeTable: 'alert-dedupe' });
   const userActivity = specs.find((s) => s.resource === 'userActivityTable');
   const alertDedupe = specs.find((s) => s.resource === 'alertDedupeTable');
-  if (!userActivity || !alertDedupe) throw new Error('consumers/tables.ts must define both DynamoDB tables');
+  if (!userActivity || !alertDedupe)
+    throw new Error('core/dynamo-tables.ts must define both DynamoDB tables');
   return [userActivity, alertDedupe] as const;
 }
 

@@ -15,8 +15,8 @@
  */
 import { LOCAL_REGION } from '../adapters/clients.ts';
 import { ALERTER_NAME } from '../consumers/bot-alerter/processor.ts';
-import type { KeyAttribute } from '../consumers/tables.ts';
 import { AGGREGATOR_NAME } from '../consumers/window-aggregator/processor.ts';
+import type { KeyAttribute } from '../core/dynamo-tables.ts';
 import {
   DEFAULT_RESOURCE_NAMES,
   LOCAL_ACCOUNT_ID,

@@ -29,9 +29,9 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { AlertMessage } from '../../core/alert-message.ts';
+import { ALERT_DEDUPE_KEY, TTL_ATTRIBUTE } from '../../core/dynamo-tables.ts';
 import { isAwsError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { ALERT_DEDUPE_KEY, TTL_ATTRIBUTE } from '../tables.ts';
 
 export type AlertOutcome = 'sent' | 'already-sent' | 'claimed-elsewhere';
 

@@ -15,9 +15,9 @@
  */
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { AlertMessage } from '../../core/alert-message.ts';
+import { ALERT_DEDUPE_KEY, TTL_ATTRIBUTE } from '../../core/dynamo-tables.ts';
 import type { Incident } from '../../core/incident.ts';
 import { isAwsError } from '../errors.ts';
-import { ALERT_DEDUPE_KEY, TTL_ATTRIBUTE } from '../tables.ts';
 
 export const INCIDENT_KEY_PREFIX = 'incident#';
 const ARCHIVE_KEY_PREFIX = 'incident-archive#';

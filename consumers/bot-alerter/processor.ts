@@ -20,6 +20,7 @@ import type { SNSClient } from '@aws-sdk/client-sns';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import pLimit from 'p-limit';
 import type { AlertContext } from '../../core/alert-message.ts';
+import { DEFAULT_TTL_DAYS } from '../../core/dynamo-tables.ts';
 import { toIsoSeconds } from '../../core/event.ts';
 import { DEFAULT_INCIDENT_SETTINGS, type IncidentSettings } from '../../core/incident.ts';
 import { type AlertRule, evaluateUserWindows, type HorizonMatch, ruleHorizons } from '../../core/rules.ts';
@@ -38,7 +39,6 @@ import {
   noMetrics,
   type PublishingMetrics,
 } from '../metrics.ts';
-import { DEFAULT_TTL_DAYS } from '../tables.ts';
 import { readUserWindows } from '../user-activity-item.ts';
 import { createDelivery } from './delivery.ts';
 import { createIncidentStore } from './incident-store.ts';

@@ -29,6 +29,7 @@ import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import pLimit from 'p-limit';
 import { DEFAULT_WINDOW_SECONDS, partialRecords, type UserWindowPartial } from '../../core/aggregate.ts';
+import { DEFAULT_TTL_DAYS } from '../../core/dynamo-tables.ts';
 import { isAggregated, KplFormatError, type UserRecord, userRecordsOf } from '../../core/kpl.ts';
 import {
   DEFAULT_FLUSH_AT_BYTES,
@@ -58,7 +59,6 @@ import {
   type PublishingMetrics,
 } from '../metrics.ts';
 import { type PutRecordsOptions, putAllRecords } from '../put-records.ts';
-import { DEFAULT_TTL_DAYS } from '../tables.ts';
 import { mergePartial } from '../user-activity-item.ts';
 
 export const AGGREGATOR_NAME = CONSUMER_SERVICES.aggregator;

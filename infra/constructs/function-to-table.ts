@@ -2,7 +2,7 @@ import { RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
-import type { DynamoTableSpec, KeyAttribute } from '../../consumers/tables.ts';
+import type { DynamoTableSpec, KeyAttribute } from '../../core/dynamo-tables.ts';
 
 export interface FunctionToTableProps {
   /** Key schema and TTL attribute, shared with the handlers and the local stack. */

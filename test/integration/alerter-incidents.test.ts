@@ -56,7 +56,7 @@ function recordingSns(): { sns: SNSClient; published: Published[] } {
 async function setUp() {
   table++;
   const names = { userActivityTable: `ua-${table}`, alertDedupeTable: `ad-${table}` };
-  const { DYNAMO_TABLES } = await import('../../consumers/tables.ts');
+  const { DYNAMO_TABLES } = await import('../../core/dynamo-tables.ts');
   const { CreateTableCommand } = await import('@aws-sdk/client-dynamodb');
   for (const spec of DYNAMO_TABLES(names)) {
     await dynamo.send(

@@ -52,7 +52,7 @@ beforeAll(async () => {
   const d = await startDynamo(tables[0]!);
   dynamo = d.dynamo;
   stops.push(d.stop);
-  const { DYNAMO_TABLES } = await import('../../consumers/tables.ts');
+  const { DYNAMO_TABLES } = await import('../../core/dynamo-tables.ts');
   const { CreateTableCommand } = await import('@aws-sdk/client-dynamodb');
   for (const names of tables.slice(1)) {
     for (const table of DYNAMO_TABLES(names)) {

@@ -32,7 +32,7 @@ afterAll(async () => stop?.());
 /** A fresh table per test, so scans see only that test's items. */
 async function freshTable(): Promise<string> {
   tableCount++;
-  const { DYNAMO_TABLES } = await import('../../consumers/tables.ts');
+  const { DYNAMO_TABLES } = await import('../../core/dynamo-tables.ts');
   const { CreateTableCommand } = await import('@aws-sdk/client-dynamodb');
   const [spec] = DYNAMO_TABLES({
     userActivityTable: `ua-${tableCount}`,

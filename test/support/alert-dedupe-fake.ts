@@ -2,7 +2,7 @@
  * A test double of the alert-dedupe table for tests that stub the DynamoDB client (the permissions
  * contract, the metrics test): enough of DynamoDB for the alerter's claims, incidents and watermark.
  */
-import { ALERT_DEDUPE_KEY } from '../../consumers/tables.ts';
+import { ALERT_DEDUPE_KEY } from '../../core/dynamo-tables.ts';
 
 const conditionFailed = () =>
   Object.assign(new Error('The conditional request failed'), { name: 'ConditionalCheckFailedException' });

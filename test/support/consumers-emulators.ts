@@ -13,7 +13,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import dynalite from 'dynalite';
 import kinesalite from 'kinesalite';
 import { createDynamoClient, createKinesisClient } from '../../adapters/clients.ts';
-import { DYNAMO_TABLES } from '../../consumers/tables.ts';
+import { DYNAMO_TABLES } from '../../core/dynamo-tables.ts';
 
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));

@@ -71,11 +71,11 @@ import type { AwsTarget } from '../../cli/command.ts';
 import { createContext } from '../../cli/context.ts';
 import { alerterConfigFromEnv, createAlerterHandler } from '../../consumers/bot-alerter/handler.ts';
 import { silentLogger } from '../../consumers/logger.ts';
-import { ALERT_DEDUPE_KEY } from '../../consumers/tables.ts';
 import {
   aggregatorConfigFromEnv,
   createAggregatorHandler,
 } from '../../consumers/window-aggregator/handler.ts';
+import { ALERT_DEDUPE_KEY } from '../../core/dynamo-tables.ts';
 import { CSV_COLUMNS } from '../../core/event.ts';
 import type { ResourceNames } from '../../core/resources.ts';
 import { RAW_EVENTS_PREFIX } from '../../core/tables.ts';

@@ -12,7 +12,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CUSTOM_METRICS, METRICS_NAMESPACE, metricDimensions } from '../../consumers/metrics.ts';
 import { PUT_RECORDS_RETRY_BUDGET_MS } from '../../consumers/put-records.ts';
-import { ALERT_DEDUPE_KEY, TTL_ATTRIBUTE, USER_ACTIVITY_KEY } from '../../consumers/tables.ts';
+import { ALERT_DEDUPE_KEY, TTL_ATTRIBUTE, USER_ACTIVITY_KEY } from '../../core/dynamo-tables.ts';
 import {
   ERRORS_PREFIX,
   FIREHOSE_TIMESTAMP_FORMATS,
@@ -254,7 +254,7 @@ describe('DynamoDB', () => {
   it.each([
     ['AggregatorToUserActivityTable', [USER_ACTIVITY_KEY.partition, USER_ACTIVITY_KEY.sort]],
     ['AlerterToAlertDedupeTable', [ALERT_DEDUPE_KEY.partition]],
-  ])('%s: keys from consumers/tables.ts, on-demand, PITR, TTL, encrypted', (prefix, keys) => {
+  ])('%s: keys from core/dynamo-tables.ts, on-demand, PITR, TTL, encrypted', (prefix, keys) => {
     const t = resources[logicalIdOf(prefix, 'AWS::DynamoDB::GlobalTable')]!.Properties;
     expect(t.KeySchema.map((k: { AttributeName: string }) => k.AttributeName)).toEqual(keys);
     expect(t.BillingMode).toBe('PAY_PER_REQUEST');

@@ -1,9 +1,10 @@
 /**
  * DynamoDB key schemas of the consumers' tables. The CDK stack creates the tables from `DYNAMO_TABLES`;
  * the local stack creates what the synthesized template holds, so the handlers, the emulator and AWS
- * agree on one definition.
+ * agree on one definition. Plain data, so it sits in core: the consumers, infra, local and the smoke
+ * probes all read it, and none of them should depend on another for it.
  */
-import type { ResourceNames } from '../core/resources.ts';
+import type { ResourceNames } from './resources.ts';
 
 export type KeyAttributeType = 'S' | 'N' | 'B';
 
