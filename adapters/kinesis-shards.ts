@@ -1,9 +1,12 @@
 /**
- * Finding a stream's shards and a place to start reading one: the first steps of every Kinesis reader
- * (the producer's shard map, the local Lambda event source mapping, the local Firehose, redrive and the
- * tests), kept in one place so that each of them pages ListShards as AWS requires.
+ * Finding a stream's shards, a place to start reading one and reading it to its tip: the steps of every
+ * Kinesis reader (the producer's shard map, the local Lambda event source mapping, the local Firehose,
+ * redrive and the tests), kept in one place so that each of them pages ListShards as AWS requires and
+ * tells the end of a shard the same way.
  */
 import {
+  type _Record,
+  GetRecordsCommand,
   GetShardIteratorCommand,
   type KinesisClient,
   ListShardsCommand,
@@ -57,4 +60,44 @@ export async function shardIterator(
     }),
   );
   return ShardIterator;
+}
+
+/**
+ * Empty GetRecords pages in a row, while still behind the tip, after which a read to the tip gives up:
+ * AWS may answer a few empty pages before the records further on.
+ */
+export const MAX_EMPTY_PAGES = 25;
+
+export interface ReadToTipOptions {
+  /** Records per GetRecords call (at most GET_RECORDS_MAX_RECORDS, the default). */
+  limit?: number;
+  /** Stops before the next call once aborted. */
+  signal?: AbortSignal;
+}
+
+/**
+ * The records of a shard from `iterator` on, one non-empty GetRecords page at a time, until the shard's
+ * tip as it stands now: an empty page with MillisBehindLatest 0 ("caught up, and there are no new records
+ * to process at this moment"), a closed shard's end (no NextShardIterator), or MAX_EMPTY_PAGES empty
+ * pages in a row; https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetRecords.html.
+ * A caller that has what it wants stops early by leaving its `for await`. Errors (throttling included)
+ * are the caller's: a reader that waits them out and polls on is a poller (local/lambda-runner.ts,
+ * local/firehose.ts), not this.
+ */
+export async function* readToTip(
+  kinesis: KinesisClient,
+  iterator: string | undefined,
+  { limit = GET_RECORDS_MAX_RECORDS, signal }: ReadToTipOptions = {},
+): AsyncGenerator<_Record[]> {
+  let next = iterator;
+  let emptyInARow = 0;
+  while (next && !signal?.aborted) {
+    const page = await kinesis.send(new GetRecordsCommand({ ShardIterator: next, Limit: limit }));
+    const records = page.Records ?? [];
+    if (records.length > 0) {
+      emptyInARow = 0;
+      yield records;
+    } else if ((page.MillisBehindLatest ?? 0) === 0 || ++emptyInARow >= MAX_EMPTY_PAGES) return;
+    next = page.NextShardIterator;
+  }
 }

@@ -26,7 +26,6 @@ import { appendFile, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
   DescribeStreamSummaryCommand,
-  GetRecordsCommand,
   type KinesisClient,
   type _Record as KinesisRecord,
 } from '@aws-sdk/client-kinesis';
@@ -39,7 +38,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { Command } from 'commander';
 import { createKinesisClient, createS3Client, createSqsClient } from '../adapters/clients.ts';
-import { GET_RECORDS_MAX_RECORDS, shardIterator } from '../adapters/kinesis-shards.ts';
+import { GET_RECORDS_MAX_RECORDS, readToTip, shardIterator } from '../adapters/kinesis-shards.ts';
 import type { Colours } from '../cli/colours.ts';
 import { type CommandContext, type CommandSpec, clientOptions } from '../cli/command.ts';
 import { resolveSettings } from '../cli/config.ts';
@@ -85,8 +84,6 @@ export const AGGREGATOR_DEAD_LETTERS = `${DEAD_LETTER_PREFIX}${REDRIVEN_CONSUMER
 const CLAIM_SUFFIX = '.redriving';
 /** How long a received message stays invisible to others while this run works on it. */
 const VISIBILITY_TIMEOUT_SECONDS = 900;
-/** Consecutive empty GetRecords pages after which a range read stops (AWS may return a few). */
-const MAX_EMPTY_READS = 25;
 
 export type DeadLetterLocation =
   | { kind: 'directory'; path: string }
@@ -840,31 +837,20 @@ export async function readRange(
     throw fatalAwsError(error, `Kinesis stream ${streamName}`) ?? error;
   }
   const limit = Math.min(GET_RECORDS_MAX_RECORDS, Math.max(100, range.batchSize));
-  let empty = 0;
-  reading: while (iterator && !signal?.aborted) {
-    let page: Awaited<ReturnType<typeof getRecords>>;
-    try {
-      page = await getRecords(kinesis, iterator, limit);
-    } catch (error) {
-      throw fatalAwsError(error, `Kinesis stream ${streamName}`) ?? error;
+  // Read to the tip of the shard at most: with the end not read by then, it is not there.
+  try {
+    reading: for await (const page of readToTip(kinesis, iterator, { limit, signal })) {
+      for (const record of page) {
+        const at = positionInRange(record.SequenceNumber ?? '0', range);
+        if (at === 'after') break reading;
+        if (at === 'in') records.push(record);
+        if (at === 'in' && record.SequenceNumber === range.endSequenceNumber) break reading;
+      }
     }
-    for (const record of page.Records ?? []) {
-      const at = positionInRange(record.SequenceNumber ?? '0', range);
-      if (at === 'after') break reading;
-      if (at === 'in') records.push(record);
-      if (at === 'in' && record.SequenceNumber === range.endSequenceNumber) break reading;
-    }
-    if ((page.Records ?? []).length === 0) {
-      // At the tip of the shard with the end not read: it is not there.
-      if ((page.MillisBehindLatest ?? 0) === 0 || ++empty >= MAX_EMPTY_READS) break;
-    } else empty = 0;
-    iterator = page.NextShardIterator;
+  } catch (error) {
+    throw fatalAwsError(error, `Kinesis stream ${streamName}`) ?? error;
   }
   return { records, shardGone: false };
-}
-
-function getRecords(kinesis: KinesisClient, iterator: string, limit: number) {
-  return kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: limit }));
 }
 
 async function sqsCall<T>(queue: { queueUrl: string }, call: () => Promise<T>): Promise<T> {

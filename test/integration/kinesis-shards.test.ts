@@ -1,7 +1,16 @@
-/** Listing a stream's shards and starting to read one (adapters/kinesis-shards.ts), against kinesalite. */
-import { GetRecordsCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
+/**
+ * Listing a stream's shards, starting to read one and reading it to its tip (adapters/kinesis-shards.ts),
+ * against kinesalite, and against scripted GetRecords answers for what kinesalite never answers.
+ */
+import { GetRecordsCommand, type GetRecordsCommandOutput, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isOpenShard, listShards, shardIterator } from '../../adapters/kinesis-shards.ts';
+import {
+  isOpenShard,
+  listShards,
+  MAX_EMPTY_PAGES,
+  readToTip,
+  shardIterator,
+} from '../../adapters/kinesis-shards.ts';
 import { putAllRecords } from '../../consumers/put-records.ts';
 import { createStream, pagingListShards, startKinesis } from '../support/consumers-emulators.ts';
 
@@ -58,5 +67,72 @@ describe('Kinesis shards', () => {
     expect(texts(await read({ type: 'AT_SEQUENCE_NUMBER', sequenceNumber: second }))).toEqual(['b', 'c']);
     expect(texts(await read({ type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: second }))).toEqual(['c']);
     expect(await read({ type: 'LATEST' })).toEqual([]);
+  });
+});
+
+/** A client whose GetRecords answers are `pages`, in turn; it counts the calls. */
+function scriptedGetRecords(pages: Partial<GetRecordsCommandOutput>[]) {
+  const client = {
+    calls: 0,
+    send: async (command: unknown) => {
+      if (!(command instanceof GetRecordsCommand)) throw new Error('only GetRecords is scripted');
+      const page = pages[client.calls++];
+      if (!page) throw new Error('read past the script');
+      return page;
+    },
+  };
+  return client;
+}
+
+const texts = (page: { Data?: Uint8Array }[]) =>
+  page.map((record) => Buffer.from(record.Data ?? []).toString());
+const record = (text: string) => ({ Data: Buffer.from(text), SequenceNumber: text, PartitionKey: 'k' });
+
+describe('reading a shard to its tip', () => {
+  it('returns every record page by page and stops at the tip', async () => {
+    await createStream(kinesis, 'to-tip', 1);
+    await putAllRecords(
+      kinesis,
+      'to-tip',
+      ['a', 'b', 'c', 'd', 'e'].map((text) => ({ partitionKey: 'k', data: Buffer.from(text) })),
+    );
+    const iterator = await shardIterator(kinesis, 'to-tip', 'shardId-000000000000', { type: 'TRIM_HORIZON' });
+    const pages: string[][] = [];
+    for await (const page of readToTip(kinesis, iterator, { limit: 2 })) pages.push(texts(page));
+    expect(pages).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
+  });
+
+  it('reads on through empty pages while behind the tip', async () => {
+    const client = scriptedGetRecords([
+      { Records: [], MillisBehindLatest: 5_000, NextShardIterator: 'i2' },
+      { Records: [record('x')], MillisBehindLatest: 1_000, NextShardIterator: 'i3' },
+      { Records: [], MillisBehindLatest: 0, NextShardIterator: 'i4' },
+    ]);
+    const pages: string[][] = [];
+    for await (const page of readToTip(client as unknown as KinesisClient, 'i1')) pages.push(texts(page));
+    expect(pages).toEqual([['x']]);
+    expect(client.calls).toBe(3);
+  });
+
+  it(`gives up after ${MAX_EMPTY_PAGES} empty pages in a row still behind the tip`, async () => {
+    const empty = { Records: [], MillisBehindLatest: 5_000, NextShardIterator: 'next' };
+    const client = scriptedGetRecords(Array.from({ length: MAX_EMPTY_PAGES + 5 }, () => empty));
+    const pages: unknown[] = [];
+    for await (const page of readToTip(client as unknown as KinesisClient, 'i1')) pages.push(page);
+    expect(pages).toEqual([]);
+    expect(client.calls).toBe(MAX_EMPTY_PAGES);
+  });
+
+  it('ends at a closed shard’s last page, and makes no call once aborted', async () => {
+    const closed = scriptedGetRecords([{ Records: [record('last')], MillisBehindLatest: 0 }]);
+    const pages: string[][] = [];
+    for await (const page of readToTip(closed as unknown as KinesisClient, 'i1')) pages.push(texts(page));
+    expect(pages).toEqual([['last']]);
+    expect(closed.calls).toBe(1);
+
+    const aborted = scriptedGetRecords([{ Records: [record('never')], NextShardIterator: 'i2' }]);
+    const signal = AbortSignal.abort();
+    for await (const _ of readToTip(aborted as unknown as KinesisClient, 'i1', { signal })) pages.push([]);
+    expect(aborted.calls).toBe(0);
   });
 });

@@ -11,14 +11,13 @@ import { join } from 'node:path';
 import {
   CreateStreamCommand,
   DescribeStreamSummaryCommand,
-  GetRecordsCommand,
   type KinesisClient,
 } from '@aws-sdk/client-kinesis';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import kinesalite from 'kinesalite';
 import S3rver from 's3rver';
 import { createKinesisClient, createS3Client } from '../../adapters/clients.ts';
-import { GET_RECORDS_MAX_RECORDS, listShards, shardIterator } from '../../adapters/kinesis-shards.ts';
+import { listShards, readToTip, shardIterator } from '../../adapters/kinesis-shards.ts';
 import { CSV_HEADER_LINE, toKaggleTime } from '../../core/event.ts';
 import { userRecordsOf } from '../../core/kpl.ts';
 
@@ -80,12 +79,9 @@ export interface StreamRecord {
 export async function readStream(kinesis: KinesisClient, StreamName = STREAM): Promise<StreamRecord[]> {
   const records: StreamRecord[] = [];
   for (const shard of await listShards(kinesis, StreamName)) {
-    let iterator = await shardIterator(kinesis, StreamName, shard.ShardId ?? '', { type: 'TRIM_HORIZON' });
-    while (iterator) {
-      const page = await kinesis.send(
-        new GetRecordsCommand({ ShardIterator: iterator, Limit: GET_RECORDS_MAX_RECORDS }),
-      );
-      for (const record of page.Records ?? []) {
+    const iterator = await shardIterator(kinesis, StreamName, shard.ShardId ?? '', { type: 'TRIM_HORIZON' });
+    for await (const page of readToTip(kinesis, iterator)) {
+      for (const record of page) {
         for (const event of userRecordsOf(record.Data ?? new Uint8Array(), record.PartitionKey ?? '')) {
           const text = Buffer.from(event.data).toString('utf8');
           records.push({
@@ -98,9 +94,6 @@ export async function readStream(kinesis: KinesisClient, StreamName = STREAM): P
           });
         }
       }
-      // kinesalite reports MillisBehindLatest 0 on every page, so only an empty page means the end.
-      if ((page.Records ?? []).length === 0) break;
-      iterator = page.NextShardIterator;
     }
   }
   return records;
