@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createKinesisClient } from '../adapters/clients.ts';
 import { createBufferingServer, type ForwardedResponse, forwardRequest } from './http-forward.ts';
 import {
   type EntryError,
@@ -85,7 +86,9 @@ export async function startKinesisChaosProxy(options: ChaosProxyOptions): Promis
   };
   const forward = (req: Pick<IncomingMessage, 'headers' | 'method' | 'url'>, body: Buffer) =>
     forwardRequest(upstream, req, body);
-  const router = createShardRouter(forward);
+  // No retries: a failed listing routes the call to the first shard and is asked again next time.
+  const upstreamKinesis = createKinesisClient({ endpoint: options.upstream, maxAttempts: 1 });
+  const router = createShardRouter(upstreamKinesis);
 
   /** The failing call this one is, when it is one (counted over all calls). */
   const failedCall = (): ForwardedResponse | undefined => {
@@ -99,7 +102,7 @@ export async function startKinesisChaosProxy(options: ChaosProxyOptions): Promis
   };
 
   /** The entries this call fails: drawn or counted, then kept to the profile's shards. */
-  const failingEntries = async (req: IncomingMessage, body: PutRecordsBody) => {
+  const failingEntries = async (body: PutRecordsBody) => {
     const streamName = streamNameOf(body) ?? '';
     const firstEntry = counters.entries + 1;
     counters.entries += body.Records.length;
@@ -110,7 +113,7 @@ export async function startKinesisChaosProxy(options: ChaosProxyOptions): Promis
       const roll = random();
       const counted = nthEntry !== undefined && (firstEntry + i) % nthEntry === 0;
       if (!counted && (rate <= 0 || roll >= rate)) continue;
-      const shardId = (await router.shardOf(req.headers, streamName, entry)) ?? FIRST_SHARD;
+      const shardId = (await router.shardOf(streamName, entry)) ?? FIRST_SHARD;
       if (profile.shardIds && !profile.shardIds.includes(shardId)) continue;
       failing.set(i, throughputExceededEntry(shardId, streamName));
       counters.failedByShard[shardId] = (counters.failedByShard[shardId] ?? 0) + 1;
@@ -124,7 +127,7 @@ export async function startKinesisChaosProxy(options: ChaosProxyOptions): Promis
     if (failed) return failed;
     const body: unknown = JSON.parse(raw.toString('utf8'));
     if (!isPutRecordsBody(body)) return forward(req, raw);
-    const refused = await failingEntries(req, body);
+    const refused = await failingEntries(body);
     return putRecordsExcept({ forward, req, raw, body, refused, requestId });
   };
 
@@ -149,6 +152,7 @@ export async function startKinesisChaosProxy(options: ChaosProxyOptions): Promis
     },
     stop: () =>
       new Promise<void>((resolve) => {
+        upstreamKinesis.destroy();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

@@ -3,11 +3,13 @@
  * explicit hash key when it has one (KPL aggregates), else by the MD5 of its partition key, within the
  * hash-key ranges of the stream's open shards
  * (https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecords.html). The ranges come from
- * the emulator behind (ListShards, asked with the caller's own headers) once per stream, and are
- * forgotten when a call changes the stream's shards.
+ * the emulator behind (the paged ListShards every Kinesis reader uses, adapters/kinesis-shards.ts) once
+ * per stream, and are forgotten when a call changes the stream's shards.
  */
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
+import { isOpenShard, listShards } from '../../adapters/kinesis-shards.ts';
 import type { ForwardedResponse } from '../http-forward.ts';
 
 /** Sends one request to the emulator behind and buffers its answer (local/http-forward.ts). */
@@ -24,7 +26,7 @@ export interface RoutedEntry {
 
 export interface ShardRouter {
   /** The id of the shard the entry lands on; undefined when the stream or the entry cannot be routed. */
-  shardOf(headers: IncomingHttpHeaders, streamName: string, entry: RoutedEntry): Promise<string | undefined>;
+  shardOf(streamName: string, entry: RoutedEntry): Promise<string | undefined>;
   /** Drops what is known of a stream's shards (it was created, deleted or resharded). */
   forget(streamName: string): void;
 }
@@ -42,44 +44,23 @@ interface HashRange {
   end: bigint;
 }
 
-interface ListedShard {
-  ShardId: string;
-  HashKeyRange: { StartingHashKey: string; EndingHashKey: string };
-  SequenceNumberRange?: { EndingSequenceNumber?: string };
-}
-
-export function createShardRouter(forward: Forward): ShardRouter {
+/** `kinesis` talks to the emulator behind the proxy (a client of adapters/clients.ts; the caller destroys it). */
+export function createShardRouter(kinesis: KinesisClient): ShardRouter {
   const ranges = new Map<string, Promise<HashRange[] | undefined>>();
 
-  const list = async (headers: IncomingHttpHeaders, streamName: string) => {
-    const shards: ListedShard[] = [];
-    let nextToken: string | undefined;
-    do {
-      const listed = await forward(
-        // kinesalite checks that a request is signed, not the signature: the caller's headers do.
-        { method: 'POST', url: '/', headers: { ...headers, 'x-amz-target': 'Kinesis_20131202.ListShards' } },
-        Buffer.from(JSON.stringify(nextToken ? { NextToken: nextToken } : { StreamName: streamName })),
-      );
-      if (listed.status !== 200) return undefined;
-      const page = JSON.parse(listed.body.toString('utf8')) as { Shards?: ListedShard[]; NextToken?: string };
-      shards.push(...(page.Shards ?? []));
-      nextToken = page.NextToken;
-    } while (nextToken);
+  const list = async (streamName: string): Promise<HashRange[]> =>
     // A closed parent of a reshard takes no writes; its range is its children's now.
-    return shards
-      .filter((shard) => shard.SequenceNumberRange?.EndingSequenceNumber === undefined)
-      .map((shard) => ({
-        shardId: shard.ShardId,
-        start: BigInt(shard.HashKeyRange.StartingHashKey),
-        end: BigInt(shard.HashKeyRange.EndingHashKey),
-      }));
-  };
+    (await listShards(kinesis, streamName)).filter(isOpenShard).map((shard) => ({
+      shardId: shard.ShardId as string,
+      start: BigInt(shard.HashKeyRange?.StartingHashKey as string),
+      end: BigInt(shard.HashKeyRange?.EndingHashKey as string),
+    }));
 
   return {
-    async shardOf(headers, streamName, entry) {
+    async shardOf(streamName, entry) {
       let known = ranges.get(streamName);
       if (!known) {
-        known = list(headers, streamName).catch(() => undefined);
+        known = list(streamName).catch(() => undefined);
         ranges.set(streamName, known);
       }
       const shards = await known;

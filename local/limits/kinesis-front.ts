@@ -18,6 +18,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, Server } from 'node:http';
+import { createKinesisClient } from '../../adapters/clients.ts';
 import { createBufferingServer, type ForwardedResponse, forwardRequest } from '../http-forward.ts';
 import {
   isPutRecordsBody,
@@ -92,7 +93,9 @@ export async function startKinesisLimits(options: KinesisLimitsOptions): Promise
     const { origin: _origin, referer: _referer, ...headers } = req.headers;
     return forwardRequest(upstream, { ...req, headers }, body);
   };
-  const router = createShardRouter(forward);
+  // No retries: a failed listing passes the call on unlimited and is asked again next time.
+  const upstreamKinesis = createKinesisClient({ endpoint: options.upstream, maxAttempts: 1 });
+  const router = createShardRouter(upstreamKinesis);
   const shardKey = (stream: string, shardId: string) => {
     streams.add(stream);
     return `${stream}/${shardId}`;
@@ -116,7 +119,7 @@ export async function startKinesisLimits(options: KinesisLimitsOptions): Promise
   const putRecords = async (req: Request, raw: Buffer, body: unknown): Promise<ForwardedResponse> => {
     const stream = streamNameOf((body ?? {}) as object);
     if (!stream || !isPutRecordsBody(body)) return forward(req, raw);
-    const shards = await Promise.all(body.Records.map((entry) => router.shardOf(req.headers, stream, entry)));
+    const shards = await Promise.all(body.Records.map((entry) => router.shardOf(stream, entry)));
     // An entry Kinesis cannot route is the emulator's to refuse, with the whole call.
     if (shards.some((shardId) => shardId === undefined)) return forward(req, raw);
     const refused = new Map<number, ReturnType<typeof throughputExceededEntry>>();
@@ -133,7 +136,7 @@ export async function startKinesisLimits(options: KinesisLimitsOptions): Promise
     const stream = streamNameOf(entry);
     if (!stream || typeof entry.Data !== 'string' || typeof entry.PartitionKey !== 'string')
       return forward(req, raw);
-    const shardId = await router.shardOf(req.headers, stream, entry);
+    const shardId = await router.shardOf(stream, entry);
     if (shardId === undefined) return forward(req, raw);
     if (throughput.admitWrite(shardKey(stream, shardId), entryBytes(entry as PutRecordsEntry)))
       return forward(req, raw);
@@ -266,6 +269,7 @@ export async function startKinesisLimits(options: KinesisLimitsOptions): Promise
     shardThrottles: () => throughput.throttles(),
     stop: () =>
       new Promise<void>((resolve) => {
+        upstreamKinesis.destroy();
         server.closeAllConnections();
         server.close(() => resolve());
       }),
