@@ -1,49 +1,30 @@
-import { fileURLToPath } from 'node:url';
-import {
-  type CfnElement,
-  CfnOutput,
-  Duration,
-  Fn,
-  Size,
-  Stack,
-  type StackProps,
-  Validations,
-} from 'aws-cdk-lib';
-import type * as glue from 'aws-cdk-lib/aws-glue';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import { type CfnElement, CfnOutput, Duration, Fn, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct, IConstruct } from 'constructs';
 import { DEAD_LETTER_PREFIX } from '../consumers/dead-letter.ts';
 import { CONSUMER_SERVICES, METRICS_NAMESPACE } from '../consumers/metrics.ts';
-import { PUT_RECORDS_RETRY_BUDGET_MS } from '../consumers/put-records.ts';
-import { DYNAMO_TABLES } from '../core/dynamo-tables.ts';
-import { ERRORS_PREFIX } from '../core/lake.ts';
-import { LAMBDA_ENV } from '../core/lambda-env.ts';
 import { SMOKE_QUEUE_PREFIX } from '../core/resources.ts';
-import { LAKE_TABLE_NAMES, type LakeTableName, RAW_EVENTS_PREFIX, TABLES } from '../core/tables.ts';
+import { LAKE_TABLE_NAMES, RAW_EVENTS_PREFIX, TABLES } from '../core/tables.ts';
 import type { PipelineConfig } from './config.ts';
 import { AlertTopic } from './constructs/alert-topic.ts';
 import { AthenaQueries } from './constructs/athena-queries.ts';
 import { DataBuckets } from './constructs/data-buckets.ts';
 import { EventStreams } from './constructs/event-streams.ts';
-import { FunctionToTable } from './constructs/function-to-table.ts';
-import { LakeCatalog } from './constructs/lake-catalog.ts';
+import type { FunctionToTable } from './constructs/function-to-table.ts';
+import type { LakeCatalog } from './constructs/lake-catalog.ts';
 import { OperatorPolicies, SmokePolicy } from './constructs/operator-policies.ts';
-import { PipelineAlarms } from './constructs/pipeline-alarms.ts';
-import { PipelineDashboard } from './constructs/pipeline-dashboard.ts';
+import type { PipelineAlarms } from './constructs/pipeline-alarms.ts';
+import type { PipelineDashboard } from './constructs/pipeline-dashboard.ts';
 import { PipelineKey } from './constructs/pipeline-key.ts';
-import { StreamToFunction } from './constructs/stream-to-function.ts';
-import { StreamToLake } from './constructs/stream-to-lake.ts';
-import { catalogTables, LAKE_BUFFERING, lakeDelivery, namedQueries } from './lake-definitions.ts';
+import type { StreamToFunction } from './constructs/stream-to-function.ts';
+import type { StreamToLake } from './constructs/stream-to-lake.ts';
+import { namedQueries } from './lake-definitions.ts';
+import { addConsumers } from './pipeline-consumers.ts';
+import { addLake } from './pipeline-lake.ts';
+import { addAlarmsAndDashboard, addAlarmTopic } from './pipeline-monitoring.ts';
 
-const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
-
-export const HANDLER_ENTRIES = {
-  aggregator: `${PROJECT_ROOT}/consumers/window-aggregator/handler.ts`,
-  alerter: `${PROJECT_ROOT}/consumers/bot-alerter/handler.ts`,
-} as const;
+export { HANDLER_ENTRIES } from './pipeline-consumers.ts';
 
 export interface PipelineStackProps extends StackProps {
   config: PipelineConfig;
@@ -96,116 +77,24 @@ export class PipelineStack extends Stack {
       ...(config.alertEmail ? { email: config.alertEmail } : {}),
     });
 
-    const consumerSettings = {
-      projectRoot: PROJECT_ROOT,
+    ({
+      streamToAggregator: this.streamToAggregator,
+      aggregatorToUserActivity: this.aggregatorToUserActivity,
+      userActivityToAlerter: this.userActivityToAlerter,
+      alerterToAlertDedupe: this.alerterToAlertDedupe,
+    } = addConsumers(this, {
+      config,
+      streams: this.streams,
+      buckets: this.buckets,
+      alertTopic: this.alertTopic,
+      catalogName,
       logRetention,
-      batchSize: config.batchSize,
-      maxBatchingWindow: Duration.seconds(config.maxBatchingWindowSeconds),
-      retryAttempts: config.retryAttempts,
-      maxRecordAge: Duration.seconds(config.maxRecordAgeSeconds),
-    };
-    // With parallelization factor 1 a Kinesis mapping runs at most one invocation per shard; on-demand
-    // streams change their shard count, so they are left unreserved.
-    const reserved = (shards: number) =>
-      config.reserveConcurrency && config.streamMode === 'provisioned' ? { reservedConcurrency: shards } : {};
-    const [userActivitySpec, alertDedupeSpec] = tableSpecs();
-
-    this.streamToAggregator = new StreamToFunction(this, 'StreamToAggregator', {
-      ...consumerSettings,
-      ...reserved(config.eventsShards),
-      stream: this.streams.events,
-      entry: HANDLER_ENTRIES.aggregator,
-      description: 'Clickstream window aggregator: events stream -> per-user window partials',
-      // The final invoke of a tumbling window flushes a whole window of state (up to 1 MB per shard);
-      // its put to the user-activity stream may wait out throttling for its whole retry budget.
-      memorySize: 1024,
-      timeout: Duration.millis(2 * PUT_RECORDS_RETRY_BUDGET_MS),
-      tumblingWindow: Duration.seconds(config.tumblingWindowSeconds),
-      environment: {
-        [LAMBDA_ENV.userActivityStream]: this.streams.userActivity.streamName,
-        [LAMBDA_ENV.windowSeconds]: String(config.windowSeconds),
-        [LAMBDA_ENV.ttlDays]: String(config.ttlDays),
-        [LAMBDA_ENV.deadLetterBucket]: this.buckets.raw.bucketName,
-      },
-    });
-    const aggregator = this.streamToAggregator.function;
-    this.aggregatorToUserActivity = new FunctionToTable(this, 'AggregatorToUserActivity', {
-      spec: userActivitySpec,
-      writer: aggregator,
-      // ADD of event-id sets, one UpdateItem per partial; GetItem reads an overflow count when an item spills.
-      actions: ['dynamodb:UpdateItem', 'dynamodb:GetItem'],
-    });
-    aggregator.addEnvironment(LAMBDA_ENV.userActivityTable, this.aggregatorToUserActivity.table.tableName);
-    this.streams.userActivity.grant(aggregator, 'kinesis:PutRecords');
-    aggregator.addToRolePolicy(
-      new iam.PolicyStatement({
-        sid: 'WriteMalformedRecords',
-        actions: ['s3:PutObject'],
-        resources: [this.buckets.raw.arnForObjects(`${DEAD_LETTER_PREFIX}*`)],
-      }),
-    );
-
-    this.userActivityToAlerter = new StreamToFunction(this, 'UserActivityToAlerter', {
-      ...consumerSettings,
-      ...reserved(config.userActivityShards),
-      stream: this.streams.userActivity,
-      entry: HANDLER_ENTRIES.alerter,
-      description: 'Clickstream bot alerter: user-activity partials -> rules -> SNS email',
-      memorySize: 512,
-      timeout: Duration.minutes(1),
-      environment: {
-        [LAMBDA_ENV.alertTopicArn]: this.alertTopic.topic.topicArn,
-        [LAMBDA_ENV.userActivityTable]: this.aggregatorToUserActivity.table.tableName,
-        [LAMBDA_ENV.ttlDays]: String(config.ttlDays),
-        [LAMBDA_ENV.glueDatabase]: catalogName,
-        [LAMBDA_ENV.athenaWorkgroup]: catalogName,
-        ...(config.alertRulesJson ? { [LAMBDA_ENV.alertRules]: config.alertRulesJson } : {}),
-      },
-    });
-    const alerter = this.userActivityToAlerter.function;
-    this.alerterToAlertDedupe = new FunctionToTable(this, 'AlerterToAlertDedupe', {
-      spec: alertDedupeSpec,
-      writer: alerter,
-      // Claim (conditional put), mark sent, release the claim when publishing failed.
-      actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem'],
-    });
-    alerter.addEnvironment(LAMBDA_ENV.alertDedupeTable, this.alerterToAlertDedupe.table.tableName);
-    // Rules fire on merged totals over horizons: one Query of the user's windows (base and overflow
-    // items) around the changed ones, and of an incident's span when it closes
-    // (consumers/user-activity-item.ts readUserWindows).
-    this.aggregatorToUserActivity.table.grant(alerter, 'dynamodb:Query');
-    // grantPublish would add kms:GenerateDataKey*; publishing to an encrypted topic needs exactly these two.
-    this.alertTopic.topic.grants.actions(alerter, ['sns:Publish'], {
-      keyActions: ['kms:GenerateDataKey', 'kms:Decrypt'],
-    });
-
-    this.lakeCatalog = new LakeCatalog(this, 'LakeCatalog', {
-      databaseName: catalogName,
-      tables: catalogTables({ rawBucket: this.buckets.raw, lakeBucket: this.buckets.lake }),
-    });
-    const toLake = (id: string, name: LakeTableName, stream: kinesis.IStream) => {
-      const delivery = lakeDelivery(name);
-      return new StreamToLake(this, id, {
-        stream,
-        bucket: this.buckets.lake,
-        dataOutputPrefix: delivery.dataOutputPrefix,
-        errorOutputPrefix: delivery.errorOutputPrefix,
-        partitionQuery: delivery.partitionQuery,
-        partitionKeys: delivery.partitionKeys,
-        fileExtension: delivery.fileExtension,
-        conversion: {
-          schemaTable: cfnTable(this.lakeCatalog, delivery.table),
-          timestampFormats: delivery.timestampFormats,
-          compression: delivery.compression,
-          enableDictionaryCompression: delivery.enableDictionaryCompression,
-        },
-        bufferingInterval: Duration.seconds(config.firehoseBufferingSeconds),
-        bufferingSize: Size.mebibytes(LAKE_BUFFERING.sizeMiB),
-        logRetention,
-      });
-    };
-    this.eventsToLake = toLake('EventsToLake', 'events', this.streams.events);
-    this.userActivityToLake = toLake('UserActivityToLake', 'user_activity', this.streams.userActivity);
+    }));
+    ({
+      lakeCatalog: this.lakeCatalog,
+      eventsToLake: this.eventsToLake,
+      userActivityToLake: this.userActivityToLake,
+    } = addLake(this, { config, streams: this.streams, buckets: this.buckets, catalogName, logRetention }));
 
     this.athenaQueries = new AthenaQueries(this, 'AthenaQueries', {
       workGroupName: catalogName,
@@ -233,25 +122,7 @@ export class PipelineStack extends Stack {
       workGroupName: catalogName,
     });
 
-    if (config.alarmEmail) {
-      this.alarmTopic = new AlertTopic(this, 'AlarmTopic', {
-        key: this.key.key,
-        displayName: 'Clickstream pipeline alarms',
-        email: config.alarmEmail,
-      });
-      // CloudWatch publishes to the encrypted topic itself and needs the key for that; the topic policy
-      // allowing it to publish is added with the alarms (PipelineAlarms).
-      // https://repost.aws/knowledge-center/cloudwatch-configure-alarm-sns
-      this.key.key.addToResourcePolicy(
-        new iam.PolicyStatement({
-          sid: 'AllowCloudWatchAlarmsToPublish',
-          principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-          actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
-          resources: ['*'],
-          conditions: { StringEquals: { 'aws:SourceAccount': this.account } },
-        }),
-      );
-    }
+    this.alarmTopic = addAlarmTopic(this, this.key, config);
     this.smokePolicy = new SmokePolicy(this, 'SmokePolicy', {
       stackName: this.stackName,
       alertTopic: this.alertTopic.topic,
@@ -259,47 +130,15 @@ export class PipelineStack extends Stack {
       userActivityTable: this.aggregatorToUserActivity.table,
       queuePrefix: SMOKE_QUEUE_PREFIX,
     });
-    // Iterator age stays below the tumbling window + batching window in steady state; a minute more is lag.
-    const maxIteratorAge = Duration.seconds(
-      config.tumblingWindowSeconds + config.maxBatchingWindowSeconds + 60,
-    );
-    this.alarms = new PipelineAlarms(this, 'PipelineAlarms', {
-      consumers: [
-        {
-          name: 'window-aggregator',
-          function: aggregator,
-          failureQueue: this.streamToAggregator.failureQueue,
-          maxIteratorAge,
-        },
-        {
-          name: 'bot-alerter',
-          function: alerter,
-          failureQueue: this.userActivityToAlerter.failureQueue,
-          maxIteratorAge: Duration.seconds(config.maxBatchingWindowSeconds + 60),
-        },
-      ],
-      deliveries: [
-        {
-          name: 'events-to-lake',
-          deliveryStream: this.eventsToLake.deliveryStream,
-          maxDataFreshness: Duration.seconds(config.firehoseBufferingSeconds * 3 + 300),
-        },
-        {
-          name: 'user-activity-to-lake',
-          deliveryStream: this.userActivityToLake.deliveryStream,
-          maxDataFreshness: Duration.seconds(config.firehoseBufferingSeconds * 3 + 300),
-        },
-      ],
-      errorOutput: { bucket: this.buckets.lake, prefix: ERRORS_PREFIX },
-      ...(this.alarmTopic ? { alarmTopic: this.alarmTopic.topic } : {}),
-    });
-    this.dashboard = new PipelineDashboard(this, 'PipelineDashboard', {
-      eventsStream: this.streams.events,
-      userActivityStream: this.streams.userActivity,
-      aggregator,
-      alerter,
-      deliveries: [this.eventsToLake.deliveryStream, this.userActivityToLake.deliveryStream],
-    });
+    ({ alarms: this.alarms, dashboard: this.dashboard } = addAlarmsAndDashboard(this, {
+      config,
+      streams: this.streams,
+      buckets: this.buckets,
+      consumers: this,
+      eventsToLake: this.eventsToLake,
+      userActivityToLake: this.userActivityToLake,
+      alarmTopic: this.alarmTopic,
+    }));
 
     this.addOutputs(catalogName, config);
     acknowledgeNagFindings(this);
@@ -412,22 +251,6 @@ export class PipelineStack extends Stack {
       'Save as clickstream.config.json to point the clickstream CLI at this stack',
     );
   }
-}
-
-function tableSpecs() {
-  // CloudFormation names the tables; only the key schema and TTL attribute are shared.
-  const specs = DYNAMO_TABLES({ userActivityTable: 'user-activity', alertDedupeTable: 'alert-dedupe' });
-  const userActivity = specs.find((s) => s.resource === 'userActivityTable');
-  const alertDedupe = specs.find((s) => s.resource === 'alertDedupeTable');
-  if (!userActivity || !alertDedupe)
-    throw new Error('core/dynamo-tables.ts must define both DynamoDB tables');
-  return [userActivity, alertDedupe] as const;
-}
-
-function cfnTable(catalog: LakeCatalog, table: string): glue.CfnTable {
-  const glueTable = catalog.tables[table];
-  if (!glueTable) throw new Error(`lake table ${table} is not in the catalog`);
-  return glueTable.node.defaultChild as glue.CfnTable;
 }
 
 /**

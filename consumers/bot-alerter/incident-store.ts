@@ -19,6 +19,9 @@ import { ALERT_DEDUPE_KEY, TTL_ATTRIBUTE } from '../../core/dynamo-tables.ts';
 import type { Incident } from '../../core/incident.ts';
 import { isAwsError } from '../errors.ts';
 
+/** Conditional writes lost to a concurrent writer before giving up (the record is then retried). */
+export const WRITE_ATTEMPTS = 5;
+
 export const INCIDENT_KEY_PREFIX = 'incident#';
 const ARCHIVE_KEY_PREFIX = 'incident-archive#';
 const OPEN_INCIDENTS_KEY = 'open-incidents';

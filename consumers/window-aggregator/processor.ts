@@ -24,32 +24,18 @@
  * - Without a tumbling window (no `window` in the event) every invocation flushes its own batch; then
  *   a bisected retry would cover different records under different ids, so deploy it with
  *   TumblingWindowInSeconds, or with BisectBatchOnFunctionError off.
+ *
+ * The parts: fold-batch.ts (records into the window state, malformed ones set aside) and flush.ts
+ * (partials merged into DynamoDB, then put on the user-activity stream).
  */
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import pLimit from 'p-limit';
-import { DEFAULT_WINDOW_SECONDS, partialRecords, type UserWindowPartial } from '../../core/aggregate.ts';
+import { DEFAULT_WINDOW_SECONDS } from '../../core/aggregate.ts';
 import { DEFAULT_TTL_DAYS } from '../../core/dynamo-tables.ts';
-import { isAggregated, KplFormatError, type UserRecord, userRecordsOf } from '../../core/kpl.ts';
-import {
-  DEFAULT_FLUSH_AT_BYTES,
-  emptyWindowState,
-  foldEvent,
-  isWindowState,
-  type MalformedReason,
-  readEventRecord,
-  takePartials,
-  upgradeWindowState,
-  type WindowState,
-} from '../../core/window.ts';
-import { type DeadLetterSink, deadLetterKey, type MalformedRecord } from '../dead-letter.ts';
+import { DEFAULT_FLUSH_AT_BYTES, type WindowState } from '../../core/window.ts';
+import { type DeadLetterSink, deadLetterKey } from '../dead-letter.ts';
 import { ConsumerError } from '../errors.ts';
-import {
-  type KinesisStreamRecord,
-  type KinesisWindowEvent,
-  recordBytes,
-  shardIdOf,
-} from '../kinesis-event.ts';
+import { type KinesisWindowEvent, shardIdOf } from '../kinesis-event.ts';
 import { type Logger, silentLogger } from '../logger.ts';
 import {
   CONSUMER_SERVICES,
@@ -58,12 +44,12 @@ import {
   noMetrics,
   type PublishingMetrics,
 } from '../metrics.ts';
-import { type PutRecordsOptions, putAllRecords } from '../put-records.ts';
-import { mergePartial } from '../user-activity-item.ts';
+import type { PutRecordsOptions } from '../put-records.ts';
+import { flushPartials } from './flush.ts';
+import { foldBatch } from './fold-batch.ts';
 
 export const AGGREGATOR_NAME = CONSUMER_SERVICES.aggregator;
-/** UpdateItem calls in flight per flush unless `writeConcurrency` says otherwise. */
-export const DEFAULT_WRITE_CONCURRENCY = 16;
+export { DEFAULT_WRITE_CONCURRENCY } from './flush.ts';
 
 export interface AggregatorConfig {
   dynamo: DynamoDBDocumentClient;
@@ -116,12 +102,14 @@ export interface AggregatorProcessor {
 }
 
 export function createAggregatorProcessor(config: AggregatorConfig): AggregatorProcessor {
-  const windowSeconds = config.windowSeconds ?? DEFAULT_WINDOW_SECONDS;
-  const flushAtBytes = config.flushAtBytes ?? DEFAULT_FLUSH_AT_BYTES;
-  const ttlSeconds = (config.ttlDays ?? DEFAULT_TTL_DAYS) * 86_400;
-  const logger = config.logger ?? silentLogger;
+  const foldSettings = {
+    windowSeconds: config.windowSeconds ?? DEFAULT_WINDOW_SECONDS,
+    flushAtBytes: config.flushAtBytes ?? DEFAULT_FLUSH_AT_BYTES,
+    logger: config.logger ?? silentLogger,
+  };
+  const expiry = { now: config.now ?? Date.now, ttlSeconds: (config.ttlDays ?? DEFAULT_TTL_DAYS) * 86_400 };
+  const logger = foldSettings.logger;
   const metrics = config.metrics ?? noMetrics;
-  const now = config.now ?? Date.now;
   const totals: AggregatorSummary = {
     records: 0,
     events: 0,
@@ -132,124 +120,16 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
     mergeCalls: 0,
     spilled: 0,
   };
-  const mergeOptions = config.itemBudgetBytes ? { itemBudgetBytes: config.itemBudgetBytes } : {};
-
-  async function flush(
-    partials: UserWindowPartial[],
-  ): Promise<{ merged: number; mergeCalls: number; spilled: number }> {
-    const counts = { merged: 0, mergeCalls: 0, spilled: 0 };
-    if (partials.length === 0) return counts;
-    const expiresAt = Math.floor(now() / 1000) + ttlSeconds;
-    // Per flush, not per processor: locally one handler serves several shards at once.
-    const mergeLimit = pLimit(config.writeConcurrency ?? DEFAULT_WRITE_CONCURRENCY);
-    // allSettled: a failed merge fails the flush only once the others have finished, so no merge is
-    // still in flight when Lambda retries the batch.
-    const outcomes = await Promise.allSettled(
-      partials.map((partial) =>
-        mergeLimit(() => mergePartial(config.dynamo, config.tableName, partial, expiresAt, mergeOptions)),
-      ),
-    );
-    for (const outcome of outcomes) {
-      if (outcome.status === 'rejected') throw outcome.reason;
-      counts.merged++;
-      counts.mergeCalls += outcome.value.calls;
-      counts.spilled += outcome.value.spilled;
-    }
-    // After the merge, so the alerter's consistent read of the total always includes this partial.
-    // A retry puts again: the earlier attempt may have died between merge and put.
-    await putAllRecords(
-      config.kinesis,
-      config.streamName,
-      partials.flatMap((partial) =>
-        partialRecords(partial).map((json) => ({ partitionKey: partial.user_id, data: Buffer.from(json) })),
-      ),
-      config.putRecords,
-    );
-    return counts;
-  }
 
   return {
     summary: () => ({ ...totals }),
     async process(event) {
       const shardId = shardIdOf(event);
-      const partials: UserWindowPartial[] = [];
-      let state: WindowState;
-      if (isWindowState(event.state)) state = event.state;
-      else {
-        const upgraded = upgradeWindowState(event.state);
-        if (upgraded) logger.warn('window state of the counting fold taken over', { shardId });
-        state = upgraded ?? emptyWindowState(windowSeconds);
-      }
-      if (state.ws !== windowSeconds) {
-        // The window length was reconfigured mid-window: close what was folded with the old length.
-        appendAll(partials, takePartials(state, shardId));
-        state = emptyWindowState(windowSeconds);
-      }
-      const malformed: MalformedRecord[] = [];
-      let events = 0;
-      const reject = (
-        record: KinesisStreamRecord,
-        reason: MalformedReason,
-        detail: string,
-        inAggregate?: { index: number; data: Uint8Array },
-      ) => {
-        malformed.push({
-          reason,
-          detail,
-          shardId,
-          sequenceNumber: record.kinesis.sequenceNumber,
-          partitionKey: record.kinesis.partitionKey,
-          approximateArrivalTimestamp: record.kinesis.approximateArrivalTimestamp,
-          ...(inAggregate
-            ? {
-                subSequenceNumber: inAggregate.index,
-                data: Buffer.from(inAggregate.data).toString('base64'),
-              }
-            : { data: record.kinesis.data }),
-        });
-      };
-      for (const record of event.Records) {
-        const bytes = recordBytes(record);
-        const sequenceNumber = record.kinesis.sequenceNumber;
-        const aggregated = isAggregated(bytes);
-        let userRecords: UserRecord[];
-        try {
-          userRecords = userRecordsOf(bytes, record.kinesis.partitionKey);
-        } catch (error) {
-          // Counted as one event: what it held cannot be known; the dead-letter copy keeps its bytes.
-          events++;
-          reject(record, 'bad_aggregate', error instanceof KplFormatError ? error.message : String(error));
-          continue;
-        }
-        events += userRecords.length;
-        for (let i = 0; i < userRecords.length; i++) {
-          const data = (userRecords[i] as UserRecord).data;
-          const read = readEventRecord(
-            Buffer.from(data.buffer, data.byteOffset, data.length).toString('utf8'),
-          );
-          // Inside an aggregate the position names the event, so flushes and contribution ids stay per event.
-          if (!read.ok) reject(record, read.reason, read.detail, aggregated ? { index: i, data } : undefined);
-          else if (
-            foldEvent(
-              state,
-              read.event,
-              read.eventMs,
-              aggregated ? `${sequenceNumber}/${i}` : sequenceNumber,
-              flushAtBytes,
-              read.event.event_id,
-            )
-          )
-            appendAll(partials, takePartials(state, shardId));
-        }
-      }
-      const closing =
-        event.isFinalInvokeForWindow === true || event.isWindowTerminatedEarly === true || !event.window;
-      if (closing) appendAll(partials, takePartials(state, shardId));
-
+      const { state, partials, malformed, events, closing } = foldBatch(event, shardId, foldSettings);
       try {
         if (malformed.length > 0)
           await config.deadLetter.write(deadLetterKey(AGGREGATOR_NAME, malformed), malformed);
-        const counts = await flush(partials);
+        const counts = await flushPartials(config, partials, expiry);
         totals.records += event.Records.length;
         totals.events += events;
         totals.accepted += events - malformed.length;
@@ -293,11 +173,6 @@ export function createAggregatorProcessor(config: AggregatorConfig): AggregatorP
       return { state, batchItemFailures: [] };
     },
   };
-}
-
-/** push(...items) passes every item as an argument, which overflows the stack for large flushes. */
-function appendAll<T>(target: T[], items: readonly T[]): void {
-  for (const item of items) target.push(item);
 }
 
 function countBy(values: readonly string[]): Record<string, number> {

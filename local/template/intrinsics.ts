@@ -82,6 +82,16 @@ export interface TemplateResolver {
   referencedId(value: unknown): string | undefined;
 }
 
+/** What the resolution of one template works with: the template, where it is deployed, how names are made. */
+interface ResolverScope {
+  template: CfnTemplate;
+  env: AwsEnvironment;
+  names: NameResolver;
+  overrides: ((logicalId: string) => string | undefined) | undefined;
+  /** The pseudo parameters' values. */
+  pseudo: Record<string, string>;
+}
+
 export function createTemplateResolver(
   template: CfnTemplate,
   options: {
@@ -93,175 +103,196 @@ export function createTemplateResolver(
   },
 ): TemplateResolver {
   const { env } = options;
-  const resource = (logicalId: string) => {
-    const found = template.Resources[logicalId];
-    if (!found) throw new TemplateError(`the template has no resource ${logicalId}`);
-    return found;
+  const scope: ResolverScope = {
+    template,
+    env,
+    names: options.names,
+    overrides: options.overrides,
+    pseudo: {
+      'AWS::Partition': env.partition,
+      'AWS::Region': env.region,
+      'AWS::AccountId': env.account,
+      'AWS::URLSuffix': 'amazonaws.com',
+      'AWS::StackName': options.stackName ?? 'Clickstream',
+    },
   };
-  const pseudo: Record<string, string> = {
-    'AWS::Partition': env.partition,
-    'AWS::Region': env.region,
-    'AWS::AccountId': env.account,
-    'AWS::URLSuffix': 'amazonaws.com',
-    'AWS::StackName': options.stackName ?? 'Clickstream',
+  return {
+    template,
+    resolve: (value) => resolve(scope, value),
+    string: (value, what) => string(scope, value, what),
+    ref: (logicalId) => ref(scope, logicalId),
+    attribute: (logicalId, attr) => attribute(scope, logicalId, attr),
+    name: (logicalId) => name(scope, logicalId),
+    arn: (logicalId) => attribute(scope, logicalId, ARN_ATTRIBUTES[resource(scope, logicalId).Type] ?? 'Arn'),
+    resource: (logicalId) => resource(scope, logicalId),
+    properties: (logicalId) => properties(scope, logicalId),
+    referencedId: (value) => referencedId(template, value),
   };
+}
 
-  function name(logicalId: string): string {
-    const found = resource(logicalId);
-    const override = options.overrides?.(logicalId);
-    if (override !== undefined) return override;
-    const explicit = NAME_PROPERTIES[found.Type]?.reduce<unknown>(
-      (value, key) => (value as Record<string, unknown> | undefined)?.[key],
-      found.Properties,
-    );
-    return explicit !== undefined
-      ? string(explicit, `name of ${logicalId}`)
-      : options.names(logicalId, found);
+function resource({ template }: ResolverScope, logicalId: string): TemplateResource {
+  const found = template.Resources[logicalId];
+  if (!found) throw new TemplateError(`the template has no resource ${logicalId}`);
+  return found;
+}
+
+function name(scope: ResolverScope, logicalId: string): string {
+  const found = resource(scope, logicalId);
+  const override = scope.overrides?.(logicalId);
+  if (override !== undefined) return override;
+  const explicit = NAME_PROPERTIES[found.Type]?.reduce<unknown>(
+    (value, key) => (value as Record<string, unknown> | undefined)?.[key],
+    found.Properties,
+  );
+  return explicit !== undefined
+    ? string(scope, explicit, `name of ${logicalId}`)
+    : scope.names(logicalId, found);
+}
+
+function ref(scope: ResolverScope, id: string): string {
+  const { env, pseudo, template } = scope;
+  if (pseudo[id] !== undefined) return pseudo[id];
+  const parameter = template.Parameters?.[id];
+  if (parameter) {
+    if (typeof parameter.Default === 'string') return parameter.Default;
+    throw new TemplateError(`parameter ${id} has no default to resolve Ref to`);
   }
+  const found = resource(scope, id);
+  switch (found.Type) {
+    case 'AWS::SNS::Topic':
+      return arns.snsTopic(env, name(scope, id));
+    case 'AWS::SQS::Queue':
+      return `https://sqs.${env.region}.amazonaws.com/${env.account}/${name(scope, id)}`;
+    case 'AWS::IAM::ManagedPolicy':
+      return arns.iamPolicy(env, name(scope, id), policyPath(found));
+    default:
+      // Most types (streams, tables, buckets, roles, functions, Glue, Athena, log groups, keys) return
+      // their name or id.
+      return name(scope, id);
+  }
+}
 
-  function ref(id: string): string {
-    if (pseudo[id] !== undefined) return pseudo[id];
-    const parameter = template.Parameters?.[id];
-    if (parameter) {
-      if (typeof parameter.Default === 'string') return parameter.Default;
-      throw new TemplateError(`parameter ${id} has no default to resolve Ref to`);
+function attribute(scope: ResolverScope, id: string, attr: string): string {
+  const { env } = scope;
+  const found = resource(scope, id);
+  const n = () => name(scope, id);
+  const byType: Record<string, Record<string, () => string>> = {
+    'AWS::Kinesis::Stream': { Arn: () => arns.kinesisStream(env, n()) },
+    'AWS::DynamoDB::Table': { Arn: () => arns.dynamoTable(env, n()) },
+    'AWS::DynamoDB::GlobalTable': { Arn: () => arns.dynamoTable(env, n()) },
+    'AWS::S3::Bucket': { Arn: () => arns.s3Bucket(env, n()) },
+    'AWS::SNS::Topic': { TopicArn: () => arns.snsTopic(env, n()), TopicName: n },
+    'AWS::SQS::Queue': { Arn: () => arns.sqsQueue(env, n()), QueueName: n },
+    'AWS::KMS::Key': { Arn: () => arns.kmsKey(env, n()), KeyId: n },
+    'AWS::Logs::LogGroup': { Arn: () => arns.logGroup(env, n()) },
+    'AWS::Lambda::Function': { Arn: () => arns.lambdaFunction(env, n()) },
+    'AWS::IAM::Role': { Arn: () => arns.iamRole(env, n(), policyPath(found)), RoleId: n },
+    'AWS::KinesisFirehose::DeliveryStream': { Arn: () => arns.firehose(env, n()) },
+    // The alarm topic's policy names the alarms allowed to publish (aws:SourceArn).
+    'AWS::CloudWatch::Alarm': { Arn: () => arns.cloudwatchAlarm(env, n()) },
+  };
+  const get = byType[found.Type]?.[attr];
+  if (!get) throw new TemplateError(`Fn::GetAtt ${id}.${attr} (${found.Type}) is not supported`);
+  return get();
+}
+
+function resolve(scope: ResolverScope, value: unknown): unknown {
+  const resolved = resolveOrDrop(scope, value);
+  return resolved === NO_VALUE ? undefined : resolved;
+}
+
+function resolveOrDrop(scope: ResolverScope, value: unknown): unknown {
+  if (Array.isArray(value))
+    return value.map((item) => resolveOrDrop(scope, item)).filter((item) => item !== NO_VALUE);
+  if (value === null || typeof value !== 'object') return value;
+  const entries = Object.entries(value);
+  const [first] = entries;
+  if (entries.length === 1 && first && (first[0] === 'Ref' || first[0].startsWith('Fn::'))) {
+    if (first[0] === 'Ref' && first[1] === 'AWS::NoValue') return NO_VALUE;
+    return intrinsic(scope, first[0], first[1]);
+  }
+  return Object.fromEntries(
+    entries
+      .map(([key, inner]) => [key, resolveOrDrop(scope, inner)])
+      .filter(([, inner]) => inner !== NO_VALUE),
+  );
+}
+
+function intrinsic(scope: ResolverScope, fn: string, args: unknown): unknown {
+  switch (fn) {
+    case 'Ref':
+      return ref(scope, string(scope, args, 'Ref'));
+    case 'Fn::GetAtt': {
+      const [id, attr] =
+        (typeof args === 'string' ? args.split('.') : (resolve(scope, args) as string[])) ?? [];
+      return attribute(scope, String(id), String(attr));
     }
-    const found = resource(id);
-    switch (found.Type) {
-      case 'AWS::SNS::Topic':
-        return arns.snsTopic(env, name(id));
-      case 'AWS::SQS::Queue':
-        return `https://sqs.${env.region}.amazonaws.com/${env.account}/${name(id)}`;
-      case 'AWS::IAM::ManagedPolicy':
-        return arns.iamPolicy(env, name(id), policyPath(found));
-      default:
-        // Most types (streams, tables, buckets, roles, functions, Glue, Athena, log groups, keys) return
-        // their name or id.
-        return name(id);
+    case 'Fn::Join': {
+      const [separator, parts] = args as [string, unknown];
+      return (resolve(scope, parts) as unknown[])
+        .map((part) => string(scope, part, 'Fn::Join part'))
+        .join(separator);
     }
-  }
-
-  function attribute(id: string, attr: string): string {
-    const found = resource(id);
-    const n = () => name(id);
-    const byType: Record<string, Record<string, () => string>> = {
-      'AWS::Kinesis::Stream': { Arn: () => arns.kinesisStream(env, n()) },
-      'AWS::DynamoDB::Table': { Arn: () => arns.dynamoTable(env, n()) },
-      'AWS::DynamoDB::GlobalTable': { Arn: () => arns.dynamoTable(env, n()) },
-      'AWS::S3::Bucket': { Arn: () => arns.s3Bucket(env, n()) },
-      'AWS::SNS::Topic': { TopicArn: () => arns.snsTopic(env, n()), TopicName: n },
-      'AWS::SQS::Queue': { Arn: () => arns.sqsQueue(env, n()), QueueName: n },
-      'AWS::KMS::Key': { Arn: () => arns.kmsKey(env, n()), KeyId: n },
-      'AWS::Logs::LogGroup': { Arn: () => arns.logGroup(env, n()) },
-      'AWS::Lambda::Function': { Arn: () => arns.lambdaFunction(env, n()) },
-      'AWS::IAM::Role': { Arn: () => arns.iamRole(env, n(), policyPath(found)), RoleId: n },
-      'AWS::KinesisFirehose::DeliveryStream': { Arn: () => arns.firehose(env, n()) },
-      // The alarm topic's policy names the alarms allowed to publish (aws:SourceArn).
-      'AWS::CloudWatch::Alarm': { Arn: () => arns.cloudwatchAlarm(env, n()) },
-    };
-    const get = byType[found.Type]?.[attr];
-    if (!get) throw new TemplateError(`Fn::GetAtt ${id}.${attr} (${found.Type}) is not supported`);
-    return get();
-  }
-
-  function resolve(value: unknown): unknown {
-    const resolved = resolveOrDrop(value);
-    return resolved === NO_VALUE ? undefined : resolved;
-  }
-
-  function resolveOrDrop(value: unknown): unknown {
-    if (Array.isArray(value)) return value.map(resolveOrDrop).filter((item) => item !== NO_VALUE);
-    if (value === null || typeof value !== 'object') return value;
-    const entries = Object.entries(value);
-    const [first] = entries;
-    if (entries.length === 1 && first && (first[0] === 'Ref' || first[0].startsWith('Fn::'))) {
-      if (first[0] === 'Ref' && first[1] === 'AWS::NoValue') return NO_VALUE;
-      return intrinsic(first[0], first[1]);
+    case 'Fn::Select': {
+      const [index, list] = resolve(scope, args) as [unknown, unknown[]];
+      const picked = list[Number(index)];
+      if (picked === undefined) throw new TemplateError(`Fn::Select index ${String(index)} is out of range`);
+      return picked;
     }
-    return Object.fromEntries(
-      entries.map(([key, inner]) => [key, resolveOrDrop(inner)]).filter(([, inner]) => inner !== NO_VALUE),
-    );
-  }
-
-  function intrinsic(fn: string, args: unknown): unknown {
-    switch (fn) {
-      case 'Ref':
-        return ref(string(args, 'Ref'));
-      case 'Fn::GetAtt': {
-        const [id, attr] = (typeof args === 'string' ? args.split('.') : (resolve(args) as string[])) ?? [];
-        return attribute(String(id), String(attr));
-      }
-      case 'Fn::Join': {
-        const [separator, parts] = args as [string, unknown];
-        return (resolve(parts) as unknown[]).map((part) => string(part, 'Fn::Join part')).join(separator);
-      }
-      case 'Fn::Select': {
-        const [index, list] = resolve(args) as [unknown, unknown[]];
-        const picked = list[Number(index)];
-        if (picked === undefined)
-          throw new TemplateError(`Fn::Select index ${String(index)} is out of range`);
-        return picked;
-      }
-      case 'Fn::Split': {
-        const [separator, text] = resolve(args) as [string, unknown];
-        return string(text, 'Fn::Split').split(separator);
-      }
-      case 'Fn::Sub':
-        return sub(args);
-      default:
-        throw new TemplateError(`${fn} is not supported (value: ${JSON.stringify(args)})`);
+    case 'Fn::Split': {
+      const [separator, text] = resolve(scope, args) as [string, unknown];
+      return string(scope, text, 'Fn::Split').split(separator);
     }
+    case 'Fn::Sub':
+      return sub(scope, args);
+    default:
+      throw new TemplateError(`${fn} is not supported (value: ${JSON.stringify(args)})`);
   }
+}
 
-  function sub(args: unknown): string {
-    const [text, variables] =
-      typeof args === 'string' ? [args, {}] : (args as [string, Record<string, unknown>]);
-    return text.replace(/\$\{([^}]+)\}/g, (_whole, body: string) => {
-      if (body.startsWith('!')) return `\${${body.slice(1)}}`;
-      if (variables[body] !== undefined) return string(variables[body], `Fn::Sub variable ${body}`);
-      const dot = body.indexOf('.');
-      if (dot > 0 && !body.startsWith('AWS::')) return attribute(body.slice(0, dot), body.slice(dot + 1));
-      return ref(body);
-    });
+function sub(scope: ResolverScope, args: unknown): string {
+  const [text, variables] =
+    typeof args === 'string' ? [args, {}] : (args as [string, Record<string, unknown>]);
+  return text.replace(/\$\{([^}]+)\}/g, (_whole, body: string) => {
+    if (body.startsWith('!')) return `\${${body.slice(1)}}`;
+    if (variables[body] !== undefined) return string(scope, variables[body], `Fn::Sub variable ${body}`);
+    const dot = body.indexOf('.');
+    if (dot > 0 && !body.startsWith('AWS::'))
+      return attribute(scope, body.slice(0, dot), body.slice(dot + 1));
+    return ref(scope, body);
+  });
+}
+
+function string(scope: ResolverScope, value: unknown, what: string): string {
+  const resolved = resolve(scope, value);
+  if (typeof resolved !== 'string') {
+    throw new TemplateError(`${what} resolves to ${JSON.stringify(resolved)}, not a string`);
   }
+  return resolved;
+}
 
-  function string(value: unknown, what: string): string {
-    const resolved = resolve(value);
-    if (typeof resolved !== 'string') {
-      throw new TemplateError(`${what} resolves to ${JSON.stringify(resolved)}, not a string`);
-    }
-    return resolved;
+function properties(scope: ResolverScope, id: string): Record<string, unknown> {
+  try {
+    return (resolve(scope, resource(scope, id).Properties ?? {}) ?? {}) as Record<string, unknown>;
+  } catch (error) {
+    if (error instanceof TemplateError) error.message = `${id}: ${error.message}`;
+    throw error;
   }
+}
 
-  function arn(id: string): string {
-    return attribute(id, ARN_ATTRIBUTES[resource(id).Type] ?? 'Arn');
-  }
-
-  function properties(id: string): Record<string, unknown> {
-    try {
-      return (resolve(resource(id).Properties ?? {}) ?? {}) as Record<string, unknown>;
-    } catch (error) {
-      if (error instanceof TemplateError) error.message = `${id}: ${error.message}`;
-      throw error;
-    }
-  }
-
-  function referencedId(value: unknown): string | undefined {
-    if (typeof value !== 'object' || value === null) return undefined;
-    const target = (value as { Ref?: unknown }).Ref;
-    const getAtt = (value as { 'Fn::GetAtt'?: unknown })['Fn::GetAtt'];
-    const id =
-      typeof target === 'string'
-        ? target
-        : Array.isArray(getAtt)
-          ? getAtt[0]
-          : typeof getAtt === 'string'
-            ? getAtt.split('.')[0]
-            : undefined;
-    return typeof id === 'string' && id in template.Resources ? id : undefined;
-  }
-
-  return { template, resolve, string, ref, attribute, name, arn, resource, properties, referencedId };
+function referencedId(template: CfnTemplate, value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const target = (value as { Ref?: unknown }).Ref;
+  const getAtt = (value as { 'Fn::GetAtt'?: unknown })['Fn::GetAtt'];
+  const id =
+    typeof target === 'string'
+      ? target
+      : Array.isArray(getAtt)
+        ? getAtt[0]
+        : typeof getAtt === 'string'
+          ? getAtt.split('.')[0]
+          : undefined;
+  return typeof id === 'string' && id in template.Resources ? id : undefined;
 }
 
 function policyPath(resource: TemplateResource): string {
