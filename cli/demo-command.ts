@@ -376,7 +376,7 @@ function memoryPeaks(): DemoSummary['memory'] {
       process:
         peak.pid === process.pid
           ? 'demo (CLI, consumers, Firehose, DuckDB)'
-          : /^stack-process\.[jt]s$/.test(peak.program)
+          : /^stack\.[jt]s$/.test(peak.program)
             ? 'local stack (Kinesis, S3, SNS, mail)'
             : peak.program,
       pid: peak.pid,

@@ -4,6 +4,7 @@
  * order, exactly once each (delivery.ts). Writing the decision before sending is what makes a crash
  * anywhere safe: a retry finds the decision made and the email still in the outbox, and sends it.
  */
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import pLimit from 'p-limit';
 import { type AlertContext, buildIncidentMessage } from '../../core/alert-message.ts';
 import { toIsoSeconds } from '../../core/event.ts';
@@ -24,14 +25,25 @@ import type { Logger } from '../logger.ts';
 import { readUserWindows } from '../user-activity-item.ts';
 import type { AlertOutcome } from './delivery.ts';
 import type { IncidentStore, OpenEntry, OutboxEntry, StoredIncident } from './incident-store.ts';
-import type { AlerterConfig } from './processor.ts';
+
+/**
+ * What incident keeping needs of the alerter's configuration (processor.ts's AlerterConfig has these
+ * fields), named here so that the processor, which creates the keeper, and this module do not import
+ * each other.
+ */
+interface IncidentKeeperConfig extends AlertContext {
+  dynamo: DynamoDBDocumentClient;
+  userActivityTable: string;
+  /** Users evaluated in parallel. */
+  concurrency?: number;
+}
 
 /**
  * The stored incident closed, with its summary email in the outbox: totals by type over the incident's
  * span are read from the user's merged windows.
  */
 async function closedState(
-  config: Pick<AlerterConfig, 'dynamo' | 'userActivityTable'> & AlertContext,
+  config: Omit<IncidentKeeperConfig, 'concurrency'>,
   settings: IncidentSettings,
   stored: StoredIncident,
   endOfStream: boolean,
@@ -91,7 +103,7 @@ export interface IncidentKeeper {
 }
 
 export function createIncidentKeeper(options: {
-  config: Pick<AlerterConfig, 'dynamo' | 'userActivityTable' | 'concurrency'> & AlertContext;
+  config: IncidentKeeperConfig;
   settings: IncidentSettings;
   store: IncidentStore;
   deliver: (claimId: string, entry: OutboxEntry) => Promise<AlertOutcome>;
