@@ -25,3 +25,10 @@ export function numberFlag(value: string | number | undefined, flag: string): nu
     throw new ClickstreamError(`${flag} must be a number, got "${value}"`);
   return number;
 }
+
+/** One of a fixed set of words, e.g. --format table|csv|json. */
+export function choiceFlag<T extends string>(value: string, choices: readonly T[], flag: string): T {
+  if (!(choices as readonly string[]).includes(value))
+    throw new ClickstreamError(`${flag} must be one of ${choices.join(', ')}, got "${value}"`);
+  return value as T;
+}

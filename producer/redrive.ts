@@ -18,7 +18,8 @@
  * merges per-type sets of ids, so an event that was counted already changes no total (and the alerter's
  * dedupe table sends no second mail). Running the command twice is therefore safe.
  *
- * `redriveToStream` is the library entry (tests call it in-process); `redrive` is the CLI command.
+ * `redriveToStream` is the library entry (tests call it in-process); `redrive` takes the command's
+ * flags, checked here, and a RunContext; cli/commands/redrive.ts declares the flags.
  */
 
 import { existsSync } from 'node:fs';
@@ -37,13 +38,10 @@ import {
   ReceiveMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { Command } from 'commander';
 import { createKinesisClient, createS3Client, createSqsClient } from '../adapters/clients.ts';
 import { GET_RECORDS_MAX_RECORDS, shardIterator } from '../adapters/kinesis-shards.ts';
-import type { Colours } from '../cli/colours.ts';
-import { type CommandContext, type CommandSpec, clientOptions } from '../cli/command.ts';
-import { resolveSettings } from '../cli/config.ts';
-import { stackFiles } from '../cli/local-lifecycle.ts';
+import type { RunContext } from '../adapters/run-context.ts';
+import { clientOptions } from '../adapters/target.ts';
 import { DEAD_LETTER_PREFIX } from '../consumers/dead-letter.ts';
 import type { EventRecord } from '../core/event.ts';
 import { integerFlag } from '../core/flags.ts';
@@ -863,6 +861,12 @@ export async function readRange(
   return { records, shardGone: false };
 }
 
+function knownWorkDir(workDir: string | undefined): string {
+  if (workDir === undefined)
+    throw new RedriveError("the local stack's work dir is not known", 'pass --work-dir <dir>');
+  return workDir;
+}
+
 function getRecords(kinesis: KinesisClient, iterator: string, limit: number) {
   return kinesis.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: limit }));
 }
@@ -897,9 +901,11 @@ export interface RedriveOptions {
   /** true: the default queue (AWS) or file (--local); a string: a queue URL or a file. */
   failureQueue?: boolean | string;
   workDir?: string;
-  /** Global flags: where the config and the local stack's state file are. */
-  config?: string;
-  local?: boolean;
+  /**
+   * The local stack's work dir when `workDir` is not given, asked for only then (the CLI's is beside
+   * the local stack's state file).
+   */
+  defaultWorkDir?: () => string;
   stream?: string;
   partitionKey?: string;
   failedOut?: string;
@@ -908,7 +914,7 @@ export interface RedriveOptions {
   maxRetries?: string;
 }
 
-export async function redrive(options: RedriveOptions, context: CommandContext): Promise<RedriveSummary> {
+export async function redrive(options: RedriveOptions, context: RunContext): Promise<RedriveSummary> {
   const failedRecords = options.failedRecords ?? [];
   if (failedRecords.length === 0 && options.deadLetters === undefined && options.failureQueue === undefined)
     throw new RedriveError('nothing to re-drive', SOURCES_HINT);
@@ -923,8 +929,7 @@ export async function redrive(options: RedriveOptions, context: CommandContext):
     options.maxRetries === undefined ? undefined : integerFlag(options.maxRetries, '--max-retries', 0);
   const target = await context.target();
   const local = target.mode === 'local';
-  // `local up` keeps its work dir beside its state file (.clickstream/local-stack/ by default).
-  const workDir = options.workDir ?? stackFiles(resolveSettings(options, process.env).stateFile).workDir;
+  const workDir = options.workDir ?? options.defaultWorkDir?.();
   if (options.workDir && !local)
     context.warn('--work-dir applies to the local stack only (add --local); AWS reads S3 and SQS');
   const streamName = options.stream ?? target.names.eventsStream;
@@ -972,7 +977,7 @@ export async function redrive(options: RedriveOptions, context: CommandContext):
       // The local runner writes each on-failure destination to `<work dir>/<queue name>.jsonl`.
       failureQueue = {
         kind: 'file',
-        path: given ?? join(workDir, `${target.names.aggregatorFailureQueue}.jsonl`),
+        path: given ?? join(knownWorkDir(workDir), `${target.names.aggregatorFailureQueue}.jsonl`),
       };
     } else if (given && !given.startsWith('https://')) {
       throw new RedriveError(
@@ -1035,111 +1040,3 @@ export async function redrive(options: RedriveOptions, context: CommandContext):
     sqs?.destroy();
   }
 }
-
-/** The summary as people read it: one block per source, and what to do about what is left. */
-export function renderRedrive(summary: RedriveSummary, colours: Colours): string {
-  const n = (value: number) => value.toLocaleString('en-US');
-  const verb = summary.dryRun ? 'would re-send' : 're-sent';
-  const lines: string[] = [
-    `${summary.dryRun ? 'dry run: nothing sent or deleted; ' : ''}into ${summary.stream} in ${(summary.durationMs / 1000).toFixed(1)} s`,
-  ];
-  const reasons = (byReason: Record<string, number>) =>
-    Object.entries(byReason)
-      .map(([reason, count]) => `${reason} ${n(count)}`)
-      .join(', ');
-  const mark = (counts: SourceCounts) =>
-    counts.stillFailing + counts.lostToRetention > 0 ? colours.yellow('!') : colours.green('✓');
-  if (summary.failedRecords) {
-    const part = summary.failedRecords;
-    lines.push(
-      `${mark(part)} failed records  read ${n(part.read)} events, ${verb} ${n(part.resent)}, still failing ${n(part.stillFailing)}  (${part.files.join(', ')})`,
-    );
-  }
-  if (summary.deadLetters) {
-    const part = summary.deadLetters;
-    const why = reasons(part.byReason);
-    lines.push(
-      `${mark(part)} dead letters    read ${n(part.read)} in ${n(part.objects)} files, ${verb} ${n(part.resent)} (${n(part.events)} events), still failing ${n(part.stillFailing)}${why ? ` (${why})` : ''}  (${part.location})`,
-    );
-  }
-  if (summary.failureQueue) {
-    const part = summary.failureQueue;
-    const why = reasons(part.byReason);
-    lines.push(
-      `${mark(part)} failure queue   read ${n(part.read)} ranges (${n(part.records)} records), ${verb} ${n(part.resent)} (${n(part.recordsResent)} records), still failing ${n(part.stillFailing)}, lost to retention ${n(part.lostToRetention)} (${n(part.recordsLost)} records)  (${part.location})`,
-    );
-    lines.push(
-      `  messages deleted ${n(part.deleted)}, kept ${n(part.kept)}${why ? ` (${why})` : ''}; the stream keeps records ${part.retentionHours ?? '?'} h`,
-    );
-  }
-  if (summary.failedOut) lines.push(`refused again by Kinesis: ${summary.failedOut}`);
-  if (summary.interrupted)
-    lines.push('interrupted: what was not reached is left where it was; run the command again');
-  lines.push(
-    summary.complete
-      ? summary.dryRun
-        ? 'everything read would be re-sent; run without --dry-run to send it'
-        : 'everything read is back on the stream; re-driving again changes no total'
-      : 'not everything could be re-driven: what is left stays where it was (see docs/operations.md, Re-driving)',
-  );
-  return lines.join('\n');
-}
-
-export const redriveCommand: CommandSpec<RedriveOptions, RedriveSummary> = {
-  name: 'redrive',
-  summary: 'Send what the pipeline could not process back into the events stream (counted once)',
-  configure(command: Command) {
-    command
-      .summary('Send what the pipeline could not process back into the events stream (counted once)')
-      .description(
-        [
-          'Send what the pipeline could not process back into the events stream.',
-          'Name one or more sources:',
-          '  --failed-records  events Kinesis kept refusing to replay, sent as they are',
-          '  --dead-letters    records the aggregator could not parse: read again with',
-          '                    this version; what parses now is sent, the rest is kept',
-          '  --failure-queue   batches the aggregator gave up on: each shard/sequence',
-          '                    range is read back from the stream and put again; its',
-          '                    message is deleted once all of it is back, and kept when',
-          "                    its records passed the stream's retention",
-          'Every event keeps its event_id and counts once: re-driving twice changes',
-          'no total and mails no alert twice. Exit code 1 when anything is left over.',
-        ].join('\n'),
-      )
-      .option(
-        '--failed-records <file...>',
-        "replay's failed-records file(s), e.g. .clickstream/<source>.failed.jsonl (left unchanged)",
-      )
-      .option(
-        '--dead-letters [location]',
-        `the aggregator's dead letters, s3://bucket/prefix/ or a directory of them (default: s3://<raw bucket>/${AGGREGATOR_DEAD_LETTERS}, the local stack's with --local); left in place`,
-      )
-      .option(
-        '--failure-queue [url|file]',
-        "the aggregator's on-failure queue (default: names.aggregatorFailureQueue of the config; with --local <work-dir>/<that name>.jsonl)",
-      )
-      .option(
-        '--work-dir <dir>',
-        "the local stack's work dir, with --local (default: beside its state file, .clickstream/local-stack/)",
-      )
-      .option('--stream <name>', "Kinesis stream to send to (default: the stack's events stream)")
-      .option(
-        '--partition-key <field>',
-        `partition key of dead letters that parse now, as replay: ${PARTITION_KEY_FIELDS.join(' | ')}`,
-        'category_id',
-      )
-      .option(
-        '--failed-out <file>',
-        'events Kinesis refuses again (default .clickstream/redrive-<time>.failed.jsonl)',
-      )
-      .option(
-        '--dry-run',
-        'read, parse and re-read the ranges; show what would be sent; send and delete nothing',
-      )
-      .option('--no-aggregate', 'one Kinesis record per event (default: KPL-aggregated per shard, as replay)')
-      .option('--max-retries <n>', 'resends of a refused record before it goes to --failed-out', '10');
-  },
-  run: redrive,
-  render: renderRedrive,
-  exitCode: (summary) => (summary.complete ? 0 : 1),
-};

@@ -3,17 +3,17 @@
  * the original event times or as fast as the stream takes, with rejects, retries, a failed-records
  * file and a resumable checkpoint.
  *
- * `replayToStream` is the library entry (the demo and tests call it in-process); `replay` is the CLI
- * command around it.
+ * `replayToStream` is the library entry (the demo and tests call it in-process); `replay` takes the
+ * command's flags, checked here, and a RunContext; cli/commands/replay.ts declares the flags.
  */
 
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Command } from 'commander';
 import { createKinesisClient, createS3Client } from '../adapters/clients.ts';
-import { type CommandContext, type CommandSpec, clientOptions } from '../cli/command.ts';
+import type { RunContext } from '../adapters/run-context.ts';
+import { clientOptions } from '../adapters/target.ts';
 import { eventId, parseRow, REJECT_REASONS, type RejectReason, toIsoSeconds } from '../core/event.ts';
 import { integerFlag } from '../core/flags.ts';
 import {
@@ -28,7 +28,6 @@ import {
   ShardBatcher,
 } from './batcher.ts';
 import {
-  CHECKPOINT_DIRECTORY,
   type CheckpointFile,
   defaultCheckpointPath,
   loadCheckpoint,
@@ -190,7 +189,7 @@ export interface ByteAccount {
   addsUp: boolean;
 }
 
-const DEFAULT_CONCURRENCY = 8;
+export const DEFAULT_CONCURRENCY = 8;
 const CHECKPOINT_INTERVAL_MS = 1_000;
 
 export async function replayToStream(options: ReplayToStreamOptions): Promise<ReplaySummary> {
@@ -635,7 +634,7 @@ function orderedReasons(
 }
 
 // ---------------------------------------------------------------------------------------------------
-// The CLI command
+// The run behind `clickstream replay` (cli/commands/replay.ts): flags checked, clients from the target
 
 export interface ReplayOptions {
   source?: string;
@@ -657,7 +656,7 @@ export interface ReplayOptions {
   restart?: boolean;
 }
 
-export async function replay(options: ReplayOptions, context: CommandContext): Promise<ReplaySummary> {
+export async function replay(options: ReplayOptions, context: RunContext): Promise<ReplaySummary> {
   if (!options.source)
     throw new ProducerError('--source is required', 'e.g. --source s3://bucket/2019-Oct.csv or a local path');
   const source = describeSource(options.source);
@@ -801,83 +800,3 @@ function isoTime(text: string, name: string): number {
     throw new ProducerError(`${name} is not an ISO time: ${text}`, 'e.g. 2019-10-01T00:00:00Z');
   return ms;
 }
-
-export const replayCommand: CommandSpec<ReplayOptions, ReplaySummary> = {
-  name: 'replay',
-  summary: 'Replay a Kaggle clickstream CSV (file or S3, plain or .gz) into the Kinesis events stream',
-  configure(command: Command) {
-    command
-      .requiredOption('--source <path|s3://bucket/key>', 'CSV to replay (.csv or .csv.gz)')
-      .option('--stream <name>', "Kinesis stream (default: the stack's events stream)")
-      .option('--partition-key <field>', `partition key: ${PARTITION_KEY_FIELDS.join(' | ')}`, 'category_id')
-      .option(
-        '--speed <x|max>',
-        'replay the original gaps divided by x, or "max" for as fast as the stream takes',
-        'max',
-      )
-      .option('--from <iso>', 'first event time to send (inclusive)')
-      .option('--to <iso>', 'event time to stop before (exclusive)')
-      .option('--limit <n>', 'stop after n rows')
-      .option('--dry-run', 'parse, validate and batch; send nothing')
-      .option(
-        '--no-aggregate',
-        'one Kinesis record per event, for consumers that cannot de-aggregate KPL records (default: KPL-aggregated per shard)',
-      )
-      .option(
-        '--max-batch-bytes <n>',
-        'bytes per PutRecords call, 1 MiB..10 MiB',
-        String(KINESIS_LIMITS.defaultBytesPerCall),
-      )
-      .option(
-        '--concurrency <n>',
-        'PutRecords calls in flight (at most one per shard)',
-        String(DEFAULT_CONCURRENCY),
-      )
-      .option(
-        '--max-retries <n>',
-        'resends of a failed record before it goes to the failed-records file',
-        '10',
-      )
-      .option(
-        '--rejects <file>',
-        'rejected rows (default .clickstream/<name>.rejects.csv; S3 sources: rejects/ in the raw bucket)',
-      )
-      .option(
-        '--failed-out <file>',
-        'records still failing after retries (default .clickstream/<name>.failed.jsonl)',
-      )
-      .option(
-        '--checkpoint <file>',
-        `resume from and keep progress in this file (default: one per source and stream under ${CHECKPOINT_DIRECTORY})`,
-      )
-      .option('--no-checkpoint', 'keep no checkpoint: a rerun starts from the first row')
-      .option('--restart', 'ignore the checkpoint and replay from the first row (re-sent events count once)');
-  },
-  run: replay,
-  render(summary) {
-    const reasons = Object.entries(summary.rejected.byReason)
-      .map(([reason, count]) => `${reason} ${count}`)
-      .join(', ');
-    const lines = [
-      `${summary.dryRun ? 'dry run: ' : ''}read ${summary.read}, sent ${summary.sent}, rejected ${summary.rejected.total}${reasons ? ` (${reasons})` : ''}, failed ${summary.failed}, retried ${summary.retried}`,
-      `${summary.eventsPerSecond} events/s over ${(summary.durationMs / 1000).toFixed(1)} s into ${summary.stream} (${summary.shards} shards, ${summary.calls} calls, ${summary.records} ${summary.aggregated ? 'KPL-aggregated ' : ''}records${summary.throttled ? `, ${summary.throttled} throttled` : ''})`,
-    ];
-    if (summary.skipped) lines.push(`skipped ${summary.skipped} events outside --from/--to`);
-    if (summary.firstEventTime)
-      lines.push(`event time ${summary.firstEventTime} .. ${summary.lastEventTime}`);
-    if (summary.resumedFrom) {
-      lines.push(
-        summary.possibleDuplicates > 0
-          ? `resumed from line ${summary.resumedFrom.line}; up to ${summary.possibleDuplicates} events were sent again, with their event ids, so they count once`
-          : `resumed from line ${summary.resumedFrom.line}`,
-      );
-    }
-    lines.push(renderByteAccount(summary.bytes));
-    if (summary.startedOver) lines.push(`started over: ${summary.startedOver}`);
-    if (summary.rejectsFile) lines.push(`rejects: ${summary.rejectsFile}`);
-    if (summary.failedFile) lines.push(`failed records: ${summary.failedFile}`);
-    if (summary.interrupted) lines.push('interrupted before the end of the source');
-    return lines.join('\n');
-  },
-  exitCode: (summary) => (summary.failed > 0 || !summary.bytes.addsUp ? 1 : 0),
-};
