@@ -71,7 +71,7 @@ import {
 } from './redrive-sources.ts';
 import { failedRecordsFile } from './rejects.ts';
 import { KinesisSender } from './sender.ts';
-import { loadShardMap, ShardRateLimiter } from './shards.ts';
+import { loadShardMap, type ShardMap, ShardRateLimiter } from './shards.ts';
 
 export { RedriveError } from './redrive-sources.ts';
 
@@ -221,9 +221,6 @@ export async function redriveToStream(options: RedriveToStreamOptions): Promise<
   }
   if (!options.failedRecords?.length && !options.deadLetters && !options.failureQueue)
     throw new RedriveError('nothing to re-drive', SOURCES_HINT);
-  const signal = options.signal;
-  const note = options.onNote ?? (() => undefined);
-  const now = options.now ?? Date.now;
 
   // Everything read and checked first: a file that is not what it should be stops the run before a
   // single record is sent (and leaves every file as it was).
@@ -232,6 +229,72 @@ export async function redriveToStream(options: RedriveToStreamOptions): Promise<
 
   // Listing the shards is also the preflight: a missing stream or no credentials fail here, cleanly.
   const shardMap = await loadShardMap(options.kinesis, options.streamName);
+  const failedFile = failedRecordsFile(options.failedOut);
+  const run = startRun(options, { shardMap, failedFile, dryRun, partitionKey });
+  const timer = options.onProgress
+    ? setInterval(() => options.onProgress?.({ ...run.progress }), options.progressIntervalMs ?? 250)
+    : undefined;
+  timer?.unref();
+
+  const summary: RedriveSummary = {
+    stream: options.streamName,
+    dryRun,
+    complete: true,
+    interrupted: false,
+    durationMs: 0,
+  };
+  try {
+    if (failedInputs.files.length > 0) summary.failedRecords = await redriveFailedRecords(run, failedInputs);
+    if (letters && !run.interrupted) summary.deadLetters = await redriveDeadLetters(run, letters);
+    if (options.failureQueue && !run.interrupted) {
+      summary.failureQueue = await redriveFailureQueue(run, options.failureQueue);
+    }
+  } finally {
+    if (timer) clearInterval(timer);
+    const failedOut = await failedFile.close();
+    if (failedOut) summary.failedOut = failedOut;
+  }
+  summary.interrupted = run.interrupted;
+  const parts: SourceCounts[] = [];
+  for (const part of [summary.failedRecords, summary.deadLetters, summary.failureQueue])
+    if (part) parts.push(part);
+  summary.complete =
+    !run.interrupted && parts.every((part) => part.stillFailing === 0 && part.lostToRetention === 0);
+  summary.durationMs = Math.round(performance.now() - started);
+  return summary;
+}
+
+/** What the three sources of one run share: the sender and its batcher, the live progress, the notes. */
+interface RedriveRun {
+  options: RedriveToStreamOptions;
+  dryRun: boolean;
+  partitionKey: PartitionKeyField;
+  signal: AbortSignal | undefined;
+  note: (line: string) => void;
+  now: () => number;
+  /** Live counts of the source being re-driven, for onProgress. */
+  progress: RedriveProgress;
+  /** Set when the signal stopped a source: the sources after it are not started. */
+  interrupted: boolean;
+  startSource(source: SourceName): void;
+  /** Queues one event for sending; false when it is too large for a record (still failing). */
+  addEvent(key: string, line: number, json: string, owner: Outcome): Promise<boolean>;
+  /** Sends what is queued and waits for every answer. */
+  flushEvents(): Promise<void>;
+  /** Puts stream records back unchanged (data and partition key); an aggregate lands on the shard of its first key, as before. */
+  putRaw(records: readonly KinesisRecord[]): Promise<{ sent: number; refused: number }>;
+}
+
+function startRun(
+  options: RedriveToStreamOptions,
+  given: {
+    shardMap: ShardMap;
+    failedFile: ReturnType<typeof failedRecordsFile>;
+    dryRun: boolean;
+    partitionKey: PartitionKeyField;
+  },
+): RedriveRun {
+  const { shardMap, failedFile, dryRun } = given;
   const aggregate = options.aggregate ?? true;
   const batcher = new ShardBatcher(
     shardMap.count,
@@ -247,7 +310,6 @@ export async function redriveToStream(options: RedriveToStreamOptions): Promise<
     stillFailing: 0,
     lostToRetention: 0,
   };
-  const failedFile = failedRecordsFile(options.failedOut);
   const sender = new KinesisSender({
     kinesis: options.kinesis,
     streamName: options.streamName,
@@ -275,279 +337,274 @@ export async function redriveToStream(options: RedriveToStreamOptions): Promise<
     },
   });
 
-  const timer = options.onProgress
-    ? setInterval(() => options.onProgress?.({ ...progress }), options.progressIntervalMs ?? 250)
-    : undefined;
-  timer?.unref();
-  const startSource = (source: SourceName) => {
-    Object.assign(progress, { source, read: 0, resent: 0, stillFailing: 0, lostToRetention: 0 });
+  return {
+    options,
+    dryRun,
+    partitionKey: given.partitionKey,
+    signal: options.signal,
+    note: options.onNote ?? (() => undefined),
+    now: options.now ?? Date.now,
+    progress,
+    interrupted: false,
+    startSource: (source) => {
+      Object.assign(progress, { source, read: 0, resent: 0, stillFailing: 0, lostToRetention: 0 });
+    },
+    addEvent: async (key, line, json, owner) => {
+      const bytes = Buffer.byteLength(json, 'utf8');
+      if (bytes > maxEventBytes(key, aggregate)) return false;
+      if (dryRun) {
+        owner.sent++;
+        progress.resent++;
+        return true;
+      }
+      const full = batcher.add(shardMap.shardOf(key), { partitionKey: key, line, owner }, { json, bytes });
+      if (full) await sender.submit(full);
+      return true;
+    },
+    flushEvents: async () => {
+      if (dryRun) return;
+      for (const batch of batcher.flushAll()) await sender.submit(batch);
+      await sender.drain();
+    },
+    putRaw: async (records) => {
+      const outcome = new Outcome();
+      if (dryRun) {
+        progress.resent += records.length;
+        return { sent: records.length, refused: 0 };
+      }
+      const open = new Map<number, Batch>();
+      for (const record of records) {
+        const key = record.PartitionKey ?? '';
+        const data = record.Data ?? new Uint8Array();
+        const shard = shardMap.shardOf(key);
+        const owner: RawOwner = { raw: true, outcome, settle: () => undefined };
+        const outgoing: OutgoingRecord = {
+          data,
+          partitionKey: key,
+          events: [{ partitionKey: key, line: 0, owner }],
+        };
+        const size = data.length + Buffer.byteLength(key);
+        let batch = open.get(shard);
+        if (
+          batch &&
+          (batch.records.length >= KINESIS_LIMITS.maxRecordsPerCall ||
+            batch.bytes + size > KINESIS_LIMITS.defaultBytesPerCall)
+        ) {
+          await sender.submit(batch);
+          batch = undefined;
+        }
+        batch ??= { shard, records: [], bytes: 0, events: 0 };
+        batch.records.push(outgoing);
+        batch.bytes += size;
+        batch.events++;
+        open.set(shard, batch);
+      }
+      for (const batch of open.values()) await sender.submit(batch);
+      await sender.drain();
+      return { sent: outcome.sent, refused: outcome.refused };
+    },
   };
+}
 
-  /** Queues one event for sending; false when it is too large for a record (still failing). */
-  const addEvent = async (key: string, line: number, json: string, owner: Outcome): Promise<boolean> => {
-    const bytes = Buffer.byteLength(json, 'utf8');
-    if (bytes > maxEventBytes(key, aggregate)) return false;
-    if (dryRun) {
-      owner.sent++;
-      progress.resent++;
+/** Failed records: events with their partition keys, sent as they are. */
+async function redriveFailedRecords(
+  run: RedriveRun,
+  failedInputs: Awaited<ReturnType<typeof readFailedRecords>>,
+): Promise<FailedRecordsSummary> {
+  const { progress } = run;
+  run.startSource('failed records');
+  const outcomes: Outcome[] = [];
+  for (const entry of failedInputs.entries) {
+    if (run.signal?.aborted) {
+      run.interrupted = true;
+      break;
+    }
+    const outcome = new Outcome();
+    outcomes.push(outcome);
+    progress.read++;
+    // Too large can only happen to an edited file: the producer never sent it either.
+    if (!(await run.addEvent(entry.partitionKey, entry.line, entry.json, outcome))) outcome.refused++;
+  }
+  await run.flushEvents();
+  const resent = outcomes.filter((o) => o.sent > 0 && o.refused === 0).length;
+  const part: FailedRecordsSummary = {
+    files: failedInputs.files,
+    read: failedInputs.entries.length,
+    resent,
+    stillFailing: failedInputs.entries.length - resent,
+    refused: outcomes.filter((o) => o.refused > 0).length,
+    lostToRetention: 0,
+  };
+  Object.assign(progress, { resent, stillFailing: part.stillFailing });
+  return part;
+}
+
+/** Dead letters: read again with today's code; what reads is sent, keyed like replay. */
+async function redriveDeadLetters(
+  run: RedriveRun,
+  letters: Awaited<ReturnType<typeof readDeadLetters>>,
+): Promise<DeadLettersSummary> {
+  const { progress } = run;
+  run.startSource('dead letters');
+  const byReason: Record<string, number> = {};
+  const tracked: Array<{ outcomes: Outcome[]; parsed: boolean }> = [];
+  let events = 0;
+  for (const letter of letters.letters) {
+    if (run.signal?.aborted) {
+      run.interrupted = true;
+      break;
+    }
+    progress.read++;
+    const reparsed = reparseDeadLetter(letter.record);
+    const outcomes: Outcome[] = [];
+    let fits = true;
+    for (const { json, event } of reparsed.events) {
+      const outcome = new Outcome();
+      outcomes.push(outcome);
+      if (!(await run.addEvent(keyOf(event, run.partitionKey), 0, json, outcome))) fits = false;
+    }
+    events += reparsed.events.length;
+    if (!reparsed.ok) {
+      byReason[reparsed.reason] = (byReason[reparsed.reason] ?? 0) + 1;
+      progress.stillFailing++;
+    } else if (!fits) byReason.oversize = (byReason.oversize ?? 0) + 1;
+    tracked.push({ outcomes, parsed: reparsed.ok && fits });
+  }
+  await run.flushEvents();
+  let resent = 0;
+  let refused = 0;
+  for (const { outcomes, parsed } of tracked) {
+    if (outcomes.some((o) => o.refused > 0)) refused++;
+    if (parsed && outcomes.every((o) => o.sent > 0 && o.refused === 0)) resent++;
+  }
+  if (refused > 0) byReason.refused_by_kinesis = refused;
+  const part: DeadLettersSummary = {
+    location: letters.location,
+    objects: letters.objects,
+    read: tracked.length,
+    resent,
+    stillFailing: tracked.length - resent,
+    lostToRetention: 0,
+    events,
+    byReason,
+    refused,
+  };
+  Object.assign(progress, { resent, stillFailing: part.stillFailing });
+  return part;
+}
+
+/** The failure queue: each parked range read back from the stream and put again, unchanged. */
+async function redriveFailureQueue(
+  run: RedriveRun,
+  failureQueue: FailureQueueLocation,
+): Promise<FailureQueueSummary> {
+  const { options, progress, note } = run;
+  run.startSource('failure queue');
+  const reader = options.reader ?? options.kinesis;
+  const retentionHours = await streamRetentionHours(reader, options.streamName);
+  const queue: FailureQueueSummary = {
+    location: describeQueue(failureQueue),
+    read: 0,
+    resent: 0,
+    stillFailing: 0,
+    lostToRetention: 0,
+    records: 0,
+    recordsResent: 0,
+    recordsLost: 0,
+    deleted: 0,
+    kept: 0,
+    byReason: {},
+    retentionHours,
+  };
+  const keep = (reason: string) => {
+    queue.byReason[reason] = (queue.byReason[reason] ?? 0) + 1;
+  };
+  const handle = async (body: string, label: string): Promise<boolean> => {
+    queue.read++;
+    progress.read++;
+    const range = parseFailureRecord(body);
+    if ('invalid' in range) {
+      queue.stillFailing++;
+      progress.stillFailing++;
+      keep('not_a_range');
+      note(`${label}: not an on-failure record (${range.invalid}); kept`);
+      return false;
+    }
+    const outcome = await redriveRange(run, { reader, retentionHours, queue }, range, label);
+    if (outcome === 'resent') {
+      queue.resent++;
       return true;
     }
-    const full = batcher.add(shardMap.shardOf(key), { partitionKey: key, line, owner }, { json, bytes });
-    if (full) await sender.submit(full);
-    return true;
-  };
-  const flushEvents = async () => {
-    if (dryRun) return;
-    for (const batch of batcher.flushAll()) await sender.submit(batch);
-    await sender.drain();
-  };
-
-  let interrupted = false;
-  const summary: RedriveSummary = {
-    stream: options.streamName,
-    dryRun,
-    complete: true,
-    interrupted: false,
-    durationMs: 0,
-  };
-  try {
-    // --- failed records: events with their partition keys, sent as they are --------------------------
-    if (failedInputs.files.length > 0) {
-      startSource('failed records');
-      const outcomes: Outcome[] = [];
-      for (const entry of failedInputs.entries) {
-        if (signal?.aborted) {
-          interrupted = true;
-          break;
-        }
-        const outcome = new Outcome();
-        outcomes.push(outcome);
-        progress.read++;
-        // Too large can only happen to an edited file: the producer never sent it either.
-        if (!(await addEvent(entry.partitionKey, entry.line, entry.json, outcome))) outcome.refused++;
-      }
-      await flushEvents();
-      const resent = outcomes.filter((o) => o.sent > 0 && o.refused === 0).length;
-      summary.failedRecords = {
-        files: failedInputs.files,
-        read: failedInputs.entries.length,
-        resent,
-        stillFailing: failedInputs.entries.length - resent,
-        refused: outcomes.filter((o) => o.refused > 0).length,
-        lostToRetention: 0,
-      };
-      Object.assign(progress, { resent, stillFailing: summary.failedRecords.stillFailing });
+    if (outcome === 'lost_to_retention') {
+      queue.lostToRetention++;
+      progress.lostToRetention++;
+    } else {
+      queue.stillFailing++;
+      progress.stillFailing++;
     }
+    keep(outcome);
+    return false;
+  };
 
-    // --- dead letters: read again with today's code; what reads is sent, keyed like replay -----------
-    if (letters && !interrupted) {
-      startSource('dead letters');
-      const byReason: Record<string, number> = {};
-      const tracked: Array<{ outcomes: Outcome[]; parsed: boolean }> = [];
-      let events = 0;
-      for (const letter of letters.letters) {
-        if (signal?.aborted) {
-          interrupted = true;
-          break;
-        }
-        progress.read++;
-        const reparsed = reparseDeadLetter(letter.record);
-        const outcomes: Outcome[] = [];
-        let fits = true;
-        for (const { json, event } of reparsed.events) {
-          const outcome = new Outcome();
-          outcomes.push(outcome);
-          if (!(await addEvent(keyOf(event, partitionKey), 0, json, outcome))) fits = false;
-        }
-        events += reparsed.events.length;
-        if (!reparsed.ok) {
-          byReason[reparsed.reason] = (byReason[reparsed.reason] ?? 0) + 1;
-          progress.stillFailing++;
-        } else if (!fits) byReason.oversize = (byReason.oversize ?? 0) + 1;
-        tracked.push({ outcomes, parsed: reparsed.ok && fits });
-      }
-      await flushEvents();
-      let resent = 0;
-      let refused = 0;
-      for (const { outcomes, parsed } of tracked) {
-        if (outcomes.some((o) => o.refused > 0)) refused++;
-        if (parsed && outcomes.every((o) => o.sent > 0 && o.refused === 0)) resent++;
-      }
-      if (refused > 0) byReason.refused_by_kinesis = refused;
-      summary.deadLetters = {
-        location: letters.location,
-        objects: letters.objects,
-        read: tracked.length,
-        resent,
-        stillFailing: tracked.length - resent,
-        lostToRetention: 0,
-        events,
-        byReason,
-        refused,
-      };
-      Object.assign(progress, { resent, stillFailing: summary.deadLetters.stillFailing });
-    }
+  const drained =
+    failureQueue.kind === 'file'
+      ? await drainFailureFile(failureQueue.path, run.dryRun, run.signal, handle)
+      : await drainFailureQueue(failureQueue, run.dryRun, run.signal, handle);
+  queue.deleted = drained.deleted;
+  queue.kept = drained.kept;
+  if (drained.interrupted) run.interrupted = true;
+  return queue;
+}
 
-    // --- the failure queue: each parked range read back from the stream and put again, unchanged -----
-    if (options.failureQueue && !interrupted) {
-      startSource('failure queue');
-      const reader = options.reader ?? options.kinesis;
-      const retentionHours = await streamRetentionHours(reader, options.streamName);
-      const queue: FailureQueueSummary = {
-        location: describeQueue(options.failureQueue),
-        read: 0,
-        resent: 0,
-        stillFailing: 0,
-        lostToRetention: 0,
-        records: 0,
-        recordsResent: 0,
-        recordsLost: 0,
-        deleted: 0,
-        kept: 0,
-        byReason: {},
-        retentionHours,
-      };
-      summary.failureQueue = queue;
-      const keep = (reason: string) => {
-        queue.byReason[reason] = (queue.byReason[reason] ?? 0) + 1;
-      };
-      const handle = async (body: string, label: string): Promise<boolean> => {
-        queue.read++;
-        progress.read++;
-        const range = parseFailureRecord(body);
-        if ('invalid' in range) {
-          queue.stillFailing++;
-          progress.stillFailing++;
-          keep('not_a_range');
-          note(`${label}: not an on-failure record (${range.invalid}); kept`);
-          return false;
-        }
-        const outcome = await redriveRange(range, label);
-        if (outcome === 'resent') {
-          queue.resent++;
-          return true;
-        }
-        if (outcome === 'lost_to_retention') {
-          queue.lostToRetention++;
-          progress.lostToRetention++;
-        } else {
-          queue.stillFailing++;
-          progress.stillFailing++;
-        }
-        keep(outcome);
-        return false;
-      };
-
-      const redriveRange = async (
-        range: FailureRange,
-        label: string,
-      ): Promise<'resent' | 'lost_to_retention' | 'other_stream' | 'incomplete' | 'refused_by_kinesis'> => {
-        const rangeText = `${range.shardId} ${range.startSequenceNumber}..${range.endSequenceNumber} (${range.batchSize} records)`;
-        if (streamNameOfArn(range.streamArn) !== options.streamName) {
-          note(`${label}: ${rangeText} is from ${range.streamArn}, not ${options.streamName}; kept`);
-          return 'other_stream';
-        }
-        const retention = retentionOf(range, retentionHours, now());
-        if (retention === 'expired') {
-          queue.recordsLost += range.batchSize;
-          note(
-            `${label}: ${rangeText} arrived ${new Date(range.lastArrivalMs).toISOString()}, beyond the stream's ${retentionHours} h retention: lost to retention; message kept`,
-          );
-          return 'lost_to_retention';
-        }
-        const read = await readRange(reader, options.streamName, range, signal);
-        queue.records += read.records.length;
-        const found = rangeCompleteness(
-          range,
-          read.records.map((record) => record.SequenceNumber ?? '0'),
-        );
-        const outcome = await putRaw(read.records);
-        queue.recordsResent += outcome.sent;
-        if (!found.complete) {
-          const gone = read.shardGone || found.trimmedFront || retention === 'partly';
-          if (gone) {
-            queue.recordsLost += found.missing || range.batchSize - read.records.length;
-            note(
-              `${label}: ${rangeText}: ${read.records.length} of ${range.batchSize} records still in the stream (the rest passed its ${retentionHours} h retention)${read.records.length ? ', those re-sent' : ''}; lost to retention, message kept`,
-            );
-            return 'lost_to_retention';
-          }
-          note(
-            `${label}: ${rangeText}: read ${read.records.length} of ${range.batchSize} records${read.error ? ` (${read.error})` : ''}; message kept`,
-          );
-          return 'incomplete';
-        }
-        if (outcome.refused > 0) {
-          note(
-            `${label}: ${rangeText}: Kinesis refused ${outcome.refused} records after retries; message kept`,
-          );
-          return 'refused_by_kinesis';
-        }
-        return 'resent';
-      };
-
-      /** Puts stream records back unchanged (data and partition key); an aggregate lands on the shard of its first key, as before. */
-      const putRaw = async (
-        records: readonly KinesisRecord[],
-      ): Promise<{ sent: number; refused: number }> => {
-        const outcome = new Outcome();
-        if (dryRun) {
-          progress.resent += records.length;
-          return { sent: records.length, refused: 0 };
-        }
-        const open = new Map<number, Batch>();
-        for (const record of records) {
-          const key = record.PartitionKey ?? '';
-          const data = record.Data ?? new Uint8Array();
-          const shard = shardMap.shardOf(key);
-          const owner: RawOwner = { raw: true, outcome, settle: () => undefined };
-          const outgoing: OutgoingRecord = {
-            data,
-            partitionKey: key,
-            events: [{ partitionKey: key, line: 0, owner }],
-          };
-          const size = data.length + Buffer.byteLength(key);
-          let batch = open.get(shard);
-          if (
-            batch &&
-            (batch.records.length >= KINESIS_LIMITS.maxRecordsPerCall ||
-              batch.bytes + size > KINESIS_LIMITS.defaultBytesPerCall)
-          ) {
-            await sender.submit(batch);
-            batch = undefined;
-          }
-          batch ??= { shard, records: [], bytes: 0, events: 0 };
-          batch.records.push(outgoing);
-          batch.bytes += size;
-          batch.events++;
-          open.set(shard, batch);
-        }
-        for (const batch of open.values()) await sender.submit(batch);
-        await sender.drain();
-        return { sent: outcome.sent, refused: outcome.refused };
-      };
-
-      const drained =
-        options.failureQueue.kind === 'file'
-          ? await drainFailureFile(options.failureQueue.path, dryRun, signal, handle)
-          : await drainFailureQueue(options.failureQueue, dryRun, signal, handle);
-      queue.deleted = drained.deleted;
-      queue.kept = drained.kept;
-      if (drained.interrupted) interrupted = true;
-    }
-  } finally {
-    if (timer) clearInterval(timer);
-    const failedOut = await failedFile.close();
-    if (failedOut) summary.failedOut = failedOut;
+/** One parked range: read back from the stream and put again, or why it is kept. */
+async function redriveRange(
+  run: RedriveRun,
+  stream: { reader: KinesisClient; retentionHours: number; queue: FailureQueueSummary },
+  range: FailureRange,
+  label: string,
+): Promise<'resent' | 'lost_to_retention' | 'other_stream' | 'incomplete' | 'refused_by_kinesis'> {
+  const { options, note } = run;
+  const { reader, retentionHours, queue } = stream;
+  const rangeText = `${range.shardId} ${range.startSequenceNumber}..${range.endSequenceNumber} (${range.batchSize} records)`;
+  if (streamNameOfArn(range.streamArn) !== options.streamName) {
+    note(`${label}: ${rangeText} is from ${range.streamArn}, not ${options.streamName}; kept`);
+    return 'other_stream';
   }
-  summary.interrupted = interrupted;
-  const parts: SourceCounts[] = [];
-  for (const part of [summary.failedRecords, summary.deadLetters, summary.failureQueue])
-    if (part) parts.push(part);
-  summary.complete =
-    !interrupted && parts.every((part) => part.stillFailing === 0 && part.lostToRetention === 0);
-  summary.durationMs = Math.round(performance.now() - started);
-  return summary;
+  const retention = retentionOf(range, retentionHours, run.now());
+  if (retention === 'expired') {
+    queue.recordsLost += range.batchSize;
+    note(
+      `${label}: ${rangeText} arrived ${new Date(range.lastArrivalMs).toISOString()}, beyond the stream's ${retentionHours} h retention: lost to retention; message kept`,
+    );
+    return 'lost_to_retention';
+  }
+  const read = await readRange(reader, options.streamName, range, run.signal);
+  queue.records += read.records.length;
+  const found = rangeCompleteness(
+    range,
+    read.records.map((record) => record.SequenceNumber ?? '0'),
+  );
+  const outcome = await run.putRaw(read.records);
+  queue.recordsResent += outcome.sent;
+  if (!found.complete) {
+    const gone = read.shardGone || found.trimmedFront || retention === 'partly';
+    if (gone) {
+      queue.recordsLost += found.missing || range.batchSize - read.records.length;
+      note(
+        `${label}: ${rangeText}: ${read.records.length} of ${range.batchSize} records still in the stream (the rest passed its ${retentionHours} h retention)${read.records.length ? ', those re-sent' : ''}; lost to retention, message kept`,
+      );
+      return 'lost_to_retention';
+    }
+    note(
+      `${label}: ${rangeText}: read ${read.records.length} of ${range.batchSize} records${read.error ? ` (${read.error})` : ''}; message kept`,
+    );
+    return 'incomplete';
+  }
+  if (outcome.refused > 0) {
+    note(`${label}: ${rangeText}: Kinesis refused ${outcome.refused} records after retries; message kept`);
+    return 'refused_by_kinesis';
+  }
+  return 'resent';
 }
 
 const SOURCES_HINT =
