@@ -15,7 +15,7 @@ import { createKinesisClient, createS3Client } from '../adapters/clients.ts';
 import type { RunContext } from '../adapters/run-context.ts';
 import { clientOptions } from '../adapters/target.ts';
 import { eventId, parseRow, REJECT_REASONS, type RejectReason, toIsoSeconds } from '../core/event.ts';
-import { integerFlag } from '../core/flags.ts';
+import { integerFlag, isoTimeFlag, parsedFlag } from '../core/flags.ts';
 import {
   type Batch,
   BatchLimitError,
@@ -811,9 +811,9 @@ export async function replay(options: ReplayOptions, context: RunContext): Promi
   if (!options.source)
     throw new ProducerError('--source is required', 'e.g. --source s3://bucket/2019-Oct.csv or a local path');
   const source = describeSource(options.source);
-  const speed = flag(() => parseSpeed(options.speed), '--speed');
-  const fromMs = options.from !== undefined ? isoTime(options.from, '--from') : undefined;
-  const toMs = options.to !== undefined ? isoTime(options.to, '--to') : undefined;
+  const speed = parsedFlag(() => parseSpeed(options.speed), '--speed');
+  const fromMs = options.from !== undefined ? isoTimeFlag(options.from, '--from') : undefined;
+  const toMs = options.to !== undefined ? isoTimeFlag(options.to, '--to') : undefined;
   if (fromMs !== undefined && toMs !== undefined && toMs <= fromMs)
     throw new ProducerError('--to must be after --from');
   const partitionKey = (options.partitionKey ?? 'category_id') as PartitionKeyField;
@@ -935,19 +935,4 @@ export function describeStart(start: ReplayStart): string {
     ? ` (${Math.floor((100 * from.byteOffset) / start.sourceBytes)}% of the source)`
     : '';
   return `resuming at row ${(from.read + 1).toLocaleString('en-US')}, line ${(from.line + 1).toLocaleString('en-US')}, byte ${from.byteOffset.toLocaleString('en-US')}${start.sourceBytes ? ` of ${start.sourceBytes.toLocaleString('en-US')}` : ''}${share}`;
-}
-
-function flag<T>(parse: () => T, name: string): T {
-  try {
-    return parse();
-  } catch (error) {
-    throw new ProducerError(`${name}: ${(error as Error).message}`);
-  }
-}
-
-function isoTime(text: string, name: string): number {
-  const ms = Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(text) || !/T|\d:\d/.test(text) ? text : `${text}Z`);
-  if (Number.isNaN(ms))
-    throw new ProducerError(`${name} is not an ISO time: ${text}`, 'e.g. 2019-10-01T00:00:00Z');
-  return ms;
 }
