@@ -1,20 +1,16 @@
 /**
- * `clickstream query`: runs a named query from sql/queries (or ad-hoc SQL) on Athena or on the local
+ * The run behind `clickstream query` (cli/commands/query.ts): runs a named query from sql/queries (or ad-hoc SQL) on Athena or on the local
  * DuckDB engine, prints the rows, and says on stderr what the scan cost, so people see the price of a
  * query before they put it on a schedule.
  */
-import type { Command } from 'commander';
 import { createAthenaClient, createS3Client } from '../adapters/clients.ts';
-import {
-  type AwsTarget,
-  ClickstreamError,
-  type CommandContext,
-  type CommandSpec,
-  clientOptions,
-} from '../cli/command.ts';
+import type { RunContext } from '../adapters/run-context.ts';
+import { type AwsTarget, clientOptions } from '../adapters/target.ts';
+import { ClickstreamError } from '../core/errors.ts';
+import { choiceFlag } from '../core/flags.ts';
 import { athenaCostUsd, openAthenaEngine } from './athena-engine.ts';
 import type { QueryColumn, QueryEngine, QueryResult, QueryRow } from './engine.ts';
-import { formatBytes, formatResult, OUTPUT_FORMATS, type OutputFormat } from './format.ts';
+import { formatBytes, OUTPUT_FORMATS, type OutputFormat } from './format.ts';
 import { loadNamedQueries, runNamedQuery } from './named-queries.ts';
 
 export const ENGINE_KINDS = ['athena', 'local'] as const;
@@ -57,7 +53,7 @@ export interface QueryListSummary {
 
 export async function query(
   options: QueryOptions,
-  ctx: CommandContext,
+  ctx: RunContext,
 ): Promise<QuerySummary | QueryListSummary> {
   if (options.list) return { queries: catalog() };
 
@@ -71,7 +67,7 @@ export async function query(
         .join(', ')} (or --sql "..."; --list describes them)`,
     );
   }
-  const format = parseChoice(
+  const format = choiceFlag(
     options.format ?? (process.stdout.isTTY ? 'table' : 'csv'),
     OUTPUT_FORMATS,
     '--format',
@@ -129,7 +125,7 @@ export async function openEngine(
   target: AwsTarget,
 ): Promise<{ kind: EngineKind; engine: QueryEngine }> {
   const kind = options.engine
-    ? parseChoice(options.engine, ENGINE_KINDS, '--engine')
+    ? choiceFlag(options.engine, ENGINE_KINDS, '--engine')
     : target.mode === 'local'
       ? 'local'
       : 'athena';
@@ -217,7 +213,7 @@ function checkParams(name: string, params: Record<string, string>): void {
   }
 }
 
-function usageLine(entry: QueryListSummary['queries'][number]): string {
+export function usageLine(entry: QueryListSummary['queries'][number]): string {
   return `clickstream query ${entry.name}${entry.parameters.map((p) => ` --param ${p.name}=...`).join('')}`;
 }
 
@@ -233,45 +229,4 @@ function parseParams(pairs: string[]): Record<string, string> {
     params[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   return params;
-}
-
-export function parseChoice<T extends string>(value: string, choices: readonly T[], flag: string): T {
-  if (!(choices as readonly string[]).includes(value))
-    throw new ClickstreamError(`${flag} must be one of ${choices.join(', ')}, got "${value}"`);
-  return value as T;
-}
-
-export const queryCommand: CommandSpec<QueryOptions, QuerySummary | QueryListSummary> = {
-  name: 'query',
-  summary: 'run a named query (or --sql) on Athena or the local DuckDB engine and print the rows',
-  configure: (command: Command) =>
-    command
-      .argument('[name]', 'named query from sql/queries (see --list)')
-      .option(
-        '--param <name=value>',
-        'query parameter, repeatable',
-        (value: string, all: string[]) => [...all, value],
-        [],
-      )
-      .option('--sql <text>', 'run this SQL instead of a named query')
-      .option('--engine <engine>', 'athena | local (default: local with --local, else athena)')
-      .option('--format <format>', 'table | csv | json (default: table on a terminal, else csv)')
-      .option('--list', 'list the named queries with their descriptions and parameters'),
-  run: query,
-  render: (summary, colours) =>
-    'queries' in summary
-      ? renderList(summary)
-      : formatResult(summary, summary.format, { color: colours.isColorSupported }),
-};
-
-function renderList(summary: QueryListSummary): string {
-  return summary.queries
-    .map((q) =>
-      [
-        usageLine(q).replace('clickstream query ', ''),
-        `  ${q.description}`,
-        ...q.parameters.map((p) => `  ${p.name}: ${p.description}`),
-      ].join('\n'),
-    )
-    .join('\n');
 }

@@ -1,5 +1,5 @@
 /**
- * `clickstream report`: runs the dashboard's named queries and writes ONE self-contained HTML page with
+ * The run behind `clickstream report` (cli/commands/report.ts): runs the dashboard's named queries and writes ONE self-contained HTML page with
  * their charts and first rows. chart.js is inlined and a Content-Security-Policy forbids every network
  * load, so the page opens offline, from an email attachment or an S3 console download alike.
  */
@@ -9,13 +9,14 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import type { ChartConfiguration } from 'chart.js';
 import { createDynamoClient } from '../adapters/clients.ts';
-import { type CommandContext, type CommandSpec, clientOptions } from '../cli/command.ts';
+import type { RunContext } from '../adapters/run-context.ts';
+import { type AwsTarget, clientOptions } from '../adapters/target.ts';
 import { incidentsFromItems } from '../consumers/bot-alerter/incident-store.ts';
 import { integerFlag } from '../core/flags.ts';
 import { athenaCostUsd } from './athena-engine.ts';
 import type { QueryColumn, QueryResult, QueryRow } from './engine.ts';
 import { formatBytes } from './format.ts';
-import { ENGINE_KINDS, type EngineKind, type EngineOptions, openEngine, runCatalogQuery } from './query.ts';
+import { type EngineKind, type EngineOptions, openEngine, runCatalogQuery } from './query.ts';
 import {
   type IncidentsView,
   incidentEndMs,
@@ -554,7 +555,7 @@ export interface ReportSummary {
   sizeBytes: number;
 }
 
-export async function report(options: ReportOptions, ctx: CommandContext): Promise<ReportSummary> {
+export async function report(options: ReportOptions, ctx: RunContext): Promise<ReportSummary> {
   const out = resolve(options.out ?? 'report.html');
   const tableRows = integerFlag(options.rows ?? 20, '--rows', 0);
 
@@ -606,10 +607,7 @@ export async function report(options: ReportOptions, ctx: CommandContext): Promi
  * The incidents the alerter recorded in the alert-dedupe table. A report without them is still worth
  * having, so a failure to read them (no table, no access) is a line in the page and a warning.
  */
-async function readIncidents(
-  target: Awaited<ReturnType<CommandContext['target']>>,
-  ctx: CommandContext,
-): Promise<IncidentsView> {
+async function readIncidents(target: AwsTarget, ctx: RunContext): Promise<IncidentsView> {
   const dynamo = createDynamoClient(clientOptions(target, 'dynamodb'));
   try {
     return { records: incidentsFromItems(await scanAll(dynamo, target.names.alertDedupeTable)) };
@@ -621,16 +619,3 @@ async function readIncidents(
     dynamo.destroy();
   }
 }
-
-export const reportCommand: CommandSpec<ReportOptions, ReportSummary> = {
-  name: 'report',
-  summary: 'run the dashboard queries and write one self-contained HTML page of charts (opens offline)',
-  configure: (command) =>
-    command
-      .option('--out <file>', 'HTML file to write', 'report.html')
-      .option('--engine <engine>', `${ENGINE_KINDS.join(' | ')} (default: local with --local, else athena)`)
-      .option('--rows <n>', 'rows shown in each table', '20'),
-  run: report,
-  render: (summary) =>
-    `wrote ${summary.out} (${formatBytes(summary.sizeBytes)}, ${summary.charts} charts, ${summary.incidents} incidents, ${summary.queries.length} queries on ${summary.engine})`,
-};

@@ -1,45 +1,29 @@
 /**
  * The contract every `clickstream` subcommand follows: an exported async function that takes options
  * and returns a summary object (as in changesets), wrapped in a spec that the one command table
- * (cli/commands.ts) lists. `bin/clickstream.ts` only dispatches and holds the single top-level catch.
+ * (cli/commands.ts) lists; each spec is in cli/commands/<name>.ts, around the entry function of the part
+ * that does the work. `bin/clickstream.ts` only dispatches and holds the single top-level catch.
  */
 import type { Command } from 'commander';
-import type { AwsTarget } from '../adapters/target.ts';
+import type { RunContext } from '../adapters/run-context.ts';
 import type { Colours } from './colours.ts';
 
+export type { Progress, RunContext } from '../adapters/run-context.ts';
 export type { AwsService, AwsTarget } from '../adapters/target.ts';
 export { clientOptions } from '../adapters/target.ts';
 export { ClickstreamError } from '../core/errors.ts';
 
-export interface Progress {
-  /** Set current value (and optional named payload values shown in the bar). */
-  update(value: number, payload?: Record<string, string | number>): void;
-  setTotal(total: number): void;
-  stop(): void;
-}
-
-export interface CommandContext {
+/**
+ * What a command runs with: a part's RunContext (adapters/run-context.ts), whose lines the CLI writes
+ * to stderr, plus what only the terminal has.
+ */
+export interface CommandContext extends RunContext {
   /** `--json`: stdout carries exactly one JSON summary object, nothing else. */
   json: boolean;
   /** stderr is a TTY and not --json: show progress bars and colours. */
   interactive: boolean;
   /** Colours for text written through info/warn/debug (off unless stderr is a terminal). */
   colours: Colours;
-  /** Human-readable line on stderr (suppressed under --json unless it is a warning). */
-  info(message: string): void;
-  warn(message: string): void;
-  /** Debug line, shown with --verbose only. */
-  debug(message: string): void;
-  /** A progress bar on a TTY, a no-op otherwise. `fields` are payload names shown after the counter. */
-  progress(label: string, options?: { total?: number; unit?: string; fields?: string[] }): Progress;
-  /** Aborted on Ctrl-C (SIGINT): long work stops cleanly and still returns its summary. */
-  signal: AbortSignal;
-  /**
-   * Where AWS calls go, resolved once on first use from --local/--region/--config, env and the local
-   * state file. Throws a ClickstreamError with a hint when local mode is asked for and no stack runs.
-   * Commands that never touch AWS (e.g. generate to a file) simply never call it.
-   */
-  target(): Promise<AwsTarget>;
 }
 
 export interface CommandSpec<Options = Record<string, unknown>, Summary extends object = object> {

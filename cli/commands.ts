@@ -1,5 +1,6 @@
 /**
- * The one command table: every `clickstream` subcommand is listed here and nowhere else. A command's
+ * The one command table: every `clickstream` subcommand is listed here and nowhere else, its spec in
+ * cli/commands/<name>.ts. A command's
  * module is loaded only when that command runs, so no run pays for the AWS SDK, DuckDB or the
  * emulators of commands it does not use (their declarations, for parsing and help, are in
  * dist/commands.json; see cli/declarations.ts).
@@ -12,13 +13,13 @@ export interface CommandEntry {
 }
 
 export const COMMANDS: ReadonlyArray<CommandEntry> = [
-  { name: 'local', load: async () => (await import('./local-command.ts')).localCommand },
-  { name: 'generate', load: async () => (await import('../producer/generate.ts')).generateCommand },
-  { name: 'replay', load: async () => (await import('../producer/replay.ts')).replayCommand },
-  { name: 'redrive', load: async () => (await import('../producer/redrive.ts')).redriveCommand },
-  { name: 'query', load: async () => (await import('../analytics/query.ts')).queryCommand },
-  { name: 'report', load: async () => (await import('../analytics/report.ts')).reportCommand },
-  { name: 'verify', load: async () => (await import('../analytics/verify.ts')).verifyCommand },
-  { name: 'smoke', load: async () => (await import('./smoke-command.ts')).smokeCommand },
-  { name: 'demo', load: async () => (await import('./demo-command.ts')).demoCommand },
+  { name: 'local', load: async () => (await import('./commands/local.ts')).localCommand },
+  { name: 'generate', load: async () => (await import('./commands/generate.ts')).generateCommand },
+  { name: 'replay', load: async () => (await import('./commands/replay.ts')).replayCommand },
+  { name: 'redrive', load: async () => (await import('./commands/redrive.ts')).redriveCommand },
+  { name: 'query', load: async () => (await import('./commands/query.ts')).queryCommand },
+  { name: 'report', load: async () => (await import('./commands/report.ts')).reportCommand },
+  { name: 'verify', load: async () => (await import('./commands/verify.ts')).verifyCommand },
+  { name: 'smoke', load: async () => (await import('./commands/smoke.ts')).smokeCommand },
+  { name: 'demo', load: async () => (await import('./commands/demo.ts')).demoCommand },
 ];

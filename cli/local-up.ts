@@ -15,7 +15,6 @@ import { checkLocalPorts, LocalPortInUseError, LocalStackError, startLocalStack 
 import { LOCAL_DEFAULT_CONTEXT } from '../local/synth.ts';
 import { ClickstreamError, type CommandContext } from './command.ts';
 import type { LocalStackState } from './config.ts';
-import type { LocalOptions, LocalSummary } from './local-command.ts';
 import {
   clearLeftovers,
   lookAtStack,
@@ -23,6 +22,7 @@ import {
   type StackFiles,
   writeJsonFile,
 } from './local-lifecycle.ts';
+import type { LocalOptions, LocalSummary } from './local-options.ts';
 import { resolveLocalTemplate } from './stack-template.ts';
 
 /** How often `local up` notes the shard limits' refusals in its state file, for `local status`. */

@@ -14,7 +14,11 @@ import {
   horizonTotalsAt,
   type WindowActivity,
 } from './horizon.ts';
-import { DEFAULT_INCIDENT_SETTINGS, type IncidentSettings, incidentSettingsSchema } from './incident.ts';
+import {
+  DEFAULT_INCIDENT_SETTINGS,
+  type IncidentSettings,
+  incidentSettingsSchema,
+} from './incident-settings.ts';
 import { SEVERITIES } from './severity.ts';
 import type { MergedWindow } from './window.ts';
 

@@ -4,7 +4,6 @@
  * idle, what are its counters, stop).
  */
 import { type ChildProcess, fork } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import {
   createKinesisClient,
   createS3Client,
@@ -13,8 +12,9 @@ import {
 } from '../adapters/clients.ts';
 import type { ResourceNames } from '../core/resources.ts';
 import type { StreamThrottles } from './limits/kinesis-front.ts';
+import type { LocalPorts } from './ports.ts';
 import type { SnsServerStats } from './sns-server.ts';
-import type { LocalPorts, LocalStack, LocalStackOptions } from './stack.ts';
+import { LocalPortInUseError, type LocalStack, type LocalStackOptions } from './stack-contract.ts';
 import type { LocalConfig } from './template.ts';
 
 interface Ready {
@@ -33,15 +33,18 @@ type Reply = { id: number; type: 'reply'; value?: unknown; error?: string };
 type Failed = { type: 'failed'; error: string; service?: keyof LocalPorts; port?: number };
 type Message = Ready | Reply | Failed;
 
-const SELF = fileURLToPath(import.meta.url);
-
+/**
+ * Starts the stack in a child process running `script` (stack.ts, which calls serveStackProcess when it
+ * is the main script: this module does not import it, so the two do not import each other).
+ */
 export async function startStackProcess(
   options: LocalStackOptions & { config: LocalConfig },
+  script: string,
 ): Promise<LocalStack> {
   if (options.mail === 'sink')
     throw new Error('an isolated stack cannot hand its in-memory mailbox to this process');
   const { ownership, ...rest } = options;
-  const child = fork(SELF, [JSON.stringify({ ...rest, isolate: false })], {
+  const child = fork(script, [JSON.stringify({ ...rest, isolate: false })], {
     // The child hosts s3rver, whose listing tokens use DES (OpenSSL 3's legacy provider).
     // tsx resolved from here, not from the user's working directory (`npx clickstream demo` anywhere).
     execArgv: ['--openssl-legacy-provider', '--import', import.meta.resolve('tsx')],
@@ -58,7 +61,6 @@ export async function startStackProcess(
     child.once('exit', (code) => reject(new Error(`local stack process exited with code ${code}`)));
   });
   if (answer.type === 'failed') {
-    const { LocalPortInUseError } = await import('./stack.ts');
     throw answer.service && answer.port !== undefined
       ? new LocalPortInUseError(answer.service, answer.port)
       : new Error(answer.error);
@@ -119,8 +121,10 @@ function requester(child: ChildProcess): (type: Request['type']) => Promise<unkn
     });
 }
 
-async function serveChild(): Promise<void> {
-  const { startLocalStack, LocalPortInUseError } = await import('./stack.ts');
+/** The child's side: starts the stack with `startLocalStack` and answers the parent until it stops. */
+export async function serveStackProcess(
+  startLocalStack: (options: LocalStackOptions) => Promise<LocalStack>,
+): Promise<void> {
   const send = (message: Message) => process.send?.(message);
   try {
     const options = JSON.parse(process.argv[2] ?? '{}') as LocalStackOptions;
@@ -166,5 +170,3 @@ async function serveChild(): Promise<void> {
     process.exit(1);
   }
 }
-
-if (process.argv[1] === SELF && process.send) void serveChild();

@@ -1,6 +1,7 @@
 /**
- * `clickstream generate`: synthetic Kaggle-shaped CSV plus a ground-truth file of the injected bots,
- * to a local file or streamed into S3. The generation itself lives in core/synthetic.ts.
+ * Synthetic Kaggle-shaped CSV plus a ground-truth file of the injected bots, to a local file or streamed
+ * into S3 (`clickstream generate`, cli/commands/generate.ts). The generation itself lives in
+ * core/synthetic.ts.
  */
 
 import { createWriteStream } from 'node:fs';
@@ -11,13 +12,9 @@ import { pipeline } from 'node:stream/promises';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { createS3Client } from '../adapters/clients.ts';
-import {
-  ClickstreamError,
-  type CommandContext,
-  type CommandSpec,
-  clientOptions,
-  type Progress,
-} from '../cli/command.ts';
+import type { Progress, RunContext } from '../adapters/run-context.ts';
+import { clientOptions } from '../adapters/target.ts';
+import { ClickstreamError } from '../core/errors.ts';
 import { type EventType, toIsoSeconds } from '../core/event.ts';
 import { numberFlag } from '../core/flags.ts';
 import { parseS3Url } from '../core/resources.ts';
@@ -25,7 +22,6 @@ import {
   BOT_KINDS,
   type BotKind,
   resolveSyntheticConfig,
-  SYNTHETIC_DEFAULTS,
   SyntheticConfigError,
   SyntheticGenerator,
 } from '../core/synthetic.ts';
@@ -67,7 +63,7 @@ export interface GenerateSummary {
 const S3_PART_BYTES = 16 * 1024 * 1024;
 const S3_QUEUE = 2;
 
-export async function generate(options: GenerateOptions, context: CommandContext): Promise<GenerateSummary> {
+export async function generate(options: GenerateOptions, context: RunContext): Promise<GenerateSummary> {
   const out = options.out;
   if (!out)
     throw new ClickstreamError(
@@ -172,38 +168,3 @@ function createGenerator(options: GenerateOptions): SyntheticGenerator {
     throw error;
   }
 }
-
-export const generateCommand: CommandSpec<GenerateOptions, GenerateSummary> = {
-  name: 'generate',
-  summary: 'write synthetic Kaggle-shaped clickstream CSV with injected bots and their ground truth',
-  configure: (command) =>
-    command
-      .requiredOption('--out <file|s3://bucket/key>', 'where to write the CSV')
-      .option(
-        '--truth <file|s3://bucket/key>',
-        'where to write the bots ground truth (default: <out>.truth.json)',
-      )
-      .option('--events <n>', 'events to generate, bots included', String(SYNTHETIC_DEFAULTS.events))
-      .option('--users <n>', `normal users (default: events / ${SYNTHETIC_DEFAULTS.eventsPerUser})`)
-      .option(
-        '--bots <n>',
-        `injected bots, cycling through: ${BOT_KINDS.map((k) => k.kind).join(', ')}`,
-        String(SYNTHETIC_DEFAULTS.bots),
-      )
-      .option(
-        '--seed <n>',
-        'random seed; the same seed gives the same bytes',
-        String(SYNTHETIC_DEFAULTS.seed),
-      )
-      .option(
-        '--heavy-shoppers <n>',
-        `heavy but human shoppers, not bots (default: one per ${SYNTHETIC_DEFAULTS.botsPerHeavyShopper} bots with --days, none with --rate)`,
-      )
-      .option('--start <iso>', 'event time of the first event', SYNTHETIC_DEFAULTS.start)
-      .option(
-        '--days <n>',
-        `days of event time, visits following a daily and weekly rhythm (default ${SYNTHETIC_DEFAULTS.days})`,
-      )
-      .option('--rate <r>', 'instead of --days: a flat rate of normal events per second of event time'),
-  run: generate,
-};

@@ -18,7 +18,8 @@
  * merges per-type sets of ids, so an event that was counted already changes no total (and the alerter's
  * dedupe table sends no second mail). Running the command twice is therefore safe.
  *
- * `redriveToStream` is the library entry (tests call it in-process); `redrive` is the CLI command.
+ * `redriveToStream` is the library entry (tests call it in-process); `redrive` takes the command's
+ * flags, checked here, and a RunContext; cli/commands/redrive.ts declares the flags.
  */
 
 import { existsSync } from 'node:fs';
@@ -36,13 +37,10 @@ import {
   ReceiveMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { Command } from 'commander';
 import { createKinesisClient, createS3Client, createSqsClient } from '../adapters/clients.ts';
 import { GET_RECORDS_MAX_RECORDS, readToTip, shardIterator } from '../adapters/kinesis-shards.ts';
-import type { Colours } from '../cli/colours.ts';
-import { type CommandContext, type CommandSpec, clientOptions } from '../cli/command.ts';
-import { resolveSettings } from '../cli/config.ts';
-import { stackFiles } from '../cli/local-lifecycle.ts';
+import type { RunContext } from '../adapters/run-context.ts';
+import { clientOptions } from '../adapters/target.ts';
 import { DEAD_LETTER_PREFIX } from '../consumers/dead-letter.ts';
 import type { EventRecord } from '../core/event.ts';
 import { integerFlag } from '../core/flags.ts';
@@ -72,7 +70,7 @@ import {
 } from './redrive-sources.ts';
 import { failedRecordsFile } from './rejects.ts';
 import { KinesisSender } from './sender.ts';
-import { loadShardMap, ShardRateLimiter } from './shards.ts';
+import { loadShardMap, type ShardMap, ShardRateLimiter } from './shards.ts';
 
 export { RedriveError } from './redrive-sources.ts';
 
@@ -220,9 +218,6 @@ export async function redriveToStream(options: RedriveToStreamOptions): Promise<
   }
   if (!options.failedRecords?.length && !options.deadLetters && !options.failureQueue)
     throw new RedriveError('nothing to re-drive', SOURCES_HINT);
-  const signal = options.signal;
-  const note = options.onNote ?? (() => undefined);
-  const now = options.now ?? Date.now;
 
   // Everything read and checked first: a file that is not what it should be stops the run before a
   // single record is sent (and leaves every file as it was).
@@ -231,6 +226,72 @@ export async function redriveToStream(options: RedriveToStreamOptions): Promise<
 
   // Listing the shards is also the preflight: a missing stream or no credentials fail here, cleanly.
   const shardMap = await loadShardMap(options.kinesis, options.streamName);
+  const failedFile = failedRecordsFile(options.failedOut);
+  const run = startRun(options, { shardMap, failedFile, dryRun, partitionKey });
+  const timer = options.onProgress
+    ? setInterval(() => options.onProgress?.({ ...run.progress }), options.progressIntervalMs ?? 250)
+    : undefined;
+  timer?.unref();
+
+  const summary: RedriveSummary = {
+    stream: options.streamName,
+    dryRun,
+    complete: true,
+    interrupted: false,
+    durationMs: 0,
+  };
+  try {
+    if (failedInputs.files.length > 0) summary.failedRecords = await redriveFailedRecords(run, failedInputs);
+    if (letters && !run.interrupted) summary.deadLetters = await redriveDeadLetters(run, letters);
+    if (options.failureQueue && !run.interrupted) {
+      summary.failureQueue = await redriveFailureQueue(run, options.failureQueue);
+    }
+  } finally {
+    if (timer) clearInterval(timer);
+    const failedOut = await failedFile.close();
+    if (failedOut) summary.failedOut = failedOut;
+  }
+  summary.interrupted = run.interrupted;
+  const parts: SourceCounts[] = [];
+  for (const part of [summary.failedRecords, summary.deadLetters, summary.failureQueue])
+    if (part) parts.push(part);
+  summary.complete =
+    !run.interrupted && parts.every((part) => part.stillFailing === 0 && part.lostToRetention === 0);
+  summary.durationMs = Math.round(performance.now() - started);
+  return summary;
+}
+
+/** What the three sources of one run share: the sender and its batcher, the live progress, the notes. */
+interface RedriveRun {
+  options: RedriveToStreamOptions;
+  dryRun: boolean;
+  partitionKey: PartitionKeyField;
+  signal: AbortSignal | undefined;
+  note: (line: string) => void;
+  now: () => number;
+  /** Live counts of the source being re-driven, for onProgress. */
+  progress: RedriveProgress;
+  /** Set when the signal stopped a source: the sources after it are not started. */
+  interrupted: boolean;
+  startSource(source: SourceName): void;
+  /** Queues one event for sending; false when it is too large for a record (still failing). */
+  addEvent(key: string, line: number, json: string, owner: Outcome): Promise<boolean>;
+  /** Sends what is queued and waits for every answer. */
+  flushEvents(): Promise<void>;
+  /** Puts stream records back unchanged (data and partition key); an aggregate lands on the shard of its first key, as before. */
+  putRaw(records: readonly KinesisRecord[]): Promise<{ sent: number; refused: number }>;
+}
+
+function startRun(
+  options: RedriveToStreamOptions,
+  given: {
+    shardMap: ShardMap;
+    failedFile: ReturnType<typeof failedRecordsFile>;
+    dryRun: boolean;
+    partitionKey: PartitionKeyField;
+  },
+): RedriveRun {
+  const { shardMap, failedFile, dryRun } = given;
   const aggregate = options.aggregate ?? true;
   const batcher = new ShardBatcher(
     shardMap.count,
@@ -246,7 +307,6 @@ export async function redriveToStream(options: RedriveToStreamOptions): Promise<
     stillFailing: 0,
     lostToRetention: 0,
   };
-  const failedFile = failedRecordsFile(options.failedOut);
   const sender = new KinesisSender({
     kinesis: options.kinesis,
     streamName: options.streamName,
@@ -274,279 +334,274 @@ export async function redriveToStream(options: RedriveToStreamOptions): Promise<
     },
   });
 
-  const timer = options.onProgress
-    ? setInterval(() => options.onProgress?.({ ...progress }), options.progressIntervalMs ?? 250)
-    : undefined;
-  timer?.unref();
-  const startSource = (source: SourceName) => {
-    Object.assign(progress, { source, read: 0, resent: 0, stillFailing: 0, lostToRetention: 0 });
+  return {
+    options,
+    dryRun,
+    partitionKey: given.partitionKey,
+    signal: options.signal,
+    note: options.onNote ?? (() => undefined),
+    now: options.now ?? Date.now,
+    progress,
+    interrupted: false,
+    startSource: (source) => {
+      Object.assign(progress, { source, read: 0, resent: 0, stillFailing: 0, lostToRetention: 0 });
+    },
+    addEvent: async (key, line, json, owner) => {
+      const bytes = Buffer.byteLength(json, 'utf8');
+      if (bytes > maxEventBytes(key, aggregate)) return false;
+      if (dryRun) {
+        owner.sent++;
+        progress.resent++;
+        return true;
+      }
+      const full = batcher.add(shardMap.shardOf(key), { partitionKey: key, line, owner }, { json, bytes });
+      if (full) await sender.submit(full);
+      return true;
+    },
+    flushEvents: async () => {
+      if (dryRun) return;
+      for (const batch of batcher.flushAll()) await sender.submit(batch);
+      await sender.drain();
+    },
+    putRaw: async (records) => {
+      const outcome = new Outcome();
+      if (dryRun) {
+        progress.resent += records.length;
+        return { sent: records.length, refused: 0 };
+      }
+      const open = new Map<number, Batch>();
+      for (const record of records) {
+        const key = record.PartitionKey ?? '';
+        const data = record.Data ?? new Uint8Array();
+        const shard = shardMap.shardOf(key);
+        const owner: RawOwner = { raw: true, outcome, settle: () => undefined };
+        const outgoing: OutgoingRecord = {
+          data,
+          partitionKey: key,
+          events: [{ partitionKey: key, line: 0, owner }],
+        };
+        const size = data.length + Buffer.byteLength(key);
+        let batch = open.get(shard);
+        if (
+          batch &&
+          (batch.records.length >= KINESIS_LIMITS.maxRecordsPerCall ||
+            batch.bytes + size > KINESIS_LIMITS.defaultBytesPerCall)
+        ) {
+          await sender.submit(batch);
+          batch = undefined;
+        }
+        batch ??= { shard, records: [], bytes: 0, events: 0 };
+        batch.records.push(outgoing);
+        batch.bytes += size;
+        batch.events++;
+        open.set(shard, batch);
+      }
+      for (const batch of open.values()) await sender.submit(batch);
+      await sender.drain();
+      return { sent: outcome.sent, refused: outcome.refused };
+    },
   };
+}
 
-  /** Queues one event for sending; false when it is too large for a record (still failing). */
-  const addEvent = async (key: string, line: number, json: string, owner: Outcome): Promise<boolean> => {
-    const bytes = Buffer.byteLength(json, 'utf8');
-    if (bytes > maxEventBytes(key, aggregate)) return false;
-    if (dryRun) {
-      owner.sent++;
-      progress.resent++;
+/** Failed records: events with their partition keys, sent as they are. */
+async function redriveFailedRecords(
+  run: RedriveRun,
+  failedInputs: Awaited<ReturnType<typeof readFailedRecords>>,
+): Promise<FailedRecordsSummary> {
+  const { progress } = run;
+  run.startSource('failed records');
+  const outcomes: Outcome[] = [];
+  for (const entry of failedInputs.entries) {
+    if (run.signal?.aborted) {
+      run.interrupted = true;
+      break;
+    }
+    const outcome = new Outcome();
+    outcomes.push(outcome);
+    progress.read++;
+    // Too large can only happen to an edited file: the producer never sent it either.
+    if (!(await run.addEvent(entry.partitionKey, entry.line, entry.json, outcome))) outcome.refused++;
+  }
+  await run.flushEvents();
+  const resent = outcomes.filter((o) => o.sent > 0 && o.refused === 0).length;
+  const part: FailedRecordsSummary = {
+    files: failedInputs.files,
+    read: failedInputs.entries.length,
+    resent,
+    stillFailing: failedInputs.entries.length - resent,
+    refused: outcomes.filter((o) => o.refused > 0).length,
+    lostToRetention: 0,
+  };
+  Object.assign(progress, { resent, stillFailing: part.stillFailing });
+  return part;
+}
+
+/** Dead letters: read again with today's code; what reads is sent, keyed like replay. */
+async function redriveDeadLetters(
+  run: RedriveRun,
+  letters: Awaited<ReturnType<typeof readDeadLetters>>,
+): Promise<DeadLettersSummary> {
+  const { progress } = run;
+  run.startSource('dead letters');
+  const byReason: Record<string, number> = {};
+  const tracked: Array<{ outcomes: Outcome[]; parsed: boolean }> = [];
+  let events = 0;
+  for (const letter of letters.letters) {
+    if (run.signal?.aborted) {
+      run.interrupted = true;
+      break;
+    }
+    progress.read++;
+    const reparsed = reparseDeadLetter(letter.record);
+    const outcomes: Outcome[] = [];
+    let fits = true;
+    for (const { json, event } of reparsed.events) {
+      const outcome = new Outcome();
+      outcomes.push(outcome);
+      if (!(await run.addEvent(keyOf(event, run.partitionKey), 0, json, outcome))) fits = false;
+    }
+    events += reparsed.events.length;
+    if (!reparsed.ok) {
+      byReason[reparsed.reason] = (byReason[reparsed.reason] ?? 0) + 1;
+      progress.stillFailing++;
+    } else if (!fits) byReason.oversize = (byReason.oversize ?? 0) + 1;
+    tracked.push({ outcomes, parsed: reparsed.ok && fits });
+  }
+  await run.flushEvents();
+  let resent = 0;
+  let refused = 0;
+  for (const { outcomes, parsed } of tracked) {
+    if (outcomes.some((o) => o.refused > 0)) refused++;
+    if (parsed && outcomes.every((o) => o.sent > 0 && o.refused === 0)) resent++;
+  }
+  if (refused > 0) byReason.refused_by_kinesis = refused;
+  const part: DeadLettersSummary = {
+    location: letters.location,
+    objects: letters.objects,
+    read: tracked.length,
+    resent,
+    stillFailing: tracked.length - resent,
+    lostToRetention: 0,
+    events,
+    byReason,
+    refused,
+  };
+  Object.assign(progress, { resent, stillFailing: part.stillFailing });
+  return part;
+}
+
+/** The failure queue: each parked range read back from the stream and put again, unchanged. */
+async function redriveFailureQueue(
+  run: RedriveRun,
+  failureQueue: FailureQueueLocation,
+): Promise<FailureQueueSummary> {
+  const { options, progress, note } = run;
+  run.startSource('failure queue');
+  const reader = options.reader ?? options.kinesis;
+  const retentionHours = await streamRetentionHours(reader, options.streamName);
+  const queue: FailureQueueSummary = {
+    location: describeQueue(failureQueue),
+    read: 0,
+    resent: 0,
+    stillFailing: 0,
+    lostToRetention: 0,
+    records: 0,
+    recordsResent: 0,
+    recordsLost: 0,
+    deleted: 0,
+    kept: 0,
+    byReason: {},
+    retentionHours,
+  };
+  const keep = (reason: string) => {
+    queue.byReason[reason] = (queue.byReason[reason] ?? 0) + 1;
+  };
+  const handle = async (body: string, label: string): Promise<boolean> => {
+    queue.read++;
+    progress.read++;
+    const range = parseFailureRecord(body);
+    if ('invalid' in range) {
+      queue.stillFailing++;
+      progress.stillFailing++;
+      keep('not_a_range');
+      note(`${label}: not an on-failure record (${range.invalid}); kept`);
+      return false;
+    }
+    const outcome = await redriveRange(run, { reader, retentionHours, queue }, range, label);
+    if (outcome === 'resent') {
+      queue.resent++;
       return true;
     }
-    const full = batcher.add(shardMap.shardOf(key), { partitionKey: key, line, owner }, { json, bytes });
-    if (full) await sender.submit(full);
-    return true;
-  };
-  const flushEvents = async () => {
-    if (dryRun) return;
-    for (const batch of batcher.flushAll()) await sender.submit(batch);
-    await sender.drain();
-  };
-
-  let interrupted = false;
-  const summary: RedriveSummary = {
-    stream: options.streamName,
-    dryRun,
-    complete: true,
-    interrupted: false,
-    durationMs: 0,
-  };
-  try {
-    // --- failed records: events with their partition keys, sent as they are --------------------------
-    if (failedInputs.files.length > 0) {
-      startSource('failed records');
-      const outcomes: Outcome[] = [];
-      for (const entry of failedInputs.entries) {
-        if (signal?.aborted) {
-          interrupted = true;
-          break;
-        }
-        const outcome = new Outcome();
-        outcomes.push(outcome);
-        progress.read++;
-        // Too large can only happen to an edited file: the producer never sent it either.
-        if (!(await addEvent(entry.partitionKey, entry.line, entry.json, outcome))) outcome.refused++;
-      }
-      await flushEvents();
-      const resent = outcomes.filter((o) => o.sent > 0 && o.refused === 0).length;
-      summary.failedRecords = {
-        files: failedInputs.files,
-        read: failedInputs.entries.length,
-        resent,
-        stillFailing: failedInputs.entries.length - resent,
-        refused: outcomes.filter((o) => o.refused > 0).length,
-        lostToRetention: 0,
-      };
-      Object.assign(progress, { resent, stillFailing: summary.failedRecords.stillFailing });
+    if (outcome === 'lost_to_retention') {
+      queue.lostToRetention++;
+      progress.lostToRetention++;
+    } else {
+      queue.stillFailing++;
+      progress.stillFailing++;
     }
+    keep(outcome);
+    return false;
+  };
 
-    // --- dead letters: read again with today's code; what reads is sent, keyed like replay -----------
-    if (letters && !interrupted) {
-      startSource('dead letters');
-      const byReason: Record<string, number> = {};
-      const tracked: Array<{ outcomes: Outcome[]; parsed: boolean }> = [];
-      let events = 0;
-      for (const letter of letters.letters) {
-        if (signal?.aborted) {
-          interrupted = true;
-          break;
-        }
-        progress.read++;
-        const reparsed = reparseDeadLetter(letter.record);
-        const outcomes: Outcome[] = [];
-        let fits = true;
-        for (const { json, event } of reparsed.events) {
-          const outcome = new Outcome();
-          outcomes.push(outcome);
-          if (!(await addEvent(keyOf(event, partitionKey), 0, json, outcome))) fits = false;
-        }
-        events += reparsed.events.length;
-        if (!reparsed.ok) {
-          byReason[reparsed.reason] = (byReason[reparsed.reason] ?? 0) + 1;
-          progress.stillFailing++;
-        } else if (!fits) byReason.oversize = (byReason.oversize ?? 0) + 1;
-        tracked.push({ outcomes, parsed: reparsed.ok && fits });
-      }
-      await flushEvents();
-      let resent = 0;
-      let refused = 0;
-      for (const { outcomes, parsed } of tracked) {
-        if (outcomes.some((o) => o.refused > 0)) refused++;
-        if (parsed && outcomes.every((o) => o.sent > 0 && o.refused === 0)) resent++;
-      }
-      if (refused > 0) byReason.refused_by_kinesis = refused;
-      summary.deadLetters = {
-        location: letters.location,
-        objects: letters.objects,
-        read: tracked.length,
-        resent,
-        stillFailing: tracked.length - resent,
-        lostToRetention: 0,
-        events,
-        byReason,
-        refused,
-      };
-      Object.assign(progress, { resent, stillFailing: summary.deadLetters.stillFailing });
-    }
+  const drained =
+    failureQueue.kind === 'file'
+      ? await drainFailureFile(failureQueue.path, run.dryRun, run.signal, handle)
+      : await drainFailureQueue(failureQueue, run.dryRun, run.signal, handle);
+  queue.deleted = drained.deleted;
+  queue.kept = drained.kept;
+  if (drained.interrupted) run.interrupted = true;
+  return queue;
+}
 
-    // --- the failure queue: each parked range read back from the stream and put again, unchanged -----
-    if (options.failureQueue && !interrupted) {
-      startSource('failure queue');
-      const reader = options.reader ?? options.kinesis;
-      const retentionHours = await streamRetentionHours(reader, options.streamName);
-      const queue: FailureQueueSummary = {
-        location: describeQueue(options.failureQueue),
-        read: 0,
-        resent: 0,
-        stillFailing: 0,
-        lostToRetention: 0,
-        records: 0,
-        recordsResent: 0,
-        recordsLost: 0,
-        deleted: 0,
-        kept: 0,
-        byReason: {},
-        retentionHours,
-      };
-      summary.failureQueue = queue;
-      const keep = (reason: string) => {
-        queue.byReason[reason] = (queue.byReason[reason] ?? 0) + 1;
-      };
-      const handle = async (body: string, label: string): Promise<boolean> => {
-        queue.read++;
-        progress.read++;
-        const range = parseFailureRecord(body);
-        if ('invalid' in range) {
-          queue.stillFailing++;
-          progress.stillFailing++;
-          keep('not_a_range');
-          note(`${label}: not an on-failure record (${range.invalid}); kept`);
-          return false;
-        }
-        const outcome = await redriveRange(range, label);
-        if (outcome === 'resent') {
-          queue.resent++;
-          return true;
-        }
-        if (outcome === 'lost_to_retention') {
-          queue.lostToRetention++;
-          progress.lostToRetention++;
-        } else {
-          queue.stillFailing++;
-          progress.stillFailing++;
-        }
-        keep(outcome);
-        return false;
-      };
-
-      const redriveRange = async (
-        range: FailureRange,
-        label: string,
-      ): Promise<'resent' | 'lost_to_retention' | 'other_stream' | 'incomplete' | 'refused_by_kinesis'> => {
-        const rangeText = `${range.shardId} ${range.startSequenceNumber}..${range.endSequenceNumber} (${range.batchSize} records)`;
-        if (streamNameOfArn(range.streamArn) !== options.streamName) {
-          note(`${label}: ${rangeText} is from ${range.streamArn}, not ${options.streamName}; kept`);
-          return 'other_stream';
-        }
-        const retention = retentionOf(range, retentionHours, now());
-        if (retention === 'expired') {
-          queue.recordsLost += range.batchSize;
-          note(
-            `${label}: ${rangeText} arrived ${new Date(range.lastArrivalMs).toISOString()}, beyond the stream's ${retentionHours} h retention: lost to retention; message kept`,
-          );
-          return 'lost_to_retention';
-        }
-        const read = await readRange(reader, options.streamName, range, signal);
-        queue.records += read.records.length;
-        const found = rangeCompleteness(
-          range,
-          read.records.map((record) => record.SequenceNumber ?? '0'),
-        );
-        const outcome = await putRaw(read.records);
-        queue.recordsResent += outcome.sent;
-        if (!found.complete) {
-          const gone = read.shardGone || found.trimmedFront || retention === 'partly';
-          if (gone) {
-            queue.recordsLost += found.missing || range.batchSize - read.records.length;
-            note(
-              `${label}: ${rangeText}: ${read.records.length} of ${range.batchSize} records still in the stream (the rest passed its ${retentionHours} h retention)${read.records.length ? ', those re-sent' : ''}; lost to retention, message kept`,
-            );
-            return 'lost_to_retention';
-          }
-          note(
-            `${label}: ${rangeText}: read ${read.records.length} of ${range.batchSize} records${read.error ? ` (${read.error})` : ''}; message kept`,
-          );
-          return 'incomplete';
-        }
-        if (outcome.refused > 0) {
-          note(
-            `${label}: ${rangeText}: Kinesis refused ${outcome.refused} records after retries; message kept`,
-          );
-          return 'refused_by_kinesis';
-        }
-        return 'resent';
-      };
-
-      /** Puts stream records back unchanged (data and partition key); an aggregate lands on the shard of its first key, as before. */
-      const putRaw = async (
-        records: readonly KinesisRecord[],
-      ): Promise<{ sent: number; refused: number }> => {
-        const outcome = new Outcome();
-        if (dryRun) {
-          progress.resent += records.length;
-          return { sent: records.length, refused: 0 };
-        }
-        const open = new Map<number, Batch>();
-        for (const record of records) {
-          const key = record.PartitionKey ?? '';
-          const data = record.Data ?? new Uint8Array();
-          const shard = shardMap.shardOf(key);
-          const owner: RawOwner = { raw: true, outcome, settle: () => undefined };
-          const outgoing: OutgoingRecord = {
-            data,
-            partitionKey: key,
-            events: [{ partitionKey: key, line: 0, owner }],
-          };
-          const size = data.length + Buffer.byteLength(key);
-          let batch = open.get(shard);
-          if (
-            batch &&
-            (batch.records.length >= KINESIS_LIMITS.maxRecordsPerCall ||
-              batch.bytes + size > KINESIS_LIMITS.defaultBytesPerCall)
-          ) {
-            await sender.submit(batch);
-            batch = undefined;
-          }
-          batch ??= { shard, records: [], bytes: 0, events: 0 };
-          batch.records.push(outgoing);
-          batch.bytes += size;
-          batch.events++;
-          open.set(shard, batch);
-        }
-        for (const batch of open.values()) await sender.submit(batch);
-        await sender.drain();
-        return { sent: outcome.sent, refused: outcome.refused };
-      };
-
-      const drained =
-        options.failureQueue.kind === 'file'
-          ? await drainFailureFile(options.failureQueue.path, dryRun, signal, handle)
-          : await drainFailureQueue(options.failureQueue, dryRun, signal, handle);
-      queue.deleted = drained.deleted;
-      queue.kept = drained.kept;
-      if (drained.interrupted) interrupted = true;
-    }
-  } finally {
-    if (timer) clearInterval(timer);
-    const failedOut = await failedFile.close();
-    if (failedOut) summary.failedOut = failedOut;
+/** One parked range: read back from the stream and put again, or why it is kept. */
+async function redriveRange(
+  run: RedriveRun,
+  stream: { reader: KinesisClient; retentionHours: number; queue: FailureQueueSummary },
+  range: FailureRange,
+  label: string,
+): Promise<'resent' | 'lost_to_retention' | 'other_stream' | 'incomplete' | 'refused_by_kinesis'> {
+  const { options, note } = run;
+  const { reader, retentionHours, queue } = stream;
+  const rangeText = `${range.shardId} ${range.startSequenceNumber}..${range.endSequenceNumber} (${range.batchSize} records)`;
+  if (streamNameOfArn(range.streamArn) !== options.streamName) {
+    note(`${label}: ${rangeText} is from ${range.streamArn}, not ${options.streamName}; kept`);
+    return 'other_stream';
   }
-  summary.interrupted = interrupted;
-  const parts: SourceCounts[] = [];
-  for (const part of [summary.failedRecords, summary.deadLetters, summary.failureQueue])
-    if (part) parts.push(part);
-  summary.complete =
-    !interrupted && parts.every((part) => part.stillFailing === 0 && part.lostToRetention === 0);
-  summary.durationMs = Math.round(performance.now() - started);
-  return summary;
+  const retention = retentionOf(range, retentionHours, run.now());
+  if (retention === 'expired') {
+    queue.recordsLost += range.batchSize;
+    note(
+      `${label}: ${rangeText} arrived ${new Date(range.lastArrivalMs).toISOString()}, beyond the stream's ${retentionHours} h retention: lost to retention; message kept`,
+    );
+    return 'lost_to_retention';
+  }
+  const read = await readRange(reader, options.streamName, range, run.signal);
+  queue.records += read.records.length;
+  const found = rangeCompleteness(
+    range,
+    read.records.map((record) => record.SequenceNumber ?? '0'),
+  );
+  const outcome = await run.putRaw(read.records);
+  queue.recordsResent += outcome.sent;
+  if (!found.complete) {
+    const gone = read.shardGone || found.trimmedFront || retention === 'partly';
+    if (gone) {
+      queue.recordsLost += found.missing || range.batchSize - read.records.length;
+      note(
+        `${label}: ${rangeText}: ${read.records.length} of ${range.batchSize} records still in the stream (the rest passed its ${retentionHours} h retention)${read.records.length ? ', those re-sent' : ''}; lost to retention, message kept`,
+      );
+      return 'lost_to_retention';
+    }
+    note(
+      `${label}: ${rangeText}: read ${read.records.length} of ${range.batchSize} records${read.error ? ` (${read.error})` : ''}; message kept`,
+    );
+    return 'incomplete';
+  }
+  if (outcome.refused > 0) {
+    note(`${label}: ${rangeText}: Kinesis refused ${outcome.refused} records after retries; message kept`);
+    return 'refused_by_kinesis';
+  }
+  return 'resent';
 }
 
 const SOURCES_HINT =
@@ -853,6 +908,12 @@ export async function readRange(
   return { records, shardGone: false };
 }
 
+function knownWorkDir(workDir: string | undefined): string {
+  if (workDir === undefined)
+    throw new RedriveError("the local stack's work dir is not known", 'pass --work-dir <dir>');
+  return workDir;
+}
+
 async function sqsCall<T>(queue: { queueUrl: string }, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
@@ -883,9 +944,11 @@ export interface RedriveOptions {
   /** true: the default queue (AWS) or file (--local); a string: a queue URL or a file. */
   failureQueue?: boolean | string;
   workDir?: string;
-  /** Global flags: where the config and the local stack's state file are. */
-  config?: string;
-  local?: boolean;
+  /**
+   * The local stack's work dir when `workDir` is not given, asked for only then (the CLI's is beside
+   * the local stack's state file).
+   */
+  defaultWorkDir?: () => string;
   stream?: string;
   partitionKey?: string;
   failedOut?: string;
@@ -894,7 +957,7 @@ export interface RedriveOptions {
   maxRetries?: string;
 }
 
-export async function redrive(options: RedriveOptions, context: CommandContext): Promise<RedriveSummary> {
+export async function redrive(options: RedriveOptions, context: RunContext): Promise<RedriveSummary> {
   const failedRecords = options.failedRecords ?? [];
   if (failedRecords.length === 0 && options.deadLetters === undefined && options.failureQueue === undefined)
     throw new RedriveError('nothing to re-drive', SOURCES_HINT);
@@ -909,8 +972,7 @@ export async function redrive(options: RedriveOptions, context: CommandContext):
     options.maxRetries === undefined ? undefined : integerFlag(options.maxRetries, '--max-retries', 0);
   const target = await context.target();
   const local = target.mode === 'local';
-  // `local up` keeps its work dir beside its state file (.clickstream/local-stack/ by default).
-  const workDir = options.workDir ?? stackFiles(resolveSettings(options, process.env).stateFile).workDir;
+  const workDir = options.workDir ?? options.defaultWorkDir?.();
   if (options.workDir && !local)
     context.warn('--work-dir applies to the local stack only (add --local); AWS reads S3 and SQS');
   const streamName = options.stream ?? target.names.eventsStream;
@@ -958,7 +1020,7 @@ export async function redrive(options: RedriveOptions, context: CommandContext):
       // The local runner writes each on-failure destination to `<work dir>/<queue name>.jsonl`.
       failureQueue = {
         kind: 'file',
-        path: given ?? join(workDir, `${target.names.aggregatorFailureQueue}.jsonl`),
+        path: given ?? join(knownWorkDir(workDir), `${target.names.aggregatorFailureQueue}.jsonl`),
       };
     } else if (given && !given.startsWith('https://')) {
       throw new RedriveError(
@@ -1021,111 +1083,3 @@ export async function redrive(options: RedriveOptions, context: CommandContext):
     sqs?.destroy();
   }
 }
-
-/** The summary as people read it: one block per source, and what to do about what is left. */
-export function renderRedrive(summary: RedriveSummary, colours: Colours): string {
-  const n = (value: number) => value.toLocaleString('en-US');
-  const verb = summary.dryRun ? 'would re-send' : 're-sent';
-  const lines: string[] = [
-    `${summary.dryRun ? 'dry run: nothing sent or deleted; ' : ''}into ${summary.stream} in ${(summary.durationMs / 1000).toFixed(1)} s`,
-  ];
-  const reasons = (byReason: Record<string, number>) =>
-    Object.entries(byReason)
-      .map(([reason, count]) => `${reason} ${n(count)}`)
-      .join(', ');
-  const mark = (counts: SourceCounts) =>
-    counts.stillFailing + counts.lostToRetention > 0 ? colours.yellow('!') : colours.green('✓');
-  if (summary.failedRecords) {
-    const part = summary.failedRecords;
-    lines.push(
-      `${mark(part)} failed records  read ${n(part.read)} events, ${verb} ${n(part.resent)}, still failing ${n(part.stillFailing)}  (${part.files.join(', ')})`,
-    );
-  }
-  if (summary.deadLetters) {
-    const part = summary.deadLetters;
-    const why = reasons(part.byReason);
-    lines.push(
-      `${mark(part)} dead letters    read ${n(part.read)} in ${n(part.objects)} files, ${verb} ${n(part.resent)} (${n(part.events)} events), still failing ${n(part.stillFailing)}${why ? ` (${why})` : ''}  (${part.location})`,
-    );
-  }
-  if (summary.failureQueue) {
-    const part = summary.failureQueue;
-    const why = reasons(part.byReason);
-    lines.push(
-      `${mark(part)} failure queue   read ${n(part.read)} ranges (${n(part.records)} records), ${verb} ${n(part.resent)} (${n(part.recordsResent)} records), still failing ${n(part.stillFailing)}, lost to retention ${n(part.lostToRetention)} (${n(part.recordsLost)} records)  (${part.location})`,
-    );
-    lines.push(
-      `  messages deleted ${n(part.deleted)}, kept ${n(part.kept)}${why ? ` (${why})` : ''}; the stream keeps records ${part.retentionHours ?? '?'} h`,
-    );
-  }
-  if (summary.failedOut) lines.push(`refused again by Kinesis: ${summary.failedOut}`);
-  if (summary.interrupted)
-    lines.push('interrupted: what was not reached is left where it was; run the command again');
-  lines.push(
-    summary.complete
-      ? summary.dryRun
-        ? 'everything read would be re-sent; run without --dry-run to send it'
-        : 'everything read is back on the stream; re-driving again changes no total'
-      : 'not everything could be re-driven: what is left stays where it was (see docs/operations.md, Re-driving)',
-  );
-  return lines.join('\n');
-}
-
-export const redriveCommand: CommandSpec<RedriveOptions, RedriveSummary> = {
-  name: 'redrive',
-  summary: 'Send what the pipeline could not process back into the events stream (counted once)',
-  configure(command: Command) {
-    command
-      .summary('Send what the pipeline could not process back into the events stream (counted once)')
-      .description(
-        [
-          'Send what the pipeline could not process back into the events stream.',
-          'Name one or more sources:',
-          '  --failed-records  events Kinesis kept refusing to replay, sent as they are',
-          '  --dead-letters    records the aggregator could not parse: read again with',
-          '                    this version; what parses now is sent, the rest is kept',
-          '  --failure-queue   batches the aggregator gave up on: each shard/sequence',
-          '                    range is read back from the stream and put again; its',
-          '                    message is deleted once all of it is back, and kept when',
-          "                    its records passed the stream's retention",
-          'Every event keeps its event_id and counts once: re-driving twice changes',
-          'no total and mails no alert twice. Exit code 1 when anything is left over.',
-        ].join('\n'),
-      )
-      .option(
-        '--failed-records <file...>',
-        "replay's failed-records file(s), e.g. .clickstream/<source>.failed.jsonl (left unchanged)",
-      )
-      .option(
-        '--dead-letters [location]',
-        `the aggregator's dead letters, s3://bucket/prefix/ or a directory of them (default: s3://<raw bucket>/${AGGREGATOR_DEAD_LETTERS}, the local stack's with --local); left in place`,
-      )
-      .option(
-        '--failure-queue [url|file]',
-        "the aggregator's on-failure queue (default: names.aggregatorFailureQueue of the config; with --local <work-dir>/<that name>.jsonl)",
-      )
-      .option(
-        '--work-dir <dir>',
-        "the local stack's work dir, with --local (default: beside its state file, .clickstream/local-stack/)",
-      )
-      .option('--stream <name>', "Kinesis stream to send to (default: the stack's events stream)")
-      .option(
-        '--partition-key <field>',
-        `partition key of dead letters that parse now, as replay: ${PARTITION_KEY_FIELDS.join(' | ')}`,
-        'category_id',
-      )
-      .option(
-        '--failed-out <file>',
-        'events Kinesis refuses again (default .clickstream/redrive-<time>.failed.jsonl)',
-      )
-      .option(
-        '--dry-run',
-        'read, parse and re-read the ranges; show what would be sent; send and delete nothing',
-      )
-      .option('--no-aggregate', 'one Kinesis record per event (default: KPL-aggregated per shard, as replay)')
-      .option('--max-retries <n>', 'resends of a refused record before it goes to --failed-out', '10');
-  },
-  run: redrive,
-  render: renderRedrive,
-  exitCode: (summary) => (summary.complete ? 0 : 1),
-};

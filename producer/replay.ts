@@ -3,19 +3,19 @@
  * the original event times or as fast as the stream takes, with rejects, retries, a failed-records
  * file and a resumable checkpoint.
  *
- * `replayToStream` is the library entry (the demo and tests call it in-process); `replay` is the CLI
- * command around it.
+ * `replayToStream` is the library entry (the demo and tests call it in-process); `replay` takes the
+ * command's flags, checked here, and a RunContext; cli/commands/replay.ts declares the flags.
  */
 
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Command } from 'commander';
 import { createKinesisClient, createS3Client } from '../adapters/clients.ts';
-import { type CommandContext, type CommandSpec, clientOptions } from '../cli/command.ts';
+import type { RunContext } from '../adapters/run-context.ts';
+import { clientOptions } from '../adapters/target.ts';
 import { eventId, parseRow, REJECT_REASONS, type RejectReason, toIsoSeconds } from '../core/event.ts';
-import { integerFlag } from '../core/flags.ts';
+import { integerFlag, isoTimeFlag, parsedFlag } from '../core/flags.ts';
 import {
   type Batch,
   BatchLimitError,
@@ -28,7 +28,6 @@ import {
   ShardBatcher,
 } from './batcher.ts';
 import {
-  CHECKPOINT_DIRECTORY,
   type CheckpointFile,
   defaultCheckpointPath,
   loadCheckpoint,
@@ -190,7 +189,7 @@ export interface ByteAccount {
   addsUp: boolean;
 }
 
-const DEFAULT_CONCURRENCY = 8;
+export const DEFAULT_CONCURRENCY = 8;
 const CHECKPOINT_INTERVAL_MS = 1_000;
 
 export async function replayToStream(options: ReplayToStreamOptions): Promise<ReplaySummary> {
@@ -205,11 +204,6 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
     );
   }
   const source = describeSource(options.source);
-  const speed = options.speed ?? 'max';
-  const fromMs = options.fromMs ?? Number.NEGATIVE_INFINITY;
-  const toMs = options.toMs ?? Number.POSITIVE_INFINITY;
-  const limit = options.limit ?? Number.POSITIVE_INFINITY;
-  const signal = options.signal;
   if (!dryRun && !options.kinesis)
     throw new ProducerError('no Kinesis client given', 'pass kinesis or dryRun');
 
@@ -229,9 +223,117 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
     ...(identity.bytes >= 0 && !source.gzip ? { sourceBytes: identity.bytes } : {}),
     sourceTag: identity.tag,
   });
-  let batcher: ShardBatcher;
+  const batcher = createBatcher(options, shardMap, aggregate);
+  const window =
+    options.window ??
+    Math.max(10_000, 2 * shardMap.count * (options.maxBatchRecords ?? KINESIS_LIMITS.maxRecordsPerCall));
+  const delivery = createDelivery(options, { source, batcher, dryRun, append: resumed !== undefined });
+  const keeper = keepCheckpoints(options, {
+    start,
+    window,
+    delivery,
+    fields: {
+      partitionKey,
+      sourceTag: identity.tag,
+      sourceBytes: identity.bytes,
+      ...(createdAt ? { streamCreatedAt: createdAt } : {}),
+    },
+  });
+
+  const opened = await openSource(source, {
+    ...(options.s3 ? { s3: options.s3 } : {}),
+    startByte: start.byteOffset,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  const reading: Reading = {
+    position: { ...start },
+    gapBytes: 0,
+    interrupted: false,
+    reachedLimit: start.read >= (options.limit ?? Number.POSITIVE_INFINITY),
+  };
+  const progressTimer = reportProgress(options, delivery, reading, opened);
+  const tally: ReaderTally = { input: 0, header: 0, blank: 0 };
   try {
-    batcher = new ShardBatcher(
+    if (!reading.reachedLimit) {
+      await sendRows(options, {
+        stream: opened.stream,
+        tally,
+        start,
+        reading,
+        batcher,
+        shardMap,
+        delivery,
+        keeper,
+        sourceTag: identity.tag,
+        partitionKey,
+        aggregate,
+        window,
+      });
+    }
+    await delivery.flushAll();
+    await delivery.sender?.drain();
+    await keeper.save(!reading.interrupted);
+  } catch (error) {
+    // Flushes what was written even when the run fails, so the files hold every row counted so far.
+    await Promise.allSettled([delivery.rejects.close(), delivery.failedFile.close()]);
+    throw error;
+  } finally {
+    if (progressTimer) clearInterval(progressTimer);
+  }
+  const [rejectsFile, failedFile] = await Promise.all([
+    delivery.rejects.close(),
+    delivery.failedFile.close(),
+  ]);
+  const durationMs = Math.round(performance.now() - started);
+  // A plain source's size is known up front; a gzip one's only from what was inflated.
+  const sourceBytes =
+    source.gzip || opened.storedBytes === undefined ? start.byteOffset + tally.input : opened.storedBytes;
+  // Cut short, the reader has read ahead of the last row taken: what lies before it is split up by the
+  // gaps between rows, and the rest is unread.
+  const stoppedEarly = reading.interrupted || reading.reachedLimit;
+  const header = !stoppedEarly || reading.gapBytes > 0 ? tally.header : 0;
+  const blank = stoppedEarly ? reading.gapBytes - header : tally.blank;
+  const { counts, sender } = delivery;
+  return {
+    read: counts.read,
+    sent: counts.sent,
+    rejected: { total: counts.rejected, byReason: orderedReasons(counts.byReason) },
+    failed: counts.failed,
+    retried: sender?.stats.retried ?? 0,
+    durationMs,
+    eventsPerSecond: durationMs > 0 ? Math.round((counts.sent * 1000) / durationMs) : 0,
+    skipped: counts.skipped,
+    source: options.source,
+    stream: options.streamName,
+    shards: shardMap.count,
+    partitionKey,
+    dryRun,
+    calls: sender?.stats.calls ?? counts.calls,
+    throttled: sender?.stats.throttled ?? 0,
+    ...(reading.firstEventMs !== undefined ? { firstEventTime: toIsoSeconds(reading.firstEventMs) } : {}),
+    ...(reading.lastEventMs !== undefined ? { lastEventTime: toIsoSeconds(reading.lastEventMs) } : {}),
+    ...(rejectsFile ? { rejectsFile } : {}),
+    ...(failedFile ? { failedFile } : {}),
+    ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
+    ...(resumed ? { resumedFrom: { line: resumed.line, byteOffset: resumed.byteOffset } } : {}),
+    ...(startedOver ? { startedOver } : {}),
+    possibleDuplicates: resumed && !resumed.complete ? resumed.window : 0,
+    sourceTag: identity.tag,
+    interrupted: reading.interrupted,
+    records: counts.records,
+    aggregated: aggregate,
+    bytes: byteAccount(
+      sourceBytes,
+      { ...counts.bytes, header, blank, earlier: start.byteOffset },
+      stoppedEarly,
+    ),
+  };
+}
+
+/** One batcher per run, its limits checked: a bad --max-batch-bytes fails before anything is read. */
+function createBatcher(options: ReplayToStreamOptions, shardMap: ShardMap, aggregate: boolean): ShardBatcher {
+  try {
+    return new ShardBatcher(
       shardMap.count,
       {
         maxBytes: options.maxBatchBytes ?? KINESIS_LIMITS.defaultBytesPerCall,
@@ -246,40 +348,67 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
       throw new ProducerError(error.message, 'see --max-batch-bytes', { cause: error });
     throw error;
   }
-  const window =
-    options.window ??
-    Math.max(10_000, 2 * shardMap.count * (options.maxBatchRecords ?? KINESIS_LIMITS.maxRecordsPerCall));
-  const append = resumed !== undefined;
+}
+
+/** What a run has counted so far, and the bytes of the source by where their rows went. */
+interface ReplayCounts {
+  read: number;
+  sent: number;
+  rejected: number;
+  byReason: Partial<Record<RejectReason, number>>;
+  failed: number;
+  skipped: number;
+  calls: number;
+  records: number;
+  bytes: { sent: number; rejected: number; failed: number; skipped: number };
+}
+
+/** Where rows go once read: rejected rows to the rejects sink, batches to Kinesis, failures to a file. */
+interface Delivery {
+  counts: ReplayCounts;
+  rejects: RejectSink;
+  failedFile: ReturnType<typeof failedRecordsFile>;
+  /** Unset in a dry run, which settles every batch as sent. */
+  sender: KinesisSender | undefined;
+  reject(line: number, reason: RejectReason, detail: string, raw: Uint8Array, rowBytes: number): void;
+  dispatch(batch: Batch): Promise<void>;
+  flushAll(): Promise<void>;
+}
+
+function createDelivery(
+  options: ReplayToStreamOptions,
+  run: { source: ReturnType<typeof describeSource>; batcher: ShardBatcher; dryRun: boolean; append: boolean },
+): Delivery {
+  const { batcher, append } = run;
   const rejects =
     typeof options.rejects === 'object'
       ? options.rejects
-      : fileRejectSink(options.rejects ?? join('.clickstream', `${source.stem}.rejects.csv`), { append });
-  const failedPath = options.failedOut ?? join('.clickstream', `${source.stem}.failed.jsonl`);
+      : fileRejectSink(options.rejects ?? join('.clickstream', `${run.source.stem}.rejects.csv`), { append });
+  const failedPath = options.failedOut ?? join('.clickstream', `${run.source.stem}.failed.jsonl`);
   const failedFile = failedRecordsFile(failedPath, { append });
-
-  const counts = { read: 0, sent: 0, failed: 0, skipped: 0, calls: 0, records: 0 };
-  const byteParts = { sent: 0, rejected: 0, failed: 0, skipped: 0 };
-  const byReason: Partial<Record<RejectReason, number>> = {};
-  let rejectedTotal = 0;
-  const reject = (line: number, reason: RejectReason, detail: string, raw: Uint8Array, rowBytes: number) => {
-    rejectedTotal++;
-    byReason[reason] = (byReason[reason] ?? 0) + 1;
-    byteParts.rejected += rowBytes;
-    rejects.reject(line, reason, detail, raw);
+  const counts: ReplayCounts = {
+    read: 0,
+    sent: 0,
+    rejected: 0,
+    byReason: {},
+    failed: 0,
+    skipped: 0,
+    calls: 0,
+    records: 0,
+    bytes: { sent: 0, rejected: 0, failed: 0, skipped: 0 },
   };
-
   const settleSent = (records: readonly OutgoingRecord[]) => {
     counts.records += records.length;
     for (const record of records) {
       counts.sent += record.events.length;
       for (const event of record.events) {
-        byteParts.sent += event.sourceBytes ?? 0;
+        counts.bytes.sent += event.sourceBytes ?? 0;
         event.owner.settle(1);
       }
       batcher.recycle(record);
     }
   };
-  const sender = dryRun
+  const sender = run.dryRun
     ? undefined
     : new KinesisSender({
         kinesis: options.kinesis as KinesisClient,
@@ -296,7 +425,7 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
           for (const { record } of failures) {
             counts.failed += record.events.length;
             for (const event of record.events) {
-              byteParts.failed += event.sourceBytes ?? 0;
+              counts.bytes.failed += event.sourceBytes ?? 0;
               event.owner.settle(1);
             }
             batcher.recycle(record);
@@ -311,11 +440,46 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
     }
     await sender.submit(batch);
   };
-  const flushAll = async () => {
-    for (const batch of batcher.flushAll()) await dispatch(batch);
+  return {
+    counts,
+    rejects,
+    failedFile,
+    sender,
+    reject: (line, reason, detail, raw, rowBytes) => {
+      counts.rejected++;
+      counts.byReason[reason] = (counts.byReason[reason] ?? 0) + 1;
+      counts.bytes.rejected += rowBytes;
+      rejects.reject(line, reason, detail, raw);
+    },
+    dispatch,
+    flushAll: async () => {
+      for (const batch of batcher.flushAll()) await dispatch(batch);
+    },
   };
+}
 
-  const tracker = new ProgressTracker(start);
+/** The checkpoint of a run: what has been accounted for, saved, and the reader held within a window of it. */
+interface CheckpointKeeper {
+  tracker: ProgressTracker;
+  save(complete: boolean): Promise<void>;
+  /** Saves when the last save is older than CHECKPOINT_INTERVAL_MS. */
+  saveIfDue(): Promise<void>;
+  /** Blocks the reader until it is less than `window` records past the saved checkpoint. */
+  makeRoom(): Promise<void>;
+}
+
+function keepCheckpoints(
+  options: ReplayToStreamOptions,
+  run: {
+    start: Position;
+    window: number;
+    delivery: Delivery;
+    /** The checkpoint's fields that say which replay it belongs to. */
+    fields: Pick<CheckpointFile, 'partitionKey' | 'sourceTag' | 'sourceBytes' | 'streamCreatedAt'>;
+  },
+): CheckpointKeeper {
+  const { window, delivery } = run;
+  const tracker = new ProgressTracker(run.start);
   let lastSave = performance.now();
   const save = async (complete: boolean) => {
     if (!options.checkpoint) {
@@ -323,15 +487,12 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
       return;
     }
     const position = tracker.accounted;
-    await Promise.all([rejects.flushed(), failedFile.flushed()]);
+    await Promise.all([delivery.rejects.flushed(), delivery.failedFile.flushed()]);
     saveCheckpoint(options.checkpoint, {
       version: 2,
       source: options.source,
       streamName: options.streamName,
-      partitionKey,
-      sourceTag: identity.tag,
-      sourceBytes: identity.bytes,
-      ...(createdAt ? { streamCreatedAt: createdAt } : {}),
+      ...run.fields,
       line: position.line,
       byteOffset: position.byteOffset,
       read: position.read,
@@ -342,201 +503,190 @@ export async function replayToStream(options: ReplayToStreamOptions): Promise<Re
     tracker.markSaved(position);
     lastSave = performance.now();
   };
-  /** Blocks the reader until it is less than `window` records past the saved checkpoint. */
-  const makeRoom = async () => {
-    await flushAll();
-    while (tracker.readPastSaved >= window) {
-      const before = tracker.accounted;
-      await save(false);
-      if (tracker.readPastSaved < window) break;
-      if (tracker.accounted !== before) continue;
-      const idle = sender ? sender.drain() : Promise.resolve();
-      idle.catch(() => undefined);
-      await Promise.race([tracker.nextAdvance(), idle]);
-      if (sender?.fatalError) throw sender.fatalError;
-    }
+  return {
+    tracker,
+    save,
+    saveIfDue: async () => {
+      if (options.checkpoint && performance.now() - lastSave >= CHECKPOINT_INTERVAL_MS) await save(false);
+    },
+    makeRoom: async () => {
+      await delivery.flushAll();
+      while (tracker.readPastSaved >= window) {
+        const before = tracker.accounted;
+        await save(false);
+        if (tracker.readPastSaved < window) break;
+        if (tracker.accounted !== before) continue;
+        const idle = delivery.sender ? delivery.sender.drain() : Promise.resolve();
+        idle.catch(() => undefined);
+        await Promise.race([tracker.nextAdvance(), idle]);
+        if (delivery.sender?.fatalError) throw delivery.sender.fatalError;
+      }
+    },
   };
+}
 
-  const opened = await openSource(source, {
-    ...(options.s3 ? { s3: options.s3 } : {}),
-    startByte: start.byteOffset,
-    ...(signal ? { signal } : {}),
-  });
-  let firstEventMs: number | undefined;
-  let lastEventMs: number | undefined;
-  const progressTimer = options.onProgress
-    ? setInterval(() => {
-        options.onProgress?.({
-          read: counts.read,
-          sent: counts.sent,
-          rejected: rejectedTotal,
-          failed: counts.failed,
-          retried: sender?.stats.retried ?? 0,
-          skipped: counts.skipped,
-          ...(lastEventMs !== undefined ? { eventTimeMs: lastEventMs } : {}),
-          sourceBytesRead: opened.storedBytesRead(),
-          ...(opened.storedBytes !== undefined ? { sourceBytes: opened.storedBytes } : {}),
-        });
-      }, options.progressIntervalMs ?? 250)
-    : undefined;
-  progressTimer?.unref();
-
-  const pacer = new Pacer(speed);
-  const tally: ReaderTally = { input: 0, header: 0, blank: 0 };
+/** Where the reading stands: the progress reports and the summary read it, sendRows moves it. */
+interface Reading {
+  /** After the last row taken (sent, rejected or skipped). */
+  position: Position;
   /** Bytes between the rows read: the header and empty lines. */
-  let gapBytes = 0;
-  let position: Position = { ...start };
-  let interrupted = false;
-  let reachedLimit = start.read >= limit;
-  try {
-    if (!reachedLimit) {
-      reading: for await (const chunk of readRowChunks(opened.stream, {
-        startLine: start.line,
-        startByte: start.byteOffset,
-        tally,
-      })) {
-        if (signal?.aborted) {
-          interrupted = true;
-          break;
+  gapBytes: number;
+  interrupted: boolean;
+  reachedLimit: boolean;
+  firstEventMs?: number;
+  lastEventMs?: number;
+}
+
+function reportProgress(
+  options: ReplayToStreamOptions,
+  delivery: Delivery,
+  reading: Reading,
+  opened: { storedBytesRead(): number; storedBytes?: number },
+): ReturnType<typeof setInterval> | undefined {
+  if (!options.onProgress) return undefined;
+  const { counts, sender } = delivery;
+  const timer = setInterval(() => {
+    options.onProgress?.({
+      read: counts.read,
+      sent: counts.sent,
+      rejected: counts.rejected,
+      failed: counts.failed,
+      retried: sender?.stats.retried ?? 0,
+      skipped: counts.skipped,
+      ...(reading.lastEventMs !== undefined ? { eventTimeMs: reading.lastEventMs } : {}),
+      sourceBytesRead: opened.storedBytesRead(),
+      ...(opened.storedBytes !== undefined ? { sourceBytes: opened.storedBytes } : {}),
+    });
+  }, options.progressIntervalMs ?? 250);
+  timer.unref();
+  return timer;
+}
+
+/**
+ * Reads the rows from `start` and hands each to the delivery: unreadable and invalid rows are rejected,
+ * rows outside [from, to) skipped, the others paced by their event time, batched per shard and sent.
+ * Stops at the end of the source, at the limit, or when the signal aborts (`reading` says which).
+ */
+async function sendRows(
+  options: ReplayToStreamOptions,
+  run: {
+    stream: Parameters<typeof readRowChunks>[0];
+    tally: ReaderTally;
+    start: Position;
+    reading: Reading;
+    batcher: ShardBatcher;
+    shardMap: ShardMap;
+    delivery: Delivery;
+    keeper: CheckpointKeeper;
+    sourceTag: string;
+    partitionKey: PartitionKeyField;
+    aggregate: boolean;
+    window: number;
+  },
+): Promise<void> {
+  const { start, reading, batcher, shardMap, delivery, keeper, partitionKey, aggregate, window } = run;
+  const { counts, reject } = delivery;
+  const { tracker } = keeper;
+  const signal = options.signal;
+  const fromMs = options.fromMs ?? Number.NEGATIVE_INFINITY;
+  const toMs = options.toMs ?? Number.POSITIVE_INFINITY;
+  const limit = options.limit ?? Number.POSITIVE_INFINITY;
+  const pacer = new Pacer(options.speed ?? 'max');
+  chunks: for await (const chunk of readRowChunks(run.stream, {
+    startLine: start.line,
+    startByte: start.byteOffset,
+    tally: run.tally,
+  })) {
+    if (signal?.aborted) {
+      reading.interrupted = true;
+      break;
+    }
+    let replayedAt = new Date().toISOString();
+    let span = tracker.open();
+    const { rows, lines, starts, ends, rejected } = chunk;
+    for (let i = 0; i < rows.length; i++) {
+      if (reading.position.read >= limit) {
+        reading.reachedLimit = true;
+        tracker.seal(span, reading.position);
+        break chunks;
+      }
+      const fields = rows[i] as string[];
+      const endLine = lines[i] as number;
+      const end = ends[i] as number;
+      const rowStart = starts[i] as number;
+      const rowBytes = end - rowStart;
+      reading.gapBytes += rowStart - reading.position.byteOffset;
+      const row: Position = { line: endLine, byteOffset: end, read: reading.position.read + 1 };
+      const unreadable = rejected?.get(i);
+      if (unreadable) {
+        counts.read++;
+        reject(endLine, unreadable.reason, unreadable.detail, chunk.raw(i), rowBytes);
+        reading.position = row;
+        continue;
+      }
+      const parsed = parseRow(fields, rowBytes);
+      if (!parsed.ok) {
+        counts.read++;
+        reject(endLine, parsed.reason, parsed.detail, chunk.raw(i), rowBytes);
+        reading.position = row;
+        continue;
+      }
+      const eventMs = parsed.eventMs;
+      if (eventMs < fromMs || eventMs >= toMs) {
+        counts.skipped++;
+        counts.bytes.skipped += rowBytes;
+        reading.position = { line: endLine, byteOffset: end, read: reading.position.read };
+        continue;
+      }
+      counts.read++;
+      const delay = pacer.delayFor(eventMs);
+      // Waits under ~2 ms are below timer resolution; they are caught up on by the next due event.
+      if (delay > 2) {
+        tracker.seal(span, reading.position);
+        await delivery.flushAll();
+        try {
+          await sleep(delay, undefined, signal ? { signal } : undefined);
+        } catch {
+          counts.read--;
+          reading.interrupted = true;
+          break chunks;
         }
-        let replayedAt = new Date().toISOString();
-        let span = tracker.open();
-        const { rows, lines, starts, ends, rejected } = chunk;
-        for (let i = 0; i < rows.length; i++) {
-          if (position.read >= limit) {
-            reachedLimit = true;
-            tracker.seal(span, position);
-            break reading;
-          }
-          const fields = rows[i] as string[];
-          const endLine = lines[i] as number;
-          const end = ends[i] as number;
-          const rowStart = starts[i] as number;
-          const rowBytes = end - rowStart;
-          gapBytes += rowStart - position.byteOffset;
-          const row: Position = { line: endLine, byteOffset: end, read: position.read + 1 };
-          const unreadable = rejected?.get(i);
-          if (unreadable) {
-            counts.read++;
-            reject(endLine, unreadable.reason, unreadable.detail, chunk.raw(i), rowBytes);
-            position = row;
-            continue;
-          }
-          const parsed = parseRow(fields, rowBytes);
-          if (!parsed.ok) {
-            counts.read++;
-            reject(endLine, parsed.reason, parsed.detail, chunk.raw(i), rowBytes);
-            position = row;
-            continue;
-          }
-          const eventMs = parsed.eventMs;
-          if (eventMs < fromMs || eventMs >= toMs) {
-            counts.skipped++;
-            byteParts.skipped += rowBytes;
-            position = { line: endLine, byteOffset: end, read: position.read };
-            continue;
-          }
-          counts.read++;
-          const delay = pacer.delayFor(eventMs);
-          // Waits under ~2 ms are below timer resolution; they are caught up on by the next due event.
-          if (delay > 2) {
-            tracker.seal(span, position);
-            await flushAll();
-            try {
-              await sleep(delay, undefined, signal ? { signal } : undefined);
-            } catch {
-              counts.read--;
-              interrupted = true;
-              break reading;
-            }
-            span = tracker.open();
-            replayedAt = new Date().toISOString();
-          }
-          if (tracker.readPastSaved >= window) {
-            tracker.seal(span, position);
-            await makeRoom();
-            span = tracker.open();
-            replayedAt = new Date().toISOString();
-          }
-          firstEventMs ??= eventMs;
-          lastEventMs = eventMs;
-          const key = parsed.event[partitionKey];
-          const json = eventRecordJson(parsed.event, eventId(identity.tag, endLine), replayedAt);
-          const bytes = Buffer.byteLength(json, 'utf8');
-          if (bytes > maxEventBytes(key, aggregate)) {
-            reject(endLine, 'oversize', 'record over 1 MiB with its partition key', chunk.raw(i), rowBytes);
-            position = row;
-            continue;
-          }
-          tracker.add(span);
-          const full = batcher.add(
-            shardMap.shardOf(key),
-            { partitionKey: key, line: endLine, owner: span, sourceBytes: rowBytes },
-            { json, bytes },
-          );
-          position = row;
-          if (full) {
-            tracker.seal(span, position);
-            await dispatch(full);
-            span = tracker.open();
-            replayedAt = new Date().toISOString();
-          }
-        }
-        tracker.seal(span, position);
-        if (options.checkpoint && performance.now() - lastSave >= CHECKPOINT_INTERVAL_MS) await save(false);
+        span = tracker.open();
+        replayedAt = new Date().toISOString();
+      }
+      if (tracker.readPastSaved >= window) {
+        tracker.seal(span, reading.position);
+        await keeper.makeRoom();
+        span = tracker.open();
+        replayedAt = new Date().toISOString();
+      }
+      reading.firstEventMs ??= eventMs;
+      reading.lastEventMs = eventMs;
+      const key = parsed.event[partitionKey];
+      const json = eventRecordJson(parsed.event, eventId(run.sourceTag, endLine), replayedAt);
+      const bytes = Buffer.byteLength(json, 'utf8');
+      if (bytes > maxEventBytes(key, aggregate)) {
+        reject(endLine, 'oversize', 'record over 1 MiB with its partition key', chunk.raw(i), rowBytes);
+        reading.position = row;
+        continue;
+      }
+      tracker.add(span);
+      const full = batcher.add(
+        shardMap.shardOf(key),
+        { partitionKey: key, line: endLine, owner: span, sourceBytes: rowBytes },
+        { json, bytes },
+      );
+      reading.position = row;
+      if (full) {
+        tracker.seal(span, reading.position);
+        await delivery.dispatch(full);
+        span = tracker.open();
+        replayedAt = new Date().toISOString();
       }
     }
-    await flushAll();
-    await sender?.drain();
-    const complete = !interrupted;
-    await save(complete);
-  } catch (error) {
-    // Flushes what was written even when the run fails, so the files hold every row counted so far.
-    await Promise.allSettled([rejects.close(), failedFile.close()]);
-    throw error;
-  } finally {
-    if (progressTimer) clearInterval(progressTimer);
+    tracker.seal(span, reading.position);
+    await keeper.saveIfDue();
   }
-  const [rejectsFile, failedFileDone] = await Promise.all([rejects.close(), failedFile.close()]);
-  const durationMs = Math.round(performance.now() - started);
-  // A plain source's size is known up front; a gzip one's only from what was inflated.
-  const sourceBytes =
-    source.gzip || opened.storedBytes === undefined ? start.byteOffset + tally.input : opened.storedBytes;
-  // Cut short, the reader has read ahead of the last row taken: what lies before it is split up by the
-  // gaps between rows, and the rest is unread.
-  const stoppedEarly = interrupted || reachedLimit;
-  const header = !stoppedEarly || gapBytes > 0 ? tally.header : 0;
-  const blank = stoppedEarly ? gapBytes - header : tally.blank;
-  return {
-    read: counts.read,
-    sent: counts.sent,
-    rejected: { total: rejectedTotal, byReason: orderedReasons(byReason) },
-    failed: counts.failed,
-    retried: sender?.stats.retried ?? 0,
-    durationMs,
-    eventsPerSecond: durationMs > 0 ? Math.round((counts.sent * 1000) / durationMs) : 0,
-    skipped: counts.skipped,
-    source: options.source,
-    stream: options.streamName,
-    shards: shardMap.count,
-    partitionKey,
-    dryRun,
-    calls: sender?.stats.calls ?? counts.calls,
-    throttled: sender?.stats.throttled ?? 0,
-    ...(firstEventMs !== undefined ? { firstEventTime: toIsoSeconds(firstEventMs) } : {}),
-    ...(lastEventMs !== undefined ? { lastEventTime: toIsoSeconds(lastEventMs) } : {}),
-    ...(rejectsFile ? { rejectsFile } : {}),
-    ...(failedFileDone ? { failedFile: failedFileDone } : {}),
-    ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
-    ...(resumed ? { resumedFrom: { line: resumed.line, byteOffset: resumed.byteOffset } } : {}),
-    ...(startedOver ? { startedOver } : {}),
-    possibleDuplicates: resumed && !resumed.complete ? resumed.window : 0,
-    sourceTag: identity.tag,
-    interrupted,
-    records: counts.records,
-    aggregated: aggregate,
-    bytes: byteAccount(sourceBytes, { ...byteParts, header, blank, earlier: start.byteOffset }, stoppedEarly),
-  };
 }
 
 /** The parts of the source; on a run cut short, what was not read is the remainder. */
@@ -635,7 +785,7 @@ function orderedReasons(
 }
 
 // ---------------------------------------------------------------------------------------------------
-// The CLI command
+// The run behind `clickstream replay` (cli/commands/replay.ts): flags checked, clients from the target
 
 export interface ReplayOptions {
   source?: string;
@@ -657,13 +807,13 @@ export interface ReplayOptions {
   restart?: boolean;
 }
 
-export async function replay(options: ReplayOptions, context: CommandContext): Promise<ReplaySummary> {
+export async function replay(options: ReplayOptions, context: RunContext): Promise<ReplaySummary> {
   if (!options.source)
     throw new ProducerError('--source is required', 'e.g. --source s3://bucket/2019-Oct.csv or a local path');
   const source = describeSource(options.source);
-  const speed = flag(() => parseSpeed(options.speed), '--speed');
-  const fromMs = options.from !== undefined ? isoTime(options.from, '--from') : undefined;
-  const toMs = options.to !== undefined ? isoTime(options.to, '--to') : undefined;
+  const speed = parsedFlag(() => parseSpeed(options.speed), '--speed');
+  const fromMs = options.from !== undefined ? isoTimeFlag(options.from, '--from') : undefined;
+  const toMs = options.to !== undefined ? isoTimeFlag(options.to, '--to') : undefined;
   if (fromMs !== undefined && toMs !== undefined && toMs <= fromMs)
     throw new ProducerError('--to must be after --from');
   const partitionKey = (options.partitionKey ?? 'category_id') as PartitionKeyField;
@@ -786,98 +936,3 @@ export function describeStart(start: ReplayStart): string {
     : '';
   return `resuming at row ${(from.read + 1).toLocaleString('en-US')}, line ${(from.line + 1).toLocaleString('en-US')}, byte ${from.byteOffset.toLocaleString('en-US')}${start.sourceBytes ? ` of ${start.sourceBytes.toLocaleString('en-US')}` : ''}${share}`;
 }
-
-function flag<T>(parse: () => T, name: string): T {
-  try {
-    return parse();
-  } catch (error) {
-    throw new ProducerError(`${name}: ${(error as Error).message}`);
-  }
-}
-
-function isoTime(text: string, name: string): number {
-  const ms = Date.parse(/[zZ]|[+-]\d\d:?\d\d$/.test(text) || !/T|\d:\d/.test(text) ? text : `${text}Z`);
-  if (Number.isNaN(ms))
-    throw new ProducerError(`${name} is not an ISO time: ${text}`, 'e.g. 2019-10-01T00:00:00Z');
-  return ms;
-}
-
-export const replayCommand: CommandSpec<ReplayOptions, ReplaySummary> = {
-  name: 'replay',
-  summary: 'Replay a Kaggle clickstream CSV (file or S3, plain or .gz) into the Kinesis events stream',
-  configure(command: Command) {
-    command
-      .requiredOption('--source <path|s3://bucket/key>', 'CSV to replay (.csv or .csv.gz)')
-      .option('--stream <name>', "Kinesis stream (default: the stack's events stream)")
-      .option('--partition-key <field>', `partition key: ${PARTITION_KEY_FIELDS.join(' | ')}`, 'category_id')
-      .option(
-        '--speed <x|max>',
-        'replay the original gaps divided by x, or "max" for as fast as the stream takes',
-        'max',
-      )
-      .option('--from <iso>', 'first event time to send (inclusive)')
-      .option('--to <iso>', 'event time to stop before (exclusive)')
-      .option('--limit <n>', 'stop after n rows')
-      .option('--dry-run', 'parse, validate and batch; send nothing')
-      .option(
-        '--no-aggregate',
-        'one Kinesis record per event, for consumers that cannot de-aggregate KPL records (default: KPL-aggregated per shard)',
-      )
-      .option(
-        '--max-batch-bytes <n>',
-        'bytes per PutRecords call, 1 MiB..10 MiB',
-        String(KINESIS_LIMITS.defaultBytesPerCall),
-      )
-      .option(
-        '--concurrency <n>',
-        'PutRecords calls in flight (at most one per shard)',
-        String(DEFAULT_CONCURRENCY),
-      )
-      .option(
-        '--max-retries <n>',
-        'resends of a failed record before it goes to the failed-records file',
-        '10',
-      )
-      .option(
-        '--rejects <file>',
-        'rejected rows (default .clickstream/<name>.rejects.csv; S3 sources: rejects/ in the raw bucket)',
-      )
-      .option(
-        '--failed-out <file>',
-        'records still failing after retries (default .clickstream/<name>.failed.jsonl)',
-      )
-      .option(
-        '--checkpoint <file>',
-        `resume from and keep progress in this file (default: one per source and stream under ${CHECKPOINT_DIRECTORY})`,
-      )
-      .option('--no-checkpoint', 'keep no checkpoint: a rerun starts from the first row')
-      .option('--restart', 'ignore the checkpoint and replay from the first row (re-sent events count once)');
-  },
-  run: replay,
-  render(summary) {
-    const reasons = Object.entries(summary.rejected.byReason)
-      .map(([reason, count]) => `${reason} ${count}`)
-      .join(', ');
-    const lines = [
-      `${summary.dryRun ? 'dry run: ' : ''}read ${summary.read}, sent ${summary.sent}, rejected ${summary.rejected.total}${reasons ? ` (${reasons})` : ''}, failed ${summary.failed}, retried ${summary.retried}`,
-      `${summary.eventsPerSecond} events/s over ${(summary.durationMs / 1000).toFixed(1)} s into ${summary.stream} (${summary.shards} shards, ${summary.calls} calls, ${summary.records} ${summary.aggregated ? 'KPL-aggregated ' : ''}records${summary.throttled ? `, ${summary.throttled} throttled` : ''})`,
-    ];
-    if (summary.skipped) lines.push(`skipped ${summary.skipped} events outside --from/--to`);
-    if (summary.firstEventTime)
-      lines.push(`event time ${summary.firstEventTime} .. ${summary.lastEventTime}`);
-    if (summary.resumedFrom) {
-      lines.push(
-        summary.possibleDuplicates > 0
-          ? `resumed from line ${summary.resumedFrom.line}; up to ${summary.possibleDuplicates} events were sent again, with their event ids, so they count once`
-          : `resumed from line ${summary.resumedFrom.line}`,
-      );
-    }
-    lines.push(renderByteAccount(summary.bytes));
-    if (summary.startedOver) lines.push(`started over: ${summary.startedOver}`);
-    if (summary.rejectsFile) lines.push(`rejects: ${summary.rejectsFile}`);
-    if (summary.failedFile) lines.push(`failed records: ${summary.failedFile}`);
-    if (summary.interrupted) lines.push('interrupted before the end of the source');
-    return lines.join('\n');
-  },
-  exitCode: (summary) => (summary.failed > 0 || !summary.bytes.addsUp ? 1 : 0),
-};

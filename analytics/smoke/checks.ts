@@ -10,13 +10,14 @@ import {
   createS3Client,
   createSnsClient,
 } from '../../adapters/clients.ts';
+import type { RunContext } from '../../adapters/run-context.ts';
 import { type AwsTarget, clientOptions } from '../../adapters/target.ts';
-import type { CommandContext } from '../../cli/command.ts';
 import { CUSTOM_METRICS } from '../../consumers/metrics.ts';
 import type { UserWindowTotal } from '../../core/aggregate.ts';
 import { openEngine } from '../query.ts';
 import type { AlertTap } from './alert-tap.ts';
 import type { SmokeStack } from './deployed-stack.ts';
+import type { SmokeOptions } from './options.ts';
 import {
   compareTotals,
   LAKE_TABLES,
@@ -27,7 +28,6 @@ import {
   suspectsAmong,
   topicPolicy,
 } from './probes.ts';
-import type { SmokeOptions } from './run.ts';
 import { pollUntil, runStep, SkipStep, StepFailure, type StepReporter, type StepResult } from './steps.ts';
 
 export interface GeneratedSet {
@@ -48,7 +48,7 @@ export interface AfterReplay {
   set: GeneratedSet;
   tap: AlertTap | undefined;
   reporter: StepReporter;
-  context: CommandContext;
+  context: RunContext;
   options: SmokeOptions;
   /** Epoch ms: nothing this run sent can have reached the lake before. */
   replayStartedAt: number;

@@ -10,8 +10,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCloudFormationClient, createSnsClient, createSqsClient } from '../../adapters/clients.ts';
+import type { RunContext } from '../../adapters/run-context.ts';
 import type { AwsTarget } from '../../adapters/target.ts';
-import type { CommandContext } from '../../cli/command.ts';
 import { ClickstreamError } from '../../core/errors.ts';
 import type { SyntheticTruth } from '../../core/synthetic.ts';
 import { generate } from '../../producer/generate.ts';
@@ -19,32 +19,11 @@ import { replay } from '../../producer/replay.ts';
 import { computeSourceTruth } from '../verify.ts';
 import { type AlertTap, openAlertTap } from './alert-tap.ts';
 import { checkAfterReplay, type GeneratedSet } from './checks.ts';
-import {
-  DEFAULT_TIMING,
-  localStack,
-  type PipelineTiming,
-  readDeployedStack,
-  type SmokeStack,
-} from './deployed-stack.ts';
+import { DEFAULT_TIMING, localStack, readDeployedStack, type SmokeStack } from './deployed-stack.ts';
+import { SMOKE_DEFAULTS, type SmokeOptions } from './options.ts';
 import { interrupted, runStep, type StepReporter, type StepResult } from './steps.ts';
 
-export interface SmokeOptions {
-  /** CloudFormation stack name (AWS only). */
-  stack?: string;
-  events?: string | number;
-  bots?: string | number;
-  seed?: string | number;
-  /** Event time of the first event; default: the current minute, so every run has windows of its own. */
-  start?: string;
-  /** Seconds added to every wait, for a slow first invocation or a busy account. */
-  extraWait?: string | number;
-  /** Caps every wait after the replay, in seconds (0: look once); default: what the stack's settings need. */
-  maxWait?: string | number;
-  /** Longest wait for the custom metrics, in seconds (ListMetrics lags new metrics by up to 15 minutes). */
-  metricsTimeout?: string | number;
-  /** Locally: the timing the running stack was built with (the CDK defaults otherwise). */
-  timing?: Partial<PipelineTiming>;
-}
+export { SMOKE_DEFAULTS, type SmokeOptions } from './options.ts';
 
 export interface SmokeSummary {
   passed: boolean;
@@ -61,20 +40,19 @@ export interface SmokeSummary {
   durationMs: number;
 }
 
-export const SMOKE_DEFAULTS = {
-  stack: 'Clickstream',
-  events: 2400,
-  bots: 4,
-  extraWait: 0,
-  metricsTimeout: 900,
-} as const;
-
-export async function smoke(options: SmokeOptions, context: CommandContext): Promise<SmokeSummary> {
+/**
+ * Runs the smoke test. Each step says how it goes through `reporter`: by default as plain lines through
+ * `context.info` (the CLI passes one with colours).
+ */
+export async function smoke(
+  options: SmokeOptions,
+  context: RunContext,
+  reporter: StepReporter = lineReporter(context),
+): Promise<SmokeSummary> {
   const started = performance.now();
   const target = await context.target();
   const runId = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
   const steps: StepResult[] = [];
-  const reporter = lineReporter(context);
   const cleanups: Array<{ what: string; run: () => Promise<unknown> }> = [];
   const cleanedUp: string[] = [];
   let stack: SmokeStack | undefined;
@@ -142,7 +120,7 @@ function describeStack(stack: SmokeStack): string {
 /** Generates the set with the project's own generator into a temp dir, and reads its ground truth. */
 async function generateSet(
   options: SmokeOptions,
-  context: CommandContext,
+  context: RunContext,
   dir: string,
   windowSeconds: number,
 ): Promise<GeneratedSet> {
@@ -213,7 +191,7 @@ async function replayStep(
   stack: SmokeStack,
   set: GeneratedSet,
   reporter: StepReporter,
-  context: CommandContext,
+  context: RunContext,
 ): Promise<StepResult> {
   return runStep('replay', reporter, context.signal, async () => {
     reporter.progress(
@@ -236,22 +214,33 @@ async function replayStep(
 }
 
 /** The generator's and the producer's own lines are detail here: shown with --verbose only. */
-function quiet(context: CommandContext): CommandContext {
+function quiet(context: RunContext): RunContext {
   return { ...context, info: (message) => context.debug(message) };
 }
 
-/** Progress and result lines on stderr as they happen; the final summary repeats the results. */
-function lineReporter(context: CommandContext): StepReporter {
-  const { colours } = context;
+/** Paints a word: colours when the caller has them (the CLI), none otherwise. */
+type Paint = (text: string) => string;
+
+/**
+ * Progress and result lines through `context.info` as they happen; the final summary repeats the
+ * results. `colours` paints them (the CLI's, on a terminal); without it the lines are plain.
+ */
+export function lineReporter(
+  context: Pick<RunContext, 'info'>,
+  colours?: { dim: Paint; green: Paint; red: Paint; yellow: Paint },
+): StepReporter {
   return {
-    progress: (step, message) => context.info(colours.dim(`  ${step}: ${message}…`)),
-    result: (result) => context.info(resultLine(result, colours.isColorSupported ? colours : undefined)),
+    progress: (step, message) => {
+      const line = `  ${step}: ${message}…`;
+      context.info(colours ? colours.dim(line) : line);
+    },
+    result: (result) => context.info(resultLine(result, colours)),
   };
 }
 
 export function resultLine(
   result: Pick<StepResult, 'step' | 'status' | 'detail' | 'hint'>,
-  colours?: CommandContext['colours'],
+  colours?: { green: Paint; red: Paint; yellow: Paint },
 ): string {
   const paint =
     result.status === 'PASS' ? colours?.green : result.status === 'FAIL' ? colours?.red : colours?.yellow;

@@ -3,7 +3,7 @@
  * has left quiet is closed with its summary email, delivered, archived and taken off the open set.
  */
 import pLimit from 'p-limit';
-import { type AlertContext, buildIncidentMessage } from '../../core/alert-message.ts';
+import { buildIncidentMessage } from '../../core/alert-message.ts';
 import { toIsoSeconds } from '../../core/event.ts';
 import { sumWindows } from '../../core/horizon.ts';
 import {
@@ -16,9 +16,8 @@ import {
 import { ConsumerError } from '../errors.ts';
 import { readUserWindows } from '../user-activity-item.ts';
 import { type OpenEntry, type StoredIncident, WRITE_ATTEMPTS } from './incident-store.ts';
-import type { KeeperContext } from './incidents.ts';
+import type { IncidentKeeperConfig, KeeperContext } from './keeper-context.ts';
 import { deliverOutbox } from './outbox.ts';
-import type { AlerterConfig } from './processor.ts';
 
 /** Closes every open incident that is due; see IncidentKeeper.closeQuiet. */
 export async function closeQuietIncidents(
@@ -90,7 +89,7 @@ async function closeOne(
  * span are read from the user's merged windows.
  */
 async function closedState(
-  config: Pick<AlerterConfig, 'dynamo' | 'userActivityTable'> & AlertContext,
+  config: Omit<IncidentKeeperConfig, 'concurrency'>,
   settings: IncidentSettings,
   stored: StoredIncident,
   endOfStream: boolean,

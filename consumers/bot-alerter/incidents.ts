@@ -7,31 +7,15 @@
  * The parts: outbox.ts (the emails of a decision, delivered in order) and incident-closing.ts (quiet
  * incidents closed with their summary email).
  */
-import type { AlertContext } from '../../core/alert-message.ts';
-import { applyMatches, type IncidentSettings } from '../../core/incident.ts';
+import { applyMatches } from '../../core/incident.ts';
 import type { HorizonMatch } from '../../core/rules.ts';
 import { ConsumerError } from '../errors.ts';
-import type { Logger } from '../logger.ts';
-import type { AlertOutcome } from './delivery.ts';
 import { closeQuietIncidents } from './incident-closing.ts';
-import {
-  type IncidentStore,
-  type OutboxEntry,
-  type StoredIncident,
-  WRITE_ATTEMPTS,
-} from './incident-store.ts';
+import { type StoredIncident, WRITE_ATTEMPTS } from './incident-store.ts';
+import type { IncidentCounters, KeeperContext } from './keeper-context.ts';
 import { deliverOutbox, outboxOf } from './outbox.ts';
-import type { AlerterConfig } from './processor.ts';
 
-export interface IncidentCounters {
-  opened: number;
-  followUps: number;
-  closed: number;
-  /** Windows whose breaches fell to an already closed incident. */
-  lateBreaches: number;
-  sent: number;
-  duplicatesSuppressed: number;
-}
+export type { IncidentCounters } from './keeper-context.ts';
 
 export interface IncidentKeeper {
   /** Applies one user's broken rules; returns the emails this call sent. */
@@ -43,17 +27,6 @@ export interface IncidentKeeper {
    */
   closeQuiet(watermarkMs: number, endOfStream: boolean): Promise<{ sent: number; pending: number }>;
   counters(): IncidentCounters;
-}
-
-/** What the keeper's parts work with: the alerter's settings and store, how to send, and the counters. */
-export interface KeeperContext {
-  config: Pick<AlerterConfig, 'dynamo' | 'userActivityTable' | 'concurrency'> & AlertContext;
-  settings: IncidentSettings;
-  store: IncidentStore;
-  deliver: (claimId: string, entry: OutboxEntry) => Promise<AlertOutcome>;
-  logger: Logger;
-  now: () => number;
-  counters: IncidentCounters;
 }
 
 export function createIncidentKeeper(options: Omit<KeeperContext, 'counters'>): IncidentKeeper {

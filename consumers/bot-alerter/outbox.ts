@@ -6,7 +6,7 @@ import { buildIncidentMessage } from '../../core/alert-message.ts';
 import type { Incident, IncidentStep } from '../../core/incident.ts';
 import { ConsumerError } from '../errors.ts';
 import type { OutboxEntry, StoredIncident } from './incident-store.ts';
-import type { KeeperContext } from './incidents.ts';
+import type { KeeperContext } from './keeper-context.ts';
 
 /**
  * Delivers the outbox in order. At an email another invocation is sending it stops: by throwing

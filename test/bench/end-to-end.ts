@@ -3,7 +3,7 @@
  * replay to verified DynamoDB totals and lake, beside the ceilings of the emulators it runs on, measured
  * in the same run on the same data.
  *
- * - The pipeline: `demo()` itself (cli/demo-command.ts), called as a library with a silent context, on
+ * - The pipeline: `demo()` itself (cli/commands/demo.ts), called as a library with a silent context, on
  *   a fresh embedded stack with ephemeral ports in its own temp directories. Its rate is the events
  *   sent over the replay and drain stages (replay start → every total in DynamoDB, the lake flushed,
  *   the mails gone); the demo then verifies the lot against the source CSV, and a run that fails verify
@@ -40,8 +40,8 @@ import {
 import pLimit from 'p-limit';
 import { createDynamoClient, createKinesisClient } from '../../adapters/clients.ts';
 import type { CommandContext } from '../../cli/command.ts';
+import { type DemoSummary, demo } from '../../cli/commands/demo.ts';
 import { createContext } from '../../cli/context.ts';
-import { type DemoSummary, demo } from '../../cli/demo-command.ts';
 import { resolveLocalTemplate } from '../../cli/stack-template.ts';
 import { mergePartial } from '../../consumers/user-activity-item.ts';
 import { DEFAULT_WRITE_CONCURRENCY } from '../../consumers/window-aggregator/processor.ts';

@@ -4,10 +4,11 @@ import { gzipSync } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { coloursFor } from '../../cli/colours.ts';
+import { replayCommand } from '../../cli/commands/replay.ts';
 import { CSV_HEADER_LINE, REJECT_REASONS } from '../../core/event.ts';
 import { ProducerError } from '../../producer/errors.ts';
 import { REJECTS_HEADER } from '../../producer/rejects.ts';
-import { replayCommand, replayToStream } from '../../producer/replay.ts';
+import { replayToStream } from '../../producer/replay.ts';
 import { csv, row, T0, tempDir, validRows } from '../support/producer-support.ts';
 
 let dir: ReturnType<typeof tempDir>;

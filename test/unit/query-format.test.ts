@@ -8,9 +8,10 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { QueryResult } from '../../analytics/engine.ts';
 import { formatBytes, formatResult, renderCsv, renderJson, renderTable } from '../../analytics/format.ts';
-import { query, queryCommand } from '../../analytics/query.ts';
+import { query } from '../../analytics/query.ts';
 import { coloursFor } from '../../cli/colours.ts';
 import { type AwsTarget, ClickstreamError, type CommandContext } from '../../cli/command.ts';
+import { queryCommand } from '../../cli/commands/query.ts';
 import { DEFAULT_RESOURCE_NAMES } from '../../core/resources.ts';
 
 const ESC = '\u001b[';

@@ -3,14 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import {
-  alertChecks,
-  loadGroundTruth,
-  renderAlertScore,
-  type SentAlert,
-  scoreAlerts,
-} from '../../analytics/verify.ts';
+import { alertChecks, loadGroundTruth, type SentAlert, scoreAlerts } from '../../analytics/verify.ts';
 import { coloursFor } from '../../cli/colours.ts';
+import { renderAlertScore } from '../../cli/commands/verify.ts';
 import { createSyntheticGenerator } from '../../core/synthetic.ts';
 
 const truth = createSyntheticGenerator({ events: 30_000, seed: 1 }).truth;

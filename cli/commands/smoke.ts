@@ -3,13 +3,14 @@
  * rendering of its PASS / FAIL / SKIPPED lines, and exit code 1 on any FAIL.
  */
 import {
+  lineReporter,
   resultLine,
   SMOKE_DEFAULTS,
   type SmokeOptions,
   type SmokeSummary,
   smoke,
-} from '../analytics/smoke/run.ts';
-import type { CommandSpec } from './command.ts';
+} from '../../analytics/smoke/run.ts';
+import type { CommandSpec } from '../command.ts';
 
 export const smokeCommand: CommandSpec<SmokeOptions, SmokeSummary> = {
   name: 'smoke',
@@ -51,7 +52,13 @@ export const smokeCommand: CommandSpec<SmokeOptions, SmokeSummary> = {
         'longest wait for the custom metrics (ListMetrics lists a new metric within 15 minutes)',
         String(SMOKE_DEFAULTS.metricsTimeout),
       ),
-  run: smoke,
+  // The step lines in stderr's colours (none unless stderr is a terminal).
+  run: (options, context) =>
+    smoke(
+      options,
+      context,
+      lineReporter(context, context.colours.isColorSupported ? context.colours : undefined),
+    ),
   render: (summary, colours) =>
     [
       ...summary.steps.map((step) => resultLine(step, colours.isColorSupported ? colours : undefined)),

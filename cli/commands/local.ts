@@ -4,48 +4,16 @@
  */
 
 import type { Command } from 'commander';
-import { CHAOS_PROFILES } from '../local/chaos-profiles.ts';
-import { KINESIS_SHARD_LIMITS_TEXT } from '../local/limits/kinesis-throughput.ts';
-import { DEFAULT_LOCAL_PORTS } from '../local/ports.ts';
-import { ClickstreamError, type CommandContext, type CommandGroup, type CommandSpec } from './command.ts';
-import { type LocalStackState, readStateFile, resolveSettings } from './config.ts';
-import { clearLeftovers, lookAtStack, type StackFiles, stackFiles, stopOwner } from './local-lifecycle.ts';
-import { addTemplateOptions, type TemplateFlags } from './stack-template.ts';
+import { CHAOS_PROFILES } from '../../local/chaos-profiles.ts';
+import { KINESIS_SHARD_LIMITS_TEXT } from '../../local/limits/kinesis-throughput.ts';
+import { DEFAULT_LOCAL_PORTS } from '../../local/ports.ts';
+import { ClickstreamError, type CommandContext, type CommandGroup, type CommandSpec } from '../command.ts';
+import { readStateFile, resolveSettings } from '../config.ts';
+import { clearLeftovers, lookAtStack, type StackFiles, stackFiles, stopOwner } from '../local-lifecycle.ts';
+import type { Action, LocalOptions, LocalSummary } from '../local-options.ts';
+import { addTemplateOptions } from '../stack-template.ts';
 
-export type Action = 'up' | 'down' | 'status';
-
-export interface LocalOptions extends TemplateFlags {
-  args: [string?];
-  ports?: string;
-  /** `--no-consumers`: emulators only. */
-  consumers?: boolean;
-  /** `--chaos <profile>`: fault injection (local/chaos.ts). */
-  chaos?: string;
-  /** `--no-limits`: kinesalite without the Kinesis shard limits. */
-  limits?: boolean;
-  local?: boolean;
-  region?: string;
-  config?: string;
-}
-
-export interface LocalSummary {
-  action: Action;
-  running: boolean;
-  pid?: number;
-  endpoints?: LocalStackState['endpoints'];
-  mailUrl?: string;
-  stateFile: string;
-  uptimeSeconds?: number;
-  /** The processes the stack started, beside the `local up` process itself. */
-  processes?: Array<{ role: string; pid: number }>;
-  /** What a stack that did not stop left behind: still running, or (up, down) stopped now. */
-  leftovers?: string[];
-  /** up: the emulators start empty; nothing of an earlier stack is kept. */
-  data?: 'fresh';
-  /** status: whether the Kinesis shard limits are enforced, and what they refused per stream so far. */
-  kinesisLimits?: boolean;
-  throttles?: LocalStackState['throttles'];
-}
+export type { Action, LocalOptions, LocalSummary } from '../local-options.ts';
 
 export async function local(options: LocalOptions, context: CommandContext): Promise<LocalSummary> {
   const action = options.args[0] ?? 'status';
@@ -60,7 +28,7 @@ export async function local(options: LocalOptions, context: CommandContext): Pro
   if (action === 'status') return status(files);
   if (action === 'down') return down(files, context);
   // Loaded only to start a stack: status and down need none of the emulators' code.
-  const { up } = await import('./local-up.ts');
+  const { up } = await import('../local-up.ts');
   return up(options, settings.names, files, context);
 }
 
@@ -79,7 +47,7 @@ async function status(files: StackFiles): Promise<LocalSummary> {
     };
   }
   // Loaded only when a stack runs: the SDK is most of a command's start.
-  const { kinesisAnswers } = await import('../adapters/kinesis-probe.ts');
+  const { kinesisAnswers } = await import('../../adapters/kinesis-probe.ts');
   const silent = await kinesisAnswers(state.endpoints.kinesis);
   if (silent) {
     throw new ClickstreamError(

@@ -9,45 +9,45 @@ import { basename, join, resolve } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Command } from 'commander';
-import { createDynamoClient, createKinesisClient, createS3Client } from '../adapters/clients.ts';
-import type { QueryRow } from '../analytics/engine.ts';
-import { formatResult } from '../analytics/format.ts';
-import { openLocalEngine } from '../analytics/local-engine.ts';
-import { loadNamedQueries, runNamedQuery } from '../analytics/named-queries.ts';
+import { createDynamoClient, createKinesisClient, createS3Client } from '../../adapters/clients.ts';
+import type { QueryRow } from '../../analytics/engine.ts';
+import { formatResult } from '../../analytics/format.ts';
+import { openLocalEngine } from '../../analytics/local-engine.ts';
+import { loadNamedQueries, runNamedQuery } from '../../analytics/named-queries.ts';
 import {
   type AlertScore,
   alertScore,
   computeSourceTruth,
   countsByType,
   loadGroundTruth,
-  renderAlertScore,
   runChecks,
   scanAll,
   type VerifyCheck,
-} from '../analytics/verify.ts';
-import { totalsOfItems } from '../consumers/user-activity-item.ts';
-import { EVENT_TYPES, type EventType } from '../core/event.ts';
-import { integerFlag } from '../core/flags.ts';
-import { parseS3Url } from '../core/resources.ts';
-import { RAW_EVENTS_PREFIX } from '../core/tables.ts';
-import type { LambdaRunnerStats } from '../local/lambda-runner.ts';
-import type { StreamThrottles } from '../local/limits/kinesis-front.ts';
-import { saveMailDevEmails } from '../local/mail.ts';
-import { processTreePeaks } from '../local/peak-memory.ts';
-import { type DrainTimings, type LocalPipeline, startLocalPipeline } from '../local/pipeline.ts';
-import { type LocalStack, startLocalStack } from '../local/stack.ts';
-import { formatContext, LOCAL_DEFAULT_CONTEXT } from '../local/synth.ts';
-import { generate } from '../producer/generate.ts';
-import { replayToStream } from '../producer/replay.ts';
-import type { Colours } from './colours.ts';
-import { ClickstreamError, type CommandContext, type CommandSpec } from './command.ts';
-import { createContext } from './context.ts';
+} from '../../analytics/verify.ts';
+import { totalsOfItems } from '../../consumers/user-activity-item.ts';
+import { EVENT_TYPES, type EventType } from '../../core/event.ts';
+import { integerFlag } from '../../core/flags.ts';
+import { parseS3Url } from '../../core/resources.ts';
+import { RAW_EVENTS_PREFIX } from '../../core/tables.ts';
+import type { LambdaRunnerStats } from '../../local/lambda-runner.ts';
+import type { StreamThrottles } from '../../local/limits/kinesis-front.ts';
+import { saveMailDevEmails } from '../../local/mail.ts';
+import { processTreePeaks } from '../../local/peak-memory.ts';
+import { type DrainTimings, type LocalPipeline, startLocalPipeline } from '../../local/pipeline.ts';
+import { type LocalStack, startLocalStack } from '../../local/stack.ts';
+import { formatContext, LOCAL_DEFAULT_CONTEXT } from '../../local/synth.ts';
+import { generate } from '../../producer/generate.ts';
+import { replayToStream } from '../../producer/replay.ts';
+import type { Colours } from '../colours.ts';
+import { ClickstreamError, type CommandContext, type CommandSpec } from '../command.ts';
+import { createContext } from '../context.ts';
 import {
   addTemplateOptions,
   type ResolvedTemplate,
   resolveLocalTemplate,
   type TemplateFlags,
-} from './stack-template.ts';
+} from '../stack-template.ts';
+import { renderAlertScore } from './verify.ts';
 
 export interface DemoOptions extends TemplateFlags {
   events?: string;
@@ -376,7 +376,7 @@ function memoryPeaks(): DemoSummary['memory'] {
       process:
         peak.pid === process.pid
           ? 'demo (CLI, consumers, Firehose, DuckDB)'
-          : /^stack-process\.[jt]s$/.test(peak.program)
+          : /^stack\.[jt]s$/.test(peak.program)
             ? 'local stack (Kinesis, S3, SNS, mail)'
             : peak.program,
       pid: peak.pid,
