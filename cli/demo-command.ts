@@ -195,7 +195,8 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
       );
     }
 
-    const pipeline = await startLocalPipeline(stack, { workDir, template: cfn });
+    // Each function in a thread of its own, as Lambda runs them apart: the consumers get a core of their own.
+    const pipeline = await startLocalPipeline(stack, { workDir, template: cfn, consumers: 'threads' });
     const windowSeconds = pipeline.windowSeconds;
     let replayed: Awaited<ReturnType<typeof replayToStream>>;
     let onFailure: DemoSummary['onFailure'];

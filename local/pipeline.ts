@@ -2,8 +2,8 @@
  * The pipeline's consumers on the embedded stack, as the template says: one local runner per event
  * source mapping, with the mapping's settings, invoking a handler built from its function's environment
  * by the same env-reading code the Lambda runs in AWS (only the clients' endpoints differ), each in a
- * worker thread of its own (local/consumer-thread.ts); and one local Firehose per delivery stream, with
- * its prefixes and buffering. `clickstream local up` and the demo both start it here.
+ * worker thread of its own (local/consumer-thread.ts) or both in the caller's thread; and one local
+ * Firehose per delivery stream, with its prefixes and buffering. `clickstream local up` and the demo both start it here.
  *
  * The function timeout in the template is not enforced: the local emulators serve DynamoDB several
  * times slower than AWS, so a flush that takes seconds in AWS could pass a timeout here. Fault
@@ -38,9 +38,11 @@ export interface LocalPipelineOptions {
   workDir: string;
   logger?: Logger;
   /**
-   * Where the consumers run: each in a worker thread of its own (the default), as Lambda runs each
-   * function apart, or both in this thread, for a caller that injects `hooks` (functions, which cannot
-   * cross to another thread).
+   * Where the consumers run: each in a worker thread of its own, as Lambda runs each function apart
+   * (the demo and `local up`: the consumers then use a core of their own), or both in this thread (the
+   * default). Each thread loads the handler and the SDK again (15-18 s from the sources at a load of 22
+   * on 2 cores), which a test that starts many short pipelines, or injects `hooks` (functions, which
+   * cannot cross to another thread), need not pay.
    */
   consumers?: 'threads' | 'in-process';
   /** Called before each invocation (`consumers: 'in-process'` only). */
@@ -121,7 +123,7 @@ export async function startLocalPipeline(
   stack: LocalStack,
   options: LocalPipelineOptions,
 ): Promise<LocalPipeline> {
-  const threaded = (options.consumers ?? 'threads') === 'threads';
+  const threaded = options.consumers === 'threads';
   if (threaded && options.hooks)
     throw new ClickstreamError(
       "hooks are functions of this thread and cannot reach the consumers' threads: start the pipeline with consumers: 'in-process' to give them",

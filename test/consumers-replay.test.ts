@@ -71,8 +71,7 @@ async function run(options: RunOptions): Promise<RunResult> {
   try {
     const pipeline = await startLocalPipeline(stack, {
       workDir: runDir,
-      // Hooks are functions of this thread: with them the consumers run here too.
-      ...(options.hooks ? { consumers: 'in-process' as const, hooks: options.hooks } : {}),
+      ...(options.hooks ? { hooks: options.hooks } : {}),
     });
     let replay: ReplaySummary;
     const started = performance.now();

@@ -1,6 +1,6 @@
 /**
- * The consumers in worker threads of their own (the default) leave exactly what they leave in the
- * caller's thread: the same generated replay, on two fresh stacks with the shipped template's roles
+ * The consumers in worker threads of their own (the demo's and `local up`'s choice) leave exactly what
+ * they leave in the caller's thread: the same generated replay, on two fresh stacks with the shipped template's roles
  * enforced, gives the same totals, the same verify figures (all passing), the same alert mails and the
  * same records processed by the aggregator.
  */
@@ -116,7 +116,7 @@ describe('the consumers in worker threads', () => {
     expect(threads.sent).toBe(inProcess.sent);
   }, 600_000);
 
-  it('refuses hooks unless the consumers run in the caller thread', async () => {
+  it('refuses hooks with the consumers in threads', async () => {
     const stack = await startLocalStack({
       ports: 'ephemeral',
       mail: 'sink',
@@ -126,6 +126,7 @@ describe('the consumers in worker threads', () => {
       await expect(
         startLocalPipeline(stack, {
           workDir: join(workDir, 'hooks'),
+          consumers: 'threads',
           hooks: { aggregator: { beforeInvoke: () => undefined } },
         }),
       ).rejects.toThrow(/consumers: 'in-process'/);

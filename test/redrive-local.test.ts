@@ -179,8 +179,6 @@ beforeAll(async () => {
   failureFile = join(workDir, `${stack.names.aggregatorFailureQueue}.jsonl`);
   pipeline = await startLocalPipeline(stack, {
     workDir,
-    // The hook poisons the aggregator from this thread.
-    consumers: 'in-process',
     hooks: {
       aggregator: {
         beforeInvoke(_n, event) {

@@ -161,8 +161,6 @@ export async function benchAlertLatency(options: AlertLatencyOptions = {}): Prom
     const alerterInvokes = new Map<string, number>();
     pipeline = await startLocalPipeline(stack, {
       workDir,
-      // The hooks take their timestamps in this thread.
-      consumers: 'in-process',
       hooks: {
         aggregator: {
           beforeInvoke(_n, event) {
