@@ -1,39 +1,27 @@
 /**
  * The pipeline's consumers on the embedded stack, as the template says: one local runner per event
  * source mapping, with the mapping's settings, invoking a handler built from its function's environment
- * by the same env-reading code the Lambda runs in AWS (only the clients' endpoints differ); and one
- * local Firehose per delivery stream, with its prefixes and buffering. `clickstream local up` and the
- * demo both start it here.
+ * by the same env-reading code the Lambda runs in AWS (only the clients' endpoints differ), each in a
+ * worker thread of its own (local/consumer-thread.ts) or both in the caller's thread; and one local
+ * Firehose per delivery stream, with its prefixes and buffering. `clickstream local up` and the demo both start it here.
  *
  * The function timeout in the template is not enforced: the local emulators serve DynamoDB several
  * times slower than AWS, so a flush that takes seconds in AWS could pass a timeout here. Fault
  * injection sets one on purpose (local/chaos.ts).
  */
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import {
-  createDynamoClient,
-  createKinesisClient,
-  createS3Client,
-  createSnsClient,
-  type LocalEndpoints,
-} from '../adapters/clients.ts';
-import { alerterConfigFromEnv, createAlerterHandler } from '../consumers/bot-alerter/handler.ts';
+import { createKinesisClient, createS3Client } from '../adapters/clients.ts';
 import { type Logger, silentLogger } from '../consumers/logger.ts';
-import { aggregatorConfigFromEnv, createAggregatorHandler } from '../consumers/window-aggregator/handler.ts';
 import { DEFAULT_WINDOW_SECONDS } from '../core/aggregate.ts';
 import { ClickstreamError } from '../core/errors.ts';
 import { type ChaosProfileName, chainHooks, type PipelineChaos, pipelineChaos } from './chaos.ts';
+import { type ConsumerSpec, type LocalConsumer, startLocalConsumer } from './consumer.ts';
+import { type ConsumerThread, startConsumerThread } from './consumer-thread.ts';
 import { type LocalFirehose, startLocalFirehose } from './firehose.ts';
 import { AccessDeniedError } from './iam/denied.ts';
-import { createLocalIam, type GuardableClient, type IamTally, type LocalIam } from './iam/guard.ts';
+import { createLocalIam, type IamTally } from './iam/guard.ts';
 import type { Decision } from './iam/policy.ts';
-import {
-  createFileOnFailureDestination,
-  type LambdaRunner,
-  type LambdaRunnerHooks,
-  startLambdaRunner,
-} from './lambda-runner.ts';
+import type { LambdaRunner, LambdaRunnerHooks } from './lambda-runner.ts';
 import type { LocalStack } from './stack.ts';
 import {
   type CfnTemplate,
@@ -41,7 +29,6 @@ import {
   type HandlerKind,
   type LocalConfig,
   type LocalDelivery,
-  type LocalFunction,
   localIamModel,
   TemplateError,
 } from './template.ts';
@@ -50,6 +37,15 @@ export interface LocalPipelineOptions {
   /** Where the on-failure destinations (one JSONL file per queue or topic of the template) go. */
   workDir: string;
   logger?: Logger;
+  /**
+   * Where the consumers run: each in a worker thread of its own, as Lambda runs each function apart
+   * (the demo and `local up`: the consumers then use a core of their own), or both in this thread (the
+   * default). Each thread loads the handler and the SDK again (15-18 s from the sources at a load of 22
+   * on 2 cores), which a test that starts many short pipelines, or injects `hooks` (functions, which
+   * cannot cross to another thread), need not pay.
+   */
+  consumers?: 'threads' | 'in-process';
+  /** Called before each invocation (`consumers: 'in-process'` only). */
   hooks?: Partial<Record<HandlerKind, LambdaRunnerHooks>>;
   /** A function timeout for both consumers (none by default: see above). */
   functionTimeoutMs?: number;
@@ -123,66 +119,15 @@ export interface DrainTimings {
   mailMs: number;
 }
 
-interface BuiltHandler {
-  // biome-ignore lint/suspicious/noExplicitAny: the two handlers differ in their state type.
-  handler: (event: any) => Promise<any>;
-  windowSeconds?: number;
-  /** Calls its DynamoDB client sent so far. */
-  dynamodbCalls(): number;
-  destroy(): void;
-}
-
-/**
- * A handler from its function's environment, exactly as the Lambda builds it, with clients of the local
- * endpoints. Logs go to the pipeline's logger, and no metrics are written: Powertools would print an EMF
- * line on stdout after every invocation, which only CloudWatch reads.
- */
-function buildHandler(
-  fn: LocalFunction,
-  endpoints: LocalEndpoints,
-  logger: Logger,
-  iam: LocalIam | undefined,
-): BuiltHandler {
-  const local = { logger, metrics: undefined };
-  // The function's own clients: with IAM on, each call is decided against the function's role.
-  const asRole = <C extends GuardableClient>(client: C) => (iam ? iam.guard(client, fn.logicalId) : client);
-  const dynamo = createDynamoClient({ endpoint: endpoints.dynamodb });
-  asRole(dynamo);
-  let dynamodbCalls = 0;
-  dynamo.middlewareStack.add(
-    (next) => (args) => {
-      dynamodbCalls++;
-      return next(args);
-    },
-    { step: 'initialize', name: 'countDynamodbCalls' },
-  );
-  if (fn.handler === 'aggregator') {
-    const kinesis = asRole(createKinesisClient({ endpoint: endpoints.kinesis }));
-    const s3 = asRole(createS3Client({ endpoint: endpoints.s3 }));
-    const config = { ...aggregatorConfigFromEnv(fn.environment, { dynamo, kinesis, s3 }), ...local };
-    return {
-      handler: createAggregatorHandler(config),
-      windowSeconds: config.windowSeconds ?? DEFAULT_WINDOW_SECONDS,
-      dynamodbCalls: () => dynamodbCalls,
-      destroy: () => {
-        for (const client of [dynamo, kinesis, s3]) client.destroy();
-      },
-    };
-  }
-  const sns = asRole(createSnsClient({ endpoint: endpoints.sns }));
-  return {
-    handler: createAlerterHandler({ ...alerterConfigFromEnv(fn.environment, { dynamo, sns }), ...local }),
-    dynamodbCalls: () => dynamodbCalls,
-    destroy: () => {
-      for (const client of [dynamo, sns]) client.destroy();
-    },
-  };
-}
-
 export async function startLocalPipeline(
   stack: LocalStack,
   options: LocalPipelineOptions,
 ): Promise<LocalPipeline> {
+  const threaded = options.consumers === 'threads';
+  if (threaded && options.hooks)
+    throw new ClickstreamError(
+      "hooks are functions of this thread and cannot reach the consumers' threads: start the pipeline with consumers: 'in-process' to give them",
+    );
   const { config, endpoints } = stack;
   const consumers = { aggregator: consumerOf(config, 'aggregator'), alerter: consumerOf(config, 'alerter') };
   mkdirSync(options.workDir, { recursive: true });
@@ -191,48 +136,67 @@ export async function startLocalPipeline(
   const chaos = options.chaos ? pipelineChaos(options.chaos) : undefined;
   const functionTimeoutMs = options.functionTimeoutMs ?? chaos?.functionTimeoutMs;
   const logger = options.logger ?? silentLogger;
-  const handlers: Partial<Record<HandlerKind, BuiltHandler>> = {};
   const denials = deniedCalls(config, options.onDenied);
   const iam = options.template
     ? createLocalIam(localIamModel(options.template, config.names), { onDenied: denials.record })
     : undefined;
-  const runners: Partial<Record<HandlerKind, LambdaRunner>> = {};
-  let windowSeconds = DEFAULT_WINDOW_SECONDS;
+  const specs = {} as Record<HandlerKind, ConsumerSpec>;
   for (const kind of ['aggregator', 'alerter'] as const) {
     const { function: fn, mapping, stream } = consumers[kind];
     // As Lambda checks the role when it creates an event source mapping: it must read the stream.
     if (iam) denials.check(() => iam.checkServiceAccess(fn.logicalId), fn.logicalId);
-    const built = buildHandler(fn, endpoints, logger, iam);
-    handlers[kind] = built;
-    if (built.windowSeconds) windowSeconds = built.windowSeconds;
-    const hooks = chainHooks(chaos?.hooks[kind], options.hooks?.[kind]);
-    runners[kind] = await startLambdaRunner({
-      kinesis,
+    specs[kind] = {
+      kind,
+      fn,
+      mapping,
       streamName: stream.name,
-      functionName: fn.name,
-      handler: built.handler,
-      batchSize: mapping.batchSize,
-      maxBatchingWindowMs: mapping.maximumBatchingWindowInSeconds * 1000,
-      tumblingWindowSeconds: mapping.tumblingWindowInSeconds,
-      maxRetryAttempts: mapping.maximumRetryAttempts,
-      maxRecordAgeSeconds: mapping.maximumRecordAgeInSeconds,
-      bisectBatchOnError: mapping.bisectBatchOnFunctionError,
-      reportBatchItemFailures: mapping.reportBatchItemFailures,
-      startingPosition: mapping.startingPosition,
+      endpoints,
       region: config.region,
       accountId: config.accountId,
-      ...(mapping.onFailure
-        ? {
-            onFailure: createFileOnFailureDestination(
-              join(options.workDir, `${mapping.onFailure.name}.jsonl`),
-            ),
-          }
-        : {}),
-      logger,
-      ...(hooks ? { hooks } : {}),
+      workDir: options.workDir,
       ...(functionTimeoutMs ? { functionTimeoutMs } : {}),
-    });
+    };
   }
+  // Refusals decided in the consumers' threads, beside those decided here.
+  const threadDenials: Decision[] = [];
+  let started: Record<HandlerKind, LocalConsumer | ConsumerThread>;
+  if (threaded) {
+    const starting = (['aggregator', 'alerter'] as const).map((kind) =>
+      startConsumerThread(specs[kind], {
+        ...(options.template ? { iam: { template: options.template, names: config.names } } : {}),
+        ...(options.chaos ? { chaos: options.chaos } : {}),
+        ...(options.logger ? { logger: options.logger } : {}),
+        onDenied: (functionLogicalId, decision) => {
+          threadDenials.push(decision);
+          denials.record(functionLogicalId, decision);
+        },
+      }),
+    );
+    const outcomes = await Promise.allSettled(starting);
+    const failed = outcomes.find((outcome) => outcome.status === 'rejected');
+    if (failed) {
+      // A thread left running would keep the process alive.
+      for (const outcome of outcomes) if (outcome.status === 'fulfilled') await outcome.value.stop();
+      kinesis.destroy();
+      s3.destroy();
+      throw failed.reason;
+    }
+    const [aggregatorThread, alerterThread] = outcomes.map(
+      (outcome) => (outcome as PromiseFulfilledResult<ConsumerThread>).value,
+    ) as [ConsumerThread, ConsumerThread];
+    started = { aggregator: aggregatorThread, alerter: alerterThread };
+  } else {
+    started = {} as Record<HandlerKind, LocalConsumer>;
+    for (const kind of ['aggregator', 'alerter'] as const) {
+      const hooks = chainHooks(chaos?.hooks[kind], options.hooks?.[kind]);
+      started[kind] = await startLocalConsumer(specs[kind], {
+        logger,
+        ...(iam ? { iam } : {}),
+        ...(hooks ? { hooks } : {}),
+      });
+    }
+  }
+  const windowSeconds = started.aggregator.windowSeconds ?? DEFAULT_WINDOW_SECONDS;
   const deliveries: Record<string, LocalFirehose> = {};
   for (const delivery of config.deliveries) {
     // Temp files in the stack's own directory, which it removes at stop.
@@ -242,16 +206,17 @@ export async function startLocalPipeline(
       tempDirectory: stack.tempDirectory,
     });
   }
-  const aggregator = runners.aggregator as LambdaRunner;
-  const alerter = runners.alerter as LambdaRunner;
+  const aggregator = started.aggregator.runner;
+  const alerter = started.alerter.runner;
   const lakes = Object.values(deliveries);
+  const threads = threaded ? (Object.values(started) as ConsumerThread[]) : [];
   return {
     aggregator,
     alerter,
     deliveries,
     windowSeconds,
-    ...(chaos ? { chaos } : {}),
-    ...(iam ? { iam: iam.tally } : {}),
+    ...(chaos ? { chaos: threaded ? threadedChaos(chaos, threads) : chaos } : {}),
+    ...(iam ? { iam: threaded ? threadedTally(iam.tally, threads, threadDenials) : iam.tally } : {}),
     // A refused call is retried by the runner as AWS would, for ever: the drain fails at once instead.
     drain: () =>
       Promise.race([
@@ -269,7 +234,7 @@ export async function startLocalPipeline(
           const alerterAndLakeMs = lap();
           // The replay is over: what the watermark has not closed yet closes now, as `aws lambda invoke`
           // with this event would in AWS.
-          await handlers.alerter?.handler({ endOfStream: true });
+          await started.alerter.endOfStream();
           const endOfStreamMs = lap();
           await stack.sns.idle();
           const mailMs = lap();
@@ -287,23 +252,26 @@ export async function startLocalPipeline(
       }
       const { delivered, pending, lastError } = await stack.sns.stats();
       return {
-        aggregator: consumerProgress(aggregator, handlers.aggregator),
-        alerter: consumerProgress(alerter, handlers.alerter),
+        aggregator: consumerProgress(started.aggregator),
+        alerter: consumerProgress(started.alerter),
         lake,
         mail: { delivered, pending, ...(lastError ? { lastError } : {}) },
       };
     },
     stop: async () => {
-      await Promise.all([aggregator.stop(), alerter.stop(), ...lakes.map((lake) => lake.stop())]);
-      for (const built of Object.values(handlers)) built.destroy();
+      await Promise.all([
+        started.aggregator.stop(),
+        started.alerter.stop(),
+        ...lakes.map((lake) => lake.stop()),
+      ]);
       kinesis.destroy();
       s3.destroy();
     },
   };
 }
 
-function consumerProgress(runner: LambdaRunner, built: BuiltHandler | undefined): ConsumerProgress {
-  const stats = runner.stats();
+function consumerProgress(consumer: LocalConsumer): ConsumerProgress {
+  const stats = consumer.runner.stats();
   const shards = Object.values(stats.shards);
   return {
     records: stats.recordsProcessed,
@@ -311,7 +279,41 @@ function consumerProgress(runner: LambdaRunner, built: BuiltHandler | undefined)
     openWindows: shards.filter((shard) => shard.windowOpen).length,
     shards: shards.length,
     shardsCaughtUp: shards.filter((shard) => shard.caughtUp).length,
-    dynamodbCalls: built?.dynamodbCalls() ?? 0,
+    dynamodbCalls: consumer.dynamodbCalls(),
+  };
+}
+
+/** The chaos of a threaded pipeline: its handler faults are counted in the consumers' threads. */
+function threadedChaos(chaos: PipelineChaos, threads: ConsumerThread[]): PipelineChaos {
+  if (!chaos.faults) return chaos;
+  const sum = (count: 'thrown' | 'timedOut') =>
+    threads.reduce((total, thread) => total + (thread.faults()?.[count] ?? 0), 0);
+  return {
+    ...chaos,
+    faults: {
+      get thrown() {
+        return sum('thrown');
+      },
+      get timedOut() {
+        return sum('timedOut');
+      },
+    },
+  };
+}
+
+/** The IAM decisions of a threaded pipeline: this thread's (service access) and each consumer's. */
+function threadedTally(own: IamTally, threads: ConsumerThread[], threadDenials: Decision[]): IamTally {
+  return {
+    get checked() {
+      return own.checked + threads.reduce((total, thread) => total + thread.iamTally().checked, 0);
+    },
+    get denied() {
+      // Each refusal reaches this thread as it happens, before the next counters do.
+      return own.denied + threadDenials.length;
+    },
+    get denials() {
+      return [...own.denials, ...threadDenials];
+    },
   };
 }
 

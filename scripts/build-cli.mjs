@@ -16,6 +16,8 @@ import * as esbuild from 'esbuild';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const ENTRY = 'bin/clickstream.ts';
+// Modules started by path rather than imported (a worker thread's entry), so no import leads to them.
+const STARTED_BY_PATH = ['local/consumer-worker.ts'];
 const DIST = join(ROOT, 'dist');
 // Native addons (duckdb, kinesalite's leveldown), packages that load their own files by computed name
 // (maildev's web UI, dynalite's and kinesalite's per-action modules), the dynoxide binary (resolved by
@@ -48,9 +50,10 @@ const ownModulesStayApart = {
 async function sourceFiles() {
   const result = await esbuild.build({
     absWorkingDir: ROOT,
-    entryPoints: [ENTRY],
+    entryPoints: [ENTRY, ...STARTED_BY_PATH],
     bundle: true,
     write: false,
+    outdir: 'unwritten',
     metafile: true,
     platform: 'node',
     format: 'esm',

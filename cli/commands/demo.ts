@@ -91,9 +91,10 @@ export interface DemoSummary {
   /** Peak resident memory of each process of the run, in MB (null where the OS does not tell). */
   memory: Array<{ process: string; pid: number; peakRssMb: number }> | null;
   /**
-   * Each stage's wall time, and the CPU time this process spent in it (the CLI with the consumers, the
-   * local Firehose and DuckDB; the stack and the DynamoDB emulator run in processes of their own): a
-   * stage whose `cpuMs` comes near its `ms` was bound by this process's one core, not by waiting.
+   * Each stage's wall time, and the CPU time this process spent in it, all its threads together (the
+   * CLI with the producer, the local Firehose and DuckDB, and each consumer in a worker thread of its
+   * own; the stack and the DynamoDB emulator run in processes of their own): a stage whose `cpuMs` comes
+   * near its `ms` was bound by one core's worth of this process's work, not by waiting.
    */
   stages: Array<{ name: string; ms: number; cpuMs: number; rate?: string }>;
   boundBy: string;
@@ -104,11 +105,14 @@ export interface DemoSummary {
 export type ConsumerCounters = Pick<
   LambdaRunnerStats,
   'invocations' | 'finalInvocations' | 'recordsProcessed' | 'readThrottles' | 'retries'
->;
+> & {
+  /** Calls the function sent to DynamoDB (the aggregator's merges; the alerter's reads and claims). */
+  dynamodbCalls: number;
+};
 
-function consumerCounters(stats: LambdaRunnerStats): ConsumerCounters {
+function consumerCounters(stats: LambdaRunnerStats, dynamodbCalls: number): ConsumerCounters {
   const { invocations, finalInvocations, recordsProcessed, readThrottles, retries } = stats;
-  return { invocations, finalInvocations, recordsProcessed, readThrottles, retries };
+  return { invocations, finalInvocations, recordsProcessed, readThrottles, retries, dynamodbCalls };
 }
 
 /**
@@ -191,7 +195,8 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
       );
     }
 
-    const pipeline = await startLocalPipeline(stack, { workDir, template: cfn });
+    // Each function in a thread of its own, as Lambda runs them apart: the consumers get a core of their own.
+    const pipeline = await startLocalPipeline(stack, { workDir, template: cfn, consumers: 'threads' });
     const windowSeconds = pipeline.windowSeconds;
     let replayed: Awaited<ReturnType<typeof replayToStream>>;
     let onFailure: DemoSummary['onFailure'];
@@ -212,9 +217,10 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
         batches: runners.reduce((sum, s) => sum + s.discardedBatches, 0),
         records: runners.reduce((sum, s) => sum + s.discardedRecords, 0),
       };
+      const drained = await pipeline.progress();
       consumers = {
-        aggregator: consumerCounters(pipeline.aggregator.stats()),
-        alerter: consumerCounters(pipeline.alerter.stats()),
+        aggregator: consumerCounters(pipeline.aggregator.stats(), drained.aggregator.dynamodbCalls),
+        alerter: consumerCounters(pipeline.alerter.stats(), drained.alerter.dynamodbCalls),
       };
     } finally {
       await pipeline.stop();

@@ -21,6 +21,11 @@
  *     at the concurrency the pipeline uses (16 per flush, one flush per events shard at a time) and at
  *     16 alone. The ceiling it implies in events/s is the merge rate times the events per partial the
  *     pipeline's own run produced (its user-activity records).
+ *   - DynamoDB, the pipeline's call mix: per partial what the pipeline must do with it, the aggregator's
+ *     merge and then the alerter's consistent Query of that user's windows over the rules' horizon
+ *     (consumers/user-activity-item.ts readUserWindows, the range its processor reads), at the same
+ *     concurrency as the merges at the pipeline's. A merge-only ceiling counts half the calls a user
+ *     window costs the pipeline; this one counts them all (the alerter's rarer claim writes aside).
  *
  *   npx tsx test/bench/end-to-end.ts [--events 30000] [--real PATH]
  */
@@ -43,12 +48,14 @@ import type { CommandContext } from '../../cli/command.ts';
 import { type DemoSummary, demo } from '../../cli/commands/demo.ts';
 import { createContext } from '../../cli/context.ts';
 import { resolveLocalTemplate } from '../../cli/stack-template.ts';
-import { mergePartial } from '../../consumers/user-activity-item.ts';
+import { readRange } from '../../consumers/bot-alerter/processor.ts';
+import { mergePartial, readUserWindows } from '../../consumers/user-activity-item.ts';
 import { DEFAULT_WRITE_CONCURRENCY } from '../../consumers/window-aggregator/processor.ts';
 import type { UserWindowPartial } from '../../core/aggregate.ts';
 import { eventId, parseRow } from '../../core/event.ts';
 import { AggregateBuilder, DEFAULT_AGGREGATE_BYTES } from '../../core/kpl.ts';
 import { LAMBDA_ENV } from '../../core/lambda-env.ts';
+import { alertSettingsFromJson, ruleHorizons } from '../../core/rules.ts';
 import { emptyWindowState, foldEvent, takePartials } from '../../core/window.ts';
 import { startLocalStack } from '../../local/stack.ts';
 import { LOCAL_DEFAULT_CONTEXT } from '../../local/synth.ts';
@@ -90,6 +97,15 @@ export interface MergeCeiling {
   mergesPerSecond: number;
 }
 
+/** Merge then the alerter's read of the same user, per partial: the pipeline's DynamoDB calls. */
+export interface CallMixCeiling {
+  concurrency: number;
+  partials: number;
+  calls: number;
+  seconds: number;
+  partialsPerSecond: number;
+}
+
 export interface EndToEndCase {
   key: 'generated' | 'real';
   label: string;
@@ -123,6 +139,11 @@ export interface EndToEndCase {
   foldPartials: number;
   /** Merges/s at the pipeline's concurrency × the pipeline's events per partial. */
   mergeCeilingEventsPerSecond: number;
+  callMix: CallMixCeiling;
+  /** Merge-and-read partials/s at the pipeline's concurrency × the pipeline's events per partial. */
+  callMixCeilingEventsPerSecond: number;
+  /** The pipeline against the call-mix ceiling (the run's other ratio is against the lowest one). */
+  ratioToCallMix: number;
   /** The lowest of the three ceilings, in events/s, and which it is. */
   ceilingEventsPerSecond: number;
   ceilingName: string;
@@ -363,6 +384,44 @@ async function mergeCeiling(
   }
 }
 
+async function callMixCeiling(
+  endpoint: string,
+  tableName: string,
+  partials: UserWindowPartial[],
+  concurrency: number,
+  horizonMinutes: number,
+): Promise<CallMixCeiling> {
+  const dynamo = createDynamoClient({ endpoint });
+  try {
+    const expiresAt = Math.floor(Date.now() / 1000) + 86_400;
+    const limit = pLimit(concurrency);
+    let calls = 0;
+    const started = performance.now();
+    // Users of their own, apart from the merge ceilings' items, so each merge writes fresh items.
+    await Promise.all(
+      partials.map((partial) =>
+        limit(async () => {
+          const userId = `mix${concurrency}-${partial.user_id}`;
+          const result = await mergePartial(dynamo, tableName, { ...partial, user_id: userId }, expiresAt);
+          const { readFrom, readTo } = readRange(new Set([partial.window_start]), horizonMinutes);
+          await readUserWindows(dynamo, tableName, userId, readFrom, readTo);
+          calls += result.calls + 1;
+        }),
+      ),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    return {
+      concurrency,
+      partials: partials.length,
+      calls,
+      seconds,
+      partialsPerSecond: partials.length / seconds,
+    };
+  } finally {
+    dynamo.destroy();
+  }
+}
+
 /** The emulators' ceilings for this CSV, on a fresh stack started as the demo starts it. */
 async function measureCeilings(
   file: string,
@@ -381,6 +440,13 @@ async function measureCeilings(
     const windowSeconds = config.functions.find((fn) => fn.handler === 'aggregator')?.environment[
       LAMBDA_ENV.windowSeconds
     ];
+    // The alerter reads one longest horizon of the rules its environment sets on each side.
+    const alerterRules = config.functions.find((fn) => fn.handler === 'alerter')?.environment[
+      LAMBDA_ENV.alertRules
+    ];
+    const horizonMinutes = Math.max(
+      ...ruleHorizons(alertSettingsFromJson(alerterRules, LAMBDA_ENV.alertRules).rules),
+    );
     const data = await prepare(file, shardMap, Number(windowSeconds ?? 60));
     const k = await kinesisCeiling(kinesis, stack.names.eventsStream, data);
     log(
@@ -401,7 +467,18 @@ async function measureCeilings(
         `      DynamoDB merges at ${concurrency} in flight: ${fmt(m.mergesPerSecond)}/s (${fmt(m.merges)})`,
       );
     }
-    return { kinesis: k, merges, foldPartials: data.partials.length };
+    const atPipeline = merges[merges.length - 1] as MergeCeiling;
+    const callMix = await callMixCeiling(
+      stack.endpoints.dynamodb,
+      stack.names.userActivityTable,
+      sample,
+      atPipeline.concurrency,
+      horizonMinutes,
+    );
+    log(
+      `      DynamoDB merge + the alerter's read per partial at ${callMix.concurrency} in flight: ${fmt(callMix.partialsPerSecond)} partials/s (${fmt(callMix.calls)} calls)`,
+    );
+    return { kinesis: k, merges, callMix, foldPartials: data.partials.length };
   } finally {
     kinesis.destroy();
     await stack.stop();
@@ -409,6 +486,7 @@ async function measureCeilings(
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en');
+const formatShare = (ratio: number) => ratio.toFixed(2);
 
 async function runCase(
   key: EndToEndCase['key'],
@@ -443,7 +521,8 @@ async function runCase(
       summary.stages.filter((s) => s.name.startsWith(prefix)).reduce((n, s) => n + s.ms, 0);
     const replaySeconds = stageMs('replaying') / 1000;
     const drainSeconds = stageMs('draining') / 1000;
-    // The consumers run in this process: its CPU time over the replay and drain, as a share of one core.
+    // The consumers run in this process (each in a worker thread): its CPU time, all threads together,
+    // over the replay and drain, as a share of one core (up to 2 on this machine).
     const pipelineCpuSeconds =
       summary.stages
         .filter((s) => s.name.startsWith('replaying') || s.name.startsWith('draining'))
@@ -456,6 +535,7 @@ async function runCase(
     const eventsPerSecond = sent / (replaySeconds + drainSeconds);
     const atPipeline = ceilings.merges[ceilings.merges.length - 1] as MergeCeiling;
     const mergeCeilingEventsPerSecond = atPipeline.mergesPerSecond * eventsPerPartial;
+    const callMixCeilingEventsPerSecond = ceilings.callMix.partialsPerSecond * eventsPerPartial;
     const candidates: Array<[string, number]> = [
       ['Kinesis PutRecords (shard limits)', ceilings.kinesis.putEventsPerSecond],
       ['Kinesis GetRecords (shard limits)', ceilings.kinesis.getEventsPerSecond],
@@ -490,13 +570,15 @@ async function runCase(
       onFailure: summary.onFailure,
       ...ceilings,
       mergeCeilingEventsPerSecond,
+      callMixCeilingEventsPerSecond,
+      ratioToCallMix: eventsPerSecond / callMixCeilingEventsPerSecond,
       ceilingEventsPerSecond,
       ceilingName,
       ratio: eventsPerSecond / ceilingEventsPerSecond,
       consumersCoreShare,
     };
     log(
-      `      pipeline: ${fmt(sent)} events, replay ${replaySeconds.toFixed(1)} s + drain ${drainSeconds.toFixed(1)} s = ${fmt(eventsPerSecond)} events/s; verify ${summary.verify.passed ? 'passed' : 'FAILED'}; ${fmt(partialRecords)} partials (${eventsPerPartial.toFixed(2)} events each); the consumers' process used ${consumersCoreShare.toFixed(2)} of a core meanwhile`,
+      `      pipeline: ${fmt(sent)} events, replay ${replaySeconds.toFixed(1)} s + drain ${drainSeconds.toFixed(1)} s = ${fmt(eventsPerSecond)} events/s; verify ${summary.verify.passed ? 'passed' : 'FAILED'}; ${fmt(partialRecords)} partials (${eventsPerPartial.toFixed(2)} events each); the consumers' process used ${consumersCoreShare.toFixed(2)} of a core meanwhile; ${formatShare(result.ratioToCallMix)} of the call-mix ceiling (${fmt(callMixCeilingEventsPerSecond)} events/s); DynamoDB calls per partial: pipeline ${((summary.consumers.aggregator.dynamodbCalls + summary.consumers.alerter.dynamodbCalls) / Math.max(1, partialRecords)).toFixed(2)}, call-mix ceiling ${(ceilings.callMix.calls / ceilings.callMix.partials).toFixed(2)}`,
     );
     if (!summary.verify.passed) throw new Error(`${label}: verify failed: ${result.failedChecks.join('; ')}`);
     return result;

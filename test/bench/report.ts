@@ -371,17 +371,25 @@ function renderEndToEnd(figures: EndToEndFigures, push: (...more: string[]) => v
   push(
     '### End to end (local pipeline vs its emulators)',
     '',
-    "`demo()` (cli/commands/demo.ts) called as a library on a fresh embedded stack (ephemeral ports, its own temp directories, Kinesis shard limits on): the pipeline's rate is the events sent over the replay and drain stages, from the replay's start until every total is in DynamoDB, the lake flushed and the mails sent; verify then checks it all against the source CSV. The ceilings are measured in the same run on a second fresh stack started the same way, with the same CSV (test/bench/end-to-end.ts): Kinesis PutRecords and GetRecords through the stack's Kinesis port with the shard limits as the stack applies them (the CSV packed per shard into 50 KiB KPL aggregates as the producer packs it, refused entries and calls made again after 50 ms), and DynamoDB merges (the aggregator's `mergePartial`, a conditional UpdateItem, on partials of the aggregator's own fold of the CSV) at 16 in flight (one flush) and at 16 per events shard (both shards flushing at once, the most the pipeline puts in flight). The merge ceiling in events/s is that merge rate times the events per partial of the pipeline's own run.",
+    "`demo()` (cli/commands/demo.ts) called as a library on a fresh embedded stack (ephemeral ports, its own temp directories, Kinesis shard limits on): the pipeline's rate is the events sent over the replay and drain stages, from the replay's start until every total is in DynamoDB, the lake flushed and the mails sent; verify then checks it all against the source CSV. The ceilings are measured in the same run on a second fresh stack started the same way, with the same CSV (test/bench/end-to-end.ts): Kinesis PutRecords and GetRecords through the stack's Kinesis port with the shard limits as the stack applies them (the CSV packed per shard into 50 KiB KPL aggregates as the producer packs it, refused entries and calls made again after 50 ms), and DynamoDB merges (the aggregator's `mergePartial`, a conditional UpdateItem, on partials of the aggregator's own fold of the CSV) at 16 in flight (one flush) and at 16 per events shard (both shards flushing at once, the most the pipeline puts in flight). The merge ceiling in events/s is that merge rate times the events per partial of the pipeline's own run. The call-mix ceiling does per partial what the pipeline must do with it, the aggregator's merge and then the alerter's consistent Query of that user's windows over the rules' horizon, at the same concurrency; it too is times the events per partial.",
     '',
   );
   push(
-    "| Data | Events | Pipeline events/s | Kinesis put ceiling | Kinesis get ceiling | DynamoDB merges/s (16 / 32 in flight) | Merge ceiling, events/s | Ratio to the lowest ceiling | Consumers' process CPU, of one core | Verify |",
-    '|---|---|---|---|---|---|---|---|---|---|',
+    "| Data | Events | Pipeline events/s | Kinesis put ceiling | Kinesis get ceiling | DynamoDB merges/s (16 / 32 in flight) | Merge ceiling, events/s | Ratio to the lowest ceiling | Merge + read ceiling, events/s | Ratio to it | DynamoDB calls a partial (pipeline / ceiling) | Consumers' process CPU, of one core | Verify |",
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   );
   for (const c of figures.cases) {
     const merges = c.merges.map((m) => n(m.mergesPerSecond)).join(' / ');
+    // Runs recorded before the call-mix ceiling existed have none.
+    const mix = c.callMix
+      ? [
+          `${n(c.callMixCeilingEventsPerSecond)} (${n(c.callMix.partialsPerSecond)} partials/s at ${c.callMix.concurrency} in flight)`,
+          formatRatio(c.ratioToCallMix),
+          `${((c.consumers.aggregator.dynamodbCalls + c.consumers.alerter.dynamodbCalls) / Math.max(1, c.partialRecords)).toFixed(2)} / ${(c.callMix.calls / c.callMix.partials).toFixed(2)}`,
+        ]
+      : ['n/a', 'n/a', 'n/a'];
     push(
-      `| ${cell(c.label)} | ${n(c.sent)} | ${n(c.eventsPerSecond)} | ${n(c.kinesis.putEventsPerSecond)} | ${n(c.kinesis.getEventsPerSecond)} | ${merges} | ${n(c.mergeCeilingEventsPerSecond)} (${c.eventsPerPartial.toFixed(2)} events a partial) | ${formatRatio(c.ratio)} (of ${cell(c.ceilingName)}) | ${c.consumersCoreShare === undefined ? 'n/a' : c.consumersCoreShare.toFixed(2)} | ${c.verifyPassed ? 'passed' : '**FAILED**'} |`,
+      `| ${cell(c.label)} | ${n(c.sent)} | ${n(c.eventsPerSecond)} | ${n(c.kinesis.putEventsPerSecond)} | ${n(c.kinesis.getEventsPerSecond)} | ${merges} | ${n(c.mergeCeilingEventsPerSecond)} (${c.eventsPerPartial.toFixed(2)} events a partial) | ${formatRatio(c.ratio)} (of ${cell(c.ceilingName)}) | ${mix.join(' | ')} | ${c.consumersCoreShare === undefined ? 'n/a' : c.consumersCoreShare.toFixed(2)} | ${c.verifyPassed ? 'passed' : '**FAILED**'} |`,
     );
   }
   push('');

@@ -458,6 +458,16 @@ const runners: Record<BenchId, () => Promise<void>> = {
         target: 0.8,
         targetText: '≥ 0.8',
       });
+      metric({
+        id: `e2e.${c.key}.call-mix`,
+        bench: 'e2e',
+        name: `End to end, ${c.label}: the same run vs the ceiling of its DynamoDB call mix (merge + the alerter's read per partial)`,
+        figure: `${fmt(c.eventsPerSecond)} vs ${fmt(c.callMixCeilingEventsPerSecond)} events/s (${fmt(c.callMix.partialsPerSecond)} partials/s at ${c.callMix.concurrency} in flight)`,
+        ratio: c.ratioToCallMix,
+        ratioOf: 'pipeline / call-mix ceiling',
+        target: 0.8,
+        targetText: '≥ 0.8',
+      });
     }
   },
 };
