@@ -12,6 +12,7 @@
  * grows; https://docs.aws.amazon.com/firehose/latest/dev/troubleshooting.html) and loses nothing.
  */
 import { randomUUID } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,10 +102,18 @@ export class LocalFirehoseError extends Error {
   override name = 'LocalFirehoseError';
 }
 
+/**
+ * One partition's buffer. Lake rows wait on disk, as JSON lines in `file` (the Parquet writer's input
+ * as it is): a buffer holds up to the template's 64 MiB or 60 s of records per partition, and buffers
+ * queued behind a slow write add up, so in memory they grew with the input. Only the lines of the
+ * GetRecords page being taken apart are held (`pending`) before they are appended.
+ */
 interface PartitionBuffer {
   kind: 'lake' | FirehoseErrorType;
   prefix: string;
-  rows: Array<Record<string, LakeValue>>;
+  file: string;
+  pending: string[];
+  rows: number;
   errors: FirehoseErrorRecord[];
   bytes: number;
   firstAt: number;
@@ -140,6 +149,7 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
   };
   const buffers = new Map<string, PartitionBuffer>();
   const writer = await openParquetWriter(options.tempDirectory);
+  let bufferFiles = 0;
   let stopped = false;
   // Ends the readers' waits between calls at once when the delivery stops.
   const stopping = new AbortController();
@@ -188,6 +198,7 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
           throttledInARow = 0;
           const records = page.Records ?? [];
           for (const record of records) accept(record);
+          appendPending();
           lastSequence = records.at(-1)?.SequenceNumber ?? lastSequence;
           iterator = page.NextShardIterator;
           if (records.length === 0) reader.drainedAt = startedAt;
@@ -280,7 +291,8 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
     }
     const key = `lake/${dt}`;
     const buffer = bufferFor(key, 'lake', partitionPrefix(layout, dt));
-    buffer.rows.push(row);
+    buffer.pending.push(`${JSON.stringify(row)}\n`);
+    buffer.rows++;
     add(key, buffer, data.length);
   }
 
@@ -306,7 +318,8 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
   function bufferFor(key: string, kind: PartitionBuffer['kind'], prefix: string): PartitionBuffer {
     let buffer = buffers.get(key);
     if (!buffer) {
-      buffer = { kind, prefix, rows: [], errors: [], bytes: 0, firstAt: Date.now() };
+      const file = join(writer.directory, `buffer-${++bufferFiles}.jsonl`);
+      buffer = { kind, prefix, file, pending: [], rows: 0, errors: [], bytes: 0, firstAt: Date.now() };
       buffers.set(key, buffer);
     }
     return buffer;
@@ -317,11 +330,23 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
     if (buffer.bytes >= bufferBytes) enqueueWrite(key);
   }
 
+  /** Appends the lines taken from a page to their buffers' files: one write per buffer and page. */
+  function appendPending(): void {
+    for (const buffer of buffers.values()) appendLines(buffer);
+  }
+
+  function appendLines(buffer: PartitionBuffer): void {
+    if (buffer.pending.length === 0) return;
+    appendFileSync(buffer.file, buffer.pending.join(''));
+    buffer.pending = [];
+  }
+
   /** Takes the buffer out of the map now, so records arriving meanwhile start a new one. */
   function enqueueWrite(key: string): Promise<void> {
     const buffer = buffers.get(key);
     if (!buffer) return writing;
     buffers.delete(key);
+    appendLines(buffer);
     writing = writing
       .then(() => write(buffer))
       .catch((error: unknown) => {
@@ -336,7 +361,7 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
     let body: Uint8Array;
     if (buffer.kind === 'lake') {
       key = objectKey(buffer.prefix, deliveryStreamName, now, randomUUID(), fileExtension);
-      body = await writer.write(layout.table, buffer.rows);
+      body = await writer.writeLines(layout.table, buffer.file);
     } else {
       key = objectKey(errorPrefix(layout, buffer.kind, now), deliveryStreamName, now, randomUUID(), '.gz');
       body = gzipSync(buffer.errors.map((e) => `${JSON.stringify(e)}\n`).join(''));
@@ -344,7 +369,7 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
     await putWithRetry(key, body);
     stats.objects++;
     stats.bytes += body.length;
-    if (buffer.kind === 'lake') stats.records += buffer.rows.length;
+    if (buffer.kind === 'lake') stats.records += buffer.rows;
     else stats.errors += buffer.errors.length;
   }
 
@@ -414,6 +439,10 @@ const PARQUET_OPTIONS = [
 export interface ParquetWriter {
   /** The Parquet file, as Firehose's conversion would write it, of rows conformed to `table`. */
   write(table: TableDef, rows: ReadonlyArray<Record<string, LakeValue>>): Promise<Uint8Array>;
+  /** The same of a JSON-lines file of such rows (one `JSON.stringify(row)` a line), removed once read. */
+  writeLines(table: TableDef, file: string): Promise<Uint8Array>;
+  /** The writer's temp directory, removed at close: where callers keep the files they hand it. */
+  readonly directory: string;
   close(): Promise<void>;
 }
 
@@ -428,30 +457,32 @@ export async function openParquetWriter(parent = tmpdir()): Promise<ParquetWrite
   const instance = await DuckDBInstance.create(':memory:', { temp_directory: join(directory, 'spill') });
   const connection: DuckDBConnection = await instance.connect();
   let sequence = 0;
+  const writeLines = async (table: TableDef, input: string): Promise<Uint8Array> => {
+    const output = join(directory, `${++sequence}.parquet`);
+    try {
+      const readAs = table.columns
+        .map((c) => `${quoteLiteral(c.name)}: '${c.type === 'array<string>' ? 'VARCHAR[]' : 'VARCHAR'}'`)
+        .join(', ');
+      const select = table.columns
+        .map((c) => `CAST(${quoteIdentifier(c.name)} AS ${duckdbType(c.type)}) AS ${quoteIdentifier(c.name)}`)
+        .join(', ');
+      await connection.run(
+        `COPY (SELECT ${select} FROM read_json(${quoteLiteral(input)}, format = 'newline_delimited', columns = {${readAs}})) ` +
+          `TO ${quoteLiteral(output)} (FORMAT PARQUET, ${PARQUET_OPTIONS})`,
+      );
+      return new Uint8Array(await readFile(output));
+    } finally {
+      await rm(input, { force: true });
+      await rm(output, { force: true });
+    }
+  };
   return {
+    directory,
+    writeLines,
     async write(table, rows) {
-      const id = ++sequence;
-      const input = join(directory, `${id}.jsonl`);
-      const output = join(directory, `${id}.parquet`);
+      const input = join(directory, `rows-${++sequence}.jsonl`);
       await writeFile(input, rows.map((row) => `${JSON.stringify(row)}\n`).join(''));
-      try {
-        const readAs = table.columns
-          .map((c) => `${quoteLiteral(c.name)}: '${c.type === 'array<string>' ? 'VARCHAR[]' : 'VARCHAR'}'`)
-          .join(', ');
-        const select = table.columns
-          .map(
-            (c) => `CAST(${quoteIdentifier(c.name)} AS ${duckdbType(c.type)}) AS ${quoteIdentifier(c.name)}`,
-          )
-          .join(', ');
-        await connection.run(
-          `COPY (SELECT ${select} FROM read_json(${quoteLiteral(input)}, format = 'newline_delimited', columns = {${readAs}})) ` +
-            `TO ${quoteLiteral(output)} (FORMAT PARQUET, ${PARQUET_OPTIONS})`,
-        );
-        return new Uint8Array(await readFile(output));
-      } finally {
-        await rm(input, { force: true });
-        await rm(output, { force: true });
-      }
+      return writeLines(table, input);
     },
     async close() {
       connection.closeSync();
