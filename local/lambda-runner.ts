@@ -255,6 +255,8 @@ interface ShardCursor {
   behind: boolean;
   /** GetRecords calls throttled in a row. */
   throttledPolls: number;
+  /** The last record read from the shard (or the checkpoint resumed from): where a new iterator starts. */
+  readTo: string | null;
 }
 
 type InvokeResult = { ok: true; state: unknown; failures: string[] } | { ok: false; error: string };
@@ -311,14 +313,7 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
   for (const shard of shards) {
     const shardId = shard.ShardId ?? '';
     const resume = saved?.shards[shardId];
-    const iterator = await shardIterator(
-      options.kinesis,
-      options.streamName,
-      shardId,
-      resume?.sequenceNumber
-        ? { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: resume.sequenceNumber }
-        : { type: options.startingPosition ?? 'TRIM_HORIZON' },
-    );
+    const iterator = await iteratorAfter(shardId, resume?.sequenceNumber ?? null);
     cursors.push({
       shardId,
       iterator,
@@ -335,7 +330,20 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
       lastPollStartedMs: Number.NEGATIVE_INFINITY,
       behind: false,
       throttledPolls: 0,
+      readTo: resume?.sequenceNumber ?? null,
     });
+  }
+
+  /** An iterator after `sequenceNumber`, or at the mapping's starting position when nothing was read. */
+  function iteratorAfter(shardId: string, sequenceNumber: string | null): Promise<string | undefined> {
+    return shardIterator(
+      options.kinesis,
+      options.streamName,
+      shardId,
+      sequenceNumber
+        ? { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber }
+        : { type: options.startingPosition ?? 'TRIM_HORIZON' },
+    );
   }
 
   let stopped = false;
@@ -654,6 +662,13 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
         new GetRecordsCommand({ ShardIterator: cursor.iterator, Limit: GET_RECORDS_MAX_RECORDS }),
       );
     } catch (error) {
+      // "A shard iterator expires 5 minutes after it is returned"
+      // (https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetShardIterator.html): a shard
+      // whose buffer stayed full that long (a long run's backlog) is read on from after its last record.
+      if ((error as Error).name === 'ExpiredIteratorException') {
+        cursor.iterator = await iteratorAfter(cursor.shardId, cursor.readTo);
+        return { fetched: 0, throttled: false };
+      }
       if (!isThrottled(error)) throw error;
       stats.readThrottles++;
       cursor.throttledPolls++;
@@ -670,6 +685,7 @@ export async function startLambdaRunner(options: LambdaRunnerOptions): Promise<L
     if (fetched > 0) lastProgressMs = Date.now();
     if (cursor.buffer.length === 0 && fetched > 0) cursor.bufferSinceMs = Date.now();
     for (const record of records) cursor.buffer.push(toLambdaRecord(cursor, record));
+    cursor.readTo = records.at(-1)?.SequenceNumber ?? cursor.readTo;
     cursor.caughtUp = fetched === 0 && (page.MillisBehindLatest ?? 0) === 0;
     if (cursor.caughtUp) cursor.caughtUpPollStartedMs = pollStartedMs;
     cursor.behind = fetched >= GET_RECORDS_MAX_RECORDS || (page.MillisBehindLatest ?? 0) > 0;
