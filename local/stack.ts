@@ -91,7 +91,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const localKinesis = await onPort(
       'kinesis',
       ports.kinesis,
-      startLocalKinesis(LOCAL_HOST, ports.kinesis, { limits: kinesisLimits }),
+      startLocalKinesis(LOCAL_HOST, ports.kinesis, { limits: kinesisLimits, path: join(scratch, 'kinesis') }),
     );
     stops.push(() => localKinesis.close());
 

@@ -4,6 +4,7 @@
  * nobody is told about; both answer their own origin only.
  */
 import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
 import kinesalite from 'kinesalite';
 import { type KinesisLimits, type StreamThrottles, startKinesisLimits } from '../limits/kinesis-front.ts';
 import { listen } from '../net.ts';
@@ -14,16 +15,29 @@ export interface LocalKinesis {
   endpoint: string;
   /** What the limits refused so far, per stream; undefined when they are off. */
   throttles(): StreamThrottles | undefined;
+  /** Where kinesalite keeps its records: a LevelDB directory, or in memory when LevelDB cannot load here. */
+  storage: { kind: 'leveldb'; path: string } | { kind: 'memory' };
   close(): Promise<void>;
 }
 
 export async function startLocalKinesis(
   host: string,
   port: number,
-  options: { limits: boolean },
+  options: {
+    limits: boolean;
+    /**
+     * A directory for kinesalite's LevelDB store (its documented `path` option). kinesalite keeps every
+     * record for the stream's 24 h retention, so in memory it grows with everything ever put: 1M
+     * events and their partials would all stay resident. Absent, or when leveldown (kinesalite's
+     * optional native dependency, shipped prebuilt for common platforms) cannot load: in memory.
+     */
+    path?: string;
+  },
 ): Promise<LocalKinesis> {
+  const path = options.path && levelDbLoads() ? options.path : undefined;
   // Instant state transitions: the emulator's default of ~500 ms per CreateStream only slows tests.
   const server: Server = kinesalite({
+    ...(path ? { path } : {}),
     createStreamMs: 0,
     deleteStreamMs: 0,
     updateStreamMs: 0,
@@ -42,11 +56,22 @@ export async function startLocalKinesis(
   return {
     endpoint: limits?.endpoint ?? emulator,
     throttles: () => limits?.throttles(),
+    storage: path ? { kind: 'leveldb', path } : { kind: 'memory' },
     close: async () => {
       await limits?.stop();
       await closeServer(server);
     },
   };
+}
+
+/** Whether kinesalite's optional leveldown (a native addon) is installed and loads on this platform. */
+function levelDbLoads(): boolean {
+  try {
+    createRequire(import.meta.resolve('kinesalite'))('leveldown');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function closeServer(server: Server): Promise<void> {

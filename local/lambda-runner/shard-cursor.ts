@@ -45,6 +45,8 @@ export interface ShardCursor {
   behind: boolean;
   /** GetRecords calls throttled in a row. */
   throttledPolls: number;
+  /** The last record read from the shard (or the checkpoint resumed from): where a new iterator starts. */
+  readTo: string | null;
 }
 
 /** A shard about to be read from `iterator`, resuming at `checkpoint` with the window saved then, if any. */
@@ -69,6 +71,7 @@ export function newShardCursor(
     lastPollStartedMs: Number.NEGATIVE_INFINITY,
     behind: false,
     throttledPolls: 0,
+    readTo: resume.checkpoint,
   };
 }
 

@@ -31,14 +31,7 @@ export async function openShardCursors(
   for (const shard of shards) {
     const shardId = shard.ShardId ?? '';
     const resume = saved?.shards[shardId];
-    const iterator = await shardIterator(
-      options.kinesis,
-      options.streamName,
-      shardId,
-      resume?.sequenceNumber
-        ? { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber: resume.sequenceNumber }
-        : { type: options.startingPosition ?? 'TRIM_HORIZON' },
-    );
+    const iterator = await iteratorAfter(options, shardId, resume?.sequenceNumber ?? null);
     cursors.push(
       newShardCursor(shardId, iterator, {
         checkpoint: resume?.sequenceNumber ?? null,
@@ -47,6 +40,22 @@ export async function openShardCursors(
     );
   }
   return cursors;
+}
+
+/** An iterator after `sequenceNumber`, or at the mapping's starting position when nothing was read. */
+function iteratorAfter(
+  options: LambdaRunnerOptions,
+  shardId: string,
+  sequenceNumber: string | null,
+): Promise<string | undefined> {
+  return shardIterator(
+    options.kinesis,
+    options.streamName,
+    shardId,
+    sequenceNumber
+      ? { type: 'AFTER_SEQUENCE_NUMBER', sequenceNumber }
+      : { type: options.startingPosition ?? 'TRIM_HORIZON' },
+  );
 }
 
 /** Polls and invokes on one shard until the runner stops; a failed poll is logged and tried again. */
@@ -102,6 +111,13 @@ async function poll(run: RunnerState, cursor: ShardCursor): Promise<{ fetched: n
       new GetRecordsCommand({ ShardIterator: cursor.iterator, Limit: GET_RECORDS_MAX_RECORDS }),
     );
   } catch (error) {
+    // "A shard iterator expires 5 minutes after it is returned"
+    // (https://docs.aws.amazon.com/kinesis/latest/APIReference/API_GetShardIterator.html): a shard
+    // whose buffer stayed full that long (a long run's backlog) is read on from after its last record.
+    if ((error as Error).name === 'ExpiredIteratorException') {
+      cursor.iterator = await iteratorAfter(run.options, cursor.shardId, cursor.readTo);
+      return { fetched: 0, throttled: false };
+    }
     if (!isThrottled(error)) throw error;
     run.counters.readThrottles++;
     cursor.throttledPolls++;
@@ -121,6 +137,7 @@ async function poll(run: RunnerState, cursor: ShardCursor): Promise<{ fetched: n
   if (fetched > 0) run.lastProgressMs = Date.now();
   if (cursor.buffer.length === 0 && fetched > 0) cursor.bufferSinceMs = Date.now();
   for (const record of records) cursor.buffer.push(toLambdaRecord(run.source, cursor.shardId, record));
+  cursor.readTo = records.at(-1)?.SequenceNumber ?? cursor.readTo;
   cursor.caughtUp = fetched === 0 && (page.MillisBehindLatest ?? 0) === 0;
   if (cursor.caughtUp) cursor.caughtUpPollStartedMs = pollStartedMs;
   cursor.behind = fetched >= GET_RECORDS_MAX_RECORDS || (page.MillisBehindLatest ?? 0) > 0;

@@ -5,7 +5,12 @@
  * https://docs.aws.amazon.com/lambda/latest/dg/services-kinesis-batchfailurereporting.html
  * https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html
  */
-import { type KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import {
+  GetRecordsCommand,
+  GetShardIteratorCommand,
+  type KinesisClient,
+  PutRecordsCommand,
+} from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KinesisWindowEvent } from '../../consumers/kinesis-event.ts';
 import { putAllRecords } from '../../consumers/put-records.ts';
@@ -337,6 +342,48 @@ describe('local Lambda runner (Kinesis event source mapping)', () => {
     );
     expect(stats.recordsProcessed).toBe(5);
     expect(stats.invocations).toBe(5);
+  });
+
+  it('reads on after its last record when an iterator expires (API_GetShardIterator.html: 5 minutes)', async () => {
+    const streamName = await streamWith(25);
+    // Pages of 10 records; the second GetRecords call finds its iterator expired, as a shard whose
+    // buffer stayed full for 5 minutes would.
+    let getRecordsCalls = 0;
+    const iteratorRequests: Array<{ type?: string; after?: string }> = [];
+    const send = async (command: unknown): Promise<unknown> => {
+      if (command instanceof GetShardIteratorCommand)
+        iteratorRequests.push({
+          ...(command.input.ShardIteratorType ? { type: command.input.ShardIteratorType } : {}),
+          ...(command.input.StartingSequenceNumber ? { after: command.input.StartingSequenceNumber } : {}),
+        });
+      if (!(command instanceof GetRecordsCommand)) return kinesis.send(command as never);
+      if (++getRecordsCalls === 2) {
+        const expired = new Error('Iterator expired');
+        expired.name = 'ExpiredIteratorException';
+        throw expired;
+      }
+      return kinesis.send(new GetRecordsCommand({ ...command.input, Limit: 10 }));
+    };
+    const seen: KinesisWindowEvent<unknown>[] = [];
+    const runner = await startLambdaRunner({
+      kinesis: new Proxy(kinesis, {
+        get: (target, key) => (key === 'send' ? send : Reflect.get(target, key)),
+      }),
+      streamName,
+      handler: async (event) => void seen.push(event),
+      batchSize: 100,
+      pollIntervalMs: 5,
+      retryDelayMs: 0,
+    });
+    await runner.drain();
+    await runner.stop();
+    // Every record once, in order: nothing skipped, nothing read twice.
+    expect(seen.flatMap(bodies)).toEqual(Array.from({ length: 25 }, (_, i) => String(i)));
+    const tenth = seen.flatMap((e) => e.Records)[9]?.kinesis.sequenceNumber;
+    expect(iteratorRequests).toEqual([
+      { type: 'TRIM_HORIZON' },
+      { type: 'AFTER_SEQUENCE_NUMBER', after: tenth },
+    ]);
   });
 
   it('polls every shard of a stream whose ListShards answer comes in pages (with-kinesis.html)', async () => {
