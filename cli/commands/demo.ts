@@ -26,7 +26,7 @@ import {
 } from '../../analytics/verify.ts';
 import { totalsOfItems } from '../../consumers/user-activity-item.ts';
 import { EVENT_TYPES, type EventType } from '../../core/event.ts';
-import { integerFlag } from '../../core/flags.ts';
+import { choiceFlag, integerFlag } from '../../core/flags.ts';
 import { parseS3Url } from '../../core/resources.ts';
 import { RAW_EVENTS_PREFIX } from '../../core/tables.ts';
 import type { LambdaRunnerStats } from '../../local/lambda-runner.ts';
@@ -57,7 +57,11 @@ export interface DemoOptions extends TemplateFlags {
   rows?: string;
   /** `--no-limits`: kinesalite as it is, without the Kinesis shard limits. */
   limits?: boolean;
+  /** `--consumers`: each function in a worker thread of its own (default), or both in the CLI's thread. */
+  consumers?: string;
 }
+
+const CONSUMER_MODES = ['threads', 'in-process'] as const;
 
 export interface DemoSummary {
   /** Where the stack's configuration came from (synthesized, cached, or --template) and with what context. */
@@ -128,6 +132,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
   const events = integerFlag(options.events ?? DEFAULT_DEMO_EVENTS, '--events');
   const seed = options.seed ?? '1';
   const previewRows = integerFlag(options.rows ?? 3, '--rows');
+  const consumerMode = choiceFlag(options.consumers ?? 'threads', CONSUMER_MODES, '--consumers');
   const workDir = resolve(options.workDir ?? join('.clickstream', 'demo'));
   mkdirSync(workDir, { recursive: true });
   const stages: DemoSummary['stages'] = [];
@@ -195,8 +200,9 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
       );
     }
 
-    // Each function in a thread of its own, as Lambda runs them apart: the consumers get a core of their own.
-    const pipeline = await startLocalPipeline(stack, { workDir, template: cfn, consumers: 'threads' });
+    // By default each function in a thread of its own, as Lambda runs them apart: the consumers get a core
+    // of their own. In-process keeps them in this thread (one CPU profile holds them all).
+    const pipeline = await startLocalPipeline(stack, { workDir, template: cfn, consumers: consumerMode });
     const windowSeconds = pipeline.windowSeconds;
     let replayed: Awaited<ReturnType<typeof replayToStream>>;
     let onFailure: DemoSummary['onFailure'];
@@ -540,6 +546,11 @@ export const demoCommand: CommandSpec<DemoOptions, DemoSummary> = {
       .option(
         '--no-limits',
         'turn off the Kinesis shard limits (writes 1 MiB and 1,000 records/s, reads 2 MB and 5 GetRecords calls/s per shard), on by default as kinesalite has none',
+      )
+      .option(
+        '--consumers <threads|in-process>',
+        "where the functions run: each in a worker thread of its own, as Lambda runs them apart, or both in the CLI's thread (one CPU profile holds them all)",
+        'threads',
       ),
   run: demo,
   render: renderDemo,
