@@ -87,8 +87,6 @@ export async function up(
       ? undefined
       : await startLocalPipeline(stack, {
           workDir: files.workDir,
-          // Each function in a thread of its own, as Lambda runs them apart.
-          consumers: 'threads',
           template: cfn,
           onDenied: (error) => context.warn(`${error.message}\n${error.hint ?? ''}`),
           ...(chaos ? { chaos } : {}),

@@ -38,11 +38,10 @@ export interface LocalPipelineOptions {
   workDir: string;
   logger?: Logger;
   /**
-   * Where the consumers run: each in a worker thread of its own, as Lambda runs each function apart
-   * (the demo and `local up`: the consumers then use a core of their own), or both in this thread (the
-   * default). Each thread loads the handler and the SDK again (15-18 s from the sources at a load of 22
-   * on 2 cores), which a test that starts many short pipelines, or injects `hooks` (functions, which
-   * cannot cross to another thread), need not pay.
+   * Where the consumers run: both in this thread (the default), or each in a worker thread of its own,
+   * as Lambda runs each function apart (`demo --consumers threads`). On 2 cores the threads were no
+   * faster (the emulators need the other core) and took more memory: docs/performance.md. Each thread
+   * loads the handler and the SDK again, and `hooks` (functions) cannot cross to another thread.
    */
   consumers?: 'threads' | 'in-process';
   /** Called before each invocation (`consumers: 'in-process'` only). */

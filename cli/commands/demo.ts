@@ -6,6 +6,7 @@
 
 import { createReadStream, mkdirSync, rmSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Command } from 'commander';
@@ -36,6 +37,7 @@ import { processTreePeaks } from '../../local/peak-memory.ts';
 import { type DrainTimings, type LocalPipeline, startLocalPipeline } from '../../local/pipeline.ts';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { formatContext, LOCAL_DEFAULT_CONTEXT } from '../../local/synth.ts';
+import type { CfnTemplate } from '../../local/template.ts';
 import { generate } from '../../producer/generate.ts';
 import { replayToStream } from '../../producer/replay.ts';
 import type { Colours } from '../colours.ts';
@@ -57,11 +59,11 @@ export interface DemoOptions extends TemplateFlags {
   rows?: string;
   /** `--no-limits`: kinesalite as it is, without the Kinesis shard limits. */
   limits?: boolean;
-  /** `--consumers`: each function in a worker thread of its own (default), or both in the CLI's thread. */
+  /** `--consumers`: both functions in the CLI's thread (default), or each in a worker thread of its own. */
   consumers?: string;
 }
 
-const CONSUMER_MODES = ['threads', 'in-process'] as const;
+const CONSUMER_MODES = ['in-process', 'threads'] as const;
 
 export interface DemoSummary {
   /** Where the stack's configuration came from (synthesized, cached, or --template) and with what context. */
@@ -96,7 +98,7 @@ export interface DemoSummary {
   memory: Array<{ process: string; pid: number; peakRssMb: number }> | null;
   /**
    * Each stage's wall time, and the CPU time this process spent in it, all its threads together (the
-   * CLI with the producer, the local Firehose and DuckDB, and each consumer in a worker thread of its
+   * CLI with the producer, the local Firehose and DuckDB, and the consumers, in this thread or each in a worker thread of its
    * own; the stack and the DynamoDB emulator run in processes of their own): a stage whose `cpuMs` comes
    * near its `ms` was bound by one core's worth of this process's work, not by waiting.
    */
@@ -132,27 +134,10 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
   const events = integerFlag(options.events ?? DEFAULT_DEMO_EVENTS, '--events');
   const seed = options.seed ?? '1';
   const previewRows = integerFlag(options.rows ?? 3, '--rows');
-  const consumerMode = choiceFlag(options.consumers ?? 'threads', CONSUMER_MODES, '--consumers');
+  const consumerMode = choiceFlag(options.consumers ?? 'in-process', CONSUMER_MODES, '--consumers');
   const workDir = resolve(options.workDir ?? join('.clickstream', 'demo'));
   mkdirSync(workDir, { recursive: true });
-  const stages: DemoSummary['stages'] = [];
-  const stage = async <T>(
-    name: string,
-    work: () => Promise<T>,
-    rate?: (result: T, ms: number) => string,
-  ): Promise<T> => {
-    context.info(`${context.colours.cyan('▸')} ${name}…`);
-    const t0 = performance.now();
-    const cpu0 = process.cpuUsage();
-    const result = await work();
-    const ms = Math.round(performance.now() - t0);
-    const cpu = process.cpuUsage(cpu0);
-    const cpuMs = Math.round((cpu.user + cpu.system) / 1000);
-    const figure = rate?.(result, ms);
-    stages.push({ name, ms, cpuMs, ...(figure ? { rate: figure } : {}) });
-    context.info(`  ${context.colours.dim(`${(ms / 1000).toFixed(1)} s${figure ? ` · ${figure}` : ''}`)}`);
-    return result;
-  };
+  const { stages, stage } = stageTimer(context);
 
   // The deployed settings (shards, batching, tumbling window) keep the demo as quick as the old local
   // ones did (108.6 s before, 111.7 s after, back to back on this machine): no override but the mailbox.
@@ -200,37 +185,13 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
       );
     }
 
-    // By default each function in a thread of its own, as Lambda runs them apart: the consumers get a core
-    // of their own. In-process keeps them in this thread (one CPU profile holds them all).
-    const pipeline = await startLocalPipeline(stack, { workDir, template: cfn, consumers: consumerMode });
-    const windowSeconds = pipeline.windowSeconds;
-    let replayed: Awaited<ReturnType<typeof replayToStream>>;
-    let onFailure: DemoSummary['onFailure'];
-    let consumers: DemoSummary['consumers'];
-    let drain: DrainTimings;
-    try {
-      replayed = await stage(
-        'replaying S3 → Kinesis events stream (partition key category_id, --speed max) while the consumers run',
-        () => replayWithProgress(source, stack, kinesis, workDir, subContext),
-        (summary) =>
-          `${summary.eventsPerSecond.toLocaleString('en-US')} events/s in ${summary.records.toLocaleString('en-US')} ${summary.aggregated ? 'KPL-aggregated ' : ''}records`,
-      );
-      drain = await stage('draining: final tumbling windows, alerts, lake delivery, mail', () =>
-        drainWithProgress(pipeline, subContext),
-      );
-      const runners = [pipeline.aggregator.stats(), pipeline.alerter.stats()];
-      onFailure = {
-        batches: runners.reduce((sum, s) => sum + s.discardedBatches, 0),
-        records: runners.reduce((sum, s) => sum + s.discardedRecords, 0),
-      };
-      const drained = await pipeline.progress();
-      consumers = {
-        aggregator: consumerCounters(pipeline.aggregator.stats(), drained.aggregator.dynamodbCalls),
-        alerter: consumerCounters(pipeline.alerter.stats(), drained.alerter.dynamodbCalls),
-      };
-    } finally {
-      await pipeline.stop();
-    }
+    // Both functions in this thread unless asked: on 2 cores a worker thread per function, as Lambda runs
+    // them apart, was no faster (the emulators use the other core) and took more memory (docs/performance.md).
+    const { replayed, onFailure, consumers, drain, windowSeconds, iam } = await runPipeline(
+      { stack, kinesis, cfn, workDir, source, consumers: consumerMode },
+      stage,
+      subContext,
+    );
 
     const totals = totalsOfItems(await scanAll(dynamo, stack.names.userActivityTable));
     const byType = countsByType(totals);
@@ -245,28 +206,10 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
 
     const engine = await openLocalEngine({ s3: stack.s3, names: stack.names });
     try {
+      const sampleUser = groundTruth?.bots[0]?.user_id ?? totals[0]?.user_id ?? '';
       const queries = await stage(
         'running every named query on the local lake (DuckDB, Athena SQL unchanged)',
-        async () => {
-          const results: DemoSummary['queries'] = {};
-          const sampleUser = groundTruth?.bots[0]?.user_id ?? totals[0]?.user_id ?? '';
-          for (const query of loadNamedQueries()) {
-            const params = Object.fromEntries(query.parameters.map((p) => [p.name, sampleUser]));
-            const result = await runNamedQuery(engine, query.name, params, { signal: context.signal });
-            results[query.name] = result.rows;
-            context.info(
-              `\n${context.colours.bold(query.name)}${query.parameters.length ? context.colours.dim(` (${JSON.stringify(params)})`) : ''}`,
-            );
-            context.info(
-              formatResult({ ...result, rows: result.rows.slice(0, previewRows) }, 'table', {
-                color: context.interactive,
-              }),
-            );
-            if (result.rows.length > previewRows)
-              context.info(context.colours.dim(`… ${result.rows.length - previewRows} more rows`));
-          }
-          return results;
-        },
+        () => runNamedQueries(engine, sampleUser, previewRows, context),
       );
       const checks = await stage('verifying against ground truth computed from the source CSV', async () =>
         runChecks({
@@ -307,7 +250,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
         },
         queries,
         verify: { passed: checks.every((c) => c.ok), checks },
-        iam: { checked: pipeline.iam?.checked ?? 0, denied: pipeline.iam?.denied ?? 0 },
+        iam,
         throttles,
         onFailure,
         consumers,
@@ -326,6 +269,113 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
     kinesis.destroy();
     await stack.stop();
   }
+}
+
+type Stage = <T>(
+  name: string,
+  work: () => Promise<T>,
+  rate?: (result: T, ms: number) => string,
+) => Promise<T>;
+
+/** Runs the demo's stages one after another, printing each and keeping its wall and CPU time. */
+function stageTimer(context: CommandContext): { stages: DemoSummary['stages']; stage: Stage } {
+  const stages: DemoSummary['stages'] = [];
+  const stage: Stage = async (name, work, rate) => {
+    context.info(`${context.colours.cyan('▸')} ${name}…`);
+    const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
+    const result = await work();
+    const ms = Math.round(performance.now() - t0);
+    const cpu = process.cpuUsage(cpu0);
+    const cpuMs = Math.round((cpu.user + cpu.system) / 1000);
+    const figure = rate?.(result, ms);
+    stages.push({ name, ms, cpuMs, ...(figure ? { rate: figure } : {}) });
+    context.info(`  ${context.colours.dim(`${(ms / 1000).toFixed(1)} s${figure ? ` · ${figure}` : ''}`)}`);
+    return result;
+  };
+  return { stages, stage };
+}
+
+/** Replays the source into the events stream with the consumers running, then drains them. */
+async function runPipeline(
+  run: {
+    stack: LocalStack;
+    kinesis: KinesisClient;
+    cfn: CfnTemplate;
+    workDir: string;
+    source: string;
+    consumers: (typeof CONSUMER_MODES)[number];
+  },
+  stage: Stage,
+  context: CommandContext,
+): Promise<
+  Pick<DemoSummary, 'onFailure' | 'consumers' | 'drain' | 'iam'> & {
+    replayed: Awaited<ReturnType<typeof replayToStream>>;
+    windowSeconds: number;
+  }
+> {
+  const pipeline = await startLocalPipeline(run.stack, {
+    workDir: run.workDir,
+    template: run.cfn,
+    consumers: run.consumers,
+  });
+  try {
+    const replayed = await stage(
+      'replaying S3 → Kinesis events stream (partition key category_id, --speed max) while the consumers run',
+      () => replayWithProgress(run.source, run.stack, run.kinesis, run.workDir, context),
+      (summary) =>
+        `${summary.eventsPerSecond.toLocaleString('en-US')} events/s in ${summary.records.toLocaleString('en-US')} ${summary.aggregated ? 'KPL-aggregated ' : ''}records`,
+    );
+    const drain = await stage('draining: final tumbling windows, alerts, lake delivery, mail', () =>
+      drainWithProgress(pipeline, context),
+    );
+    const runners = [pipeline.aggregator.stats(), pipeline.alerter.stats()];
+    const onFailure = {
+      batches: runners.reduce((sum, s) => sum + s.discardedBatches, 0),
+      records: runners.reduce((sum, s) => sum + s.discardedRecords, 0),
+    };
+    const drained = await pipeline.progress();
+    const consumers = {
+      aggregator: consumerCounters(pipeline.aggregator.stats(), drained.aggregator.dynamodbCalls),
+      alerter: consumerCounters(pipeline.alerter.stats(), drained.alerter.dynamodbCalls),
+    };
+    return {
+      replayed,
+      onFailure,
+      consumers,
+      drain,
+      windowSeconds: pipeline.windowSeconds,
+      iam: { checked: pipeline.iam?.checked ?? 0, denied: pipeline.iam?.denied ?? 0 },
+    };
+  } finally {
+    await pipeline.stop();
+  }
+}
+
+/** Every named query on the local lake, each printed with its first rows; user parameters get `sampleUser`. */
+async function runNamedQueries(
+  engine: Awaited<ReturnType<typeof openLocalEngine>>,
+  sampleUser: string,
+  previewRows: number,
+  context: CommandContext,
+): Promise<DemoSummary['queries']> {
+  const results: DemoSummary['queries'] = {};
+  for (const query of loadNamedQueries()) {
+    const params = Object.fromEntries(query.parameters.map((p) => [p.name, sampleUser]));
+    const result = await runNamedQuery(engine, query.name, params, { signal: context.signal });
+    results[query.name] = result.rows;
+    context.info(
+      `\n${context.colours.bold(query.name)}${query.parameters.length ? context.colours.dim(` (${JSON.stringify(params)})`) : ''}`,
+    );
+    context.info(
+      formatResult({ ...result, rows: result.rows.slice(0, previewRows) }, 'table', {
+        color: context.interactive,
+      }),
+    );
+    if (result.rows.length > previewRows)
+      context.info(context.colours.dim(`… ${result.rows.length - previewRows} more rows`));
+  }
+  return results;
 }
 
 /** Every stream of the stack, those the limits never refused anything on too; null when they are off. */
@@ -548,9 +598,9 @@ export const demoCommand: CommandSpec<DemoOptions, DemoSummary> = {
         'turn off the Kinesis shard limits (writes 1 MiB and 1,000 records/s, reads 2 MB and 5 GetRecords calls/s per shard), on by default as kinesalite has none',
       )
       .option(
-        '--consumers <threads|in-process>',
-        "where the functions run: each in a worker thread of its own, as Lambda runs them apart, or both in the CLI's thread (one CPU profile holds them all)",
-        'threads',
+        '--consumers <in-process|threads>',
+        "where the functions run: both in the CLI's thread, or each in a worker thread of its own as Lambda runs them apart (uses more memory; faster only with cores to spare)",
+        'in-process',
       ),
   run: demo,
   render: renderDemo,

@@ -521,7 +521,7 @@ async function runCase(
       summary.stages.filter((s) => s.name.startsWith(prefix)).reduce((n, s) => n + s.ms, 0);
     const replaySeconds = stageMs('replaying') / 1000;
     const drainSeconds = stageMs('draining') / 1000;
-    // The consumers run in this process (each in a worker thread): its CPU time, all threads together,
+    // The consumers run in this process (in its thread, or each in a worker thread with --consumers threads): its CPU time, all threads together,
     // over the replay and drain, as a share of one core (up to 2 on this machine).
     const pipelineCpuSeconds =
       summary.stages
