@@ -158,10 +158,9 @@ export async function startLocalPipeline(
   }
   // Refusals decided in the consumers' threads, beside those decided here.
   const threadDenials: Decision[] = [];
-  let started: Record<HandlerKind, LocalConsumer | ConsumerThread>;
-  if (threaded) {
-    const starting = (['aggregator', 'alerter'] as const).map((kind) =>
-      startConsumerThread(specs[kind], {
+  const starting = (['aggregator', 'alerter'] as const).map((kind) => {
+    if (threaded)
+      return startConsumerThread(specs[kind], {
         ...(options.template ? { iam: { template: options.template, names: config.names } } : {}),
         ...(options.chaos ? { chaos: options.chaos } : {}),
         ...(options.logger ? { logger: options.logger } : {}),
@@ -169,32 +168,23 @@ export async function startLocalPipeline(
           threadDenials.push(decision);
           denials.record(functionLogicalId, decision);
         },
-      }),
-    );
-    const outcomes = await Promise.allSettled(starting);
-    const failed = outcomes.find((outcome) => outcome.status === 'rejected');
-    if (failed) {
-      // A thread left running would keep the process alive.
-      for (const outcome of outcomes) if (outcome.status === 'fulfilled') await outcome.value.stop();
-      kinesis.destroy();
-      s3.destroy();
-      throw failed.reason;
-    }
-    const [aggregatorThread, alerterThread] = outcomes.map(
-      (outcome) => (outcome as PromiseFulfilledResult<ConsumerThread>).value,
-    ) as [ConsumerThread, ConsumerThread];
-    started = { aggregator: aggregatorThread, alerter: alerterThread };
-  } else {
-    started = {} as Record<HandlerKind, LocalConsumer>;
-    for (const kind of ['aggregator', 'alerter'] as const) {
-      const hooks = chainHooks(chaos?.hooks[kind], options.hooks?.[kind]);
-      started[kind] = await startLocalConsumer(specs[kind], {
-        logger,
-        ...(iam ? { iam } : {}),
-        ...(hooks ? { hooks } : {}),
       });
-    }
+    const hooks = chainHooks(chaos?.hooks[kind], options.hooks?.[kind]);
+    return startLocalConsumer(specs[kind], { logger, ...(iam ? { iam } : {}), ...(hooks ? { hooks } : {}) });
+  });
+  const outcomes = await Promise.allSettled(starting);
+  const failed = outcomes.find((outcome) => outcome.status === 'rejected');
+  if (failed) {
+    // A consumer left running (its runner polling, or its thread) would keep the process alive.
+    for (const outcome of outcomes) if (outcome.status === 'fulfilled') await outcome.value.stop();
+    kinesis.destroy();
+    s3.destroy();
+    throw failed.reason;
   }
+  const [aggregatorConsumer, alerterConsumer] = outcomes.map(
+    (outcome) => (outcome as PromiseFulfilledResult<LocalConsumer | ConsumerThread>).value,
+  ) as [LocalConsumer | ConsumerThread, LocalConsumer | ConsumerThread];
+  const started = { aggregator: aggregatorConsumer, alerter: alerterConsumer };
   const windowSeconds = started.aggregator.windowSeconds ?? DEFAULT_WINDOW_SECONDS;
   const deliveries: Record<string, LocalFirehose> = {};
   for (const delivery of config.deliveries) {
