@@ -15,7 +15,7 @@ import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb'
 import { createDynamoClient, createS3Client } from '../adapters/clients.ts';
 import type { RunContext } from '../adapters/run-context.ts';
 import { clientOptions } from '../adapters/target.ts';
-import { totalsOfItems } from '../consumers/user-activity-item.ts';
+import { isSpilledWindowItem, totalsOfItems } from '../consumers/user-activity-item.ts';
 import { DEFAULT_WINDOW_SECONDS, type UserWindowTotal } from '../core/aggregate.ts';
 import { ClickstreamError } from '../core/errors.ts';
 import { EVENT_TYPES, type EventType, parseRow } from '../core/event.ts';
@@ -170,15 +170,19 @@ async function foldSource(
   };
 }
 
-/** Parallel-segment scan: DynamoDB serves each segment from its own partitions. */
-export async function scanAll(
+/**
+ * Parallel-segment scan, a page at a time: DynamoDB serves each segment from its own partitions, and a
+ * caller that keeps only what it needs of each page holds one page per segment, not the table.
+ */
+async function scanPages(
   dynamo: DynamoDBDocumentClient,
   tableName: string,
-  segments = 4,
-): Promise<Array<Record<string, unknown>>> {
-  const pages = await Promise.all(
+  onPage: (items: Array<Record<string, unknown>>) => void,
+  options: { segments?: number; pageSize?: number } = {},
+): Promise<void> {
+  const segments = options.segments ?? 4;
+  await Promise.all(
     Array.from({ length: segments }, async (_, segment) => {
-      const items: Array<Record<string, unknown>> = [];
       let ExclusiveStartKey: Record<string, unknown> | undefined;
       do {
         const page = await dynamo.send(
@@ -187,15 +191,76 @@ export async function scanAll(
             Segment: segment,
             TotalSegments: segments,
             ExclusiveStartKey,
+            ...(options.pageSize ? { Limit: options.pageSize } : {}),
           }),
         );
-        items.push(...(page.Items ?? []));
+        onPage(page.Items ?? []);
         ExclusiveStartKey = page.LastEvaluatedKey;
       } while (ExclusiveStartKey);
-      return items;
     }),
   );
-  return pages.flat();
+}
+
+/** Every item of a table, for the small ones (the alert-dedupe table) and tests. */
+export async function scanAll(
+  dynamo: DynamoDBDocumentClient,
+  tableName: string,
+  segments = 4,
+): Promise<Array<Record<string, unknown>>> {
+  const items: Array<Record<string, unknown>> = [];
+  await scanPages(dynamo, tableName, (page) => items.push(...page), { segments });
+  return items;
+}
+
+/**
+ * Every stored (user, window) total, handed to `visit` one at a time, for readers of the whole
+ * user-activity table (verify, the demo): a window that fits one item becomes a total as its page
+ * arrives and is dropped, so memory does not grow with the table; only the rare windows that spilled
+ * into overflow items are kept until the scan ends, since their items can come in any page.
+ * Meant for a table nobody is writing to (after a drain): a scan is no snapshot.
+ */
+export async function forEachStoredTotal(
+  dynamo: DynamoDBDocumentClient,
+  tableName: string,
+  visit: (total: UserWindowTotal) => void,
+  options: { segments?: number; pageSize?: number } = {},
+): Promise<void> {
+  const spilled: Array<Record<string, unknown>> = [];
+  await scanPages(
+    dynamo,
+    tableName,
+    (page) => {
+      const whole = page.filter((item) => {
+        if (!isSpilledWindowItem(item)) return true;
+        spilled.push(item);
+        return false;
+      });
+      for (const total of totalsOfItems(whole)) visit(total);
+    },
+    options,
+  );
+  for (const total of totalsOfItems(spilled)) visit(total);
+}
+
+/** What the user-activity table holds, summed without holding it: the demo's aggregate line. */
+export interface StoredTotalsSummary {
+  byType: Record<EventType, number>;
+  windows: number;
+  /** A user with a stored window (the first scanned), for sample queries; undefined when empty. */
+  someUser: string | undefined;
+}
+
+export async function summarizeStoredTotals(
+  dynamo: DynamoDBDocumentClient,
+  tableName: string,
+): Promise<StoredTotalsSummary> {
+  const summary: StoredTotalsSummary = { byType: emptyCountsByType(), windows: 0, someUser: undefined };
+  await forEachStoredTotal(dynamo, tableName, (total) => {
+    addToCountsByType(summary.byType, total);
+    summary.windows++;
+    summary.someUser ??= total.user_id;
+  });
+  return summary;
 }
 
 /** One alert email the alerter marked sent, from the alert-dedupe table. */
@@ -314,11 +379,31 @@ export async function runChecks(inputs: VerifyInputs): Promise<VerifyCheck[]> {
   const { truth } = inputs;
   const checks: VerifyCheck[] = [];
   const sampled = userSampler(inputs.sampleShare ?? 1);
-  const totals = totalsOfItems(await scanAll(inputs.dynamo, inputs.userActivityTable));
-  const stored = new Map<string, UserWindowTotal>();
-  const dynamoByType = countsByType(totals);
-  for (const total of totals) {
-    if (sampled(total.user_id)) stored.set(windowKey(total.user_id, total.window_start), total);
+  // Compared as the scan goes: verify holds the source's totals and the keys it found, never the table.
+  const dynamoByType = emptyCountsByType();
+  const found = new Set<string>();
+  let mismatched = 0;
+  let extra = 0;
+  let firstMismatch: string | undefined;
+  await forEachStoredTotal(inputs.dynamo, inputs.userActivityTable, (actual) => {
+    addToCountsByType(dynamoByType, actual);
+    if (!sampled(actual.user_id)) return;
+    const key = windowKey(actual.user_id, actual.window_start);
+    const expected = truth.windows.get(key);
+    if (!expected) {
+      extra++;
+      return;
+    }
+    found.add(key);
+    if (!sameWindowTotal(actual, expected)) {
+      mismatched++;
+      firstMismatch ??= `${key}: expected ${JSON.stringify(pick(expected))}, got ${JSON.stringify(pick(actual))}`;
+    }
+  });
+  for (const [key, expected] of truth.windows) {
+    if (found.has(key)) continue;
+    mismatched++;
+    firstMismatch ??= `${key}: expected ${JSON.stringify(pick(expected))}, got nothing`;
   }
   checks.push({
     ...check("source rows (verify's reader = the producer's)", truth.rows, truth.producer.rows),
@@ -341,17 +426,6 @@ export async function runChecks(inputs: VerifyInputs): Promise<VerifyCheck[]> {
     checks.push(check(`DynamoDB ${type} events`, truth.byType[type], dynamoByType[type]));
   }
 
-  let mismatched = 0;
-  let firstMismatch: string | undefined;
-  for (const [key, expected] of truth.windows) {
-    const actual = stored.get(key);
-    const differs = !actual || !sameWindowTotal(actual, expected);
-    if (differs) {
-      mismatched++;
-      firstMismatch ??= `${key}: expected ${JSON.stringify(pick(expected))}, got ${actual ? JSON.stringify(pick(actual)) : 'nothing'}`;
-    }
-  }
-  const extra = [...stored.keys()].filter((key) => !truth.windows.has(key)).length;
   checks.push({
     name: `per-user window totals${(inputs.sampleShare ?? 1) < 1 ? ` (sample ${inputs.sampleShare})` : ''}`,
     expected: truth.windows.size,
@@ -400,16 +474,16 @@ export async function runChecks(inputs: VerifyInputs): Promise<VerifyCheck[]> {
   return checks;
 }
 
-/** Σ of the stored totals per event type: what the pipeline counted. */
-export function countsByType(totals: readonly UserWindowTotal[]): Record<EventType, number> {
-  const byType = Object.fromEntries(EVENT_TYPES.map((t) => [t, 0])) as Record<EventType, number>;
-  for (const total of totals) {
-    byType.view += total.view_count;
-    byType.cart += total.cart_count;
-    byType.remove_from_cart += total.remove_from_cart_count;
-    byType.purchase += total.purchase_count;
-  }
-  return byType;
+function emptyCountsByType(): Record<EventType, number> {
+  return Object.fromEntries(EVENT_TYPES.map((t) => [t, 0])) as Record<EventType, number>;
+}
+
+/** Adds a stored total to the per-type sums: what the pipeline counted. */
+function addToCountsByType(byType: Record<EventType, number>, total: UserWindowTotal): void {
+  byType.view += total.view_count;
+  byType.cart += total.cart_count;
+  byType.remove_from_cart += total.remove_from_cart_count;
+  byType.purchase += total.purchase_count;
 }
 
 function check(name: string, expected: number, actual: number): VerifyCheck {

@@ -264,6 +264,18 @@ function windowOfSortKey(sortKey: string): string {
   return at < 0 ? sortKey : sortKey.slice(0, at);
 }
 
+/**
+ * Whether an item is one of several that make up its window: an overflow item, or a base item that
+ * has (or reserved) overflow items. Such a window's total needs all of them; any other item is a whole
+ * window on its own, so a reader can turn it into a total at once and keep nothing.
+ */
+export function isSpilledWindowItem(item: Record<string, unknown>): boolean {
+  const sortKey = item[USER_ACTIVITY_KEY.sort];
+  if (typeof sortKey === 'string' && sortKey.includes(OVERFLOW_SEPARATOR)) return true;
+  const overflow = item[ITEM_ATTRIBUTES.overflow];
+  return typeof overflow === 'number' && overflow > 0;
+}
+
 function stringSet(item: Record<string, unknown>, name: string): Iterable<string> {
   const value = item[name];
   return value instanceof Set ? (value as Set<string>) : [];

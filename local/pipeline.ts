@@ -100,8 +100,10 @@ export interface LocalPipeline {
    * Once the producer is done: end open windows, let the alerter and the lake catch up, tell the
    * alerter the stream has ended (it closes the open incidents), and wait for the alert mails to
    * leave. Afterwards every accepted event is in DynamoDB, the lake and (if it broke a rule) a mailbox.
+   * Rejects with the signal's reason once it aborts (Ctrl-C): waiting stops there, and `stop()` ends
+   * what was still running.
    */
-  drain(): Promise<DrainTimings>;
+  drain(signal?: AbortSignal): Promise<DrainTimings>;
   progress(): Promise<PipelineProgress>;
   stop(): Promise<void>;
 }
@@ -207,7 +209,7 @@ export async function startLocalPipeline(
     ...(chaos ? { chaos: threaded ? threadedChaos(chaos, threads) : chaos } : {}),
     ...(iam ? { iam: threaded ? threadedTally(iam.tally, threads, threadDenials) : iam.tally } : {}),
     // A refused call is retried by the runner as AWS would, for ever: the drain fails at once instead.
-    drain: () =>
+    drain: (signal) =>
       Promise.race([
         (async (): Promise<DrainTimings> => {
           denials.throwIfAny();
@@ -231,6 +233,7 @@ export async function startLocalPipeline(
           return { aggregatorMs, alerterAndLakeMs, endOfStreamMs, mailMs };
         })(),
         denials.first,
+        ...(signal ? [whenAborted(signal)] : []),
       ]),
     progress: async () => {
       const lake = { records: 0, objects: 0 };
@@ -304,6 +307,14 @@ function threadedTally(own: IamTally, threads: ConsumerThread[], threadDenials: 
       return [...own.denials, ...threadDenials];
     },
   };
+}
+
+/** Rejects with the signal's reason once it aborts, for a wait raced against it to stop. */
+function whenAborted(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
 }
 
 /**

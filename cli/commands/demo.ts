@@ -19,13 +19,11 @@ import {
   type AlertScore,
   alertScore,
   computeSourceTruth,
-  countsByType,
   loadGroundTruth,
   runChecks,
-  scanAll,
+  summarizeStoredTotals,
   type VerifyCheck,
 } from '../../analytics/verify.ts';
-import { totalsOfItems } from '../../consumers/user-activity-item.ts';
 import { EVENT_TYPES, type EventType } from '../../core/event.ts';
 import { choiceFlag, integerFlag } from '../../core/flags.ts';
 import { parseS3Url } from '../../core/resources.ts';
@@ -193,8 +191,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
       subContext,
     );
 
-    const totals = totalsOfItems(await scanAll(dynamo, stack.names.userActivityTable));
-    const byType = countsByType(totals);
+    const stored = await summarizeStoredTotals(dynamo, stack.names.userActivityTable);
     const groundTruth = truthFile ? await loadGroundTruth(truthFile) : undefined;
     const score = await alertScore(dynamo, stack.names.alertDedupeTable, groundTruth);
     const emails = (await stack.sns.stats()).delivered;
@@ -206,7 +203,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
 
     const engine = await openLocalEngine({ s3: stack.s3, names: stack.names });
     try {
-      const sampleUser = groundTruth?.bots[0]?.user_id ?? totals[0]?.user_id ?? '';
+      const sampleUser = groundTruth?.bots[0]?.user_id ?? stored.someUser ?? '';
       const queries = await stage(
         'running every named query on the local lake (DuckDB, Athena SQL unchanged)',
         () => runNamedQueries(engine, sampleUser, previewRows, context),
@@ -239,9 +236,9 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
           source,
         },
         aggregates: {
-          eventsCounted: EVENT_TYPES.reduce((sum, t) => sum + byType[t], 0),
-          byType,
-          windows: totals.length,
+          eventsCounted: EVENT_TYPES.reduce((sum, t) => sum + stored.byType[t], 0),
+          byType: stored.byType,
+          windows: stored.windows,
         },
         alerts: {
           ...score,
@@ -482,7 +479,7 @@ async function drainWithProgress(pipeline: LocalPipeline, context: CommandContex
       });
   }, DRAIN_PROGRESS_INTERVAL_MS);
   try {
-    const timings = await pipeline.drain();
+    const timings = await pipeline.drain(context.signal);
     await show();
     return timings;
   } finally {

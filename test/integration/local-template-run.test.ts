@@ -116,4 +116,34 @@ describe('the local run follows the synthesized template', () => {
       mail: { delivered: 0, pending: 0 },
     });
   });
+
+  it('stops draining as soon as its signal aborts (Ctrl-C), and a later drain still completes', async () => {
+    const event = {
+      event_time: '2019-10-01T00:00:07Z',
+      event_type: 'view',
+      product_id: '1003461',
+      category_id: '2053013555631882655',
+      user_id: '520088905',
+      user_session: 's2',
+      price: 489.07,
+      event_id: 'templaterun2',
+      replayed_at: '2024-01-01T00:00:00.000Z',
+    };
+    await stack.kinesis.send(
+      new PutRecordsCommand({
+        StreamName: DEFAULT_RESOURCE_NAMES.eventsStream,
+        Records: [{ PartitionKey: event.category_id, Data: Buffer.from(JSON.stringify(event)) }],
+      }),
+    );
+    const interrupted = new Error('interrupted');
+    const abort = new AbortController();
+    const draining = pipeline.drain(abort.signal);
+    abort.abort(interrupted);
+    await expect(draining).rejects.toBe(interrupted);
+    // Already aborted: it does not start waiting at all.
+    await expect(pipeline.drain(abort.signal)).rejects.toBe(interrupted);
+
+    await pipeline.drain();
+    expect((await pipeline.progress()).aggregator.records).toBe(2);
+  });
 });

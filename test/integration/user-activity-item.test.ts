@@ -6,7 +6,7 @@
  */
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scanAll } from '../../analytics/verify.ts';
+import { forEachStoredTotal, scanAll } from '../../analytics/verify.ts';
 import {
   chunksOf,
   ITEM_ATTRIBUTES,
@@ -14,7 +14,12 @@ import {
   readUserWindows,
   totalsOfItems,
 } from '../../consumers/user-activity-item.ts';
-import { purchaseEntry, totalOf, type UserWindowPartial } from '../../core/aggregate.ts';
+import {
+  purchaseEntry,
+  totalOf,
+  type UserWindowPartial,
+  type UserWindowTotal,
+} from '../../core/aggregate.ts';
 import { mergePartials } from '../../core/window.ts';
 import { startDynamo } from '../support/consumers-emulators.ts';
 
@@ -163,6 +168,11 @@ describe('user-activity merge', () => {
     const expected = totalOf([...mergePartials([...partials, resent]).values()][0] as never);
     expect(expected).toMatchObject({ view_count: 1_000, distinct_products: 4, contributions: 5 });
     expect(totalsOfItems(items)).toEqual([expected]);
+    // Verify and the demo stream the table: with one item per page, the window's items arrive in
+    // separate pages and still make exactly one total.
+    const streamed: UserWindowTotal[] = [];
+    await forEachStoredTotal(dynamo, table, (total) => streamed.push(total), { pageSize: 1 });
+    expect(streamed).toEqual([expected]);
     // The alerter's Query: a range that ends at the window's start still takes its overflow items.
     const read = await readUserWindows(dynamo, table, '512345678', WINDOW, WINDOW);
     expect(read.map((window) => window.total)).toEqual([expected]);
@@ -189,6 +199,12 @@ describe('user-activity merge', () => {
     expect(items.filter((item) => String(item.window_start).includes('#')).length).toBeGreaterThanOrEqual(8);
 
     const expected = [...mergePartials(partials).values()].map(totalOf);
+    const byKey = (a: UserWindowTotal, b: UserWindowTotal) =>
+      `${a.user_id}|${a.window_start}`.localeCompare(`${b.user_id}|${b.window_start}`);
+    const streamed: UserWindowTotal[] = [];
+    await forEachStoredTotal(dynamo, table, (total) => streamed.push(total), { pageSize: 2 });
+    expect(streamed.sort(byKey)).toEqual(totalsOfItems(items).sort(byKey));
+    expect(streamed.map((total) => total.view_count)).toEqual([400, 400, 400, 400]);
     const all = await readUserWindows(dynamo, table, '512345678', starts[0]!, starts[2]!);
     expect(all.map((window) => window.total)).toEqual(expected);
     expect(all.map((window) => window.total.view_count)).toEqual([400, 400, 400]);
