@@ -20,6 +20,12 @@ export interface ResourceNames {
    * it. The local stack has no SQS: its runner appends the same records to a file in its work dir.
    */
   aggregatorFailureQueue: string;
+  /**
+   * The bot alerter's on-failure queue (its URL in AWS): the ranges of the user-activity stream whose
+   * batches exhausted their retries; `clickstream redrive --alerter-failure-queue` reads it. Locally a
+   * file in the runner's work dir, as the aggregator's.
+   */
+  alerterFailureQueue: string;
 }
 
 export const DEFAULT_RESOURCE_NAMES: ResourceNames = {
@@ -34,6 +40,7 @@ export const DEFAULT_RESOURCE_NAMES: ResourceNames = {
   glueDatabase: 'clickstream',
   athenaWorkgroup: 'clickstream',
   aggregatorFailureQueue: 'clickstream-window-aggregator-failures',
+  alerterFailureQueue: 'clickstream-bot-alerter-failures',
 };
 
 /**

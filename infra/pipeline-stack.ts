@@ -113,6 +113,8 @@ export class PipelineStack extends Stack {
       // What `clickstream redrive` reads back: the aggregator's dead letters and its parked ranges.
       deadLetterPrefix: `${DEAD_LETTER_PREFIX}${CONSUMER_SERVICES.aggregator}/`,
       failureQueue: this.streamToAggregator.failureQueue,
+      userActivityStream: this.streams.userActivity,
+      alerterFailureQueue: this.userActivityToAlerter.failureQueue,
       lakeBucket: this.buckets.lake,
       lakeTables: LAKE_TABLE_NAMES.map((name) => ({ name, prefix: TABLES[name].prefix })),
       resultsBucket: this.buckets.athenaResults,
@@ -246,6 +248,7 @@ export class PipelineStack extends Stack {
           glueDatabase: catalogName,
           athenaWorkgroup: this.athenaQueries.workGroup.ref,
           aggregatorFailureQueue: this.streamToAggregator.failureQueue.queueUrl,
+          alerterFailureQueue: this.userActivityToAlerter.failureQueue.queueUrl,
         },
       }),
       'Save as clickstream.config.json to point the clickstream CLI at this stack',

@@ -44,6 +44,7 @@ import { clientOptions } from '../adapters/target.ts';
 import { DEAD_LETTER_PREFIX } from '../consumers/dead-letter.ts';
 import type { EventRecord } from '../core/event.ts';
 import { integerFlag } from '../core/flags.ts';
+import type { ResourceNames } from '../core/resources.ts';
 import {
   type Batch,
   KINESIS_LIMITS,
@@ -106,6 +107,8 @@ export interface RedriveToStreamOptions {
   failedRecords?: readonly string[];
   deadLetters?: DeadLetterLocation;
   failureQueue?: FailureQueueLocation;
+  /** Whose queue `failureQueue` is, for progress (default the aggregator's: 'failure queue'). */
+  failureQueueSource?: Extract<SourceName, 'failure queue' | 'alerter failure queue'>;
   /** How dead letters that read now are keyed (default category_id, as replay). */
   partitionKey?: PartitionKeyField;
   /** Read and parse everything, re-read the ranges, send and delete nothing. */
@@ -135,7 +138,7 @@ export interface RedriveProgress {
   lostToRetention: number;
 }
 
-export type SourceName = 'failed records' | 'dead letters' | 'failure queue';
+export type SourceName = 'failed records' | 'dead letters' | 'failure queue' | 'alerter failure queue';
 
 /** Per source; in a dry run, `resent` counts what would be sent. */
 export interface SourceCounts {
@@ -186,6 +189,8 @@ export interface RedriveSummary {
   failedRecords?: FailedRecordsSummary;
   deadLetters?: DeadLettersSummary;
   failureQueue?: FailureQueueSummary;
+  /** The bot alerter's parked ranges, put back on the stream it reads (not `stream`). */
+  alerterFailureQueue?: FailureQueueSummary & { stream: string };
   /** Events Kinesis refused again, in the failed-records format (redrive it later). */
   failedOut?: string;
   /** Everything read was re-driven (or, in a dry run, would be sent). */
@@ -496,7 +501,7 @@ async function redriveFailureQueue(
   failureQueue: FailureQueueLocation,
 ): Promise<FailureQueueSummary> {
   const { options, progress, note } = run;
-  run.startSource('failure queue');
+  run.startSource(options.failureQueueSource ?? 'failure queue');
   const reader = options.reader ?? options.kinesis;
   const retentionHours = await streamRetentionHours(reader, options.streamName);
   const queue: FailureQueueSummary = {
@@ -605,7 +610,7 @@ async function redriveRange(
 }
 
 const SOURCES_HINT =
-  'name what to re-drive: --failed-records FILE (replay failures), --dead-letters (records the aggregator could not parse), --failure-queue (batches it gave up on); --dry-run shows what would be sent';
+  'name what to re-drive: --failed-records FILE (replay failures), --dead-letters (records the aggregator could not parse), --failure-queue (batches it gave up on), --alerter-failure-queue (batches the bot alerter gave up on); --dry-run shows what would be sent';
 
 function outcomeOf(owner: Settlement): Outcome {
   return isRaw(owner) ? owner.outcome : (owner as Outcome);
@@ -943,6 +948,8 @@ export interface RedriveOptions {
   deadLetters?: boolean | string;
   /** true: the default queue (AWS) or file (--local); a string: a queue URL or a file. */
   failureQueue?: boolean | string;
+  /** The bot alerter's failure queue, as `failureQueue`: its ranges go back to the user-activity stream. */
+  alerterFailureQueue?: boolean | string;
   workDir?: string;
   /**
    * The local stack's work dir when `workDir` is not given, asked for only then (the CLI's is beside
@@ -959,7 +966,9 @@ export interface RedriveOptions {
 
 export async function redrive(options: RedriveOptions, context: RunContext): Promise<RedriveSummary> {
   const failedRecords = options.failedRecords ?? [];
-  if (failedRecords.length === 0 && options.deadLetters === undefined && options.failureQueue === undefined)
+  const eventsSources =
+    failedRecords.length > 0 || options.deadLetters !== undefined || options.failureQueue !== undefined;
+  if (!eventsSources && options.alerterFailureQueue === undefined)
     throw new RedriveError('nothing to re-drive', SOURCES_HINT);
   const partitionKey = (options.partitionKey ?? 'category_id') as PartitionKeyField;
   if (!PARTITION_KEY_FIELDS.includes(partitionKey)) {
@@ -1007,71 +1016,70 @@ export async function redrive(options: RedriveOptions, context: RunContext): Pro
       deadLetters = { kind: 'directory', path: given };
     }
   }
-  let failureQueue: FailureQueueLocation | undefined;
-  let queueUrl: string | undefined;
-  if (options.failureQueue !== undefined) {
-    const given = typeof options.failureQueue === 'string' ? options.failureQueue : undefined;
-    if (local) {
-      if (given?.startsWith('https://'))
-        throw new RedriveError(
-          'an SQS queue needs AWS (drop --local)',
-          'locally the failure queue is a file',
-        );
-      // The local runner writes each on-failure destination to `<work dir>/<queue name>.jsonl`.
-      failureQueue = {
-        kind: 'file',
-        path: given ?? join(knownWorkDir(workDir), `${target.names.aggregatorFailureQueue}.jsonl`),
-      };
-    } else if (given && !given.startsWith('https://')) {
-      throw new RedriveError(
-        `--failure-queue ${given} is not a queue URL`,
-        "pass https://sqs.<region>.amazonaws.com/<account>/<queue>, or nothing for the stack's (names.aggregatorFailureQueue in clickstream.config.json)",
-      );
-    } else {
-      const url = given ?? target.names.aggregatorFailureQueue;
-      if (!url.startsWith('https://')) {
-        throw new RedriveError(
-          `the failure queue is not known (names.aggregatorFailureQueue is "${url}", not a queue URL)`,
-          "save the stack's ClickstreamConfig output as clickstream.config.json, or pass --failure-queue URL",
-        );
-      }
-      queueUrl = url;
-    }
-  }
+  const queueOf = (given: boolean | string | undefined, role: FailureQueueRole) =>
+    given === undefined ? undefined : failureQueueFlag(given, role, { local, names: target.names, workDir });
+  const aggregatorQueue = queueOf(options.failureQueue, 'aggregatorFailureQueue');
+  const alerterQueue = queueOf(options.alerterFailureQueue, 'alerterFailureQueue');
 
   const kinesis = createKinesisClient(clientOptions(target, 'kinesis', { maxAttempts: 1 }));
   const reader = createKinesisClient(clientOptions(target, 'kinesis', { maxAttempts: 8 }));
   const s3 = deadLetterBucket ? createS3Client(clientOptions(target, 's3')) : undefined;
-  const sqs = queueUrl ? createSqsClient(target.region ? { region: target.region } : {}) : undefined;
+  const sqs =
+    aggregatorQueue?.kind === 'sqs' || alerterQueue?.kind === 'sqs'
+      ? createSqsClient(target.region ? { region: target.region } : {})
+      : undefined;
   if (s3 && deadLetterBucket) deadLetters = { kind: 's3', s3, ...deadLetterBucket };
-  if (sqs && queueUrl) failureQueue = { kind: 'sqs', sqs, queueUrl };
+  const located = (queue: FailureQueueFlag | undefined): FailureQueueLocation | undefined =>
+    queue?.kind === 'sqs' && sqs
+      ? { kind: 'sqs', sqs, queueUrl: queue.queueUrl }
+      : queue?.kind === 'file'
+        ? queue
+        : undefined;
+  const failureQueue = located(aggregatorQueue);
+  const alerterFailureQueue = located(alerterQueue);
 
   const bar = context.progress('redrive', { fields: ['source', 'read', 'resent', 'failing', 'lost'] });
+  const shared = {
+    kinesis,
+    reader,
+    dryRun: options.dryRun ?? false,
+    failedOut,
+    aggregate: options.aggregate ?? true,
+    ...(maxRetries !== undefined ? { maxRetries } : {}),
+    signal: context.signal,
+    onNote: (line: string) => context.warn(line),
+    onProgress: (progress: RedriveProgress) =>
+      bar.update(progress.read, {
+        source: progress.source,
+        read: progress.read,
+        resent: progress.resent,
+        failing: progress.stillFailing,
+        lost: progress.lostToRetention,
+      }),
+  };
   try {
-    const summary = await redriveToStream({
-      kinesis,
-      reader,
-      streamName,
-      failedRecords,
-      ...(deadLetters ? { deadLetters } : {}),
-      ...(failureQueue ? { failureQueue } : {}),
-      partitionKey,
-      dryRun: options.dryRun ?? false,
-      failedOut,
-      aggregate: options.aggregate ?? true,
-      ...(maxRetries !== undefined ? { maxRetries } : {}),
-      signal: context.signal,
-      onNote: (line) => context.warn(line),
-      onProgress: (progress) =>
-        bar.update(progress.read, {
-          source: progress.source,
-          read: progress.read,
-          resent: progress.resent,
-          failing: progress.stillFailing,
-          lost: progress.lostToRetention,
-        }),
-    });
+    const events = eventsSources
+      ? await redriveToStream({
+          ...shared,
+          streamName,
+          failedRecords,
+          ...(deadLetters ? { deadLetters } : {}),
+          ...(failureQueue ? { failureQueue } : {}),
+          partitionKey,
+        })
+      : undefined;
+    // The alerter's ranges come from, and go back to, the stream it reads: a run of their own.
+    const alerter =
+      alerterFailureQueue && !events?.interrupted
+        ? await redriveToStream({
+            ...shared,
+            streamName: target.names.userActivityStream,
+            failureQueue: alerterFailureQueue,
+            failureQueueSource: 'alerter failure queue',
+          })
+        : undefined;
     bar.stop();
+    const summary = combineSummaries(events, alerter);
     if (summary.failedOut)
       context.warn(`events Kinesis refused again: ${summary.failedOut} (re-drive it with --failed-records)`);
     return summary;
@@ -1082,4 +1090,67 @@ export async function redrive(options: RedriveOptions, context: RunContext): Pro
     s3?.destroy();
     sqs?.destroy();
   }
+}
+
+/** The ResourceNames role of each consumer's on-failure queue. */
+type FailureQueueRole = 'aggregatorFailureQueue' | 'alerterFailureQueue';
+
+/** A failure-queue flag, resolved: the local runner's file, or an SQS queue URL. */
+type FailureQueueFlag = { kind: 'file'; path: string } | { kind: 'sqs'; queueUrl: string };
+
+const QUEUE_FLAGS: Record<FailureQueueRole, string> = {
+  aggregatorFailureQueue: '--failure-queue',
+  alerterFailureQueue: '--alerter-failure-queue',
+};
+
+/** Where a failure-queue flag points, checked before any client is made: a wrong one costs no connection. */
+function failureQueueFlag(
+  value: boolean | string,
+  role: FailureQueueRole,
+  where: { local: boolean; names: ResourceNames; workDir: string | undefined },
+): FailureQueueFlag {
+  const flag = QUEUE_FLAGS[role];
+  const given = typeof value === 'string' ? value : undefined;
+  if (where.local) {
+    if (given?.startsWith('https://'))
+      throw new RedriveError('an SQS queue needs AWS (drop --local)', 'locally the failure queue is a file');
+    // The local runner writes each on-failure destination to `<work dir>/<queue name>.jsonl`.
+    return { kind: 'file', path: given ?? join(knownWorkDir(where.workDir), `${where.names[role]}.jsonl`) };
+  }
+  if (given && !given.startsWith('https://')) {
+    throw new RedriveError(
+      `${flag} ${given} is not a queue URL`,
+      `pass https://sqs.<region>.amazonaws.com/<account>/<queue>, or nothing for the stack's (names.${role} in clickstream.config.json)`,
+    );
+  }
+  const url = given ?? where.names[role];
+  if (!url.startsWith('https://')) {
+    throw new RedriveError(
+      `${role === 'alerterFailureQueue' ? "the bot alerter's" : 'the'} failure queue is not known (names.${role} is "${url}", not a queue URL)`,
+      `save the stack's ClickstreamConfig output as clickstream.config.json, or pass ${flag} URL`,
+    );
+  }
+  return { kind: 'sqs', queueUrl: url };
+}
+
+/** One summary of the run on the events stream and the alerter's run on the user-activity stream. */
+function combineSummaries(
+  events: RedriveSummary | undefined,
+  alerter: RedriveSummary | undefined,
+): RedriveSummary {
+  const queue = alerter?.failureQueue;
+  const base: RedriveSummary = events ?? {
+    stream: alerter?.stream ?? '',
+    dryRun: alerter?.dryRun ?? false,
+    complete: true,
+    interrupted: false,
+    durationMs: 0,
+  };
+  return {
+    ...base,
+    ...(queue && alerter ? { alerterFailureQueue: { ...queue, stream: alerter.stream } } : {}),
+    complete: base.complete && (alerter?.complete ?? true),
+    interrupted: base.interrupted || (alerter?.interrupted ?? false),
+    durationMs: (events?.durationMs ?? 0) + (alerter?.durationMs ?? 0),
+  };
 }

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { PARTITION_KEY_FIELDS } from '../../producer/batcher.ts';
 import {
   AGGREGATOR_DEAD_LETTERS,
+  type FailureQueueSummary,
   type RedriveOptions,
   type RedriveSummary,
   redrive,
@@ -57,15 +58,19 @@ export function renderRedrive(summary: RedriveSummary, colours: Colours): string
       `${mark(part)} dead letters    read ${n(part.read)} in ${n(part.objects)} files, ${verb} ${n(part.resent)} (${n(part.events)} events), still failing ${n(part.stillFailing)}${why ? ` (${why})` : ''}  (${part.location})`,
     );
   }
-  if (summary.failureQueue) {
-    const part = summary.failureQueue;
+  const queueLines = (label: string, part: FailureQueueSummary) => {
     const why = reasons(part.byReason);
     lines.push(
-      `${mark(part)} failure queue   read ${n(part.read)} ranges (${n(part.records)} records), ${verb} ${n(part.resent)} (${n(part.recordsResent)} records), still failing ${n(part.stillFailing)}, lost to retention ${n(part.lostToRetention)} (${n(part.recordsLost)} records)  (${part.location})`,
+      `${mark(part)} ${label}read ${n(part.read)} ranges (${n(part.records)} records), ${verb} ${n(part.resent)} (${n(part.recordsResent)} records), still failing ${n(part.stillFailing)}, lost to retention ${n(part.lostToRetention)} (${n(part.recordsLost)} records)  (${part.location})`,
     );
     lines.push(
       `  messages deleted ${n(part.deleted)}, kept ${n(part.kept)}${why ? ` (${why})` : ''}; the stream keeps records ${part.retentionHours ?? '?'} h`,
     );
+  };
+  if (summary.failureQueue) queueLines('failure queue   ', summary.failureQueue);
+  if (summary.alerterFailureQueue) {
+    queueLines('alerter queue   ', summary.alerterFailureQueue);
+    lines.push(`  its ranges went back into ${summary.alerterFailureQueue.stream}`);
   }
   if (summary.failedOut) lines.push(`refused again by Kinesis: ${summary.failedOut}`);
   if (summary.interrupted)
@@ -97,6 +102,9 @@ export const redriveCommand: CommandSpec<RedriveFlags, RedriveSummary> = {
           '                    range is read back from the stream and put again; its',
           '                    message is deleted once all of it is back, and kept when',
           "                    its records passed the stream's retention",
+          '  --alerter-failure-queue  batches the bot alerter gave up on: each range',
+          '                    is read back from the user-activity stream and put on',
+          '                    it again, for the alerter to judge those users again',
           'Every event keeps its event_id and counts once: re-driving twice changes',
           'no total and mails no alert twice. Exit code 1 when anything is left over.',
         ].join('\n'),
@@ -112,6 +120,10 @@ export const redriveCommand: CommandSpec<RedriveFlags, RedriveSummary> = {
       .option(
         '--failure-queue [url|file]',
         "the aggregator's on-failure queue (default: names.aggregatorFailureQueue of the config; with --local <work-dir>/<that name>.jsonl)",
+      )
+      .option(
+        '--alerter-failure-queue [url|file]',
+        "the bot alerter's on-failure queue (default: names.alerterFailureQueue of the config; with --local <work-dir>/<that name>.jsonl); its ranges go back to the user-activity stream",
       )
       .option(
         '--work-dir <dir>',

@@ -18,6 +18,12 @@ export interface OperatorPoliciesProps {
   deadLetterPrefix: string;
   /** The window aggregator's on-failure queue, whose parked ranges `redrive` re-reads and deletes. */
   failureQueue: sqs.IQueue;
+  /**
+   * The user-activity stream and the bot alerter's on-failure queue: `redrive --alerter-failure-queue`
+   * reads the alerter's parked ranges back from that stream and puts them on it again.
+   */
+  userActivityStream: kinesis.IStream;
+  alerterFailureQueue: sqs.IQueue;
   lakeBucket: s3.IBucket;
   /** The Glue tables the named queries read, with their key prefixes in the lake bucket. */
   lakeTables: ReadonlyArray<{ name: string; prefix: string }>;
@@ -75,12 +81,24 @@ export class OperatorPolicies extends Construct {
           actions: ['kinesis:GetShardIterator', 'kinesis:GetRecords'],
           resources: [props.eventsStream.streamArn],
         }),
+        // redrive --alerter-failure-queue: the same, on the stream the alerter reads.
+        new iam.PolicyStatement({
+          sid: 'RedriveAlerterRanges',
+          actions: [
+            'kinesis:DescribeStreamSummary',
+            'kinesis:ListShards',
+            'kinesis:GetShardIterator',
+            'kinesis:GetRecords',
+            'kinesis:PutRecords',
+          ],
+          resources: [props.userActivityStream.streamArn],
+        }),
         // redrive: a message is deleted once its range is back on the stream; one kept (records past the
         // stream's retention, or not all put) is made visible again at once.
         new iam.PolicyStatement({
           sid: 'FailureQueue',
           actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility'],
-          resources: [props.failureQueue.queueArn],
+          resources: [props.failureQueue.queueArn, props.alerterFailureQueue.queueArn],
         }),
         // redrive: the aggregator's dead letters are listed under their prefix only, and read.
         new iam.PolicyStatement({

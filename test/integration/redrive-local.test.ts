@@ -12,7 +12,9 @@
  *   one is left as it is;
  * - records that make the aggregator fail until it is "fixed": their batches exhaust their retries and
  *   the local on-failure file gets their shard/sequence ranges; a range older than the stream's
- *   retention is added by hand.
+ *   retention is added by hand;
+ * - partials of one bot that make the alerter fail until it is "fixed": their user-activity ranges go
+ *   to the alerter's on-failure file, and the bot gets no mail until they are re-driven.
  */
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -111,11 +113,22 @@ let stack: LocalStack;
 let pipeline: LocalPipeline;
 let proxy: ChaosProxy;
 let poisoned = true;
+/** A bot whose partials the alerter fails on until it is fixed (the user breaking a rule with the most events). */
+let alerterPoisonUser = '';
+let alerterPoisoned = true;
 let replay: ReplaySummary;
 let expected: Totals;
 /** Users the full data makes break a rule, over any horizon: each must have an incident. */
 let expectedUsers: string[];
-const before: { totals?: Totals; deadLetters?: MalformedRecord[]; ranges?: number[] } = {};
+const before: {
+  totals?: Totals;
+  deadLetters?: MalformedRecord[];
+  ranges?: number[];
+  alerterRanges?: number;
+  alerterPoisonMails?: number;
+} = {};
+/** The alerter's queue re-driven alone, before the rest: the mails it brings can come from nothing else. */
+let alerterRun: { code: number; summary: RedriveSummary; poisonUserSteps: string[] };
 const runs: Array<{
   code: number;
   summary: RedriveSummary;
@@ -149,6 +162,7 @@ async function redriveCli(): Promise<(typeof runs)[number]> {
     failedFile,
     '--dead-letters',
     '--failure-queue',
+    '--alerter-failure-queue',
     '--work-dir',
     workDir,
     '--failed-out',
@@ -165,8 +179,12 @@ async function redriveCli(): Promise<(typeof runs)[number]> {
   };
 }
 
-/** The aggregator's on-failure file: the local runner names it after the template's queue. */
+/** The aggregator's and the alerter's on-failure files: the local runner names them after the template's queues. */
 let failureFile: string;
+let alerterFailureFile: string;
+
+const stepsOf = (user: string) =>
+  (stack.mailbox?.messages ?? []).map(incidentMail).filter((mail) => mail.user === user);
 
 beforeAll(async () => {
   // Two events shards, no batching window, only monotonic rules: CDK context, as a user sets it.
@@ -177,6 +195,7 @@ beforeAll(async () => {
   });
   stack = await startLocalStack({ ports: 'ephemeral', mail: 'sink', config });
   failureFile = join(workDir, `${stack.names.aggregatorFailureQueue}.jsonl`);
+  alerterFailureFile = join(workDir, `${stack.names.alerterFailureQueue}.jsonl`);
   pipeline = await startLocalPipeline(stack, {
     workDir,
     hooks: {
@@ -186,6 +205,14 @@ beforeAll(async () => {
             Buffer.from(record.kinesis.data, 'base64').toString('latin1').includes(POISON_USER),
           );
           if (poisoned && poison) throw new Error('injected: the aggregator cannot handle this user yet');
+        },
+      },
+      alerter: {
+        beforeInvoke(_n, event) {
+          const poison = event.Records.some((record) =>
+            Buffer.from(record.kinesis.data, 'base64').toString('latin1').includes(`"${alerterPoisonUser}"`),
+          );
+          if (alerterPoisoned && poison) throw new Error('injected: the alerter cannot handle this user yet');
         },
       },
     },
@@ -200,6 +227,10 @@ beforeAll(async () => {
   expectedUsers = [
     ...new Set(evaluateMerged(RULES, aggregateEvents(events).values()).map((m) => m.total.user_id)),
   ].sort();
+  const eventsOfUser = (user: string) => events.filter((event) => event.user_id === user).length;
+  alerterPoisonUser = expectedUsers.reduce((most, user) =>
+    eventsOfUser(user) > eventsOfUser(most) ? user : most,
+  );
 
   proxy = await startKinesisChaosProxy({ upstream: stack.endpoints.kinesis, failEveryNthEntry: 3 });
   const throughProxy = createKinesisClient({ endpoint: proxy.endpoint, maxAttempts: 1 });
@@ -240,10 +271,13 @@ beforeAll(async () => {
     .trim()
     .split('\n')
     .map((line) => JSON.parse(line).KinesisBatchInfo.batchSize as number);
+  before.alerterRanges = readFileSync(alerterFailureFile, 'utf8').trim().split('\n').length;
+  before.alerterPoisonMails = stepsOf(alerterPoisonUser).length;
 
   // The fixes: the aggregator handles the poison user now, and the string prices are corrected in the
   // dead-letter files (the record that is no JSON stays as it is).
   poisoned = false;
+  alerterPoisoned = false;
   for (const [key, text] of await deadLetterObjects()) {
     const fixed = text
       .trim()
@@ -293,6 +327,20 @@ beforeAll(async () => {
     }),
   );
   process.env.CLICKSTREAM_STATE_FILE = stateFile;
+  const alone = await runMain([
+    'redrive',
+    '--local',
+    '--alerter-failure-queue',
+    '--work-dir',
+    workDir,
+    '--json',
+  ]);
+  await pipeline.drain();
+  alerterRun = {
+    code: alone.code,
+    summary: JSON.parse(alone.stdout) as RedriveSummary,
+    poisonUserSteps: stepsOf(alerterPoisonUser).map((mail) => mail.step),
+  };
   runs.push(await redriveCli());
   runs.push(await redriveCli());
 }, 300_000);
@@ -336,6 +384,26 @@ describe('redrive after a run with injected failures, on the embedded stack', ()
     // So the totals are short of the data: some windows missing or smaller.
     expect(before.totals).not.toEqual(expected);
     expect([...(before.totals?.keys() ?? [])].some((key) => key.startsWith(`${POISON_USER}|`))).toBe(false);
+  });
+
+  it("re-drives the alerter's parked ranges into the user-activity stream: the bot it failed on is mailed, opened and closed", () => {
+    // Before: the alerter gave up on every partial of that bot, so it had no incident.
+    expect(before.alerterRanges).toBeGreaterThan(0);
+    expect(before.alerterPoisonMails).toBe(0);
+    expect(alerterRun.code).toBe(0);
+    expect(alerterRun.summary.alerterFailureQueue).toMatchObject({
+      stream: stack.names.userActivityStream,
+      read: before.alerterRanges,
+      resent: before.alerterRanges,
+      stillFailing: 0,
+      lostToRetention: 0,
+      deleted: before.alerterRanges,
+      kept: 0,
+    });
+    expect(alerterRun.summary.failureQueue).toBeUndefined();
+    // Only this re-drive can have mailed it: no event was re-driven yet.
+    expect(alerterRun.poisonUserSteps.filter((step) => step === 'open')).toEqual(['open']);
+    expect(alerterRun.poisonUserSteps.filter((step) => step === 'close')).toEqual(['close']);
   });
 
   it('re-drives each source and says what it could not (exit 1: one record is no event, one range is past retention)', () => {
@@ -429,6 +497,7 @@ describe('redrive after a run with injected failures, on the embedded stack', ()
     expect(second?.summary.failedRecords).toMatchObject({ read: replay.failed, resent: replay.failed });
     expect(second?.summary.deadLetters).toMatchObject({ read: 5, resent: 4, stillFailing: 1 });
     expect(second?.summary.failureQueue).toMatchObject({ read: 1, resent: 0, lostToRetention: 1, kept: 1 });
+    expect(second?.summary.alerterFailureQueue).toMatchObject({ read: 0, resent: 0, deleted: 0 });
     expect(second?.totals).toEqual(first?.totals);
     expect(second?.mails).toEqual(first?.mails);
   });

@@ -142,18 +142,27 @@ const PAIRS = {
     's3:PutObject arn:aws:s3:::BucketsRaw/kaggle/sample.csv.truth.json',
     expect.stringMatching(/^s3:PutObject arn:aws:s3:::BucketsRaw\/rejects\/sample\.[0-9TZ-]+\.rejects\.csv$/),
   ],
-  // clickstream redrive, under the same producer policy: failed records, dead letters, the failure queue.
+  // clickstream redrive, under the same producer policy: failed records, dead letters, both consumers'
+  // failure queues (the alerter's ranges go back to the user-activity stream).
   redrive: [
     `kinesis:DescribeStreamSummary ${A('kinesis', 'stream/StreamsEvents')}`,
+    `kinesis:DescribeStreamSummary ${A('kinesis', 'stream/StreamsUserActivity')}`,
     `kinesis:GetRecords ${A('kinesis', 'stream/StreamsEvents')}`,
+    `kinesis:GetRecords ${A('kinesis', 'stream/StreamsUserActivity')}`,
     `kinesis:GetShardIterator ${A('kinesis', 'stream/StreamsEvents')}`,
+    `kinesis:GetShardIterator ${A('kinesis', 'stream/StreamsUserActivity')}`,
     `kinesis:ListShards ${A('kinesis', 'stream/StreamsEvents')}`,
+    `kinesis:ListShards ${A('kinesis', 'stream/StreamsUserActivity')}`,
     `kinesis:PutRecords ${A('kinesis', 'stream/StreamsEvents')}`,
+    `kinesis:PutRecords ${A('kinesis', 'stream/StreamsUserActivity')}`,
     's3:GetObject arn:aws:s3:::BucketsRaw/dead-letter/window-aggregator/shardId-000000000000/7-7.jsonl',
     's3:ListBucket arn:aws:s3:::BucketsRaw',
     `sqs:ChangeMessageVisibility ${A('sqs', 'StreamToAggregatorFailureQueue')}`,
+    `sqs:ChangeMessageVisibility ${A('sqs', 'UserActivityToAlerterFailureQueue')}`,
     `sqs:DeleteMessage ${A('sqs', 'StreamToAggregatorFailureQueue')}`,
+    `sqs:DeleteMessage ${A('sqs', 'UserActivityToAlerterFailureQueue')}`,
     `sqs:ReceiveMessage ${A('sqs', 'StreamToAggregatorFailureQueue')}`,
+    `sqs:ReceiveMessage ${A('sqs', 'UserActivityToAlerterFailureQueue')}`,
   ],
   // clickstream smoke, under the producer, analyst and smoke policies together.
   smoke: [
@@ -613,7 +622,7 @@ describe('CLI commands run as a person holding one of the stack’s operator pol
     expect(results.producer.pairs).toEqual(PAIRS.producer);
   });
 
-  it(`producer policy: ${PAIRS.redrive.length} pairs allowed; redrive sends failed records, re-parsed dead letters and a parked range, deletes its message, keeps one past retention`, async () => {
+  it(`producer policy: ${PAIRS.redrive.length} pairs allowed; redrive sends failed records, re-parsed dead letters and a parked range of each consumer, deletes its message, keeps one past retention`, async () => {
     const failedFile = join(workdir, 'sample.failed.jsonl');
     const event = (id: string) => JSON.stringify(makeEvent({ event_id: id }));
     writeFileSync(
@@ -629,8 +638,9 @@ describe('CLI commands run as a person holding one of the stack’s operator pol
       approximateArrivalTimestamp: Date.now() / 1000,
       data: Buffer.from(event('redriveB1')).toString('base64'),
     };
-    const streamArn = A('kinesis', `stream/${target.names.eventsStream}`);
-    const range = (start: string, end: string, arrivedMsAgo: number) =>
+    const eventsArn = A('kinesis', `stream/${target.names.eventsStream}`);
+    const userActivityArn = A('kinesis', `stream/${target.names.userActivityStream}`);
+    const range = (start: string, end: string, arrivedMsAgo: number, streamArn = eventsArn) =>
       JSON.stringify({
         requestContext: { condition: 'RetryAttemptsExhausted' },
         KinesisBatchInfo: {
@@ -643,7 +653,7 @@ describe('CLI commands run as a person holding one of the stack’s operator pol
           streamArn,
         },
       });
-    let received = 0;
+    const received = new Map<string, number>();
     const calls = await record(
       () => {
         mocks.kinesis.on(ListShardsCommand).resolves({
@@ -676,22 +686,26 @@ describe('CLI commands run as a person holding one of the stack’s operator pol
           Contents: [{ Key: 'dead-letter/window-aggregator/shardId-000000000000/7-7.jsonl' }],
         });
         mocks.s3.on(GetObjectCommand).callsFake(() => objectBody(`${JSON.stringify(deadLetter)}\n`));
-        mocks.sqs.on(ReceiveMessageCommand).callsFake(() =>
-          received++ > 0
-            ? { Messages: [] }
-            : {
-                Messages: [
-                  { MessageId: 'm-1', ReceiptHandle: 'r-1', Body: range('10', '11', 60_000) },
-                  { MessageId: 'm-2', ReceiptHandle: 'r-2', Body: range('3', '4', 3 * 86_400_000) },
-                ],
-              },
-        );
+        // Each queue: one range to put back, one past retention (kept), then nothing.
+        mocks.sqs.on(ReceiveMessageCommand).callsFake((input) => {
+          const url = String(input.QueueUrl);
+          const times = received.get(url) ?? 0;
+          received.set(url, times + 1);
+          if (times > 0) return { Messages: [] };
+          const arn = url === target.names.alerterFailureQueue ? userActivityArn : eventsArn;
+          return {
+            Messages: [
+              { MessageId: 'm-1', ReceiptHandle: 'r-1', Body: range('10', '11', 60_000, arn) },
+              { MessageId: 'm-2', ReceiptHandle: 'r-2', Body: range('3', '4', 3 * 86_400_000, arn) },
+            ],
+          };
+        });
         mocks.sqs.on(DeleteMessageCommand).resolves({});
         mocks.sqs.on(ChangeMessageVisibilityCommand).resolves({});
       },
       async () => {
         const summary = await redrive(
-          { failedRecords: [failedFile], deadLetters: true, failureQueue: true },
+          { failedRecords: [failedFile], deadLetters: true, failureQueue: true, alerterFailureQueue: true },
           context(),
         );
         expect(summary.failedRecords).toMatchObject({ read: 1, resent: 1, stillFailing: 0 });
@@ -703,6 +717,15 @@ describe('CLI commands run as a person holding one of the stack’s operator pol
           deleted: 1,
           kept: 1,
           records: 2,
+          recordsResent: 2,
+        });
+        expect(summary.alerterFailureQueue).toMatchObject({
+          stream: target.names.userActivityStream,
+          read: 2,
+          resent: 1,
+          lostToRetention: 1,
+          deleted: 1,
+          kept: 1,
           recordsResent: 2,
         });
         expect(summary.complete).toBe(false);

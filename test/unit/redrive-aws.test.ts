@@ -432,6 +432,11 @@ describe('the command’s flags', () => {
         ['--failure-queue'],
         'error: the failure queue is not known (names.aggregatorFailureQueue is "clickstream-window-aggregator-failures", not a queue URL)',
       ],
+      [['--alerter-failure-queue', 'failures'], 'error: --alerter-failure-queue failures is not a queue URL'],
+      [
+        ['--alerter-failure-queue'],
+        `error: the bot alerter's failure queue is not known (names.alerterFailureQueue is "clickstream-bot-alerter-failures", not a queue URL)`,
+      ],
       [['--dead-letters', 'raw/dead-letter/'], 'error: --dead-letters raw/dead-letter/: no such directory'],
       [['--dead-letters', 's3://raw'], 'error: --dead-letters s3://raw is not s3://bucket/prefix/'],
       [
