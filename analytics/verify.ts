@@ -155,10 +155,16 @@ async function foldSource(
       throw new ClickstreamError(error.message, 'verify --source takes the Kaggle CSV that was replayed');
     throw error;
   }
+  // One partial per (user, window), never flushed early: each is a window's total on its own. Taken
+  // off the list one at a time, so the id lists of the windows done are freed while the rest convert
+  // (merging them all at once held every event id twice: 1.8 GB of RSS for a million events).
   const windows = new Map<string, UserWindowTotal>();
-  for (const merged of mergePartials(takePartials(state, 'source')).values()) {
-    const total = toUserWindowTotal(merged);
-    windows.set(windowKey(total.user_id, total.window_start), total);
+  const partials = takePartials(state, 'source');
+  for (let partial = partials.pop(); partial !== undefined; partial = partials.pop()) {
+    for (const merged of mergePartials([partial]).values()) {
+      const total = toUserWindowTotal(merged);
+      windows.set(windowKey(total.user_id, total.window_start), total);
+    }
   }
   return {
     rows,
