@@ -10,6 +10,7 @@ import type { AlertLatencyFigures } from './alert-latency.ts';
 import type { CliStartFigures } from './cli-start.ts';
 import type { EndToEndFigures } from './end-to-end.ts';
 import type { CpuPathFigures, KinesisFigures, RssFigure } from './producer.ts';
+import type { ScaleFigures } from './scale.ts';
 import type { ScanBytesRow } from './scan-bytes.ts';
 
 export const RESULTS_FORMAT = 'clickstream-benchmarks/1';
@@ -27,8 +28,14 @@ export const BENCH_IDS = [
   'generate',
   'e2e',
   'cli',
+  'scale',
 ] as const;
 export type BenchId = (typeof BENCH_IDS)[number];
+/**
+ * Benches a full run leaves out unless `--with` names them: the scale bench runs a million-event demo,
+ * about half an hour on 2 cores, three times the rest together.
+ */
+export const OPT_IN_BENCH_IDS: readonly BenchId[] = ['scale'];
 
 export interface Metric {
   id: string;
@@ -105,6 +112,7 @@ export interface BenchResults {
     generate?: GeneratorRssFigure[];
     e2e?: EndToEndFigures;
     cli?: CliStartFigures;
+    scale?: ScaleFigures;
   };
   errors: Partial<Record<BenchId, string>>;
   /** Against the previous benchmarks.json, when there was one. */
@@ -342,6 +350,26 @@ export function renderBenchmarksMarkdown(results: BenchResults): string {
       `| \`clickstream local down\` (no stack) | ${c.builtDownMs} ms | |`,
       '',
     );
+  }
+  if (details.scale) {
+    push(
+      '### Scale: the demo at two sizes',
+      '',
+      "`clickstream demo --events N --json` through the built CLI, each size in its own process and work dir (test/bench/scale.ts). Peak RSS is each process's high-water mark as the demo reports it.",
+      '',
+      '| Events | Total | Replay | Drain | Events/s | User windows | Verify | Peak RSS: demo process | local stack | DynamoDB emulator |',
+      '|---|---|---|---|---|---|---|---|---|---|',
+    );
+    for (const run of details.scale.runs) {
+      const peak = (key: string) => {
+        const found = run.peaks.find((p) => p.process === key);
+        return found ? `${found.peakRssMb.toLocaleString('en')} MB` : 'n/a';
+      };
+      push(
+        `| ${run.events.toLocaleString('en')} | ${run.seconds.toFixed(1)} s | ${run.replaySeconds.toFixed(1)} s | ${run.drainSeconds.toFixed(1)} s | ${run.eventsPerSecond.toLocaleString('en')} | ${run.windows.toLocaleString('en')} | ${run.verifyPassed ? `passed (${run.checks} checks)` : `FAILED: ${cell(run.failedChecks.join('; '))}`} | ${peak('demo')} | ${peak('stack')} | ${peak('dynamodb')} |`,
+      );
+    }
+    push('');
   }
   const informational = results.metrics.filter((metric) => metric.target === null);
   if (informational.length > 0) {

@@ -9,11 +9,14 @@
  *   npm run bench -- --only alert,scan    selected benches (cpu rss kinesis fold handler alert scan generate e2e cli)
  *   npm run bench -- --skip rss
  *   npm run bench -- --only e2e --e2e-events 100000   end to end on a larger generated input
+ *   npm run bench -- --with scale         the full run plus the opt-in scale bench: the demo at 1,000,000
+ *                                         and 100,000 events (about 30 minutes more on 2 cores)
+ *   npm run bench -- --only scale --scale-events 200000   the scale bench alone, at 200,000 and 20,000
  *
  * The end-to-end bench also runs on the real Kaggle sample when it is found (test/support/analytics-fixtures.ts:
  * ../shared/data/ beside the repository, or CLICKSTREAM_KAGGLE_SAMPLE), and says why it skipped it when not.
  *
- * Only a full run of every bench writes the files at the root; quick or partial runs write into
+ * Only a full run of every bench (with or without the opt-in ones) writes the files at the root; quick or partial runs write into
  * bench-results/ (gitignored) unless --out-dir says otherwise, but are still compared with the root
  * benchmarks.json.
  */
@@ -29,6 +32,7 @@ import {
   findRegressions,
   type GeneratorRssFigure,
   type Metric,
+  OPT_IN_BENCH_IDS,
   RESULTS_FORMAT,
   renderBenchmarksMarkdown,
   round,
@@ -48,13 +52,15 @@ const { values } = parseArgs({
     skip: { type: 'string' },
     'out-dir': { type: 'string' },
     'e2e-events': { type: 'string' },
+    with: { type: 'string' },
+    'scale-events': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 
 if (values.help) {
   console.log(
-    `usage: npm run bench -- [--quick] [--only ${BENCH_IDS.join(',')}] [--skip LIST] [--out-dir DIR] [--e2e-events N]`,
+    `usage: npm run bench -- [--quick] [--only ${BENCH_IDS.join(',')}] [--with ${OPT_IN_BENCH_IDS.join(',')}] [--skip LIST] [--out-dir DIR] [--e2e-events N] [--scale-events N]`,
   );
   process.exit(0);
 }
@@ -76,9 +82,15 @@ function benchList(text: string | undefined): BenchId[] {
 
 const only = benchList(values.only);
 const skip = new Set(benchList(values.skip));
-const selected = BENCH_IDS.filter((id) => (only.length === 0 || only.includes(id)) && !skip.has(id));
+const optedIn = new Set(benchList(values.with));
+const selected = BENCH_IDS.filter((id) =>
+  only.length > 0
+    ? only.includes(id) && !skip.has(id)
+    : (!OPT_IN_BENCH_IDS.includes(id) || optedIn.has(id)) && !skip.has(id),
+);
 const quick = values.quick;
-const complete = !quick && selected.length === BENCH_IDS.length;
+// Every bench a full run makes (the opt-in ones may be added): the run the root files describe.
+const complete = !quick && BENCH_IDS.every((id) => OPT_IN_BENCH_IDS.includes(id) || selected.includes(id));
 const outDir = values['out-dir'] ? resolve(values['out-dir']) : complete ? REPO : join(REPO, 'bench-results');
 
 const args = process.argv.slice(2);
@@ -109,6 +121,7 @@ const SIZES = quick
       syntheticScanEvents: 0,
       generateEvents: [100_000, 1_000_000],
       e2eEvents: 20_000, // fewer are too few for the generator's bots
+      scaleEvents: 200_000,
     }
   : {
       cpu: { megabytes: 100, rounds: 3 },
@@ -126,6 +139,8 @@ const SIZES = quick
       generateEvents: [1_000_000, 10_000_000],
       // The demo's default size.
       e2eEvents: 30_000,
+      // The size the scale target names; the bench also runs a tenth of it.
+      scaleEvents: 1_000_000,
     };
 if (values['e2e-events'] !== undefined) {
   const events = Number(values['e2e-events']);
@@ -134,6 +149,16 @@ if (values['e2e-events'] !== undefined) {
     process.exit(2);
   }
   SIZES.e2eEvents = events;
+}
+if (values['scale-events'] !== undefined) {
+  const events = Number(values['scale-events']);
+  if (!Number.isInteger(events) || events < 200_000) {
+    console.error(
+      `--scale-events must be an integer of at least 200000 (a tenth of it runs too, and the demo needs 20,000 for its bots), got ${values['scale-events']}`,
+    );
+    process.exit(2);
+  }
+  SIZES.scaleEvents = events;
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en');
@@ -467,6 +492,52 @@ const runners: Record<BenchId, () => Promise<void>> = {
         ratioOf: 'pipeline / call-mix ceiling',
         target: 0.8,
         targetText: '≥ 0.8',
+      });
+    }
+  },
+  async scale() {
+    const { benchScale, SCALE_PROCESSES } = await import('./scale.ts');
+    // What a fresh clone runs: dist/ as `npm ci` builds it.
+    await promisify(execFile)(process.execPath, [join(REPO, 'scripts', 'build-cli.mjs')], { cwd: REPO });
+    const small = Math.round(SIZES.scaleEvents / 10);
+    const figures = await benchScale({ repo: REPO, sizes: [small, SIZES.scaleEvents], log });
+    details.scale = figures;
+    const [first, large] = [figures.runs[0], figures.runs[figures.runs.length - 1]];
+    if (!first || !large) return;
+    const passedChecks = large.checks - large.failedChecks.length;
+    metric({
+      id: 'scale.verify',
+      bench: 'scale',
+      name: `The ${fmt(large.events)}-event demo passes verify`,
+      figure: `${passedChecks} of ${large.checks} checks in ${large.seconds.toFixed(1)} s (replay ${large.replaySeconds.toFixed(1)} s, drain ${large.drainSeconds.toFixed(1)} s; ${fmt(large.windows)} user windows)`,
+      ratio: large.checks > 0 ? passedChecks / large.checks : 0,
+      ratioOf: 'checks passed / checks',
+      target: 1,
+      targetText: 'all pass',
+    });
+    metric({
+      id: 'scale.throughput',
+      bench: 'scale',
+      name: `Demo throughput at ${fmt(large.events)} events vs at ${fmt(first.events)}`,
+      figure: `${fmt(large.eventsPerSecond)} vs ${fmt(first.eventsPerSecond)} events/s (whole demo, setup included)`,
+      ratio: large.eventsPerSecond / first.eventsPerSecond,
+      ratioOf: 'large / small',
+      target: 0.8,
+      targetText: '≥ 0.8',
+    });
+    for (const { key } of SCALE_PROCESSES) {
+      const before = first.peaks.find((p) => p.process === key);
+      const after = large.peaks.find((p) => p.process === key);
+      if (!before || !after) continue;
+      metric({
+        id: `scale.rss.${key}`,
+        bench: 'scale',
+        name: `Peak RSS of the ${key} process, ${fmt(first.events)} → ${fmt(large.events)} events`,
+        figure: `${before.peakRssMb} MB → ${after.peakRssMb} MB`,
+        ratio: before.peakRssMb / after.peakRssMb,
+        ratioOf: 'small input peak / large input peak (1 = flat)',
+        target: null,
+        targetText: 'flat',
       });
     }
   },
