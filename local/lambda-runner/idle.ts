@@ -1,6 +1,7 @@
 /**
  * Waiting until a runner has nothing left to do, and saying what it still waits for when no progress
- * comes for stallTimeoutMs, instead of waiting without end.
+ * comes for stallTimeoutMs, instead of waiting without end. Progress is a record read, an invocation
+ * that succeeded, or (when the runner is told how to count it) the function's own work.
  */
 import type { RunnerState } from './runner-state.ts';
 import { LambdaRunnerError } from './settings.ts';
@@ -36,8 +37,14 @@ function waitingFor(cursors: readonly ShardCursor[], sinceMs: number): string {
 export async function waitUntilIdle(run: RunnerState): Promise<void> {
   const { cursors } = run;
   const sinceMs = Date.now();
+  let work = run.options.workDone?.();
   while (!cursors.every((cursor) => isShardIdle(cursor, sinceMs))) {
     if (run.stopped) throw new LambdaRunnerError('runner stopped before it became idle');
+    const workNow = run.options.workDone?.();
+    if (workNow !== work) {
+      work = workNow;
+      run.lastProgressMs = Date.now();
+    }
     const inFlight = cursors.map((cursor) => cursor.invokingSinceMs ?? 0);
     const stalledMs = Date.now() - Math.max(run.lastProgressMs, sinceMs, ...inFlight);
     if (stalledMs > run.config.stallTimeoutMs) {

@@ -63,6 +63,12 @@ export interface LambdaRunnerOptions {
    * an answer instead of a wait without end.
    */
   stallTimeoutMs?: number;
+  /**
+   * A count of the work the function does (its DynamoDB calls): a change counts as progress, so one
+   * invocation that keeps working past stallTimeoutMs (a final flush of a large window on a loaded
+   * machine) is not taken for a stall, while one whose calls stopped still is.
+   */
+  workDone?: () => number;
 }
 
 /** The event source mapping settings the runner applies, defaults filled in. */

@@ -344,6 +344,36 @@ describe('local Lambda runner (Kinesis event source mapping)', () => {
     expect(stats.invocations).toBe(5);
   });
 
+  it("counts the function's own work as progress while one long invocation runs, and only then", async () => {
+    // One invocation of 4 s, past the 1.5 s stall limit, making a call every 100 ms: a final flush
+    // merging a large window on a loaded machine. Counted as work, it is no stall; not counted, it is.
+    let calls = 0;
+    const longFlush = async () => {
+      for (let i = 0; i < 40; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        calls++;
+      }
+    };
+    const { stats } = await run(1, longFlush, { stallTimeoutMs: 1500, workDone: () => calls });
+    expect(stats.recordsProcessed).toBe(1);
+    expect(calls).toBe(40);
+    const uncounted = await startLambdaRunner({
+      kinesis,
+      streamName: await streamWith(1),
+      functionName: 'long-flush',
+      handler: longFlush,
+      pollIntervalMs: 5,
+      stallTimeoutMs: 1500,
+    });
+    try {
+      await expect(uncounted.drain()).rejects.toThrow(
+        /long-flush made no progress for [\d.]+ s while draining runner-\d+: shardId-000000000000 \(.*an invocation running/,
+      );
+    } finally {
+      await uncounted.stop();
+    }
+  });
+
   it('reads on after its last record when an iterator expires (API_GetShardIterator.html: 5 minutes)', async () => {
     const streamName = await streamWith(25);
     // Pages of 10 records; the second GetRecords call finds its iterator expired, as a shard whose
