@@ -8,10 +8,25 @@ import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
+import type { KeyAttribute } from '../core/dynamo-tables.ts';
 import { freePort, listen } from './net.ts';
 import { acceptOwnOriginOnly, type GuardedFront, startGuardedFront } from './origin-guard.ts';
 import { type Ownership, spawnTethered, type TetheredChild } from './processes.ts';
+
+/**
+ * An on-demand table with these keys (partition key first, then the sort key if any): how the local
+ * stack creates the template's tables, and tests create the same schemas.
+ */
+export function createTableCommand(tableName: string, keys: readonly KeyAttribute[]): CreateTableCommand {
+  return new CreateTableCommand({
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: keys.map((key) => ({ AttributeName: key.name, AttributeType: key.type })),
+    KeySchema: keys.map((key, i) => ({ AttributeName: key.name, KeyType: i === 0 ? 'HASH' : 'RANGE' })),
+  });
+}
 
 export interface DynamoEmulator {
   kind: 'dynoxide' | 'dynalite';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { CreateTableCommand, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import { UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import {
   CreateStreamCommand,
   DescribeStreamSummaryCommand,
@@ -29,7 +29,7 @@ import {
 } from '../adapters/clients.ts';
 import type { AwsTarget } from '../adapters/target.ts';
 import { startRestartableDynamo, wireStackChaos } from './chaos.ts';
-import { startDynamoEmulator } from './dynamodb-emulator.ts';
+import { createTableCommand, startDynamoEmulator } from './dynamodb-emulator.ts';
 import { startLocalKinesis } from './kinesis/emulator.ts';
 import { startMailDev, startSmtpSink } from './mail.ts';
 import { freePort, isAddressInUse, portTaken } from './net.ts';
@@ -216,22 +216,7 @@ export async function createResources(endpoints: LocalEndpoints, config: LocalCo
       await waitForStream(kinesis, stream.name);
     }
     for (const table of config.tables) {
-      const created = await ignoreExisting(
-        dynamo.send(
-          new CreateTableCommand({
-            TableName: table.name,
-            BillingMode: 'PAY_PER_REQUEST',
-            AttributeDefinitions: table.keys.map((key) => ({
-              AttributeName: key.name,
-              AttributeType: key.type,
-            })),
-            KeySchema: table.keys.map((key, i) => ({
-              AttributeName: key.name,
-              KeyType: i === 0 ? 'HASH' : 'RANGE',
-            })),
-          }),
-        ),
-      );
+      const created = await ignoreExisting(dynamo.send(createTableCommand(table.name, table.keys)));
       // dynalite accepts the TTL setting but does not expire items; dynoxide does. The attribute is written either way.
       if (created && table.ttlAttribute) {
         await dynamo

@@ -57,19 +57,9 @@ async function setUp() {
   table++;
   const names = { userActivityTable: `ua-${table}`, alertDedupeTable: `ad-${table}` };
   const { DYNAMO_TABLES } = await import('../../core/dynamo-tables.ts');
-  const { CreateTableCommand } = await import('@aws-sdk/client-dynamodb');
+  const { createTableCommand } = await import('../../local/dynamodb-emulator.ts');
   for (const spec of DYNAMO_TABLES(names)) {
-    await dynamo.send(
-      new CreateTableCommand({
-        TableName: spec.tableName,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: spec.keys.map((key) => ({ AttributeName: key.name, AttributeType: key.type })),
-        KeySchema: spec.keys.map((key, i) => ({
-          AttributeName: key.name,
-          KeyType: i === 0 ? 'HASH' : 'RANGE',
-        })),
-      }),
-    );
+    await dynamo.send(createTableCommand(spec.tableName, spec.keys));
   }
   const clock = { now: 1_000_000 };
   const { sns, published } = recordingSns();

@@ -53,23 +53,10 @@ beforeAll(async () => {
   dynamo = d.dynamo;
   stops.push(d.stop);
   const { DYNAMO_TABLES } = await import('../../core/dynamo-tables.ts');
-  const { CreateTableCommand } = await import('@aws-sdk/client-dynamodb');
+  const { createTableCommand } = await import('../../local/dynamodb-emulator.ts');
   for (const names of tables.slice(1)) {
     for (const table of DYNAMO_TABLES(names)) {
-      await dynamo.send(
-        new CreateTableCommand({
-          TableName: table.tableName,
-          BillingMode: 'PAY_PER_REQUEST',
-          AttributeDefinitions: table.keys.map((key) => ({
-            AttributeName: key.name,
-            AttributeType: key.type,
-          })),
-          KeySchema: table.keys.map((key, i) => ({
-            AttributeName: key.name,
-            KeyType: i === 0 ? 'HASH' : 'RANGE',
-          })),
-        }),
-      );
+      await dynamo.send(createTableCommand(table.tableName, table.keys));
     }
   }
 }, 60_000);

@@ -38,23 +38,13 @@ afterAll(async () => stop?.());
 async function freshTable(): Promise<string> {
   tableCount++;
   const { DYNAMO_TABLES } = await import('../../core/dynamo-tables.ts');
-  const { CreateTableCommand } = await import('@aws-sdk/client-dynamodb');
+  const { createTableCommand } = await import('../../local/dynamodb-emulator.ts');
   const [spec] = DYNAMO_TABLES({
     userActivityTable: `ua-${tableCount}`,
     alertDedupeTable: `ad-${tableCount}`,
   });
   if (!spec) throw new Error('no user-activity table spec');
-  await dynamo.send(
-    new CreateTableCommand({
-      TableName: spec.tableName,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: spec.keys.map((key) => ({ AttributeName: key.name, AttributeType: key.type })),
-      KeySchema: spec.keys.map((key, i) => ({
-        AttributeName: key.name,
-        KeyType: i === 0 ? 'HASH' : 'RANGE',
-      })),
-    }),
-  );
+  await dynamo.send(createTableCommand(spec.tableName, spec.keys));
   return spec.tableName;
 }
 

@@ -1,7 +1,6 @@
 /** Kinesalite and dynalite on 127.0.0.1 for the consumer tests (not a test file itself). */
 
 import type { Server } from 'node:http';
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import {
   CreateStreamCommand,
   DescribeStreamSummaryCommand,
@@ -14,6 +13,7 @@ import dynalite from 'dynalite';
 import kinesalite from 'kinesalite';
 import { createDynamoClient, createKinesisClient } from '../../adapters/clients.ts';
 import { DYNAMO_TABLES } from '../../core/dynamo-tables.ts';
+import { createTableCommand } from '../../local/dynamodb-emulator.ts';
 
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
@@ -78,17 +78,7 @@ export async function startDynamo(names: { userActivityTable: string; alertDedup
   const server: Server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   const dynamo = createDynamoClient({ endpoint: await listen(server) });
   for (const table of DYNAMO_TABLES(names)) {
-    await dynamo.send(
-      new CreateTableCommand({
-        TableName: table.tableName,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: table.keys.map((key) => ({ AttributeName: key.name, AttributeType: key.type })),
-        KeySchema: table.keys.map((key, i) => ({
-          AttributeName: key.name,
-          KeyType: i === 0 ? 'HASH' : 'RANGE',
-        })),
-      }),
-    );
+    await dynamo.send(createTableCommand(table.tableName, table.keys));
   }
   return { dynamo, stop: async () => (dynamo.destroy(), close(server)) };
 }
