@@ -4,7 +4,6 @@
  * the event ids they had the first time. The contract is exactly once: nothing is lost, and verify
  * against the source CSV itself passes, so DynamoDB and the lake count every re-sent event once.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
@@ -14,6 +13,7 @@ import { SOURCE_TAG_LENGTH } from '../../core/event.ts';
 import { type CheckpointFile, loadCheckpoint } from '../../producer/checkpoint.ts';
 import type { ReplaySummary } from '../../producer/replay.ts';
 import { readStream } from '../support/producer-support.ts';
+import { spawnReplayChild } from '../support/replay-child-process.ts';
 import {
   BAD_ROWS,
   expectedRejects,
@@ -48,39 +48,20 @@ async function killThenResume(
   files: { checkpoint: string; rejects: string; failedOut: string },
 ) {
   const { stack, source } = context;
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(import.meta.dirname, 'producer-child.ts'),
-      stack.endpoints.kinesis,
-      stack.names.eventsStream,
-      source.path,
-      files.checkpoint,
-      files.rejects,
-      files.failedOut,
-    ],
+  const { child, exited, output } = spawnReplayChild(
     {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+      endpoint: stack.endpoints.kinesis,
+      streamName: stack.names.eventsStream,
+      source: source.path,
+      ...files,
     },
-  );
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const exited = new Promise<NodeJS.Signals | null>((resolve) =>
-    child.on('exit', (_code, signal) => resolve(signal)),
+    { paced: true },
   );
   let unsaved = 0;
   let saved: CheckpointFile | undefined;
   for (let i = 0; ; i++) {
     if (child.exitCode !== null || i > 3_000)
-      throw new Error(`child ended or stalled before it could be killed: ${output}`);
+      throw new Error(`child ended or stalled before it could be killed: ${output()}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
     const state = existsSync(files.checkpoint) ? loadCheckpoint(files.checkpoint) : undefined;
     if (!state || state.line <= 1_500) continue;
@@ -94,7 +75,7 @@ async function killThenResume(
   }
   child.kill('SIGKILL');
   expect(await exited).toBe('SIGKILL');
-  expect(output).not.toContain('finished');
+  expect(output()).not.toContain('finished');
   expect(saved?.complete).toBe(false);
   expect(loadCheckpoint(files.checkpoint)).toEqual(saved);
   const resumed = await replayOnce(context, files);

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -13,6 +12,7 @@ import {
   tempDir,
   validRows,
 } from '../support/producer-support.ts';
+import { spawnReplayChild } from '../support/replay-child-process.ts';
 
 let kinesis: TestKinesis;
 let dir: ReturnType<typeof tempDir>;
@@ -34,44 +34,24 @@ it('resumes a run killed with SIGKILL without losing a row, re-sent events under
   const rejects = join(dir.path, 'rejects.csv');
   const failedOut = join(dir.path, 'failed.jsonl');
 
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(import.meta.dirname, '..', 'support', 'producer-resume-child.ts'),
-      kinesis.endpoint,
-      STREAM,
-      source,
-      checkpoint,
-      rejects,
-      failedOut,
-    ],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, AWS_SDK_JS_SUPPRESS_NODE_VERSION_WARNING: '1' },
-    },
-  );
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
+  const { child, exited, output } = spawnReplayChild({
+    endpoint: kinesis.endpoint,
+    streamName: STREAM,
+    source,
+    checkpoint,
+    rejects,
+    failedOut,
   });
-  child.stderr.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const exited = new Promise<NodeJS.Signals | null>((resolve) =>
-    child.on('exit', (_code, signal) => resolve(signal)),
-  );
   // Kill once the checkpoint has moved past a few thousand rows: mid-run, with calls in flight.
   for (;;) {
     const state = existsSync(checkpoint) ? loadCheckpoint(checkpoint) : undefined;
     if (state && state.line > 5_000) break;
-    if (child.exitCode !== null) throw new Error(`child ended before it could be killed: ${output}`);
+    if (child.exitCode !== null) throw new Error(`child ended before it could be killed: ${output()}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   child.kill('SIGKILL');
   expect(await exited).toBe('SIGKILL');
-  expect(output).not.toContain('finished');
+  expect(output()).not.toContain('finished');
   const saved = loadCheckpoint(checkpoint);
   expect(saved?.complete).toBe(false);
   const before = (await readStream(kinesis.kinesis)).length;
