@@ -26,12 +26,20 @@ export interface OwnedProcess extends ProcessIdentity {
 const HAS_PROC = existsSync('/proc/self/stat');
 
 /** What Linux's /proc/PID/stat says of a process; undefined when there is no such process (or no /proc). */
-export function procStat(pid: number): { state: string; parentPid: number; startTime: string } | undefined {
+export function procStat(
+  pid: number,
+): { state: string; parentPid: number; startTime: string; cpuTicks: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Field 2, the name in parentheses, may itself hold spaces and ')': count from the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { state: fields[0] ?? '', parentPid: Number(fields[1]), startTime: fields[19] ?? '' };
+    return {
+      state: fields[0] ?? '',
+      parentPid: Number(fields[1]),
+      startTime: fields[19] ?? '',
+      // utime + stime (fields 14 and 15), in clock ticks: every thread of the process, user and kernel.
+      cpuTicks: Number(fields[11]) + Number(fields[12]),
+    };
   } catch {
     return undefined;
   }

@@ -5,6 +5,7 @@
  */
 
 import { createReadStream, mkdirSync, rmSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
@@ -31,8 +32,8 @@ import { RAW_EVENTS_PREFIX } from '../../core/tables.ts';
 import type { LambdaRunnerStats } from '../../local/lambda-runner.ts';
 import type { StreamThrottles } from '../../local/limits/kinesis-front.ts';
 import { saveMailDevEmails } from '../../local/mail.ts';
-import { processTreePeaks } from '../../local/peak-memory.ts';
 import { type DrainTimings, type LocalPipeline, startLocalPipeline } from '../../local/pipeline.ts';
+import { cpuMsBetween, processTreeCpu, processTreePeaks } from '../../local/process-usage.ts';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { formatContext, LOCAL_DEFAULT_CONTEXT } from '../../local/synth.ts';
 import type { CfnTemplate } from '../../local/template.ts';
@@ -99,8 +100,13 @@ export interface DemoSummary {
    * CLI with the producer, the local Firehose and DuckDB, and the consumers, in this thread or each in a worker thread of its
    * own; the stack and the DynamoDB emulator run in processes of their own): a stage whose `cpuMs` comes
    * near its `ms` was bound by one core's worth of this process's work, not by waiting.
+   * `allProcessesCpuMs` adds the stack's process and the DynamoDB emulator (absent where the OS does
+   * not tell): a stage whose `allProcessesCpuMs` comes near `ms` times the machine's cores kept the
+   * whole machine busy.
    */
-  stages: Array<{ name: string; ms: number; cpuMs: number; rate?: string }>;
+  stages: Array<{ name: string; ms: number; cpuMs: number; allProcessesCpuMs?: number; rate?: string }>;
+  /** The cores this machine has, for reading `allProcessesCpuMs`. */
+  cores: number;
   boundBy: string;
   workDir: string;
   durationMs: number;
@@ -255,6 +261,7 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
         memory: memoryPeaks(),
         stages,
         boundBy: bound ? bound.name : 'n/a',
+        cores: availableParallelism(),
         workDir,
         durationMs: Math.round(performance.now() - started),
       };
@@ -281,12 +288,21 @@ function stageTimer(context: CommandContext): { stages: DemoSummary['stages']; s
     context.info(`${context.colours.cyan('▸')} ${name}…`);
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
+    const tree0 = processTreeCpu();
     const result = await work();
     const ms = Math.round(performance.now() - t0);
     const cpu = process.cpuUsage(cpu0);
+    const tree = processTreeCpu();
     const cpuMs = Math.round((cpu.user + cpu.system) / 1000);
+    const allProcessesCpuMs = tree0 && tree ? cpuMsBetween(tree0, tree) : undefined;
     const figure = rate?.(result, ms);
-    stages.push({ name, ms, cpuMs, ...(figure ? { rate: figure } : {}) });
+    stages.push({
+      name,
+      ms,
+      cpuMs,
+      ...(allProcessesCpuMs !== undefined ? { allProcessesCpuMs } : {}),
+      ...(figure ? { rate: figure } : {}),
+    });
     context.info(`  ${context.colours.dim(`${(ms / 1000).toFixed(1)} s${figure ? ` · ${figure}` : ''}`)}`);
     return result;
   };
@@ -566,12 +582,20 @@ export function renderDemo(summary: DemoSummary, pc: Colours): string {
       `  memory     peak RSS: ${summary.memory.map((p) => `${p.process} ${n(p.peakRssMb)} MB`).join(' · ')}`,
     );
   lines.push(`  time       ${(summary.durationMs / 1000).toFixed(1)} s, bound by: ${summary.boundBy}`);
-  for (const s of summary.stages)
+  for (const s of summary.stages) {
+    const figures = [
+      ...(s.rate ? [s.rate] : []),
+      // Worth reading only where the stage ran long enough for the 10 ms CPU clock to mean something.
+      ...(s.allProcessesCpuMs !== undefined && s.ms >= 1000
+        ? [`${(s.allProcessesCpuMs / s.ms).toFixed(1)} of ${summary.cores} cores busy`]
+        : []),
+    ];
     lines.push(
       pc.dim(
-        `             ${(s.ms / 1000).toFixed(1).padStart(6)} s  ${s.name}${s.rate ? ` (${s.rate})` : ''}`,
+        `             ${(s.ms / 1000).toFixed(1).padStart(6)} s  ${s.name}${figures.length > 0 ? ` (${figures.join(', ')})` : ''}`,
       ),
     );
+  }
   lines.push(pc.dim(`  files      ${summary.workDir}`));
   return lines.join('\n');
 }

@@ -57,6 +57,7 @@ import { AggregateBuilder, DEFAULT_AGGREGATE_BYTES } from '../../core/kpl.ts';
 import { LAMBDA_ENV } from '../../core/lambda-env.ts';
 import { alertSettingsFromJson, ruleHorizons } from '../../core/rules.ts';
 import { emptyWindowState, foldEvent, takePartials } from '../../core/window.ts';
+import { cpuMsBetween, processTreeCpu } from '../../local/process-usage.ts';
 import { startLocalStack } from '../../local/stack.ts';
 import { LOCAL_DEFAULT_CONTEXT } from '../../local/synth.ts';
 import { eventRecordJson } from '../../producer/batcher.ts';
@@ -95,6 +96,11 @@ export interface MergeCeiling {
   calls: number;
   seconds: number;
   mergesPerSecond: number;
+  /**
+   * CPU time of every process meanwhile (this one as the client, the stack's process with the
+   * DynamoDB front, the emulator), per merge: what a merge alone costs the machine.
+   */
+  cpuMsPerMerge?: number;
 }
 
 /** Merge then the alerter's read of the same user, per partial: the pipeline's DynamoDB calls. */
@@ -124,6 +130,15 @@ export interface EndToEndCase {
   eventsPerSecond: number;
   /** CPU time of the process the consumers run in over the replay and drain, as a share of one core. */
   consumersCoreShare: number;
+  /**
+   * CPU time of all the run's processes (the consumers', the stack's, the DynamoDB emulator's) over the
+   * replay and drain, as a share of all the machine's cores: near 1, the pipeline kept the machine
+   * busy and was bound by its CPU, not by waiting.
+   */
+  machineCoreShare?: number;
+  cores?: number;
+  /** That CPU time per partial, to set beside the merge ceiling's `cpuMsPerMerge`. */
+  cpuMsPerPartial?: number;
   verifyPassed: boolean;
   failedChecks: string[];
   boundBy: string;
@@ -356,6 +371,7 @@ async function mergeCeiling(
     const expiresAt = Math.floor(Date.now() / 1000) + 86_400;
     const limit = pLimit(concurrency);
     let calls = 0;
+    const cpuBefore = processTreeCpu();
     const started = performance.now();
     // Users of their own per concurrency, so each run writes fresh items as the pipeline does.
     await Promise.all(
@@ -372,12 +388,16 @@ async function mergeCeiling(
       ),
     );
     const seconds = (performance.now() - started) / 1000;
+    const cpuAfter = processTreeCpu();
     return {
       concurrency,
       merges: partials.length,
       calls,
       seconds,
       mergesPerSecond: partials.length / seconds,
+      ...(cpuBefore && cpuAfter
+        ? { cpuMsPerMerge: cpuMsBetween(cpuBefore, cpuAfter) / partials.length }
+        : {}),
     };
   } finally {
     dynamo.destroy();
@@ -464,7 +484,7 @@ async function measureCeilings(
       );
       merges.push(m);
       log(
-        `      DynamoDB merges at ${concurrency} in flight: ${fmt(m.mergesPerSecond)}/s (${fmt(m.merges)})`,
+        `      DynamoDB merges at ${concurrency} in flight: ${fmt(m.mergesPerSecond)}/s (${fmt(m.merges)}${m.cpuMsPerMerge === undefined ? '' : `, ${m.cpuMsPerMerge.toFixed(2)} ms of CPU each, all processes`})`,
       );
     }
     const atPipeline = merges[merges.length - 1] as MergeCeiling;
@@ -521,13 +541,17 @@ async function runCase(
       summary.stages.filter((s) => s.name.startsWith(prefix)).reduce((n, s) => n + s.ms, 0);
     const replaySeconds = stageMs('replaying') / 1000;
     const drainSeconds = stageMs('draining') / 1000;
-    // The consumers run in this process (in its thread, or each in a worker thread with --consumers threads): its CPU time, all threads together,
-    // over the replay and drain, as a share of one core (up to 2 on this machine).
-    const pipelineCpuSeconds =
-      summary.stages
-        .filter((s) => s.name.startsWith('replaying') || s.name.startsWith('draining'))
-        .reduce((n, s) => n + s.cpuMs, 0) / 1000;
-    const consumersCoreShare = pipelineCpuSeconds / (replaySeconds + drainSeconds);
+    const pipelineStages = summary.stages.filter(
+      (s) => s.name.startsWith('replaying') || s.name.startsWith('draining'),
+    );
+    // The consumers run in this process (in its thread, or each in a worker thread with --consumers
+    // threads): its CPU time, all threads together, over the replay and drain, as a share of one core.
+    const consumersCoreShare =
+      pipelineStages.reduce((n, s) => n + s.cpuMs, 0) / 1000 / (replaySeconds + drainSeconds);
+    // Every process of the run: the consumers', the stack's and the emulator's.
+    const allProcessesCpuMs = pipelineStages.every((s) => s.allProcessesCpuMs !== undefined)
+      ? pipelineStages.reduce((n, s) => n + (s.allProcessesCpuMs ?? 0), 0)
+      : undefined;
     const verifySeconds = stageMs('verifying') / 1000;
     const sent = summary.events.sent;
     const partialRecords = summary.consumers.alerter.recordsProcessed;
@@ -576,9 +600,16 @@ async function runCase(
       ceilingName,
       ratio: eventsPerSecond / ceilingEventsPerSecond,
       consumersCoreShare,
+      ...(allProcessesCpuMs !== undefined
+        ? {
+            machineCoreShare: allProcessesCpuMs / 1000 / (replaySeconds + drainSeconds) / summary.cores,
+            cores: summary.cores,
+            cpuMsPerPartial: allProcessesCpuMs / Math.max(1, partialRecords),
+          }
+        : {}),
     };
     log(
-      `      pipeline: ${fmt(sent)} events, replay ${replaySeconds.toFixed(1)} s + drain ${drainSeconds.toFixed(1)} s = ${fmt(eventsPerSecond)} events/s; verify ${summary.verify.passed ? 'passed' : 'FAILED'}; ${fmt(partialRecords)} partials (${eventsPerPartial.toFixed(2)} events each); the consumers' process used ${consumersCoreShare.toFixed(2)} of a core meanwhile; ${formatShare(result.ratioToCallMix)} of the call-mix ceiling (${fmt(callMixCeilingEventsPerSecond)} events/s); DynamoDB calls per partial: pipeline ${((summary.consumers.aggregator.dynamodbCalls + summary.consumers.alerter.dynamodbCalls) / Math.max(1, partialRecords)).toFixed(2)}, call-mix ceiling ${(ceilings.callMix.calls / ceilings.callMix.partials).toFixed(2)}`,
+      `      pipeline: ${fmt(sent)} events, replay ${replaySeconds.toFixed(1)} s + drain ${drainSeconds.toFixed(1)} s = ${fmt(eventsPerSecond)} events/s; verify ${summary.verify.passed ? 'passed' : 'FAILED'}; ${fmt(partialRecords)} partials (${eventsPerPartial.toFixed(2)} events each); the consumers' process used ${consumersCoreShare.toFixed(2)} of a core meanwhile${result.machineCoreShare === undefined ? '' : `, all the run's processes ${formatShare(result.machineCoreShare)} of the machine's ${result.cores} cores (${result.cpuMsPerPartial?.toFixed(2)} ms of CPU a partial, against ${atPipeline.cpuMsPerMerge?.toFixed(2)} for a merge alone)`}; ${formatShare(result.ratioToCallMix)} of the call-mix ceiling (${fmt(callMixCeilingEventsPerSecond)} events/s); DynamoDB calls per partial: pipeline ${((summary.consumers.aggregator.dynamodbCalls + summary.consumers.alerter.dynamodbCalls) / Math.max(1, partialRecords)).toFixed(2)}, call-mix ceiling ${(ceilings.callMix.calls / ceilings.callMix.partials).toFixed(2)}`,
     );
     if (!summary.verify.passed) throw new Error(`${label}: verify failed: ${result.failedChecks.join('; ')}`);
     return result;

@@ -8,7 +8,7 @@
  */
 import type { AlertLatencyFigures } from './alert-latency.ts';
 import type { CliStartFigures } from './cli-start.ts';
-import type { EndToEndFigures } from './end-to-end.ts';
+import type { EndToEndCase, EndToEndFigures } from './end-to-end.ts';
 import type { CpuPathFigures, KinesisFigures, RssFigure } from './producer.ts';
 import type { ScaleFigures } from './scale.ts';
 import type { ScanBytesRow } from './scan-bytes.ts';
@@ -393,6 +393,13 @@ export function renderBenchmarksMarkdown(results: BenchResults): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** The CPU (all processes) a partial cost the pipeline, beside what a merge alone cost the ceiling. */
+function cpuPerPartial(c: EndToEndCase): string {
+  const alone = c.merges[c.merges.length - 1]?.cpuMsPerMerge;
+  if (c.cpuMsPerPartial === undefined || alone === undefined) return 'n/a';
+  return `${c.cpuMsPerPartial.toFixed(2)} / ${alone.toFixed(2)} ms (${(c.cpuMsPerPartial / alone).toFixed(1)}×)`;
+}
+
 function renderEndToEnd(figures: EndToEndFigures, push: (...more: string[]) => void): void {
   const n = (value: number) => Math.round(value).toLocaleString('en');
   const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -403,8 +410,8 @@ function renderEndToEnd(figures: EndToEndFigures, push: (...more: string[]) => v
     '',
   );
   push(
-    "| Data | Events | Pipeline events/s | Kinesis put ceiling | Kinesis get ceiling | DynamoDB merges/s (16 / 32 in flight) | Merge ceiling, events/s | Ratio to the lowest ceiling | Merge + read ceiling, events/s | Ratio to it | DynamoDB calls a partial (pipeline / ceiling) | Consumers' process CPU, of one core | Verify |",
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    "| Data | Events | Pipeline events/s | Kinesis put ceiling | Kinesis get ceiling | DynamoDB merges/s (16 / 32 in flight) | Merge ceiling, events/s | Ratio to the lowest ceiling | Merge + read ceiling, events/s | Ratio to it | DynamoDB calls a partial (pipeline / ceiling) | Consumers' process CPU, of one core | All processes' CPU, of the machine's cores | CPU a partial: pipeline / a merge alone | Verify |",
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   );
   for (const c of figures.cases) {
     const merges = c.merges.map((m) => n(m.mergesPerSecond)).join(' / ');
@@ -417,7 +424,7 @@ function renderEndToEnd(figures: EndToEndFigures, push: (...more: string[]) => v
         ]
       : ['n/a', 'n/a', 'n/a'];
     push(
-      `| ${cell(c.label)} | ${n(c.sent)} | ${n(c.eventsPerSecond)} | ${n(c.kinesis.putEventsPerSecond)} | ${n(c.kinesis.getEventsPerSecond)} | ${merges} | ${n(c.mergeCeilingEventsPerSecond)} (${c.eventsPerPartial.toFixed(2)} events a partial) | ${formatRatio(c.ratio)} (of ${cell(c.ceilingName)}) | ${mix.join(' | ')} | ${c.consumersCoreShare === undefined ? 'n/a' : c.consumersCoreShare.toFixed(2)} | ${c.verifyPassed ? 'passed' : '**FAILED**'} |`,
+      `| ${cell(c.label)} | ${n(c.sent)} | ${n(c.eventsPerSecond)} | ${n(c.kinesis.putEventsPerSecond)} | ${n(c.kinesis.getEventsPerSecond)} | ${merges} | ${n(c.mergeCeilingEventsPerSecond)} (${c.eventsPerPartial.toFixed(2)} events a partial) | ${formatRatio(c.ratio)} (of ${cell(c.ceilingName)}) | ${mix.join(' | ')} | ${c.consumersCoreShare === undefined ? 'n/a' : c.consumersCoreShare.toFixed(2)} | ${c.machineCoreShare === undefined ? 'n/a' : `${c.machineCoreShare.toFixed(2)} of ${c.cores}`} | ${cpuPerPartial(c)} | ${c.verifyPassed ? 'passed' : '**FAILED**'} |`,
     );
   }
   push('');

@@ -483,6 +483,17 @@ const runners: Record<BenchId, () => Promise<void>> = {
         target: 0.8,
         targetText: '≥ 0.8',
       });
+      if (c.machineCoreShare !== undefined)
+        metric({
+          id: `e2e.${c.key}.cpu`,
+          bench: 'e2e',
+          name: `End to end, ${c.label}: the machine's cores kept busy by the run's processes (consumers, stack, DynamoDB emulator) over the replay and drain; near 1, the pipeline is bound by CPU, not by waiting`,
+          figure: `${(c.machineCoreShare * (c.cores ?? 1)).toFixed(2)} of ${c.cores} cores; ${c.cpuMsPerPartial?.toFixed(2)} ms of CPU a partial`,
+          ratio: c.machineCoreShare,
+          ratioOf: 'CPU time of all processes / (wall time × cores)',
+          target: 0.8,
+          targetText: '≥ 0.8',
+        });
       metric({
         id: `e2e.${c.key}.call-mix`,
         bench: 'e2e',

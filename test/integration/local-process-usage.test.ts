@@ -3,11 +3,11 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { processTreePeaks } from '../../local/peak-memory.ts';
+import { cpuMsBetween, processTreeCpu, processTreePeaks } from '../../local/process-usage.ts';
 
 const MB = 2 ** 20;
 
-describe.skipIf(!existsSync('/proc/self/status'))('peak memory of a process tree', () => {
+describe.skipIf(!existsSync('/proc/self/status'))('memory and CPU of a process tree', () => {
   const children: ChildProcess[] = [];
   const dirs: string[] = [];
   afterEach(() => {
@@ -44,5 +44,43 @@ describe.skipIf(!existsSync('/proc/self/status'))('peak memory of a process tree
     expect(processTreePeaks(child.pid)?.some((peak) => peak.pid === process.pid)).toBe(false);
     // The grandchild outlives the kill of its parent; stop it with the tree's own list.
     for (const peak of peaks.slice(1)) process.kill(peak.pid, 'SIGKILL');
+  });
+
+  it("reads each process's CPU time as the process itself counts it, and what the tree spent between two readings", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'clickstream-cpu-'));
+    dirs.push(dir);
+    // Burns 400 ms of CPU, says how much it has used in all (Node's own count), then idles.
+    const script = join(dir, 'busy.mjs');
+    writeFileSync(
+      script,
+      [
+        'const start = process.cpuUsage();',
+        'while (process.cpuUsage(start).user < 400_000) {}',
+        'const used = process.cpuUsage();',
+        'process.stdout.write(`${Math.round((used.user + used.system) / 1000)}\\n`);',
+        'setInterval(() => {}, 1000);',
+      ].join('\n'),
+    );
+    const before = processTreeCpu() ?? [];
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(child);
+    const ownCount = Number(
+      await new Promise<string>((resolve) => child.stdout?.once('data', (data) => resolve(String(data)))),
+    );
+    const after = processTreeCpu() ?? [];
+
+    const busy = after.find((p) => p.pid === child.pid);
+    expect(busy?.program).toBe('busy.mjs');
+    // /proc counts in 10 ms ticks, and the process used a little more between its count and the read.
+    expect(busy?.cpuMs).toBeGreaterThanOrEqual(ownCount - 20);
+    expect(busy?.cpuMs).toBeLessThanOrEqual(ownCount + 100);
+    expect(ownCount).toBeGreaterThanOrEqual(400);
+    // The child started after the first reading: all of its time is in the difference, besides this
+    // process's own.
+    const spent = cpuMsBetween(before, after);
+    const ours =
+      (after.find((p) => p.pid === process.pid)?.cpuMs ?? 0) -
+      (before.find((p) => p.pid === process.pid)?.cpuMs ?? 0);
+    expect(spent - ours).toBeGreaterThanOrEqual(busy?.cpuMs ?? 0);
   });
 });
