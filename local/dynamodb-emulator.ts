@@ -1,6 +1,6 @@
 /**
- * The local DynamoDB. Dynoxide (a static Rust binary shipped inside an npm package, SQLite in memory)
- * where the platform has it; dynalite (pure JS, in-process) everywhere else. Both accept the merge's
+ * The local DynamoDB. Dynoxide (a static Rust binary shipped inside an npm package, SQLite in memory or
+ * in a file) where the platform has it; dynalite (pure JS, in-process) everywhere else. Both accept the merge's
  * conditional `ADD` + `contains`. Dynoxide is preferred because the demo is bound by DynamoDB merges:
  * measured here, dynalite served ~300 UpdateItem/s and dynoxide was limited only by the client.
  */

@@ -1,3 +1,5 @@
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
   GetRecordsCommand,
@@ -7,10 +9,11 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { PublishCommand } from '@aws-sdk/client-sns';
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { Upload } from '@aws-sdk/lib-storage';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDynamoClient, createSnsClient } from '../../adapters/clients.ts';
+import { dynoxideBinary } from '../../local/dynamodb-emulator.ts';
 import { createResources, type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { localConfig } from '../support/local-config.ts';
 
@@ -78,6 +81,27 @@ describe('embedded AWS stack, through the real SDK clients', () => {
     await expect(merge()).rejects.toMatchObject({ name: 'ConditionalCheckFailedException' });
     dynamo.destroy();
   });
+
+  it.skipIf(!dynoxideBinary())(
+    "keeps DynamoDB's tables on disk, in the stack's own directory, so that its memory does not grow with them",
+    async () => {
+      const file = join(stack.tempDirectory, 'dynamodb.sqlite');
+      const before = statSync(file).size;
+      const dynamo = createDynamoClient({ endpoint: stack.endpoints.dynamodb });
+      const padding = 'x'.repeat(4096);
+      for (let i = 0; i < 200; i++)
+        await dynamo.send(
+          new PutCommand({
+            TableName: stack.names.userActivityTable,
+            Item: { user_id: `disk-${i}`, window_start: '2019-10-01T00:00:00Z', padding },
+          }),
+        );
+      dynamo.destroy();
+      // 800 KB of items: in the database file and its write-ahead log, not in the emulator's memory.
+      const wal = existsSync(`${file}-wal`) ? statSync(`${file}-wal`).size : 0;
+      expect(statSync(file).size + wal - before).toBeGreaterThan(800_000);
+    },
+  );
 
   it('streams an object into S3 and back byte for byte', async () => {
     const body = Buffer.from('event_time,event_type\n'.repeat(20_000));
