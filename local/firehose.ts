@@ -79,6 +79,13 @@ export interface LocalFirehose {
   stop(): Promise<void>;
 }
 
+/**
+ * Buffers taken out and waiting for their write before the readers pause: the writes (DuckDB's
+ * Parquet, then S3) are slower than the reads, and without a bound the rows waiting grew with the
+ * stream (214,000 rows, most of the consumers' process's heap, 760,000 events into a 1M demo).
+ */
+const MAX_QUEUED_WRITES = 4;
+
 export async function startLocalFirehose(options: LocalFirehoseOptions): Promise<LocalFirehose> {
   const layout = {
     ...LAKE_LAYOUTS[options.table],
@@ -123,6 +130,7 @@ export async function startLocalFirehose(options: LocalFirehoseOptions): Promise
     shardIds,
     pollMs: options.pollMs ?? 1_000,
     accept: (record) => partitions.accept(record),
+    ready: () => writes.caughtUp(MAX_QUEUED_WRITES),
     throttled: () => {
       stats.readThrottles++;
     },

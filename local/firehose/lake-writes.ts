@@ -18,6 +18,12 @@ export class LocalFirehoseError extends Error {
 export interface LakeWrites {
   /** Queues the write of a buffer taken out of the partitions; resolves when the queue reaches it. */
   enqueue(buffer: PartitionBuffer | undefined): Promise<void>;
+  /**
+   * Resolves once at most `writes` buffers wait to be written: the readers wait on it before each read,
+   * so that reading never runs more than a few buffers ahead of writing and the rows waiting stay
+   * bounded however large the stream (Firehose, too, reads at the pace it delivers).
+   */
+  caughtUp(writes: number): Promise<void>;
   /** Waits for every queued write; throws the delivery's first failure, if any. */
   settle(): Promise<void>;
   /** Records a failure met elsewhere in the delivery (a shard reader's), for settle() to report. */
@@ -37,6 +43,15 @@ export function createLakeWrites(settings: {
   const { s3, bucket, layout, stats } = settings;
   let failure: unknown;
   let writing: Promise<void> = Promise.resolve();
+  let queued = 0;
+  const waiters: Array<{ writes: number; resolve: () => void }> = [];
+  function written(): void {
+    queued--;
+    for (const waiter of waiters.filter((w) => queued <= w.writes)) {
+      waiters.splice(waiters.indexOf(waiter), 1);
+      waiter.resolve();
+    }
+  }
 
   async function write(buffer: PartitionBuffer): Promise<void> {
     const now = Date.now();
@@ -79,12 +94,18 @@ export function createLakeWrites(settings: {
   return {
     enqueue(buffer) {
       if (!buffer) return writing;
+      queued++;
       writing = writing
         .then(() => write(buffer))
         .catch((error: unknown) => {
           failure ??= error;
-        });
+        })
+        .finally(written);
       return writing;
+    },
+    caughtUp(writes) {
+      if (queued <= writes) return Promise.resolve();
+      return new Promise((resolve) => waiters.push({ writes, resolve }));
     },
     async settle() {
       await writing;

@@ -32,6 +32,8 @@ export function startShardReaders(settings: {
   pollMs: number;
   /** Takes one record read. */
   accept(record: _Record): void;
+  /** Resolves when the delivery can take more: each reader waits on it before each read. */
+  ready(): Promise<void>;
   /** A GetRecords call was throttled. */
   throttled(): void;
   /** A reader failed for good: the delivery reports it. */
@@ -73,6 +75,8 @@ export function startShardReaders(settings: {
       let lastSequence: string | undefined;
       let throttledInARow = 0;
       while (!stopped && iterator) {
+        await settings.ready();
+        if (stopped) break;
         const startedAt = ++readCounter;
         const startedMs = Date.now();
         let behind = false;

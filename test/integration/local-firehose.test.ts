@@ -4,8 +4,8 @@
  * lost between the stream and the queryable lake.
  */
 import { gunzipSync } from 'node:zlib';
-import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
-import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { CreateStreamCommand, PutRecordsCommand, waitUntilStreamExists } from '@aws-sdk/client-kinesis';
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openLocalEngine } from '../../analytics/local-engine.ts';
 import type { EventRecord } from '../../core/event.ts';
@@ -164,6 +164,47 @@ describe('local Firehose', () => {
     } finally {
       await engine.close();
     }
+  });
+
+  it('stops reading while its writes are behind, then catches up without losing a record', async () => {
+    const streamName = 'clickstream-firehose-backpressure';
+    await stack.kinesis.send(new CreateStreamCommand({ StreamName: streamName, ShardCount: 1 }));
+    await waitUntilStreamExists({ client: stack.kinesis, maxWaitTime: 30 }, { StreamName: streamName });
+    // S3 that holds every PutObject until released: the writes fall behind the reads.
+    let release = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const slowS3 = { send: (command: never) => released.then(() => stack.s3.send(command)) } as S3Client;
+    // 400 records of ~330 bytes, in one PutRecords call: the reader's first page holds them all, and
+    // they fill eight 16 KiB buffers, more than the writes may have queued before the reader waits.
+    const first = Array.from({ length: 400 }, (_, i) => JSON.stringify(event(i, 4)));
+    const second = Array.from({ length: 400 }, (_, i) => JSON.stringify(event(400 + i, 4)));
+    await put(streamName, first);
+    const firehose = await startLocalFirehose({
+      kinesis: stack.kinesis,
+      s3: slowS3,
+      streamName,
+      bucket: stack.names.lakeBucket,
+      table: 'events',
+      prefix: 'backpressure/dt=!{partitionKeyFromQuery:dt}/',
+      bufferBytes: 16 * 1024,
+      bufferMs: 60_000,
+      pollMs: 20,
+    });
+    while (firehose.stats().received < first.length) await new Promise((resolve) => setTimeout(resolve, 20));
+    // What is put now stays in the stream while the writes are behind.
+    await put(streamName, second);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(firehose.stats()).toMatchObject({ received: first.length, records: 0, objects: 0 });
+
+    release();
+    await firehose.flush();
+    await firehose.stop();
+    expect(firehose.stats()).toMatchObject({ received: 800, records: 800, errors: 0 });
+    // Every buffer became an object of its own, many more than were ever queued at once.
+    expect((await keys('backpressure/')).length).toBe(firehose.stats().objects);
+    expect(firehose.stats().objects).toBeGreaterThan(8);
   });
 
   it('writes a partial buffer once its time is up, without flush()', async () => {
