@@ -4,7 +4,7 @@
  * whole, all with ProvisionedThroughputExceededException. The budgets run on a clock the test moves,
  * so every count is exact.
  */
-import { request } from 'node:http';
+import { request, type Server } from 'node:http';
 import {
   GetRecordsCommand,
   type GetRecordsCommandOutput,
@@ -18,7 +18,10 @@ import {
 } from '@aws-sdk/client-kinesis';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createKinesisClient } from '../../adapters/clients.ts';
+import { createBufferingServer, forwardRequest } from '../../local/http-forward.ts';
+import { jsonError } from '../../local/kinesis/put-records.ts';
 import { type KinesisLimits, startKinesisLimits } from '../../local/limits/kinesis-front.ts';
+import { listen } from '../../local/net.ts';
 import { createStream, startKinesis, type TestKinesis } from '../support/producer-support.ts';
 
 const STREAM = 'limits';
@@ -233,6 +236,79 @@ describe('reads', () => {
     expect(second.Records?.map((r) => r.Data?.[0])).toEqual([10, 11]);
     const sequences = [...(first.Records ?? []), ...(second.Records ?? [])].map((r) => r.SequenceNumber);
     expect(sequences).toEqual((await recordsOn(SHARD_0)).map((r) => r.SequenceNumber));
+  });
+});
+
+describe('reads in pieces', () => {
+  // Counts what kinesalite answers the front, through a forwarding server between them.
+  let counted: { bytes: number; calls: number };
+  let counting: Server;
+  let countedLimits: KinesisLimits;
+  let countedClient: KinesisClient;
+  beforeEach(async () => {
+    counted = { bytes: 0, calls: 0 };
+    counting = createBufferingServer(
+      async (req, body) => {
+        const answer = await forwardRequest(new URL(emulator.endpoint), req, body);
+        counted.bytes += answer.body.length;
+        counted.calls++;
+        return answer;
+      },
+      (error) => jsonError('InternalFailure', String(error), 'test', 500),
+    );
+    const port = await listen(counting, 0, '127.0.0.1');
+    countedLimits = await startKinesisLimits({ upstream: `http://127.0.0.1:${port}`, now: () => ms });
+    countedClient = createKinesisClient({ endpoint: countedLimits.endpoint, maxAttempts: 1 });
+  });
+  afterEach(async () => {
+    countedClient.destroy();
+    await countedLimits.stop();
+    counting.closeAllConnections();
+    await new Promise((resolve) => counting.close(resolve));
+  });
+  const readThrough = async (ShardIterator: string, Limit?: number) =>
+    countedClient.send(new GetRecordsCommand({ ShardIterator, ...(Limit ? { Limit } : {}) }));
+  const iteratorThrough = async (ShardId: string) =>
+    (
+      await countedClient.send(
+        new GetShardIteratorCommand({ StreamName: STREAM, ShardId, ShardIteratorType: 'TRIM_HORIZON' }),
+      )
+    ).ShardIterator as string;
+
+  it('asks kinesalite for little more than the 10 MiB a call returns, however long the backlog', async () => {
+    for (let i = 0; i < 30; i++) {
+      await putRecords([{ ...entry(ON_SHARD_0), Data: new Uint8Array(1_000_000).fill(i) }]);
+      advance(1_000);
+    }
+    const start = await iteratorThrough(SHARD_0);
+    counted.bytes = 0;
+    const first = await readThrough(start);
+    expect(first.Records?.map((r) => r.Data?.[0])).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    // Ten records kept and one read past the cut, base64 in JSON: about 14.7 MB. Asked for all at
+    // once, kinesalite would answer the 30 MB backlog (40 MB as JSON), and without bound as it grows.
+    expect(counted.bytes).toBeLessThan(15_000_000);
+    advance(10_000);
+    const second = await readThrough(first.NextShardIterator as string);
+    expect(second.Records?.map((r) => r.Data?.[0])).toEqual([10, 11, 12, 13, 14, 15, 16, 17, 18, 19]);
+  });
+
+  it('still returns up to the asked Limit of small records in one call, and goes on after the last', async () => {
+    for (let call = 0; call < 6; call++) {
+      await putRecords(Array.from({ length: 500 }, () => entry(ON_SHARD_1, 10)));
+      if (call % 2 === 1) advance(1_000);
+    }
+    const start = await iteratorThrough(SHARD_1);
+    const all = await readThrough(start);
+    expect(all.Records).toHaveLength(3_000);
+    advance(1_000);
+    const limited = await readThrough(start, 2_500);
+    expect(limited.Records).toHaveLength(2_500);
+    advance(1_000);
+    const rest = await readThrough(limited.NextShardIterator as string);
+    expect([...(limited.Records ?? []), ...(rest.Records ?? [])].map((r) => r.SequenceNumber)).toEqual(
+      all.Records?.map((r) => r.SequenceNumber),
+    );
+    expect(rest.MillisBehindLatest).toBe(0);
   });
 });
 
