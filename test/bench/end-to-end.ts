@@ -139,6 +139,13 @@ export interface EndToEndCase {
   cores?: number;
   /** That CPU time per partial, to set beside the merge ceiling's `cpuMsPerMerge`. */
   cpuMsPerPartial?: number;
+  /**
+   * The merge ceiling scaled by the CPU a merge alone costs against what a partial costs the pipeline
+   * (de-aggregating, folding, the alerter's reads, the lake, the user-activity records): what the
+   * machine allows the pipeline's own work, at the rate the ceiling's run used it.
+   */
+  cpuAdjustedCeilingEventsPerSecond?: number;
+  ratioToCpuAdjusted?: number;
   verifyPassed: boolean;
   failedChecks: string[];
   boundBy: string;
@@ -569,6 +576,22 @@ async function runCase(
       string,
       number,
     ];
+    const cpuFigures = (): Partial<EndToEndCase> => {
+      if (allProcessesCpuMs === undefined) return {};
+      const cpuMsPerPartial = allProcessesCpuMs / Math.max(1, partialRecords);
+      const figures = {
+        machineCoreShare: allProcessesCpuMs / 1000 / (replaySeconds + drainSeconds) / summary.cores,
+        cores: summary.cores,
+        cpuMsPerPartial,
+      };
+      if (atPipeline.cpuMsPerMerge === undefined) return figures;
+      const cpuAdjusted = mergeCeilingEventsPerSecond * (atPipeline.cpuMsPerMerge / cpuMsPerPartial);
+      return {
+        ...figures,
+        cpuAdjustedCeilingEventsPerSecond: cpuAdjusted,
+        ratioToCpuAdjusted: eventsPerSecond / cpuAdjusted,
+      };
+    };
     const result: EndToEndCase = {
       key,
       label,
@@ -600,13 +623,7 @@ async function runCase(
       ceilingName,
       ratio: eventsPerSecond / ceilingEventsPerSecond,
       consumersCoreShare,
-      ...(allProcessesCpuMs !== undefined
-        ? {
-            machineCoreShare: allProcessesCpuMs / 1000 / (replaySeconds + drainSeconds) / summary.cores,
-            cores: summary.cores,
-            cpuMsPerPartial: allProcessesCpuMs / Math.max(1, partialRecords),
-          }
-        : {}),
+      ...cpuFigures(),
     };
     log(
       `      pipeline: ${fmt(sent)} events, replay ${replaySeconds.toFixed(1)} s + drain ${drainSeconds.toFixed(1)} s = ${fmt(eventsPerSecond)} events/s; verify ${summary.verify.passed ? 'passed' : 'FAILED'}; ${fmt(partialRecords)} partials (${eventsPerPartial.toFixed(2)} events each); the consumers' process used ${consumersCoreShare.toFixed(2)} of a core meanwhile${result.machineCoreShare === undefined ? '' : `, all the run's processes ${formatShare(result.machineCoreShare)} of the machine's ${result.cores} cores (${result.cpuMsPerPartial?.toFixed(2)} ms of CPU a partial, against ${atPipeline.cpuMsPerMerge?.toFixed(2)} for a merge alone)`}; ${formatShare(result.ratioToCallMix)} of the call-mix ceiling (${fmt(callMixCeilingEventsPerSecond)} events/s); DynamoDB calls per partial: pipeline ${((summary.consumers.aggregator.dynamodbCalls + summary.consumers.alerter.dynamodbCalls) / Math.max(1, partialRecords)).toFixed(2)}, call-mix ceiling ${(ceilings.callMix.calls / ceilings.callMix.partials).toFixed(2)}`,

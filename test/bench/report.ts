@@ -397,7 +397,11 @@ export function renderBenchmarksMarkdown(results: BenchResults): string {
 function cpuPerPartial(c: EndToEndCase): string {
   const alone = c.merges[c.merges.length - 1]?.cpuMsPerMerge;
   if (c.cpuMsPerPartial === undefined || alone === undefined) return 'n/a';
-  return `${c.cpuMsPerPartial.toFixed(2)} / ${alone.toFixed(2)} ms (${(c.cpuMsPerPartial / alone).toFixed(1)}×)`;
+  const adjusted =
+    c.cpuAdjustedCeilingEventsPerSecond !== undefined && c.ratioToCpuAdjusted !== undefined
+      ? `; the merge ceiling scaled by it: ${Math.round(c.cpuAdjustedCeilingEventsPerSecond).toLocaleString('en')} events/s, ratio ${formatRatio(c.ratioToCpuAdjusted)}`
+      : '';
+  return `${c.cpuMsPerPartial.toFixed(2)} / ${alone.toFixed(2)} ms (${(c.cpuMsPerPartial / alone).toFixed(1)}×)${adjusted}`;
 }
 
 function renderEndToEnd(figures: EndToEndFigures, push: (...more: string[]) => void): void {
@@ -406,7 +410,7 @@ function renderEndToEnd(figures: EndToEndFigures, push: (...more: string[]) => v
   push(
     '### End to end (local pipeline vs its emulators)',
     '',
-    "`demo()` (cli/commands/demo.ts) called as a library on a fresh embedded stack (ephemeral ports, its own temp directories, Kinesis shard limits on): the pipeline's rate is the events sent over the replay and drain stages, from the replay's start until every total is in DynamoDB, the lake flushed and the mails sent; verify then checks it all against the source CSV. The ceilings are measured in the same run on a second fresh stack started the same way, with the same CSV (test/bench/end-to-end.ts): Kinesis PutRecords and GetRecords through the stack's Kinesis port with the shard limits as the stack applies them (the CSV packed per shard into 50 KiB KPL aggregates as the producer packs it, refused entries and calls made again after 50 ms), and DynamoDB merges (the aggregator's `mergePartial`, a conditional UpdateItem, on partials of the aggregator's own fold of the CSV) at 16 in flight (one flush) and at 16 per events shard (both shards flushing at once, the most the pipeline puts in flight). The merge ceiling in events/s is that merge rate times the events per partial of the pipeline's own run. The call-mix ceiling does per partial what the pipeline must do with it, the aggregator's merge and then the alerter's consistent Query of that user's windows over the rules' horizon, at the same concurrency; it too is times the events per partial.",
+    "`demo()` (cli/commands/demo.ts) called as a library on a fresh embedded stack (ephemeral ports, its own temp directories, Kinesis shard limits on): the pipeline's rate is the events sent over the replay and drain stages, from the replay's start until every total is in DynamoDB, the lake flushed and the mails sent; verify then checks it all against the source CSV. The ceilings are measured in the same run on a second fresh stack started the same way, with the same CSV (test/bench/end-to-end.ts): Kinesis PutRecords and GetRecords through the stack's Kinesis port with the shard limits as the stack applies them (the CSV packed per shard into 50 KiB KPL aggregates as the producer packs it, refused entries and calls made again after 50 ms), and DynamoDB merges (the aggregator's `mergePartial`, a conditional UpdateItem, on partials of the aggregator's own fold of the CSV) at 16 in flight (one flush) and at 16 per events shard (both shards flushing at once, the most the pipeline puts in flight). The merge ceiling in events/s is that merge rate times the events per partial of the pipeline's own run. The call-mix ceiling does per partial what the pipeline must do with it, the aggregator's merge and then the alerter's consistent Query of that user's windows over the rules' horizon, at the same concurrency; it too is times the events per partial. The CPU columns read every process's CPU time from /proc (the consumers', the stack's, the emulator's; in the ceilings' runs the bench's own as the client): over the replay and drain as a share of the machine's cores, and per partial beside what a merge alone cost in the ceiling's run. The merge ceiling scaled by that ratio is what the machine allows the pipeline's own work at the rate the ceiling's run used it: a ratio to it below 1 means the pipeline waited more than a bare merge loop does.",
     '',
   );
   push(
