@@ -14,26 +14,30 @@ describe.skipIf(!existsSync('/proc/self/status'))('memory and CPU of a process t
     for (const child of children.splice(0)) child.kill('SIGKILL');
     for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   });
-
-  it("finds every descendant by parentage, names each by its script, and reads each one's high-water mark", async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'clickstream-peak-'));
+  /** Writes a script of these lines, starts it with Node, and resolves with what it prints first. */
+  const startScript = async (name: string, lines: string[]) => {
+    const dir = mkdtempSync(join(tmpdir(), 'clickstream-usage-'));
     dirs.push(dir);
-    // A script that touches 200 MB, lets it go, and starts a grandchild: its peak stays, its RSS falls.
-    const script = join(dir, 'hungry.mjs');
-    writeFileSync(
-      script,
-      [
-        "import { spawn } from 'node:child_process';",
-        'let block = Buffer.alloc(200 * 2 ** 20, 1);',
-        'block = undefined;',
-        "spawn('sleep', ['30'], { stdio: 'ignore' });",
-        "process.stdout.write('ready\\n');",
-        'setInterval(() => {}, 1000);',
-      ].join('\n'),
-    );
+    const script = join(dir, name);
+    writeFileSync(script, lines.join('\n'));
     const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(child);
-    await new Promise((resolve) => child.stdout?.once('data', resolve));
+    const firstOutput = await new Promise<string>((resolve) =>
+      child.stdout?.once('data', (data) => resolve(String(data))),
+    );
+    return { child, firstOutput };
+  };
+
+  it("finds every descendant by parentage, names each by its script, and reads each one's high-water mark", async () => {
+    // A script that touches 200 MB, lets it go, and starts a grandchild: its peak stays, its RSS falls.
+    const { child } = await startScript('hungry.mjs', [
+      "import { spawn } from 'node:child_process';",
+      'let block = Buffer.alloc(200 * 2 ** 20, 1);',
+      'block = undefined;',
+      "spawn('sleep', ['30'], { stdio: 'ignore' });",
+      "process.stdout.write('ready\\n');",
+      'setInterval(() => {}, 1000);',
+    ]);
 
     const peaks = processTreePeaks(child.pid) ?? [];
     expect(peaks.map((peak) => peak.program)).toEqual(['hungry.mjs', 'sleep']);
@@ -47,26 +51,16 @@ describe.skipIf(!existsSync('/proc/self/status'))('memory and CPU of a process t
   });
 
   it("reads each process's CPU time as the process itself counts it, and what the tree spent between two readings", async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'clickstream-cpu-'));
-    dirs.push(dir);
-    // Burns 400 ms of CPU, says how much it has used in all (Node's own count), then idles.
-    const script = join(dir, 'busy.mjs');
-    writeFileSync(
-      script,
-      [
-        'const start = process.cpuUsage();',
-        'while (process.cpuUsage(start).user < 400_000) {}',
-        'const used = process.cpuUsage();',
-        'process.stdout.write(`${Math.round((used.user + used.system) / 1000)}\\n`);',
-        'setInterval(() => {}, 1000);',
-      ].join('\n'),
-    );
     const before = processTreeCpu() ?? [];
-    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    children.push(child);
-    const ownCount = Number(
-      await new Promise<string>((resolve) => child.stdout?.once('data', (data) => resolve(String(data)))),
-    );
+    // Burns 400 ms of CPU, says how much it has used in all (Node's own count), then idles.
+    const { child, firstOutput } = await startScript('busy.mjs', [
+      'const start = process.cpuUsage();',
+      'while (process.cpuUsage(start).user < 400_000) {}',
+      'const used = process.cpuUsage();',
+      'process.stdout.write(`${Math.round((used.user + used.system) / 1000)}\\n`);',
+      'setInterval(() => {}, 1000);',
+    ]);
+    const ownCount = Number(firstOutput);
     const after = processTreeCpu() ?? [];
 
     const busy = after.find((p) => p.pid === child.pid);
