@@ -1,7 +1,8 @@
 /**
- * The local Kinesis: kinesalite, and in front of it on the Kinesis port, unless turned off, the shard
- * limits it does not enforce itself (local/limits/kinesis-front.ts). kinesalite then listens on a port
- * nobody is told about; both answer their own origin only.
+ * The local Kinesis: kinesalite, and in front of it on the Kinesis port the limits it does not enforce
+ * itself (local/limits/kinesis-front.ts): the shard budgets, unless turned off, and always the
+ * 10 MiB a GetRecords call returns. kinesalite listens on a port nobody is told about; both answer
+ * their own origin only.
  */
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
@@ -11,7 +12,7 @@ import { listen } from '../net.ts';
 import { acceptOwnOriginOnly } from '../origin-guard.ts';
 
 export interface LocalKinesis {
-  /** Where callers go: the limits when on, else kinesalite itself. */
+  /** Where callers go: the limits front. */
   endpoint: string;
   /** What the limits refused so far, per stream; undefined when they are off. */
   throttles(): StreamThrottles | undefined;
@@ -44,21 +45,26 @@ export async function startLocalKinesis(
     shardLimit: 200,
   });
   acceptOwnOriginOnly(server);
-  const emulatorPort = await listen(server, options.limits ? 0 : port, host);
+  const emulatorPort = await listen(server, 0, host);
   const emulator = `http://${host}:${emulatorPort}`;
-  let limits: KinesisLimits | undefined;
+  let limits: KinesisLimits;
   try {
-    if (options.limits) limits = await startKinesisLimits({ upstream: emulator, host, port });
+    limits = await startKinesisLimits({
+      upstream: emulator,
+      host,
+      port,
+      ...(options.limits ? {} : { limits: false }),
+    });
   } catch (error) {
     await closeServer(server);
     throw error;
   }
   return {
-    endpoint: limits?.endpoint ?? emulator,
-    throttles: () => limits?.throttles(),
+    endpoint: limits.endpoint,
+    throttles: () => (options.limits ? limits.throttles() : undefined),
     storage: path ? { kind: 'leveldb', path } : { kind: 'memory' },
     close: async () => {
-      await limits?.stop();
+      await limits.stop();
       await closeServer(server);
     },
   };

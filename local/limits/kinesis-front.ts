@@ -16,6 +16,10 @@
  * it cannot take apart (malformed, another encoding, an unknown stream), goes to kinesalite untouched,
  * whose own answer then stands. It answers its own origin only, as every local server does.
  *
+ * With the shard limits off (`--no-limits`) it still stands in front of kinesalite for reads: the
+ * 10 MiB a GetRecords call returns is an API limit, not a shard budget, and kinesalite, which counts
+ * records only, would otherwise answer a long backlog of large records in one string too big to build.
+ *
  * The parts: write-limits.ts (PutRecords, PutRecord), read-limits.ts (GetShardIterator, GetRecords),
  * front-context.ts (what they share: kinesalite, the router, the budgets, the iterators handed out).
  */
@@ -33,7 +37,12 @@ import {
   type FrontHandler,
   type FrontRequest,
 } from './front-context.ts';
-import { createShardThroughput, type ShardLimits, type ShardThrottles } from './kinesis-throughput.ts';
+import {
+  createShardThroughput,
+  type ShardLimits,
+  type ShardThrottles,
+  UNLIMITED_THROUGHPUT,
+} from './kinesis-throughput.ts';
 import { readHandlers } from './read-limits.ts';
 import { writeHandlers } from './write-limits.ts';
 
@@ -50,7 +59,12 @@ export interface KinesisLimitsOptions {
   port?: number;
   /** The budgets' clock in ms (default performance.now): tests move it by hand. */
   now?: () => number;
-  limits?: ShardLimits;
+  /**
+   * The shard budgets (default KINESIS_SHARD_LIMITS), or false for none (`--no-limits`): then writes
+   * pass through untouched, and only the per-call API limits hold, which kinesalite does not keep
+   * either (a GetRecords answer's 10 MiB).
+   */
+  limits?: ShardLimits | false;
 }
 
 export interface KinesisLimits {
@@ -64,10 +78,13 @@ export interface KinesisLimits {
 
 export async function startKinesisLimits(options: KinesisLimitsOptions): Promise<KinesisLimits> {
   const upstream = new URL(options.upstream);
-  const throughput = createShardThroughput({
-    ...(options.now ? { now: options.now } : {}),
-    ...(options.limits ? { limits: options.limits } : {}),
-  });
+  const throughput =
+    options.limits === false
+      ? UNLIMITED_THROUGHPUT
+      : createShardThroughput({
+          ...(options.now ? { now: options.now } : {}),
+          ...(options.limits ? { limits: options.limits } : {}),
+        });
   const streams = new Set<string>();
 
   // The caller's Origin, if any, was checked to be this server's own: kinesalite, on another port,
@@ -98,8 +115,9 @@ export async function startKinesisLimits(options: KinesisLimitsOptions): Promise
   const { getShardIterator, getRecords } = readHandlers(front);
 
   const handlers: Record<string, FrontHandler> = {
-    'Kinesis_20131202.PutRecords': putRecords,
-    'Kinesis_20131202.PutRecord': putRecord,
+    ...(options.limits === false
+      ? {}
+      : { 'Kinesis_20131202.PutRecords': putRecords, 'Kinesis_20131202.PutRecord': putRecord }),
     'Kinesis_20131202.GetShardIterator': getShardIterator,
     'Kinesis_20131202.GetRecords': getRecords,
   };

@@ -84,6 +84,17 @@ export interface ShardThroughput {
   throttles(): ShardThrottles;
 }
 
+/**
+ * No shard budgets (`--no-limits`): every call is admitted and nothing is refused. The per-call API
+ * limits (a GetRecords answer's 10 MiB) are not shard budgets and still hold.
+ */
+export const UNLIMITED_THROUGHPUT: ShardThroughput = {
+  admitWrite: () => true,
+  admitRead: () => true,
+  chargeRead: () => {},
+  throttles: () => ({ writes: {}, reads: {} }),
+};
+
 /** `shard` names a stream's shard, `<stream>/<shardId>`: budgets are per shard. */
 export function createShardThroughput(
   options: { now?: () => number; limits?: ShardLimits } = {},

@@ -19,6 +19,7 @@ import {
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createKinesisClient } from '../../adapters/clients.ts';
 import { createBufferingServer, forwardRequest } from '../../local/http-forward.ts';
+import { type LocalKinesis, startLocalKinesis } from '../../local/kinesis/emulator.ts';
 import { jsonError } from '../../local/kinesis/put-records.ts';
 import { type KinesisLimits, startKinesisLimits } from '../../local/limits/kinesis-front.ts';
 import { listen } from '../../local/net.ts';
@@ -309,6 +310,43 @@ describe('reads in pieces', () => {
       all.Records?.map((r) => r.SequenceNumber),
     );
     expect(rest.MillisBehindLatest).toBe(0);
+  });
+});
+
+describe('the local Kinesis with the shard limits off (--no-limits)', () => {
+  let local: LocalKinesis;
+  let localClient: KinesisClient;
+  beforeEach(async () => {
+    local = await startLocalKinesis('127.0.0.1', 0, { limits: false });
+    localClient = createKinesisClient({ endpoint: local.endpoint, maxAttempts: 1 });
+    await createStream(localClient, STREAM, 2);
+  });
+  afterEach(async () => {
+    localClient.destroy();
+    await local.close();
+  });
+  const put = async (Records: PutRecordsRequestEntry[]) =>
+    (await localClient.send(new PutRecordsCommand({ StreamName: STREAM, Records }))).FailedRecordCount;
+
+  it('refuses no write and no read, however fast, yet a GetRecords call still returns at most 10 MiB', async () => {
+    // 12 MB in well under a second: twelve seconds of one shard's write budget.
+    for (let i = 0; i < 12; i++)
+      expect(await put([{ ...entry(ON_SHARD_0), Data: new Uint8Array(1_000_000).fill(i) }])).toBe(0);
+    expect(await put(Array.from({ length: 500 }, () => entry(ON_SHARD_0)))).toBe(0);
+    const { ShardIterator } = await localClient.send(
+      new GetShardIteratorCommand({
+        StreamName: STREAM,
+        ShardId: SHARD_0,
+        ShardIteratorType: 'TRIM_HORIZON',
+      }),
+    );
+    // Back to back: with the budgets on, the second call would be refused until the 8 MB debt is paid.
+    const first = await localClient.send(new GetRecordsCommand({ ShardIterator }));
+    expect(first.Records?.map((r) => r.Data?.[0])).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    const second = await localClient.send(new GetRecordsCommand({ ShardIterator: first.NextShardIterator }));
+    expect(second.Records?.slice(0, 2).map((r) => r.Data?.[0])).toEqual([10, 11]);
+    expect(second.Records).toHaveLength(2 + 500);
+    expect(local.throttles()).toBeUndefined();
   });
 });
 
