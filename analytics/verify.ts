@@ -1,15 +1,14 @@
 /**
  * `clickstream verify`: what the pipeline produced, compared with ground truth computed straight from
- * the source CSV. The truth side reads the CSV with a reader of its own (source-lines.ts), never the
- * producer's, and folds it with the aggregator's own fold (one window, no shards). The producer's
+ * the source CSV (source-truth.ts). The truth side reads the CSV with a reader of its own
+ * (source-lines.ts), never the producer's, and folds it with the aggregator's own fold (one window, no
+ * shards), a partition of users at a time when the file is big. The producer's
  * reader reads the same file too, and verify fails when the two disagree on how many rows it holds, or
  * when the rows counted plus the rows the producer rejects fall short of them: a reader that swallows
  * rows cannot pass by losing the same rows on both sides.
  */
 
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { createDynamoClient, createS3Client } from '../adapters/clients.ts';
@@ -18,22 +17,20 @@ import { clientOptions } from '../adapters/target.ts';
 import { isSpilledWindowItem, totalsOfItems } from '../consumers/user-activity-item.ts';
 import { DEFAULT_WINDOW_SECONDS, type UserWindowTotal } from '../core/aggregate.ts';
 import { ClickstreamError } from '../core/errors.ts';
-import { EVENT_TYPES, type EventType, parseRow } from '../core/event.ts';
+import { EVENT_TYPES, type EventType } from '../core/event.ts';
 import { parseS3Url } from '../core/resources.ts';
 import { SYNTHETIC_TRUTH_FORMAT, type SyntheticTruth } from '../core/synthetic.ts';
-import {
-  emptyWindowState,
-  foldEvent,
-  mergePartials,
-  takePartials,
-  toUserWindowTotal,
-} from '../core/window.ts';
-import { type RowChunk, readRowChunks } from '../producer/rows.ts';
-import { describeSource, openSource } from '../producer/source.ts';
 import type { QueryEngine } from './engine.ts';
 import { runNamedQuery } from './named-queries.ts';
+import { createPartitionSpill } from './partition-spill.ts';
 import { openEngine } from './query.ts';
-import { readSourceLines, SourceFormatError } from './source-lines.ts';
+import {
+  computeSourceTruth,
+  type PartitionTruth,
+  type SourceTruth,
+  userSampler,
+  windowKey,
+} from './source-truth.ts';
 
 export interface VerifyCheck {
   name: string;
@@ -50,130 +47,6 @@ export interface VerifySummary {
   alerts: AlertScore;
   source: string;
   durationMs: number;
-}
-
-/** The producer's reader, as verify runs it over the source (injected in tests). */
-export type ProducerReader = (input: Readable) => AsyncIterable<RowChunk>;
-
-/** The facts verify compares against, computed from the source CSV alone. */
-export interface SourceTruth {
-  /** Rows in the file by verify's own reader: every line after the header that is not empty. */
-  rows: number;
-  accepted: number;
-  rejected: number;
-  byType: Record<EventType, number>;
-  /** (user, window) → merged total, for the sampled users. */
-  windows: Map<string, UserWindowTotal>;
-  visitorsPerDay: Map<string, number>;
-  /** The same file as the producer's reader and row rules see it. */
-  producer: { rows: number; rejected: number };
-}
-
-const windowKey = (userId: string, windowStart: string) => `${userId}|${windowStart}`;
-
-/** Keeps a deterministic share of users (by hash) so --sample bounds verify's memory on huge files. */
-export function userSampler(sampleShare: number): (userId: string) => boolean {
-  if (sampleShare >= 1) return () => true;
-  const cutoff = Math.floor(sampleShare * 0xffffffff);
-  return (userId) => createHash('md5').update(userId).digest().readUInt32BE(0) <= cutoff;
-}
-
-export async function computeSourceTruth(options: {
-  source: string;
-  s3?: S3Client;
-  windowSeconds?: number;
-  sampleShare?: number;
-  signal?: AbortSignal;
-  /** Default: the producer's own (readRowChunks). */
-  producerReader?: ProducerReader;
-}): Promise<SourceTruth> {
-  const ref = describeSource(options.source);
-  const open = () =>
-    openSource(ref, {
-      ...(options.s3 ? { s3: options.s3 } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
-  // Two reads of the same file, side by side: each reader gets a stream of its own.
-  const [truth, producer] = await Promise.all([
-    open().then((opened) => foldSource(opened.stream, options)),
-    open().then((opened) => countProducerRows(opened.stream, options.producerReader ?? readRowChunks)),
-  ]);
-  return { ...truth, producer };
-}
-
-/** What the producer would make of each row: its reader's rejects plus the row rules. */
-async function countProducerRows(input: Readable, reader: ProducerReader): Promise<SourceTruth['producer']> {
-  let rows = 0;
-  let rejected = 0;
-  for await (const chunk of reader(input)) {
-    for (let i = 0; i < chunk.rows.length; i++) {
-      rows++;
-      const bytes = (chunk.ends[i] as number) - (chunk.starts[i] as number);
-      if (chunk.rejected?.has(i) || !parseRow(chunk.rows[i] as string[], bytes).ok) rejected++;
-    }
-  }
-  return { rows, rejected };
-}
-
-async function foldSource(
-  input: Readable,
-  options: { windowSeconds?: number; sampleShare?: number },
-): Promise<Omit<SourceTruth, 'producer'>> {
-  const sampled = userSampler(options.sampleShare ?? 1);
-  const byType = Object.fromEntries(EVENT_TYPES.map((t) => [t, 0])) as Record<EventType, number>;
-  const visitors = new Map<string, Set<string>>();
-  const state = emptyWindowState(options.windowSeconds ?? DEFAULT_WINDOW_SECONDS);
-  let rows = 0;
-  let accepted = 0;
-  let rejected = 0;
-  try {
-    for await (const batch of readSourceLines(input)) {
-      for (const row of batch) {
-        rows++;
-        const result = row.fields ? parseRow(row.fields, row.bytes) : undefined;
-        if (!result?.ok) {
-          rejected++;
-          continue;
-        }
-        const event = result.event;
-        accepted++;
-        byType[event.event_type]++;
-        const day = event.event_time.slice(0, 10);
-        let users = visitors.get(day);
-        if (!users) {
-          users = new Set();
-          visitors.set(day, users);
-        }
-        users.add(event.user_id);
-        // Never flushes early: the truth is one contribution per (user, window).
-        if (sampled(event.user_id))
-          foldEvent(state, event, result.eventMs, String(accepted), Number.POSITIVE_INFINITY);
-      }
-    }
-  } catch (error) {
-    if (error instanceof SourceFormatError)
-      throw new ClickstreamError(error.message, 'verify --source takes the Kaggle CSV that was replayed');
-    throw error;
-  }
-  // One partial per (user, window), never flushed early: each is a window's total on its own. Taken
-  // off the list one at a time, so the id lists of the windows done are freed while the rest convert
-  // (merging them all at once held every event id twice: 1.8 GB of RSS for a million events).
-  const windows = new Map<string, UserWindowTotal>();
-  const partials = takePartials(state, 'source');
-  for (let partial = partials.pop(); partial !== undefined; partial = partials.pop()) {
-    for (const merged of mergePartials([partial]).values()) {
-      const total = toUserWindowTotal(merged);
-      windows.set(windowKey(total.user_id, total.window_start), total);
-    }
-  }
-  return {
-    rows,
-    accepted,
-    rejected,
-    byType,
-    windows,
-    visitorsPerDay: new Map([...visitors].map(([day, users]) => [day, users.size])),
-  };
 }
 
 /**
@@ -385,31 +258,41 @@ export async function runChecks(inputs: VerifyInputs): Promise<VerifyCheck[]> {
   const { truth } = inputs;
   const checks: VerifyCheck[] = [];
   const sampled = userSampler(inputs.sampleShare ?? 1);
-  // Compared as the scan goes: verify holds the source's totals and the keys it found, never the table.
   const dynamoByType = emptyCountsByType();
-  const found = new Set<string>();
-  let mismatched = 0;
-  let extra = 0;
-  let firstMismatch: string | undefined;
-  await forEachStoredTotal(inputs.dynamo, inputs.userActivityTable, (actual) => {
-    addToCountsByType(dynamoByType, actual);
-    if (!sampled(actual.user_id)) return;
-    const key = windowKey(actual.user_id, actual.window_start);
-    const expected = truth.windows.get(key);
-    if (!expected) {
-      extra++;
-      return;
+  const windows = createWindowComparison();
+  const visitorsPerDay = new Map<string, number>();
+  const addVisitors = (partition: PartitionTruth) => {
+    for (const [day, users] of partition.visitorsPerDay)
+      visitorsPerDay.set(day, (visitorsPerDay.get(day) ?? 0) + users);
+  };
+  if (truth.partitions === 1) {
+    // Compared as the scan goes: verify holds the source's totals and the keys it found, never the table.
+    const expected = await truth.partition(0);
+    addVisitors(expected);
+    await forEachStoredTotal(inputs.dynamo, inputs.userActivityTable, (actual) => {
+      addToCountsByType(dynamoByType, actual);
+      if (sampled(actual.user_id)) windows.compare(actual, expected.windows);
+    });
+    windows.endPartition(expected.windows);
+  } else {
+    // A big source: the stored totals are parked by user partition as the scan goes, then each
+    // partition's are compared with that partition's truth, one partition in memory at a time.
+    const stored = createPartitionSpill(truth.partitions, 'verify-stored');
+    try {
+      await forEachStoredTotal(inputs.dynamo, inputs.userActivityTable, (actual) => {
+        addToCountsByType(dynamoByType, actual);
+        if (sampled(actual.user_id)) stored.add(truth.partitionOf(actual.user_id), JSON.stringify(actual));
+      });
+      for (let index = 0; index < truth.partitions; index++) {
+        const expected = await truth.partition(index);
+        addVisitors(expected);
+        for await (const line of stored.lines(index))
+          windows.compare(JSON.parse(line) as UserWindowTotal, expected.windows);
+        windows.endPartition(expected.windows);
+      }
+    } finally {
+      stored.dispose();
     }
-    found.add(key);
-    if (!sameWindowTotal(actual, expected)) {
-      mismatched++;
-      firstMismatch ??= `${key}: expected ${JSON.stringify(pick(expected))}, got ${JSON.stringify(pick(actual))}`;
-    }
-  });
-  for (const [key, expected] of truth.windows) {
-    if (found.has(key)) continue;
-    mismatched++;
-    firstMismatch ??= `${key}: expected ${JSON.stringify(pick(expected))}, got nothing`;
   }
   checks.push({
     ...check("source rows (verify's reader = the producer's)", truth.rows, truth.producer.rows),
@@ -432,17 +315,7 @@ export async function runChecks(inputs: VerifyInputs): Promise<VerifyCheck[]> {
     checks.push(check(`DynamoDB ${type} events`, truth.byType[type], dynamoByType[type]));
   }
 
-  checks.push({
-    name: `per-user window totals${(inputs.sampleShare ?? 1) < 1 ? ` (sample ${inputs.sampleShare})` : ''}`,
-    expected: truth.windows.size,
-    actual: truth.windows.size - mismatched + extra,
-    ok: mismatched === 0 && extra === 0,
-    ...(firstMismatch
-      ? { detail: firstMismatch }
-      : extra
-        ? { detail: `${extra} windows not in the source` }
-        : {}),
-  });
+  checks.push(windows.check(inputs.sampleShare ?? 1));
 
   // Distinct ids: an event a resumed producer sent twice is in the lake twice, and counts once.
   const lakeTypes = await inputs.engine.query(
@@ -469,7 +342,7 @@ export async function runChecks(inputs: VerifyInputs): Promise<VerifyCheck[]> {
   const lakeVisitors = new Map(
     visitors.rows.map((row) => [String(row.event_date), Number(row.unique_visitors)]),
   );
-  for (const [day, expected] of [...truth.visitorsPerDay].sort()) {
+  for (const [day, expected] of [...visitorsPerDay].sort()) {
     checks.push(check(`unique visitors ${day}`, expected, lakeVisitors.get(day) ?? 0));
   }
 
@@ -478,6 +351,57 @@ export async function runChecks(inputs: VerifyInputs): Promise<VerifyCheck[]> {
     checks.push(...alertChecks(scoreAlerts(sent, inputs.groundTruth), sent, inputs.groundTruth));
   }
   return checks;
+}
+
+/**
+ * The per-user window check, fed a partition of users at a time: every stored total of a sampled user
+ * is compared with the source's, and what the source has that was not stored is missing. Holds only the
+ * keys found in the current partition.
+ */
+function createWindowComparison() {
+  let found = new Set<string>();
+  let expectedWindows = 0;
+  let mismatched = 0;
+  let extra = 0;
+  let firstMismatch: string | undefined;
+  return {
+    compare(actual: UserWindowTotal, expected: ReadonlyMap<string, UserWindowTotal>): void {
+      const key = windowKey(actual.user_id, actual.window_start);
+      const total = expected.get(key);
+      if (!total) {
+        extra++;
+        return;
+      }
+      found.add(key);
+      if (!sameWindowTotal(actual, total)) {
+        mismatched++;
+        firstMismatch ??= `${key}: expected ${JSON.stringify(pick(total))}, got ${JSON.stringify(pick(actual))}`;
+      }
+    },
+    /** The partition's windows that were never stored count as mismatched. */
+    endPartition(expected: ReadonlyMap<string, UserWindowTotal>): void {
+      expectedWindows += expected.size;
+      for (const [key, total] of expected) {
+        if (found.has(key)) continue;
+        mismatched++;
+        firstMismatch ??= `${key}: expected ${JSON.stringify(pick(total))}, got nothing`;
+      }
+      found = new Set();
+    },
+    check(sampleShare: number): VerifyCheck {
+      return {
+        name: `per-user window totals${sampleShare < 1 ? ` (sample ${sampleShare})` : ''}`,
+        expected: expectedWindows,
+        actual: expectedWindows - mismatched + extra,
+        ok: mismatched === 0 && extra === 0,
+        ...(firstMismatch
+          ? { detail: firstMismatch }
+          : extra
+            ? { detail: `${extra} windows not in the source` }
+            : {}),
+      };
+    },
+  };
 }
 
 function emptyCountsByType(): Record<EventType, number> {
@@ -550,15 +474,20 @@ export async function verify(options: VerifyOptions, context: RunContext): Promi
   const s3 = createS3Client(clientOptions(target, 's3'));
   const dynamo = createDynamoClient(clientOptions(target, 'dynamodb'));
   const { engine } = await openEngine(options.engine ? { engine: options.engine } : {}, target);
+  let truth: SourceTruth | undefined;
   try {
     context.info(`computing ground truth from ${options.source}…`);
-    const truth = await computeSourceTruth({
+    truth = await computeSourceTruth({
       source: options.source,
       s3,
       windowSeconds,
       sampleShare,
       signal: context.signal,
     });
+    if (truth.partitions > 1)
+      context.info(
+        `the source's users are compared in ${truth.partitions} partitions, one in memory at a time (${Math.round(truth.spilledBytes / 1e6)} MB parked on disk)`,
+      );
     const groundTruth = options.truth ? await loadGroundTruth(options.truth, s3) : undefined;
     const checks = await runChecks({
       truth,
@@ -578,6 +507,7 @@ export async function verify(options: VerifyOptions, context: RunContext): Promi
       durationMs: Math.round(performance.now() - started),
     };
   } finally {
+    truth?.dispose();
     await engine.close();
     s3.destroy();
     dynamo.destroy();

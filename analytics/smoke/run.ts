@@ -16,7 +16,7 @@ import { ClickstreamError } from '../../core/errors.ts';
 import type { SyntheticTruth } from '../../core/synthetic.ts';
 import { generate } from '../../producer/generate.ts';
 import { replay } from '../../producer/replay.ts';
-import { computeSourceTruth } from '../verify.ts';
+import { sourceWindows } from '../source-truth.ts';
 import { type AlertTap, openAlertTap } from './alert-tap.ts';
 import { checkAfterReplay, type GeneratedSet } from './checks.ts';
 import { DEFAULT_TIMING, localStack, readDeployedStack, type SmokeStack } from './deployed-stack.ts';
@@ -143,7 +143,7 @@ async function generateSet(
   );
   const truth = JSON.parse(await readFile(generated.truth, 'utf8')) as SyntheticTruth;
   // The expected windows come from the CSV alone, folded by the aggregator's own fold (as verify does).
-  const windows = (await computeSourceTruth({ source: csv, windowSeconds })).windows;
+  const windows = await sourceWindows({ source: csv, windowSeconds });
   const users = [...new Set([...windows.values()].map((total) => total.user_id))].sort();
   return {
     csv,

@@ -16,10 +16,10 @@ import type { QueryRow } from '../../analytics/engine.ts';
 import { formatResult } from '../../analytics/format.ts';
 import { openLocalEngine } from '../../analytics/local-engine.ts';
 import { loadNamedQueries, runNamedQuery } from '../../analytics/named-queries.ts';
+import { computeSourceTruth } from '../../analytics/source-truth.ts';
 import {
   type AlertScore,
   alertScore,
-  computeSourceTruth,
   loadGroundTruth,
   runChecks,
   summarizeStoredTotals,
@@ -214,20 +214,21 @@ export async function demo(options: DemoOptions, context: CommandContext): Promi
         'running every named query on the local lake (DuckDB, Athena SQL unchanged)',
         () => runNamedQueries(engine, sampleUser, previewRows, context),
       );
-      const checks = await stage('verifying against ground truth computed from the source CSV', async () =>
-        runChecks({
-          truth: await computeSourceTruth({
-            source,
-            s3: stack.s3,
-            windowSeconds,
-          }),
-          dynamo,
-          userActivityTable: stack.names.userActivityTable,
-          alertDedupeTable: stack.names.alertDedupeTable,
-          engine,
-          ...(groundTruth ? { groundTruth } : {}),
-        }),
-      );
+      const checks = await stage('verifying against ground truth computed from the source CSV', async () => {
+        const truth = await computeSourceTruth({ source, s3: stack.s3, windowSeconds });
+        try {
+          return await runChecks({
+            truth,
+            dynamo,
+            userActivityTable: stack.names.userActivityTable,
+            alertDedupeTable: stack.names.alertDedupeTable,
+            engine,
+            ...(groundTruth ? { groundTruth } : {}),
+          });
+        } finally {
+          truth.dispose();
+        }
+      });
       // Setting up (template, emulators) is not what bounds the pipeline.
       const bound = stages
         .filter((s) => !s.name.startsWith('starting') && !s.name.startsWith('reading the stack template'))

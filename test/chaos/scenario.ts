@@ -10,13 +10,8 @@ import { join } from 'node:path';
 import { expect } from 'vitest';
 import { createDynamoClient, createKinesisClient } from '../../adapters/clients.ts';
 import { openLocalEngine } from '../../analytics/local-engine.ts';
-import {
-  computeSourceTruth,
-  readSentAlerts,
-  runChecks,
-  type SourceTruth,
-  type VerifyCheck,
-} from '../../analytics/verify.ts';
+import { computeSourceTruth, type SourceTruth } from '../../analytics/source-truth.ts';
+import { readSentAlerts, runChecks, type VerifyCheck } from '../../analytics/verify.ts';
 import { createJsonLogger } from '../../consumers/logger.ts';
 import { CSV_HEADER_LINE, type RejectReason } from '../../core/event.ts';
 import { createSyntheticGenerator, type SyntheticTruth } from '../../core/synthetic.ts';

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDynamoClient, createKinesisClient } from '../../adapters/clients.ts';
-import { computeSourceTruth, type SourceTruth, scanAll } from '../../analytics/verify.ts';
+import { computeSourceTruth, type SourceTruth } from '../../analytics/source-truth.ts';
+import { scanAll } from '../../analytics/verify.ts';
 import { ITEM_ATTRIBUTES, totalsOfItems } from '../../consumers/user-activity-item.ts';
 import type { UserWindowTotal } from '../../core/aggregate.ts';
 import { TTL_ATTRIBUTE } from '../../core/dynamo-tables.ts';
@@ -138,7 +139,9 @@ const injected = { aggregatorThrows: 0, finalFailures: 0, alerterThrows: 0 };
 beforeAll(async () => {
   truth = await computeSourceTruth({ source: csvPath });
   expectedTotals = new Map(
-    [...truth.windows].map(([key, { contributions: _one, ...total }]) => [key, total] as const),
+    [...(await truth.partition(0)).windows].map(
+      ([key, { contributions: _one, ...total }]) => [key, total] as const,
+    ),
   );
   const events = csvText
     .trimEnd()

@@ -23,7 +23,8 @@ import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDynamoClient, createKinesisClient } from '../../adapters/clients.ts';
-import { computeSourceTruth, scanAll } from '../../analytics/verify.ts';
+import { sourceWindows } from '../../analytics/source-truth.ts';
+import { scanAll } from '../../analytics/verify.ts';
 import type { MalformedRecord } from '../../consumers/dead-letter.ts';
 import { totalsOfItems } from '../../consumers/user-activity-item.ts';
 import type { UserWindowTotal } from '../../core/aggregate.ts';
@@ -218,11 +219,10 @@ beforeAll(async () => {
     },
   });
   const windowSeconds = pipeline.windowSeconds;
-  const truth = await computeSourceTruth({ source: csvPath, windowSeconds });
-  const extraTruth = await computeSourceTruth({ source: extraCsv, windowSeconds });
+  const truth = await sourceWindows({ source: csvPath, windowSeconds });
+  const extraTruth = await sourceWindows({ source: extraCsv, windowSeconds });
   expected = new Map();
-  for (const [key, { contributions: _one, ...total }] of [...truth.windows, ...extraTruth.windows])
-    expected.set(key, total);
+  for (const [key, { contributions: _one, ...total }] of [...truth, ...extraTruth]) expected.set(key, total);
   const events = [csvPath, extraCsv].flatMap(eventsOf);
   expectedUsers = [
     ...new Set(evaluateMerged(RULES, aggregateEvents(events).values()).map((m) => m.total.user_id)),

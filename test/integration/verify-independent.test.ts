@@ -10,12 +10,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDynamoClient, createKinesisClient } from '../../adapters/clients.ts';
 import { openLocalEngine } from '../../analytics/local-engine.ts';
-import {
-  computeSourceTruth,
-  type ProducerReader,
-  runChecks,
-  type VerifyCheck,
-} from '../../analytics/verify.ts';
+import { computeSourceTruth, type ProducerReader } from '../../analytics/source-truth.ts';
+import { runChecks, type VerifyCheck } from '../../analytics/verify.ts';
 import { type LocalPipeline, startLocalPipeline } from '../../local/pipeline.ts';
 import { type LocalStack, startLocalStack } from '../../local/stack.ts';
 import { replayToStream } from '../../producer/replay.ts';
@@ -68,29 +64,47 @@ async function replayRows(name: string, lines: string[]) {
 }
 
 async function verifyWith(producerReader?: ProducerReader): Promise<VerifyCheck[]> {
+  return (await verifyIn({ ...(producerReader ? { producerReader } : {}) })).checks;
+}
+
+/** Verify with its truth split into user partitions of `bytesPerPartition` source bytes (default: whole). */
+async function verifyIn(options: { producerReader?: ProducerReader; bytesPerPartition?: number }) {
   const truth = await computeSourceTruth({
     source,
     // The event-time window the aggregator folds by, as the template's environment sets it.
     windowSeconds: pipeline.windowSeconds,
-    ...(producerReader ? { producerReader } : {}),
+    ...options,
   });
   // The local engine reads the lake as it is when opened.
   const engine = await openLocalEngine({ s3: stack.s3, names: stack.names });
   try {
-    return await runChecks({
+    const checks = await runChecks({
       truth,
       dynamo,
       userActivityTable: stack.names.userActivityTable,
       alertDedupeTable: stack.names.alertDedupeTable,
       engine,
     });
+    return { checks, partitions: truth.partitions, spilledBytes: truth.spilledBytes };
   } finally {
+    truth.dispose();
     await engine.close();
   }
 }
 
 const figures = (checks: VerifyCheck[]) =>
   Object.fromEntries(checks.map((c) => [c.name, [c.ok ? 'pass' : 'FAIL', c.expected, c.actual]]));
+
+/** The file is about 250 KB: 64 KiB a partition splits its users four or five ways. */
+async function expectSameInPartitions(whole: ReturnType<typeof figures>, producerReader?: ProducerReader) {
+  const split = await verifyIn({
+    bytesPerPartition: 64 * 1024,
+    ...(producerReader ? { producerReader } : {}),
+  });
+  expect(split.partitions).toBeGreaterThanOrEqual(4);
+  expect(split.spilledBytes).toBeGreaterThan(0);
+  expect(figures(split.checks)).toEqual(whole);
+}
 
 beforeAll(async () => {
   stack = await startLocalStack({ ports: 'ephemeral', mail: 'sink' });
@@ -120,6 +134,8 @@ describe("verify against a reader that swallows rows (injected as the producer's
     const sentViews = rows.slice(0, 100).filter((line) => line.includes(',view,')).length;
     expect(checks['DynamoDB view events']).toEqual(['FAIL', views, sentViews]);
     expect(checks['lake events']).toEqual(['FAIL', 1_999, 100]);
+    // Split into user partitions, parked on disk and compared one at a time, it finds the same.
+    await expectSameInPartitions(checks, swallowingReader);
   }, 120_000);
 
   it("passes once the pipeline holds every row but the bad one, read with the producer's reader", async () => {
@@ -130,5 +146,6 @@ describe("verify against a reader that swallows rows (injected as the producer's
     expect(checks.filter((c) => !c.ok)).toEqual([]);
     expect(figures(checks)["source rows (verify's reader = the producer's)"]).toEqual(['pass', 2_000, 2_000]);
     expect(figures(checks)['source rows = counted + rejected']).toEqual(['pass', 2_000, 1_999 + 1]);
+    await expectSameInPartitions(figures(checks));
   }, 120_000);
 });
