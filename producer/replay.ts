@@ -854,7 +854,10 @@ export async function replay(options: ReplayOptions, context: RunContext): Promi
   if (checkpoint)
     context.info(`checkpoint: ${checkpoint}${options.restart ? ' (--restart: starting over)' : ''}`);
 
-  const bar = context.progress('replay', { fields: ['rate', 'sent', 'rejected', 'retries', 'at'] });
+  const bar = context.progress('replay', {
+    unit: 'MB',
+    fields: ['rate', 'sent', 'rejected', 'retries', 'at'],
+  });
   let lastSent = 0;
   let lastAt = performance.now();
   let totalSet = false;

@@ -411,8 +411,9 @@ async function replayWithProgress(
   workDir: string,
   context: CommandContext,
 ) {
+  // Measured in the source's megabytes, as `replay` does: its size is known before its row count.
   const bar = context.progress('replay', {
-    unit: 'events',
+    unit: 'MB',
     fields: ['sent', 'rejected', 'retried', 'eventTime'],
   });
   try {
@@ -425,8 +426,8 @@ async function replayWithProgress(
       failedOut: join(workDir, 'replay.failed.jsonl'),
       signal: context.signal,
       onProgress: (p) => {
-        if (p.sourceBytes) bar.setTotal(p.sourceBytes);
-        bar.update(p.sourceBytes ? p.sourceBytesRead : p.read, {
+        if (p.sourceBytes) bar.setTotal(Math.max(1, Math.round(p.sourceBytes / 1e6)));
+        bar.update(Math.round(p.sourceBytesRead / 1e6), {
           sent: p.sent,
           rejected: p.rejected,
           retried: p.retried,
