@@ -85,6 +85,7 @@ export async function startLocalConsumer(spec: ConsumerSpec, deps: ConsumerDeps)
       logger: deps.logger,
       ...(deps.hooks ? { hooks: deps.hooks } : {}),
       ...(spec.functionTimeoutMs ? { functionTimeoutMs: spec.functionTimeoutMs } : {}),
+      ...(fn.timeoutSeconds ? { deployedTimeoutMs: fn.timeoutSeconds * 1000 } : {}),
       // A final flush merging for minutes on a busy machine is working, not stalled.
       workDone: built.dynamodbCalls,
     });

@@ -6,8 +6,9 @@
  * Firehose per delivery stream, with its prefixes and buffering. `clickstream local up` and the demo both start it here.
  *
  * The function timeout in the template is not enforced: the local emulators serve DynamoDB several
- * times slower than AWS, so a flush that takes seconds in AWS could pass a timeout here. Fault
- * injection sets one on purpose (local/chaos.ts).
+ * times slower than AWS, so a flush that takes seconds in AWS could pass a timeout here. It is
+ * watched instead: each runner counts the invocations that ran past it (`invocationsPastTimeout`) and
+ * the demo reports them. Fault injection enforces one on purpose (local/chaos.ts).
  */
 import { mkdirSync } from 'node:fs';
 import { createKinesisClient, createS3Client } from '../adapters/clients.ts';

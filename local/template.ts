@@ -94,7 +94,7 @@ export interface LocalFunction extends LocalNamed {
   /** The function's environment with every Ref and GetAtt resolved to local names. */
   environment: Record<string, string>;
   roleLogicalId?: string;
-  /** The function timeout in the template; not enforced locally (see local/pipeline.ts). */
+  /** The function timeout in the template; watched, not enforced, locally (see local/pipeline.ts). */
   timeoutSeconds?: number;
 }
 

@@ -29,7 +29,7 @@ import { EVENT_TYPES, type EventType } from '../../core/event.ts';
 import { choiceFlag, integerFlag } from '../../core/flags.ts';
 import { parseS3Url } from '../../core/resources.ts';
 import { RAW_EVENTS_PREFIX } from '../../core/tables.ts';
-import type { LambdaRunnerStats } from '../../local/lambda-runner.ts';
+import type { LambdaRunner, LambdaRunnerStats } from '../../local/lambda-runner.ts';
 import type { StreamThrottles } from '../../local/limits/kinesis-front.ts';
 import { saveMailDevEmails } from '../../local/mail.ts';
 import { type DrainTimings, type LocalPipeline, startLocalPipeline } from '../../local/pipeline.ts';
@@ -114,15 +114,35 @@ export interface DemoSummary {
 
 export type ConsumerCounters = Pick<
   LambdaRunnerStats,
-  'invocations' | 'finalInvocations' | 'recordsProcessed' | 'readThrottles' | 'retries'
+  | 'invocations'
+  | 'finalInvocations'
+  | 'recordsProcessed'
+  | 'readThrottles'
+  | 'retries'
+  | 'longestInvocationMs'
+  | 'invocationsPastTimeout'
 > & {
   /** Calls the function sent to DynamoDB (the aggregator's merges; the alerter's reads and claims). */
   dynamodbCalls: number;
+  /** The function's Timeout in the template, in ms (null when it sets none). */
+  timeoutMs: number | null;
 };
 
-function consumerCounters(stats: LambdaRunnerStats, dynamodbCalls: number): ConsumerCounters {
+function consumerCounters(runner: LambdaRunner, dynamodbCalls: number): ConsumerCounters {
+  const stats = runner.stats();
   const { invocations, finalInvocations, recordsProcessed, readThrottles, retries } = stats;
-  return { invocations, finalInvocations, recordsProcessed, readThrottles, retries, dynamodbCalls };
+  const { longestInvocationMs, invocationsPastTimeout } = stats;
+  return {
+    invocations,
+    finalInvocations,
+    recordsProcessed,
+    readThrottles,
+    retries,
+    dynamodbCalls,
+    longestInvocationMs,
+    invocationsPastTimeout,
+    timeoutMs: runner.settings.deployedTimeoutMs ?? null,
+  };
 }
 
 /**
@@ -350,8 +370,8 @@ async function runPipeline(
     };
     const drained = await pipeline.progress();
     const consumers = {
-      aggregator: consumerCounters(pipeline.aggregator.stats(), drained.aggregator.dynamodbCalls),
-      alerter: consumerCounters(pipeline.alerter.stats(), drained.alerter.dynamodbCalls),
+      aggregator: consumerCounters(pipeline.aggregator, drained.aggregator.dynamodbCalls),
+      alerter: consumerCounters(pipeline.alerter, drained.alerter.dynamodbCalls),
     };
     return {
       replayed,
@@ -541,6 +561,24 @@ async function uploadSource(
   return `s3://${stack.names.rawBucket}/${key}`;
 }
 
+/**
+ * Each function's longest invocation against its deployed timeout, which runs here unenforced: one
+ * that ran past it here would have been cut off in AWS, unless AWS's services are that much faster.
+ */
+function renderInvocationTimes(consumers: DemoSummary['consumers'], pc: Colours): string {
+  const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  return Object.entries(consumers)
+    .map(([name, c]) => {
+      const longest = `${name} longest invocation ${seconds(c.longestInvocationMs)}`;
+      if (c.timeoutMs === null) return longest;
+      if (c.invocationsPastTimeout === 0) return `${longest} of its ${seconds(c.timeoutMs)} timeout`;
+      return pc.yellow(
+        `${longest}: ${c.invocationsPastTimeout} ran past its ${seconds(c.timeoutMs)} timeout (not enforced locally; AWS would have retried them)`,
+      );
+    })
+    .join(' · ');
+}
+
 export function renderDemo(summary: DemoSummary, pc: Colours): string {
   const n = (value: number) => value.toLocaleString('en-US');
   const lines: string[] = [];
@@ -576,6 +614,7 @@ export function renderDemo(summary: DemoSummary, pc: Colours): string {
         : 'shard limits off (--no-limits)'
     }`,
   );
+  lines.push(`  functions  ${renderInvocationTimes(summary.consumers, pc)}`);
   lines.push(
     `  failures   ${n(summary.onFailure.batches)} batches (${n(summary.onFailure.records)} records) sent to the on-failure destinations`,
   );

@@ -39,7 +39,8 @@ export async function invoke(
   const { options, counters } = run;
   const n = ++run.invocationCount;
   counters.invocations++;
-  cursor.invokingSinceMs = Date.now();
+  const startedMs = Date.now();
+  cursor.invokingSinceMs = startedMs;
   if (event.isFinalInvokeForWindow) counters.finalInvocations++;
   run.config.logger.debug('invoke', {
     n,
@@ -71,6 +72,10 @@ export async function invoke(
     return { ok: false, error: message };
   } finally {
     cursor.invokingSinceMs = undefined;
+    const ranMs = Date.now() - startedMs;
+    if (ranMs > counters.longestInvocationMs) counters.longestInvocationMs = ranMs;
+    if (options.deployedTimeoutMs !== undefined && ranMs > options.deployedTimeoutMs)
+      counters.invocationsPastTimeout++;
   }
 }
 

@@ -49,6 +49,12 @@ export interface LambdaRunnerOptions {
   retryDelayMs?: number;
   /** The function timeout: an invocation running longer fails (its work may still land, as in AWS). */
   functionTimeoutMs?: number;
+  /**
+   * The function's Timeout as deployed (the template's). Not enforced, as the local emulators are
+   * slower than the services they stand in for: an invocation running longer is counted
+   * (`invocationsPastTimeout`), since AWS would have cut it off and retried its batch.
+   */
+  deployedTimeoutMs?: number;
   /** Keep checkpoints (and open window state) in this JSON file and resume from it. */
   checkpointFile?: string;
   functionName?: string;
@@ -84,6 +90,7 @@ export interface LambdaRunnerSettings {
   reportBatchItemFailures: boolean;
   startingPosition: 'TRIM_HORIZON' | 'LATEST';
   functionTimeoutMs?: number;
+  deployedTimeoutMs?: number;
 }
 
 /** The options with their defaults filled in, in the units the runner computes with. */
@@ -151,5 +158,6 @@ export function appliedSettings(options: LambdaRunnerOptions, config: RunnerConf
     reportBatchItemFailures: options.reportBatchItemFailures ?? false,
     startingPosition: options.startingPosition ?? 'TRIM_HORIZON',
     ...(options.functionTimeoutMs ? { functionTimeoutMs: options.functionTimeoutMs } : {}),
+    ...(options.deployedTimeoutMs ? { deployedTimeoutMs: options.deployedTimeoutMs } : {}),
   };
 }

@@ -24,6 +24,10 @@ export interface LambdaRunnerStats {
   maxStateBytes: number;
   /** GetRecords calls Kinesis throttled (each waited out and made again; nothing lost). */
   readThrottles: number;
+  /** The longest an invocation ran, in ms. */
+  longestInvocationMs: number;
+  /** Invocations that ran longer than the function's deployed timeout (see deployedTimeoutMs). */
+  invocationsPastTimeout: number;
   shards: Record<string, ShardStats>;
 }
 
@@ -44,6 +48,8 @@ export function newRunnerCounters(): RunnerCounters {
     discardedRecords: 0,
     maxStateBytes: 0,
     readThrottles: 0,
+    longestInvocationMs: 0,
+    invocationsPastTimeout: 0,
   };
 }
 

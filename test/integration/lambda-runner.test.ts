@@ -281,6 +281,23 @@ describe('local Lambda runner (Kinesis event source mapping)', () => {
     expect(stats.functionErrors).toBe(1);
   });
 
+  it('lets an invocation run past the deployed timeout, counts it, and keeps the longest time', async () => {
+    let calls = 0;
+    const { stats } = await run(
+      3,
+      async () => {
+        calls++;
+        if (calls === 2) await new Promise((resolve) => setTimeout(resolve, 300));
+      },
+      { batchSize: 1, deployedTimeoutMs: 150 },
+    );
+    // Not cut off, so not retried: the local emulators are slower than AWS's services.
+    expect(calls).toBe(3);
+    expect(stats.functionErrors).toBe(0);
+    expect(stats.invocationsPastTimeout).toBe(1);
+    expect(stats.longestInvocationMs).toBeGreaterThanOrEqual(290);
+  });
+
   it('waits for the batching window to gather a batch (MaximumBatchingWindowInSeconds)', async () => {
     const streamName = `runner-${++streamCount}`;
     await createStream(kinesis, streamName, 1);

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { coloursFor } from '../../cli/colours.ts';
 import { ClickstreamError, type CommandContext } from '../../cli/command.ts';
 import { parseContextFlags, resolveLocalTemplate } from '../../cli/stack-template.ts';
+import { PUT_RECORDS_RETRY_BUDGET_MS } from '../../consumers/put-records.ts';
 import { aggregatorConfigFromEnv } from '../../consumers/window-aggregator/handler.ts';
 import { LAMBDA_ENV } from '../../core/lambda-env.ts';
 import { DEFAULT_RESOURCE_NAMES, localResourceName } from '../../core/resources.ts';
@@ -123,6 +124,9 @@ describe('the template as the local configuration', () => {
     expect(alerter.stream.name).toBe(DEFAULT_RESOURCE_NAMES.userActivityStream);
     expect(aggregator.mapping.onFailure?.type).toBe('AWS::SQS::Queue');
     expect(aggregator.function.roleLogicalId).toMatch(/^StreamToAggregatorRole/);
+    // The timeouts the local runners watch (not enforce): twice the put retry budget, and a minute.
+    expect(aggregator.function.timeoutSeconds).toBe((2 * PUT_RECORDS_RETRY_BUDGET_MS) / 1000);
+    expect(alerter.function.timeoutSeconds).toBe(60);
   });
 
   it("resolves each function's environment to the local names, read by the handler's own env code", () => {
