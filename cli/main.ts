@@ -30,24 +30,31 @@ export async function main(argv: string[]): Promise<number> {
     abort.abort(new ClickstreamError('interrupted'));
   };
   process.on('SIGINT', onSigint);
+  let exitCode: number;
   try {
-    const chosen = await parseDeclared(argv);
-    if (chosen === undefined) return 0;
-    const entry = COMMANDS.find((candidate) => candidate.name === chosen);
-    if (!entry) throw new Error(`no command table entry for ${chosen}`);
-    let exitCode = 0;
-    const program = createProgram();
-    addCommand(program, await entry.load(), async (spec, command, args) => {
-      exitCode = await runCommand(spec, command, args, abort.signal);
-    });
-    await program.parseAsync(argv, { from: 'user' });
-    return exitCode;
+    exitCode = await parseAndRun(argv, abort.signal);
   } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode;
-    return reportError(error);
+    exitCode = error instanceof CommanderError ? error.exitCode : reportError(error);
   } finally {
     process.off('SIGINT', onSigint);
   }
+  // Stopped by Ctrl-C, with its summary or its error already printed: 128 + SIGINT, as a shell reports
+  // a command the signal ended, so a script can tell a cut-short run from a finished or failed one.
+  return interrupted > 0 ? 130 : exitCode;
+}
+
+async function parseAndRun(argv: string[], signal: AbortSignal): Promise<number> {
+  const chosen = await parseDeclared(argv);
+  if (chosen === undefined) return 0;
+  const entry = COMMANDS.find((candidate) => candidate.name === chosen);
+  if (!entry) throw new Error(`no command table entry for ${chosen}`);
+  let exitCode = 0;
+  const program = createProgram();
+  addCommand(program, await entry.load(), async (spec, command, args) => {
+    exitCode = await runCommand(spec, command, args, signal);
+  });
+  await program.parseAsync(argv, { from: 'user' });
+  return exitCode;
 }
 
 /** Parses against the declarations: the name of the command to run, or undefined once help is shown. */

@@ -1,5 +1,7 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -20,6 +22,7 @@ import {
 } from '../../core/synthetic.ts';
 import { freePort } from '../../local/stack.ts';
 import { generate } from '../../producer/generate.ts';
+import { BIN } from '../support/cli-support.ts';
 
 const REAL_SAMPLE = resolve(__dirname, '../../../shared/data/kaggle-2019-oct-nov-heads.csv');
 
@@ -389,6 +392,41 @@ describe('generate to a file', () => {
     expect(summary.bots.total).toBe(0);
     expect(new Set(tiny.rows.map((row) => row.userId)).size).toBeLessThanOrEqual(30);
   });
+
+  it('on Ctrl-C prints the partial run and exits 130, as a shell reports a command SIGINT ended', async () => {
+    const out = join(dir, 'interrupted.csv');
+    const child = spawn(
+      process.execPath,
+      [BIN, 'generate', '--events', '50000000', '--out', out, '--json', '--progress', 'none'],
+      { env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const exited = once(child, 'exit');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    try {
+      // Writing: the header and some rows are out.
+      while (!existsSync(out) || statSync(out).size < 1_000_000) {
+        if (child.exitCode !== null) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      child.kill('SIGINT');
+      const [code] = await exited;
+      expect(stderr).toContain('stopping…');
+      expect(code).toBe(130);
+      const summary = JSON.parse(stdout) as { interrupted: boolean; events: number };
+      expect(summary.interrupted).toBe(true);
+      expect(parseCsv(await readFile(out, 'latin1')).rows.length).toBe(summary.events);
+    } finally {
+      clearTimeout(killer);
+    }
+  }, 90_000);
 
   it('stops between chunks on abort and reports a partial run of whole rows', async () => {
     const abort = new AbortController();
