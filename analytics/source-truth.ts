@@ -105,6 +105,8 @@ export async function computeSourceTruth(options: {
   producerReader?: ProducerReader;
   /** Default SOURCE_BYTES_PER_PARTITION; tests make it small to split small files. */
   bytesPerPartition?: number;
+  /** Told the source bytes read so far (compressed for gzip) and their total when known, per batch. */
+  onSourceRead?: (bytesRead: number, totalBytes: number | undefined) => void;
 }): Promise<SourceTruth> {
   const ref = describeSource(options.source);
   const open = () =>
@@ -117,6 +119,7 @@ export async function computeSourceTruth(options: {
     open().then((opened) =>
       foldSource(opened.stream, {
         ...options,
+        onBatch: () => options.onSourceRead?.(opened.storedBytesRead(), opened.storedBytes),
         partitions: partitionsFor(
           opened.storedBytes,
           ref.gzip,
@@ -181,7 +184,7 @@ function createPartitionFold(windowSeconds: number, sampled: (userId: string) =>
 
 async function foldSource(
   input: Readable,
-  options: { windowSeconds?: number; sampleShare?: number; partitions: number },
+  options: { windowSeconds?: number; sampleShare?: number; partitions: number; onBatch?: () => void },
 ): Promise<Omit<SourceTruth, 'producer'>> {
   const windowSeconds = options.windowSeconds ?? DEFAULT_WINDOW_SECONDS;
   const sampled = userSampler(options.sampleShare ?? 1);
@@ -208,6 +211,7 @@ async function foldSource(
         if (fold) fold.add(result.event, result.eventMs, String(accepted));
         else spill?.add(partitionOf(result.event.user_id), JSON.stringify(row.fields));
       }
+      options.onBatch?.();
     }
   } catch (error) {
     spill?.dispose();

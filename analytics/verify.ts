@@ -252,6 +252,8 @@ export interface VerifyInputs {
   groundTruth?: SyntheticTruth;
   sampleShare?: number;
   signal?: AbortSignal;
+  /** Told each partition of users compared (only when the truth has more than one). */
+  onPartitionCompared?: (done: number, total: number) => void;
 }
 
 export async function runChecks(inputs: VerifyInputs): Promise<VerifyCheck[]> {
@@ -289,6 +291,7 @@ export async function runChecks(inputs: VerifyInputs): Promise<VerifyCheck[]> {
         for await (const line of stored.lines(index))
           windows.compare(JSON.parse(line) as UserWindowTotal, expected.windows);
         windows.endPartition(expected.windows);
+        inputs.onPartitionCompared?.(index + 1, truth.partitions);
       }
     } finally {
       stored.dispose();
@@ -477,28 +480,47 @@ export async function verify(options: VerifyOptions, context: RunContext): Promi
   let truth: SourceTruth | undefined;
   try {
     context.info(`computing ground truth from ${options.source}…`);
-    truth = await computeSourceTruth({
-      source: options.source,
-      s3,
-      windowSeconds,
-      sampleShare,
-      signal: context.signal,
-    });
+    const reading = context.progress('verify: reading the source', { unit: 'MB' });
+    try {
+      truth = await computeSourceTruth({
+        source: options.source,
+        s3,
+        windowSeconds,
+        sampleShare,
+        signal: context.signal,
+        onSourceRead: (read, total) => {
+          if (total) reading.setTotal(Math.max(1, Math.round(total / 1e6)));
+          reading.update(Math.round(read / 1e6));
+        },
+      });
+    } finally {
+      reading.stop();
+    }
     if (truth.partitions > 1)
       context.info(
         `the source's users are compared in ${truth.partitions} partitions, one in memory at a time (${Math.round(truth.spilledBytes / 1e6)} MB parked on disk)`,
       );
     const groundTruth = options.truth ? await loadGroundTruth(options.truth, s3) : undefined;
-    const checks = await runChecks({
-      truth,
-      dynamo,
-      userActivityTable: target.names.userActivityTable,
-      alertDedupeTable: target.names.alertDedupeTable,
-      engine,
-      sampleShare,
-      signal: context.signal,
-      ...(groundTruth ? { groundTruth } : {}),
-    });
+    const comparing =
+      truth.partitions > 1
+        ? context.progress('verify: comparing', { total: truth.partitions, unit: 'partitions' })
+        : undefined;
+    let checks: VerifyCheck[];
+    try {
+      checks = await runChecks({
+        truth,
+        dynamo,
+        userActivityTable: target.names.userActivityTable,
+        alertDedupeTable: target.names.alertDedupeTable,
+        engine,
+        sampleShare,
+        signal: context.signal,
+        ...(groundTruth ? { groundTruth } : {}),
+        ...(comparing ? { onPartitionCompared: (done: number) => comparing.update(done) } : {}),
+      });
+    } finally {
+      comparing?.stop();
+    }
     return {
       passed: checks.every((c) => c.ok),
       checks,
