@@ -40,6 +40,15 @@ export const processIdentitySchema = z.object({
   command: z.string(),
 });
 
+const consumerProgressSchema = z.object({
+  records: z.number(),
+  buffered: z.number(),
+  openWindows: z.number(),
+  shards: z.number(),
+  shardsCaughtUp: z.number(),
+  dynamodbCalls: z.number(),
+});
+
 const stateFileSchema = z.object({
   pid: z.number().int(),
   /** The `local up` process itself, so that a reused PID is not taken for the stack. */
@@ -53,6 +62,16 @@ const stateFileSchema = z.object({
   kinesisLimits: z.boolean().optional(),
   /** What they refused per stream, as `local up` last wrote it down (every few seconds). */
   throttles: z.record(z.string(), z.object({ writes: z.number(), reads: z.number() })).optional(),
+  /** Where the consumers stand, as `local up` last wrote it down (every few seconds, when it changed), and when. */
+  pipeline: z
+    .object({
+      aggregator: consumerProgressSchema,
+      alerter: consumerProgressSchema,
+      lake: z.object({ records: z.number(), objects: z.number() }),
+      mail: z.object({ delivered: z.number(), pending: z.number(), lastError: z.string().optional() }),
+      notedAt: z.string(),
+    })
+    .optional(),
 });
 export type LocalStackState = z.infer<typeof stateFileSchema>;
 

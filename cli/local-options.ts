@@ -39,4 +39,6 @@ export interface LocalSummary {
   /** status: whether the Kinesis shard limits are enforced, and what they refused per stream so far. */
   kinesisLimits?: boolean;
   throttles?: LocalStackState['throttles'];
+  /** status: where the consumers stood when `local up` last noted it. */
+  pipeline?: LocalStackState['pipeline'];
 }

@@ -26,7 +26,13 @@ import type { LocalOptions, LocalSummary } from './local-options.ts';
 import { resolveLocalTemplate } from './stack-template.ts';
 
 /** How often `local up` notes the shard limits' refusals in its state file, for `local status`. */
-const THROTTLES_NOTED_EVERY_MS = 2_000;
+const PROGRESS_NOTED_EVERY_MS = 2_000;
+
+function withoutTime(noted: LocalStackState['pipeline']): object | undefined {
+  if (!noted) return undefined;
+  const { notedAt: _notedAt, ...progress } = noted;
+  return progress;
+}
 
 export async function up(
   options: LocalOptions,
@@ -103,16 +109,19 @@ export async function up(
     kinesisLimits: stack.kinesisLimits,
   };
   writeJsonFile(files.state, state);
-  // `local status` runs in another process: the throttle counters reach it through the state file.
-  const noteThrottles = stack.kinesisLimits
-    ? setInterval(async () => {
-        const throttles = await stack.kinesisThrottles().catch(() => undefined);
-        if (!throttles || JSON.stringify(throttles) === JSON.stringify(state.throttles)) return;
-        state.throttles = throttles;
-        writeJsonFile(files.state, state);
-      }, THROTTLES_NOTED_EVERY_MS)
-    : undefined;
-  noteThrottles?.unref();
+  // `local status` runs in another process: the throttle counters and the consumers' progress reach it
+  // through the state file.
+  const noteProgress = setInterval(async () => {
+    const throttles = stack.kinesisLimits ? await stack.kinesisThrottles().catch(() => undefined) : undefined;
+    const progress = await pipeline?.progress().catch(() => undefined);
+    const throttlesChanged = throttles && JSON.stringify(throttles) !== JSON.stringify(state.throttles);
+    const progressChanged =
+      progress && JSON.stringify(progress) !== JSON.stringify(withoutTime(state.pipeline));
+    if (throttlesChanged) state.throttles = throttles;
+    if (progressChanged) state.pipeline = { ...progress, notedAt: new Date().toISOString() };
+    if (throttlesChanged || progressChanged) writeJsonFile(files.state, state);
+  }, PROGRESS_NOTED_EVERY_MS);
+  noteProgress.unref();
   context.info(
     `local stack up (pid ${process.pid}); data: fresh, every stream, table and bucket starts empty`,
   );
@@ -131,7 +140,7 @@ export async function up(
 
   const reason = await stopped;
   context.debug(`stopping: ${reason}`);
-  clearInterval(noteThrottles);
+  clearInterval(noteProgress);
   await stopChaos?.();
   await pipeline?.stop();
   await stack.stop();

@@ -67,6 +67,7 @@ async function status(files: StackFiles): Promise<LocalSummary> {
     processes,
     ...(state.kinesisLimits !== undefined ? { kinesisLimits: state.kinesisLimits } : {}),
     ...(state.throttles ? { throttles: state.throttles } : {}),
+    ...(state.pipeline ? { pipeline: state.pipeline } : {}),
   };
 }
 
@@ -173,6 +174,27 @@ function renderLocal(summary: LocalSummary): string {
         : '  limits    Kinesis shard limits off',
     );
   }
+  if (summary.pipeline) lines.push(`  consumers ${renderPipeline(summary.pipeline)}`);
   for (const child of summary.processes ?? []) lines.push(`  process   pid ${child.pid}: ${child.role}`);
   return lines.join('\n');
+}
+
+/**
+ * Where the consumers stood, and whether both functions had caught up with everything sent (the lake's
+ * Firehose delivers on its own buffering interval, so its objects may still come after that).
+ */
+function renderPipeline(noted: NonNullable<LocalSummary['pipeline']>): string {
+  const n = (value: number) => value.toLocaleString('en-US');
+  const { aggregator, alerter, lake, mail } = noted;
+  const caughtUp = [aggregator, alerter].every(
+    (c) => c.shardsCaughtUp === c.shards && c.buffered === 0 && c.openWindows === 0,
+  );
+  const ago = Math.max(0, Math.round((Date.now() - Date.parse(noted.notedAt)) / 1000));
+  return [
+    `aggregator ${n(aggregator.records)} Kinesis records, ${n(aggregator.openWindows)} windows open, ${n(aggregator.dynamodbCalls)} DynamoDB calls`,
+    `alerter ${n(alerter.records)} Kinesis records`,
+    `lake ${n(lake.objects)} objects`,
+    `mail ${n(mail.delivered)} sent, ${n(mail.pending)} queued`,
+    `${caughtUp && mail.pending === 0 ? 'functions caught up' : 'functions working'} (last change ${ago}s ago)`,
+  ].join(' · ');
 }

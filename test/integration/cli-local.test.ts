@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG } from '../../infra/config.ts';
 import { portTaken } from '../../local/net.ts';
 import { identify, isAlive, type ProcessIdentity, stopRecorded } from '../../local/processes.ts';
 import { freePort } from '../../local/stack.ts';
@@ -144,6 +145,17 @@ describe('clickstream CLI', () => {
         const children: Array<{ role: string; pid: number }> = summary.processes;
         const dynoxide = second.tree.find(isDynoxide);
         expect(children.find((p) => p.role === 'dynamodb emulator (dynoxide)')?.pid).toBe(dynoxide?.pid);
+        // Where the consumers stand, noted every 2 s: nothing sent yet, so nothing read or written.
+        let noted: { aggregator: { records: number; shards: number }; lake: { objects: number } } | undefined;
+        for (let i = 0; i < 30 && !noted; i++) {
+          noted = JSON.parse((await cli(['local', 'status', '--json'], env)).stdout).pipeline;
+          if (!noted) await new Promise((resolve) => setTimeout(resolve, 500));
+        }
+        expect(noted?.aggregator).toMatchObject({ records: 0, shards: DEFAULT_CONFIG.eventsShards });
+        expect(noted?.lake.objects).toBe(0);
+        expect((await cli(['local', 'status'], env)).stdout).toMatch(
+          /consumers aggregator 0 Kinesis records, 0 windows open/,
+        );
 
         const down = await cli(['local', 'down'], env);
         expect(down.code).toBe(0);
