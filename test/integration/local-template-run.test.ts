@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { ListShardsCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PUT_RECORDS_RETRY_BUDGET_MS } from '../../consumers/put-records.ts';
 import { DEFAULT_RESOURCE_NAMES } from '../../core/resources.ts';
 import { DEFAULT_CONFIG, userActivityShardsFor } from '../../infra/config.ts';
 import { type LocalPipeline, startLocalPipeline } from '../../local/pipeline.ts';
@@ -66,6 +67,8 @@ describe('the local run follows the synthesized template', () => {
       streamName: DEFAULT_RESOURCE_NAMES.eventsStream,
       batchSize: 100,
       tumblingWindowSeconds: 20,
+      // The template's Timeout, watched (not enforced) by the runner.
+      deployedTimeoutMs: 2 * PUT_RECORDS_RETRY_BUDGET_MS,
     });
     expect(pipeline.alerter.settings).toEqual({
       ...deployed,
@@ -73,6 +76,7 @@ describe('the local run follows the synthesized template', () => {
       streamName: DEFAULT_RESOURCE_NAMES.userActivityStream,
       batchSize: 100,
       tumblingWindowSeconds: 0,
+      deployedTimeoutMs: 60_000,
     });
     expect(pipeline.windowSeconds).toBe(DEFAULT_CONFIG.windowSeconds);
   });
