@@ -9,7 +9,7 @@
  * partition folded on its own when asked. Per-user facts (window totals, visitors a day) add up across
  * partitions, since a user's rows are all in one.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { DEFAULT_WINDOW_SECONDS, type UserWindowTotal } from '../core/aggregate.ts';
@@ -72,17 +72,25 @@ export interface SourceTruth {
 /** How verify and the tests key a (user, window). */
 export const windowKey = (userId: string, windowStart: string) => `${userId}|${windowStart}`;
 
+/**
+ * 32 bits of a user id's md5, the `word`th (0 or 1). One-shot `hash`, as contribution ids are made:
+ * createHash's object setup took 2.3 s for a million ids, against 0.45 s.
+ */
+function userHashWord(userId: string, word: 0 | 1): number {
+  return Number.parseInt(hash('md5', userId, 'hex').slice(word * 8, word * 8 + 8), 16);
+}
+
 /** Keeps a deterministic share of users (by hash) so --sample bounds verify's work on huge files. */
 export function userSampler(sampleShare: number): (userId: string) => boolean {
   if (sampleShare >= 1) return () => true;
   const cutoff = Math.floor(sampleShare * 0xffffffff);
-  return (userId) => createHash('md5').update(userId).digest().readUInt32BE(0) <= cutoff;
+  return (userId) => userHashWord(userId, 0) <= cutoff;
 }
 
 /** A user's partition among `partitions`, from other bits of the hash than the sampler's. */
 export function userPartitioner(partitions: number): (userId: string) => number {
   if (partitions <= 1) return () => 0;
-  return (userId) => createHash('md5').update(userId).digest().readUInt32BE(4) % partitions;
+  return (userId) => userHashWord(userId, 1) % partitions;
 }
 
 /** Partitions for a source of `storedBytes` (undefined when unknown: one). */

@@ -25,14 +25,8 @@ import {
 import type { LocalOptions, LocalSummary } from './local-options.ts';
 import { resolveLocalTemplate } from './stack-template.ts';
 
-/** How often `local up` notes the shard limits' refusals in its state file, for `local status`. */
+/** How often `local up` looks whether the limits' refusals or the consumers' progress changed, for `local status`. */
 const PROGRESS_NOTED_EVERY_MS = 2_000;
-
-function withoutTime(noted: LocalStackState['pipeline']): object | undefined {
-  if (!noted) return undefined;
-  const { notedAt: _notedAt, ...progress } = noted;
-  return progress;
-}
 
 export async function up(
   options: LocalOptions,
@@ -111,15 +105,22 @@ export async function up(
   writeJsonFile(files.state, state);
   // `local status` runs in another process: the throttle counters and the consumers' progress reach it
   // through the state file.
+  let notedProgress = '';
   const noteProgress = setInterval(async () => {
     const throttles = stack.kinesisLimits ? await stack.kinesisThrottles().catch(() => undefined) : undefined;
     const progress = await pipeline?.progress().catch(() => undefined);
-    const throttlesChanged = throttles && JSON.stringify(throttles) !== JSON.stringify(state.throttles);
-    const progressChanged =
-      progress && JSON.stringify(progress) !== JSON.stringify(withoutTime(state.pipeline));
-    if (throttlesChanged) state.throttles = throttles;
-    if (progressChanged) state.pipeline = { ...progress, notedAt: new Date().toISOString() };
-    if (throttlesChanged || progressChanged) writeJsonFile(files.state, state);
+    let changed = false;
+    if (throttles && JSON.stringify(throttles) !== JSON.stringify(state.throttles)) {
+      state.throttles = throttles;
+      changed = true;
+    }
+    const progressText = progress ? JSON.stringify(progress) : undefined;
+    if (progress && progressText && progressText !== notedProgress) {
+      notedProgress = progressText;
+      state.pipeline = { ...progress, notedAt: new Date().toISOString() };
+      changed = true;
+    }
+    if (changed) writeJsonFile(files.state, state);
   }, PROGRESS_NOTED_EVERY_MS);
   noteProgress.unref();
   context.info(
