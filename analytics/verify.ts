@@ -286,6 +286,8 @@ export async function runChecks(inputs: VerifyInputs): Promise<VerifyCheck[]> {
         if (sampled(actual.user_id)) stored.add(truth.partitionOf(actual.user_id), JSON.stringify(actual));
       });
       for (let index = 0; index < truth.partitions; index++) {
+        // Ctrl-C stops between partitions: a full month has hundreds of them.
+        inputs.signal?.throwIfAborted();
         const expected = await truth.partition(index);
         addVisitors(expected);
         for await (const line of stored.lines(index))

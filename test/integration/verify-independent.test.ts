@@ -68,13 +68,18 @@ async function verifyWith(producerReader?: ProducerReader): Promise<VerifyCheck[
 }
 
 /** Verify with its truth split into user partitions of `bytesPerPartition` source bytes (default: whole). */
-async function verifyIn(options: { producerReader?: ProducerReader; bytesPerPartition?: number }) {
+async function verifyIn(
+  options: { producerReader?: ProducerReader; bytesPerPartition?: number },
+  stopAfter?: { partitions: number; compared: number[] },
+) {
   const truth = await computeSourceTruth({
     source,
     // The event-time window the aggregator folds by, as the template's environment sets it.
     windowSeconds: pipeline.windowSeconds,
     ...options,
   });
+  // Ctrl-C, as verify's command gets it: its signal aborts once `stopAfter.partitions` were compared.
+  const abort = new AbortController();
   // The local engine reads the lake as it is when opened.
   const engine = await openLocalEngine({ s3: stack.s3, names: stack.names });
   try {
@@ -84,6 +89,11 @@ async function verifyIn(options: { producerReader?: ProducerReader; bytesPerPart
       userActivityTable: stack.names.userActivityTable,
       alertDedupeTable: stack.names.alertDedupeTable,
       engine,
+      signal: abort.signal,
+      onPartitionCompared: (done) => {
+        stopAfter?.compared.push(done);
+        if (done === stopAfter?.partitions) abort.abort(new Error('interrupted'));
+      },
     });
     return { checks, partitions: truth.partitions, spilledBytes: truth.spilledBytes };
   } finally {
@@ -147,5 +157,12 @@ describe("verify against a reader that swallows rows (injected as the producer's
     expect(figures(checks)["source rows (verify's reader = the producer's)"]).toEqual(['pass', 2_000, 2_000]);
     expect(figures(checks)['source rows = counted + rejected']).toEqual(['pass', 2_000, 1_999 + 1]);
     await expectSameInPartitions(figures(checks));
+
+    // Interrupted after the first partition, it stops there instead of comparing the rest.
+    const compared: number[] = [];
+    await expect(verifyIn({ bytesPerPartition: 64 * 1024 }, { partitions: 1, compared })).rejects.toThrow(
+      'interrupted',
+    );
+    expect(compared).toEqual([1]);
   }, 120_000);
 });
