@@ -565,7 +565,7 @@ async function uploadSource(
  * Each function's longest invocation against its deployed timeout, which runs here unenforced: one
  * that ran past it here would have been cut off in AWS, unless AWS's services are that much faster.
  */
-function renderInvocationTimes(consumers: DemoSummary['consumers'], pc: Colours): string {
+export function renderInvocationTimes(consumers: DemoSummary['consumers'], pc: Colours): string {
   const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
   return Object.entries(consumers)
     .map(([name, c]) => {

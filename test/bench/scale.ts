@@ -2,14 +2,20 @@
  * The scale bench (opt-in, `npm run bench -- --with scale`): `clickstream demo` as a user runs it, the
  * built CLI in its own process, on a large generated input and on a tenth of it. It reports the large
  * run's time and verify result, how its throughput compares with the small run's, and each process's
- * peak RSS at both sizes (memory that holds flat does not grow with the input). Each run takes a fresh
- * work dir, so nothing of one is read by the other.
+ * peak RSS at both sizes (memory that holds flat does not grow with the input), and each function's
+ * longest invocation beside the timeout the template deploys it with (locally watched, not enforced: a
+ * final flush that runs past it here would be cut off and retried in AWS unless DynamoDB merges faster
+ * there). Each run takes a fresh work dir, so nothing of one is read by the other.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import pc from 'picocolors';
+import { type DemoSummary, renderInvocationTimes } from '../../cli/commands/demo.ts';
+
+const plain = pc.createColors(false);
 
 export interface ScaleRun {
   events: number;
@@ -24,6 +30,8 @@ export interface ScaleRun {
   failedChecks: string[];
   /** Peak RSS per process of the demo's tree, by the demo's own names (esbuild and shells left out). */
   peaks: Array<{ process: string; peakRssMb: number }>;
+  /** Each function's longest invocation against its deployed timeout, as the demo's runners saw it. */
+  functions: DemoSummary['consumers'];
 }
 
 export interface ScaleFigures {
@@ -37,6 +45,7 @@ interface DemoJson {
   verify: { passed: boolean; checks: Array<{ name: string; ok: boolean }> };
   stages: Array<{ name: string; ms: number }>;
   memory: Array<{ process: string; peakRssMb: number }> | null;
+  consumers: DemoSummary['consumers'];
   durationMs: number;
 }
 
@@ -58,7 +67,7 @@ export async function benchScale(options: {
     runs.push(await runDemo(options.repo, events));
     const run = runs[runs.length - 1] as ScaleRun;
     options.log(
-      `      ${run.seconds.toFixed(1)} s (replay ${run.replaySeconds.toFixed(1)} s, drain ${run.drainSeconds.toFixed(1)} s), verify ${run.verifyPassed ? 'passed' : `FAILED: ${run.failedChecks.join('; ')}`}; peak RSS ${run.peaks.map((p) => `${p.process} ${p.peakRssMb} MB`).join(', ')}`,
+      `      ${run.seconds.toFixed(1)} s (replay ${run.replaySeconds.toFixed(1)} s, drain ${run.drainSeconds.toFixed(1)} s), verify ${run.verifyPassed ? 'passed' : `FAILED: ${run.failedChecks.join('; ')}`}; peak RSS ${run.peaks.map((p) => `${p.process} ${p.peakRssMb} MB`).join(', ')}; ${describeFunctions(run)}`,
     );
   }
   return { runs };
@@ -106,8 +115,14 @@ async function runDemo(repo: string, events: number): Promise<ScaleRun> {
         const peak = demo.memory?.find((p) => p.process.startsWith(prefix));
         return peak ? [{ process: key, peakRssMb: peak.peakRssMb }] : [];
       }),
+      functions: demo.consumers,
     };
   } finally {
     rmSync(workDir, { recursive: true, force: true });
   }
+}
+
+/** Each function's longest invocation beside its deployed timeout, as the demo's summary words it. */
+export function describeFunctions(run: ScaleRun): string {
+  return renderInvocationTimes(run.functions, plain);
 }
