@@ -8,11 +8,18 @@
  *   2. Publish;
  *   3. mark: `status = sent` (conditional on our token).
  * If Publish fails, the claim is deleted and the caller fails the record, so the retry claims again and
- * sends: no lost email, no duplicate. A fresh claim held by someone else is reported as such and the
- * caller fails the record too (retried later), so an invocation that dies between claim and Publish
- * does not lose the email: once its lease runs out the retry takes over. The one window left is a
- * function that dies after SNS accepted the message and before the mark: the takeover then sends a
- * second email. We prefer that duplicate to a lost one.
+ * sends: no lost email, no duplicate. A fresh claim held by someone else is waited on for a few
+ * seconds, polling: the holder is almost always a live invocation about to finish (a close pass
+ * sweeping the same incident's outbox), and its email then counts as already sent. Only a claim still
+ * held after the wait is reported as claimed elsewhere, and the caller fails the record (retried
+ * later), so an invocation that dies between claim and Publish does not lose the email: once its lease
+ * runs out the retry takes over. Failing at once instead could spend the event source's few retries
+ * (MaximumRetryAttempts; AWS documents no delay between them, the local runner waits 5 ms) while the
+ * holder is still publishing, and the batch would go to the on-failure destination.
+ * https://docs.aws.amazon.com/lambda/latest/dg/kinesis-on-failure-destination.html
+ *
+ * The one window left is a function that dies after SNS accepted the message and before the mark: the
+ * takeover then sends a second email. We prefer that duplicate to a lost one.
  *
  * The claim and the mark are retried patiently (the same request, so the same token) when DynamoDB is
  * briefly unreachable: a claim whose write landed but whose answer was lost would otherwise hold the
@@ -39,6 +46,19 @@ export type AlertOutcome = 'sent' | 'already-sent' | 'claimed-elsewhere';
 const FINAL_ERRORS = ['ConditionalCheckFailedException', 'ValidationException', 'ResourceNotFoundException'];
 /** About 15 s in all: longer than a restarting DynamoDB emulator takes, well within a Lambda timeout. */
 const PATIENT_DELAYS_MS = [200, 400, 800, 1_600, 3_200, 4_000, 4_000];
+/**
+ * Polls of a claim another live attempt holds, about 14 s in all: a Publish and a mark take well under
+ * a second, even retried, and the alerter's Lambda timeout (60 s) leaves room for the rest of the batch.
+ */
+const HOLDER_POLL_DELAYS_MS = [50, 100, 200, 400, 800, 1_600, 3_200, 4_000, 4_000];
+
+/**
+ * `wait`: poll a claim held by another attempt until it is sent or let go (the default). A pass that
+ * only sweeps up after others (closing quiet incidents) does not wait: the holder finishes the email.
+ */
+export interface DeliverOptions {
+  wait?: boolean;
+}
 
 /** Sends `call` again after transient failures (network, 5xx, throttling); other errors go up at once. */
 async function patiently<T>(call: () => Promise<T>): Promise<T> {
@@ -64,9 +84,13 @@ export interface DeliveryConfig {
   now: () => number;
 }
 
-export function createDelivery(
-  config: DeliveryConfig,
-): (claimId: string, message: AlertMessage) => Promise<AlertOutcome> {
+export type Deliver = (
+  claimId: string,
+  message: AlertMessage,
+  options?: DeliverOptions,
+) => Promise<AlertOutcome>;
+
+export function createDelivery(config: DeliveryConfig): Deliver {
   const { dynamo, logger, now } = config;
   const key = (claimId: string) => ({ [ALERT_DEDUPE_KEY.partition]: claimId });
 
@@ -121,11 +145,31 @@ export function createDelivery(
     return result.Item?.status === 'sent' ? 'sent' : 'sending';
   }
 
-  return async (claimId, message) => {
-    const token = randomUUID();
-    if (!(await claim(claimId, message, token))) {
-      return (await claimHolder(claimId)) === 'sent' ? 'already-sent' : 'claimed-elsewhere';
+  /**
+   * Claims the email; a claim held elsewhere is polled (see HOLDER_POLL_DELAYS_MS) until it is sent,
+   * let go (a failed Publish releases it) or stale, whichever comes first. Returns the token we hold,
+   * or why we hold none.
+   */
+  async function claimOrWait(
+    claimId: string,
+    message: AlertMessage,
+    wait: boolean,
+  ): Promise<{ token: string } | { outcome: Exclude<AlertOutcome, 'sent'> }> {
+    const delays = wait ? HOLDER_POLL_DELAYS_MS : [];
+    for (let poll = 0; ; poll++) {
+      const token = randomUUID();
+      if (await claim(claimId, message, token)) return { token };
+      if ((await claimHolder(claimId)) === 'sent') return { outcome: 'already-sent' };
+      const delay = delays[poll];
+      if (delay === undefined) return { outcome: 'claimed-elsewhere' };
+      await sleep(delay);
     }
+  }
+
+  return async (claimId, message, options = {}) => {
+    const claimed = await claimOrWait(claimId, message, options.wait ?? true);
+    if ('outcome' in claimed) return claimed.outcome;
+    const { token } = claimed;
     let messageId: string | undefined;
     try {
       const published = await config.sns.send(

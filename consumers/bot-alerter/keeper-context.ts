@@ -7,8 +7,8 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AlertContext } from '../../core/alert-message.ts';
 import type { IncidentSettings } from '../../core/incident.ts';
 import type { Logger } from '../logger.ts';
-import type { AlertOutcome } from './delivery.ts';
-import type { IncidentStore, OutboxEntry } from './incident-store.ts';
+import type { Deliver } from './delivery.ts';
+import type { IncidentStore } from './incident-store.ts';
 
 /** What incident keeping needs of the alerter's configuration (processor.ts's AlerterConfig has these fields). */
 export interface IncidentKeeperConfig extends AlertContext {
@@ -33,7 +33,7 @@ export interface KeeperContext {
   config: IncidentKeeperConfig;
   settings: IncidentSettings;
   store: IncidentStore;
-  deliver: (claimId: string, entry: OutboxEntry) => Promise<AlertOutcome>;
+  deliver: Deliver;
   logger: Logger;
   now: () => number;
   counters: IncidentCounters;

@@ -9,9 +9,10 @@ import type { OutboxEntry, StoredIncident } from './incident-store.ts';
 import type { KeeperContext } from './keeper-context.ts';
 
 /**
- * Delivers the outbox in order. At an email another invocation is sending it stops: by throwing
- * (the caller's records are retried), or, for the close pass, which only sweeps up after others,
- * by returning `blocked` (the owner finishes it, or a later pass once the claim's lease is out).
+ * Delivers the outbox in order. At an email another invocation is sending it waits a few seconds for
+ * that one to finish (delivery.ts), then stops: by throwing (the caller's records are retried), or,
+ * for the close pass, which only sweeps up after others and does not wait, by returning `blocked` (the
+ * owner finishes it, or a later pass once the claim's lease is out).
  */
 export async function deliverOutbox(
   keeper: KeeperContext,
@@ -21,7 +22,7 @@ export async function deliverOutbox(
   let sent = 0;
   const entries = Object.entries(stored.outbox).sort(([, a], [, b]) => a.seq - b.seq);
   for (const [step, entry] of entries) {
-    const outcome = await keeper.deliver(entry.claimId, entry);
+    const outcome = await keeper.deliver(entry.claimId, entry, { wait: onClaimed === 'throw' });
     if (outcome === 'claimed-elsewhere') {
       if (onClaimed === 'stop') return { sent, blocked: true };
       throw new ConsumerError(`email ${entry.claimId} is claimed by a live attempt`);
